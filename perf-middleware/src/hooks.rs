@@ -1,0 +1,78 @@
+//! The completion record handed to hooks, and the [`OnComplete`] hook trait.
+
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The response body was sent to its end.
+    Completed,
+    /// The client went away (the response future or the body was dropped) before the end.
+    Cancelled,
+    /// The inner service returned an error instead of a response.
+    ServiceError,
+    /// The response body returned an error while streaming.
+    BodyError,
+}
+
+impl Outcome {
+    /// A short lowercase name: `completed`, `cancelled`, `service_error`, `body_error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Cancelled => "cancelled",
+            Outcome::ServiceError => "service_error",
+            Outcome::BodyError => "body_error",
+        }
+    }
+}
+
+/// Everything measured about one request, handed to [`OnComplete`] hooks when the request ends
+/// (end of the response body, an error, or cancellation).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Completion<'a> {
+    /// The request method as sent (not folded into `_OTHER`).
+    pub method: &'a Method,
+    /// The route template (`/users/{id}`), when a router recorded one.
+    pub route: Option<&'a str>,
+    /// The response status, when the inner service produced a response.
+    pub status: Option<StatusCode>,
+    /// Time from the request entering this layer until the response headers were produced.
+    pub time_to_headers: Option<Duration>,
+    /// Time from the request entering this layer until the end of the response body (or until
+    /// the error or cancellation).
+    pub duration: Duration,
+    /// How the request ended.
+    pub outcome: Outcome,
+    /// The request body size, when known from `Content-Length` / the body's exact size hint.
+    pub request_body_size: Option<u64>,
+    /// Bytes of response body data that were polled through the layer.
+    pub response_body_size: u64,
+}
+
+/// A hook called once per request when it ends. See the crate docs for an example.
+///
+/// `()` is the no-op hook; any `Fn(&Completion<'_>) + Send + Sync + 'static` closure is a hook.
+pub trait OnComplete: Send + Sync + 'static {
+    /// Called exactly once per request, on the task that finished it. Keep it short and
+    /// non-blocking: it runs on the request path.
+    fn on_complete(&self, completion: &Completion<'_>);
+}
+
+impl OnComplete for () {
+    #[inline]
+    fn on_complete(&self, _: &Completion<'_>) {}
+}
+
+impl<F> OnComplete for F
+where
+    F: Fn(&Completion<'_>) + Send + Sync + 'static,
+{
+    fn on_complete(&self, completion: &Completion<'_>) {
+        self(completion)
+    }
+}

@@ -1,0 +1,365 @@
+//! [`PerfLayer`] and its builder.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tower_layer::Layer;
+
+use crate::hooks::OnComplete;
+use crate::metrics::HandleCache;
+use crate::route::UNMATCHED_ROUTE;
+use crate::server_timing::ServerTiming;
+use crate::service::Perf;
+
+/// Default slow-request threshold: 1 second.
+pub const DEFAULT_SLOW_THRESHOLD: Duration = Duration::from_secs(1);
+
+/// Everything a [`Perf`] service shares with its clones.
+pub(crate) struct Shared<H> {
+    pub(crate) metrics: Option<HandleCache>,
+    pub(crate) slow: SlowLog,
+    pub(crate) server_timing: ServerTiming,
+    pub(crate) default_scheme: u8,
+    pub(crate) unmatched_route: Box<str>,
+    pub(crate) hook: H,
+}
+
+impl<H> fmt::Debug for Shared<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("metrics", &self.metrics.is_some())
+            .field("slow", &self.slow)
+            .field("server_timing", &self.server_timing)
+            .field("default_scheme", &crate::metrics::SCHEMES[usize::from(self.default_scheme)])
+            .field("unmatched_route", &self.unmatched_route)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Slow-request log settings.
+#[derive(Debug, Clone)]
+pub(crate) struct SlowLog {
+    pub(crate) threshold: Option<Duration>,
+    pub(crate) routes: HashMap<Box<str>, Option<Duration>>,
+    pub(crate) log_path: bool,
+    pub(crate) log_query: bool,
+}
+
+impl SlowLog {
+    pub(crate) fn threshold_for(&self, route: Option<&str>) -> Option<Duration> {
+        if !self.routes.is_empty() {
+            if let Some(t) = route.and_then(|r| self.routes.get(r)) {
+                return *t;
+            }
+        }
+        self.threshold
+    }
+}
+
+/// Layer that times requests to the last body byte and records metrics, slow-request logs,
+/// `Server-Timing` and hooks. See the [crate docs](crate) for the full behaviour and an example.
+///
+/// Clones share one state (metric handles, configuration, hook) behind an `Arc`.
+#[must_use]
+pub struct PerfLayer<H = ()> {
+    pub(crate) shared: Arc<Shared<H>>,
+}
+
+impl<H> Clone for PerfLayer<H> {
+    fn clone(&self) -> Self {
+        Self { shared: self.shared.clone() }
+    }
+}
+
+impl<H> fmt::Debug for PerfLayer<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PerfLayer").field("shared", &self.shared).finish()
+    }
+}
+
+impl PerfLayer {
+    /// A layer with the defaults: metrics on, slow-request log at 1 s, no `Server-Timing`,
+    /// scheme `http`, unmatched requests labelled `unmatched`.
+    pub fn new() -> Self {
+        PerfLayerBuilder::new().build().unwrap_or_else(|_| unreachable!("defaults are valid"))
+    }
+
+    /// Starts a builder.
+    pub fn builder() -> PerfLayerBuilder {
+        PerfLayerBuilder::new()
+    }
+}
+
+impl Default for PerfLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S, H> Layer<S> for PerfLayer<H> {
+    type Service = Perf<S, H>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Perf { inner, shared: self.shared.clone() }
+    }
+}
+
+/// Builder for [`PerfLayer`]; every setter consumes and returns the builder.
+///
+/// ```
+/// use std::time::Duration;
+/// use perf_middleware::{PerfLayer, ServerTiming};
+///
+/// let layer = PerfLayer::builder()
+///     .slow_threshold(Duration::from_millis(250))
+///     .route_slow_threshold("/api/reports/{id}", Duration::from_secs(2))
+///     .server_timing(ServerTiming::Always)
+///     .on_complete(|c: &perf_middleware::Completion<'_>| {
+///         let _ = (c.route, c.duration);
+///     })
+///     .build()
+///     .expect("valid configuration");
+/// # let _ = layer;
+/// ```
+#[must_use]
+pub struct PerfLayerBuilder<H = ()> {
+    metrics: bool,
+    time_to_headers_metric: bool,
+    slow: SlowLog,
+    server_timing: ServerTiming,
+    scheme: String,
+    unmatched_route: String,
+    errors: Vec<ConfigError>,
+    hook: H,
+}
+
+impl<H> fmt::Debug for PerfLayerBuilder<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PerfLayerBuilder")
+            .field("metrics", &self.metrics)
+            .field("slow", &self.slow)
+            .field("server_timing", &self.server_timing)
+            .field("scheme", &self.scheme)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PerfLayerBuilder {
+    fn new() -> Self {
+        Self {
+            metrics: true,
+            time_to_headers_metric: false,
+            slow: SlowLog {
+                threshold: Some(DEFAULT_SLOW_THRESHOLD),
+                routes: HashMap::new(),
+                log_path: false,
+                log_query: false,
+            },
+            server_timing: ServerTiming::Off,
+            scheme: "http".into(),
+            unmatched_route: UNMATCHED_ROUTE.into(),
+            errors: Vec::new(),
+            hook: (),
+        }
+    }
+}
+
+impl<H> PerfLayerBuilder<H> {
+    /// Whether to record metrics through the `metrics` facade. Defaults to `true`.
+    pub fn metrics(mut self, enabled: bool) -> Self {
+        self.metrics = enabled;
+        self
+    }
+
+    /// Whether to also record the time-to-headers histogram
+    /// (`perf.http.server.time_to_headers`). Defaults to `false`.
+    pub fn time_to_headers_metric(mut self, enabled: bool) -> Self {
+        self.time_to_headers_metric = enabled;
+        self
+    }
+
+    /// Requests that take at least this long (to the end of the body) are logged at WARN with
+    /// target `perf_middleware::slow`. Defaults to [`DEFAULT_SLOW_THRESHOLD`].
+    pub fn slow_threshold(mut self, threshold: Duration) -> Self {
+        self.slow.threshold = Some(threshold);
+        self
+    }
+
+    /// Turns the slow-request log off except for routes given a [`route_slow_threshold`](Self::route_slow_threshold).
+    pub fn no_slow_log(mut self) -> Self {
+        self.slow.threshold = None;
+        self
+    }
+
+    /// A threshold for one route template (as the router writes it, e.g. `/api/users/{id}`),
+    /// overriding the global one.
+    pub fn route_slow_threshold(mut self, route: &str, threshold: Duration) -> Self {
+        self.check_route(route);
+        self.slow.routes.insert(route.into(), Some(threshold));
+        self
+    }
+
+    /// Never log slow requests on this route template (e.g. a long-polling endpoint).
+    pub fn route_no_slow_log(mut self, route: &str) -> Self {
+        self.check_route(route);
+        self.slow.routes.insert(route.into(), None);
+        self
+    }
+
+    fn check_route(&mut self, route: &str) {
+        if !route.starts_with('/') {
+            self.errors.push(ConfigError::InvalidRoute { route: route.into() });
+        }
+    }
+
+    /// Whether the slow-request log carries the request path (`path` field). Defaults to
+    /// `false`: the route template is always there, and raw paths can carry personal data.
+    pub fn log_path(mut self, enabled: bool) -> Self {
+        self.slow.log_path = enabled;
+        self
+    }
+
+    /// Whether the slow-request log carries the raw query string (`query` field). Defaults to
+    /// `false`.
+    pub fn log_query(mut self, enabled: bool) -> Self {
+        self.slow.log_query = enabled;
+        self
+    }
+
+    /// When to add the `Server-Timing` value. Defaults to [`ServerTiming::Off`].
+    pub fn server_timing(mut self, policy: ServerTiming) -> Self {
+        self.server_timing = policy;
+        self
+    }
+
+    /// The `url.scheme` label for requests whose URI carries no scheme (the usual case on a
+    /// server): `http` or `https`. Defaults to `http`.
+    pub fn scheme(mut self, scheme: &str) -> Self {
+        self.scheme = scheme.to_owned();
+        self
+    }
+
+    /// The `http.route` label for requests that matched no route. Defaults to
+    /// [`UNMATCHED_ROUTE`]. It must not start with `/`, so it can never equal a template.
+    pub fn unmatched_route(mut self, label: &str) -> Self {
+        self.unmatched_route = label.to_owned();
+        self
+    }
+
+    /// Sets the hook called once per request when it ends.
+    pub fn on_complete<H2: OnComplete>(self, hook: H2) -> PerfLayerBuilder<H2> {
+        PerfLayerBuilder {
+            metrics: self.metrics,
+            time_to_headers_metric: self.time_to_headers_metric,
+            slow: self.slow,
+            server_timing: self.server_timing,
+            scheme: self.scheme,
+            unmatched_route: self.unmatched_route,
+            errors: self.errors,
+            hook,
+        }
+    }
+
+    /// Validates the configuration and builds the layer.
+    ///
+    /// # Errors
+    ///
+    /// The first invalid setting, with what to fix.
+    pub fn build(mut self) -> Result<PerfLayer<H>, ConfigError> {
+        if let Some(e) = self.errors.drain(..).next() {
+            return Err(e);
+        }
+        let default_scheme = match self.scheme.to_ascii_lowercase().as_str() {
+            "http" => 0,
+            "https" => 1,
+            _ => return Err(ConfigError::InvalidScheme { scheme: self.scheme }),
+        };
+        if self.unmatched_route.is_empty() || self.unmatched_route.starts_with('/') {
+            return Err(ConfigError::InvalidUnmatchedRoute { label: self.unmatched_route });
+        }
+        Ok(PerfLayer {
+            shared: Arc::new(Shared {
+                metrics: self.metrics.then(|| HandleCache::new(self.time_to_headers_metric)),
+                slow: self.slow,
+                server_timing: self.server_timing,
+                default_scheme,
+                unmatched_route: self.unmatched_route.into(),
+                hook: self.hook,
+            }),
+        })
+    }
+}
+
+/// An invalid [`PerfLayerBuilder`] setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A per-route setting named something that is not a route template.
+    InvalidRoute {
+        /// The value given.
+        route: String,
+    },
+    /// The scheme is neither `http` nor `https`.
+    InvalidScheme {
+        /// The value given.
+        scheme: String,
+    },
+    /// The unmatched-route label is empty or starts with `/`.
+    InvalidUnmatchedRoute {
+        /// The value given.
+        label: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::InvalidRoute { route } => write!(
+                f,
+                "route `{route}` is not a route template: write it as the router does, starting with `/` (e.g. `/users/{{id}}`)"
+            ),
+            ConfigError::InvalidScheme { scheme } => {
+                write!(f, "scheme `{scheme}` is not supported: use `http` or `https`")
+            }
+            ConfigError::InvalidUnmatchedRoute { label } => write!(
+                f,
+                "unmatched-route label `{label}` must be non-empty and must not start with `/` (so it cannot equal a real template)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_configuration_fails_at_build_time_with_a_fix() {
+        let e = PerfLayer::builder().route_slow_threshold("api/x", Duration::ZERO).build().unwrap_err();
+        assert!(e.to_string().contains("starting with `/`"), "{e}");
+        let e = PerfLayer::builder().scheme("ftp").build().unwrap_err();
+        assert_eq!(e, ConfigError::InvalidScheme { scheme: "ftp".into() });
+        let e = PerfLayer::builder().unmatched_route("/x").build().unwrap_err();
+        assert!(matches!(e, ConfigError::InvalidUnmatchedRoute { .. }));
+        assert!(PerfLayer::builder().scheme("HTTPS").build().is_ok());
+    }
+
+    #[test]
+    fn route_thresholds_override_the_global_one() {
+        let l = PerfLayer::builder()
+            .slow_threshold(Duration::from_millis(100))
+            .route_slow_threshold("/a", Duration::from_secs(3))
+            .route_no_slow_log("/poll")
+            .build()
+            .unwrap();
+        let s = &l.shared.slow;
+        assert_eq!(s.threshold_for(Some("/a")), Some(Duration::from_secs(3)));
+        assert_eq!(s.threshold_for(Some("/poll")), None);
+        assert_eq!(s.threshold_for(Some("/b")), Some(Duration::from_millis(100)));
+        assert_eq!(s.threshold_for(None), Some(Duration::from_millis(100)));
+    }
+}

@@ -1,0 +1,110 @@
+//! Request timing to the last body byte, per-route RED metrics with OpenTelemetry HTTP
+//! semantic-convention names, a slow-request log and `Server-Timing`, in one Tower layer.
+//!
+//! # Why one layer
+//!
+//! Metrics, the slow log, `Server-Timing` and hooks all need the same two clock readings and the
+//! same end-of-body signal. [`PerfLayer`] takes them once, wraps the response body once, and
+//! feeds every consumer from one [`Completion`] record; three stacked layers would read the
+//! clock three times and wrap the body three times. Each consumer can be switched off in the
+//! [builder](PerfLayerBuilder), and [`OnComplete`] hooks receive the same record.
+//!
+//! # What is measured
+//!
+//! - **duration**: from the request entering the layer to the end of the response body (the
+//!   last data frame, trailers, or the body reporting end-of-stream), or to the error or
+//!   cancellation. This is what `http.server.request.duration` records.
+//! - **time to headers**: until the inner service produced the response head; in hooks, the
+//!   slow log and the opt-in `perf.http.server.time_to_headers` histogram.
+//! - **outcome**: [`Outcome::Cancelled`] when the client went away first (the future or the
+//!   body was dropped), recorded with `error.type="cancelled"`.
+//!
+//! # Metrics
+//!
+//! Recorded through the [`metrics`](::metrics) facade, so any exporter works;
+//! [`prometheus::install`] sets up `metrics-exporter-prometheus` with the right buckets.
+//!
+//! | metric (Prometheus name) | type | labels |
+//! |---|---|---|
+//! | `http.server.request.duration` (`http_server_request_duration_seconds`) | histogram, s | method, route, status, scheme, error type |
+//! | `http.server.active_requests` (`http_server_active_requests`) | gauge | method, scheme |
+//! | `http.server.request.body.size` (`http_server_request_body_size_bytes`) | histogram, B | as duration |
+//! | `http.server.response.body.size` (`http_server_response_body_size_bytes`) | histogram, B | as duration |
+//! | `perf.http.server.time_to_headers` (opt-in) | histogram, s | as duration |
+//!
+//! Labels: `http_request_method` (the nine RFC 9110 methods and `QUERY`; anything else is
+//! `_OTHER`), `http_route` (axum's `MatchedPath` template or a [`RouteTemplate`] extension;
+//! requests that matched no route share the one value [`UNMATCHED_ROUTE`] — **never the raw
+//! path**, so label sets stay bounded whatever clients send), `http_response_status_code`,
+//! `url_scheme`, and `error_type` only on failure (the status code for 5xx, `cancelled`,
+//! `service_error` or `body_error`). The request body size comes from the body's exact size
+//! hint (`Content-Length`), so the request body type is left untouched.
+//!
+//! The active-requests gauge is decremented when the per-request state is dropped, whatever
+//! the outcome, so cancelled requests never leak it.
+//!
+//! # Slow-request log
+//!
+//! A WARN event with target `perf_middleware::slow` for each request whose duration reaches the
+//! threshold (global, with per-route overrides), with numeric fields `latency_ms`,
+//! `threshold_ms`, `time_to_headers_ms`, `status`, `response_body_bytes` and `route`, `method`,
+//! `outcome`, and `trace_id` when a tracing layer put a [`TraceId`] into the request. The raw
+//! path and query are logged only when enabled.
+//!
+//! # Placement
+//!
+//! Add it with axum's `Router::layer` (or `route_layer`), so the router has recorded
+//! `MatchedPath` when the request reaches it; outside the router every request is unmatched.
+//! It works in a `ServiceBuilder` and in plain hyper services too (see [`RouteTemplate`]).
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use axum::{Router, routing::get};
+//! use perf_middleware::{PerfLayer, ServerTiming, prometheus};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let handle = prometheus::install()?;
+//! let perf = PerfLayer::builder()
+//!     .slow_threshold(Duration::from_millis(300))
+//!     .server_timing(ServerTiming::Always)
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/users/{id}", get(|| async { "{}" }))
+//!     .layer(perf)
+//!     .route_service("/metrics", prometheus::MetricsService::new(handle));
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! # drop(listener); let _ = app; return Ok(());
+//! axum::serve(listener, app).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `axum` | yes | reads the route template from axum's `MatchedPath` |
+//! | `prometheus` | yes | [`prometheus`]: exporter install helper and `/metrics` service |
+
+mod body;
+mod future;
+mod hooks;
+mod layer;
+pub mod metrics;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
+mod record;
+mod route;
+pub mod server_timing;
+mod service;
+
+pub use body::ResponseBody;
+pub use future::ResponseFuture;
+pub use hooks::{Completion, OnComplete, Outcome};
+pub use layer::{ConfigError, DEFAULT_SLOW_THRESHOLD, PerfLayer, PerfLayerBuilder};
+pub use route::{RequestStart, RouteTemplate, TraceId, UNMATCHED_ROUTE};
+pub use server_timing::ServerTiming;
+pub use service::Perf;

@@ -1,0 +1,109 @@
+//! Per-request state. Everything is recorded exactly once, when the state is dropped: at the end
+//! of the body, on an error, or when the future or body is dropped early (cancellation).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, StatusCode, Uri};
+use tokio::time::Instant;
+
+use crate::hooks::{Completion, OnComplete, Outcome};
+use crate::layer::Shared;
+use crate::metrics::{ErrorKind, LabelSet};
+use crate::route::{Route, TraceId};
+
+pub(crate) struct Record<H: OnComplete> {
+    pub(crate) shared: Arc<Shared<H>>,
+    pub(crate) start: Instant,
+    pub(crate) method: Method,
+    pub(crate) method_idx: u8,
+    pub(crate) scheme_idx: u8,
+    pub(crate) route: Option<Route>,
+    pub(crate) uri: Option<Uri>,
+    pub(crate) trace_id: Option<TraceId>,
+    pub(crate) request_size: Option<u64>,
+    pub(crate) status: Option<StatusCode>,
+    pub(crate) time_to_headers: Option<Duration>,
+    pub(crate) response_size: u64,
+    pub(crate) outcome: Outcome,
+}
+
+impl<H: OnComplete> Record<H> {
+    /// Marks the end of the exchange with `outcome`; the drop that follows records it.
+    pub(crate) fn finish(mut self, outcome: Outcome) {
+        self.outcome = outcome;
+    }
+}
+
+impl<H: OnComplete> Drop for Record<H> {
+    fn drop(&mut self) {
+        let duration = self.start.elapsed();
+        let shared = &*self.shared;
+        let route = self.route.as_ref().map(Route::as_str);
+        if let Some(cache) = &shared.metrics {
+            cache.active(self.method_idx, self.scheme_idx).decrement(1.0);
+            let labels = LabelSet {
+                route: route.unwrap_or(&shared.unmatched_route),
+                method: self.method_idx,
+                scheme: self.scheme_idx,
+                status: self.status.map_or(0, |s| s.as_u16()),
+                error: match self.outcome {
+                    Outcome::Completed => None,
+                    Outcome::Cancelled => Some(ErrorKind::Cancelled),
+                    Outcome::ServiceError => Some(ErrorKind::Service),
+                    Outcome::BodyError => Some(ErrorKind::Body),
+                },
+            };
+            cache.with(&labels, |h| {
+                h.duration.record(duration.as_secs_f64());
+                if let Some(size) = self.request_size {
+                    h.request_size.record(size as f64);
+                }
+                if self.status.is_some() {
+                    h.response_size.record(self.response_size as f64);
+                }
+                if let (Some(hist), Some(tth)) = (&h.time_to_headers, self.time_to_headers) {
+                    hist.record(tth.as_secs_f64());
+                }
+            });
+        }
+        if let Some(threshold) = shared.slow.threshold_for(route) {
+            if duration >= threshold {
+                self.log_slow(duration, threshold, route);
+            }
+        }
+        shared.hook.on_complete(&Completion {
+            method: &self.method,
+            route,
+            status: self.status,
+            time_to_headers: self.time_to_headers,
+            duration,
+            outcome: self.outcome,
+            request_body_size: self.request_size,
+            response_body_size: self.response_size,
+        });
+    }
+}
+
+impl<H: OnComplete> Record<H> {
+    #[cold]
+    fn log_slow(&self, duration: Duration, threshold: Duration, route: Option<&str>) {
+        let slow = &self.shared.slow;
+        let uri = self.uri.as_ref();
+        tracing::warn!(
+            target: "perf_middleware::slow",
+            latency_ms = duration.as_secs_f64() * 1000.0,
+            threshold_ms = threshold.as_secs_f64() * 1000.0,
+            time_to_headers_ms = self.time_to_headers.map(|d| d.as_secs_f64() * 1000.0),
+            route = route.unwrap_or(&self.shared.unmatched_route),
+            method = self.method.as_str(),
+            status = self.status.map(|s| s.as_u16()),
+            outcome = self.outcome.as_str(),
+            response_body_bytes = self.response_size,
+            trace_id = self.trace_id.as_ref().map(tracing::field::display),
+            path = uri.filter(|_| slow.log_path).map(Uri::path),
+            query = uri.filter(|_| slow.log_query).and_then(Uri::query),
+            "slow request"
+        );
+    }
+}
