@@ -13,7 +13,7 @@ use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 ///
 /// let p = perf_otel::default_propagator();
 /// let fields: Vec<&str> = p.fields().collect();
-/// assert_eq!(fields, ["traceparent", "tracestate", "baggage"]);
+/// assert_eq!(fields, ["tracestate", "traceparent", "baggage"]);
 /// ```
 pub fn default_propagator() -> TextMapCompositePropagator {
     TextMapCompositePropagator::new(vec![
