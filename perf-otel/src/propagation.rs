@@ -12,8 +12,9 @@ use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 /// use opentelemetry::propagation::TextMapPropagator;
 ///
 /// let p = perf_otel::default_propagator();
-/// let fields: Vec<&str> = p.fields().collect();
-/// assert_eq!(fields, ["tracestate", "traceparent", "baggage"]);
+/// let mut fields: Vec<&str> = p.fields().collect();
+/// fields.sort_unstable();
+/// assert_eq!(fields, ["baggage", "traceparent", "tracestate"]);
 /// ```
 pub fn default_propagator() -> TextMapCompositePropagator {
     TextMapCompositePropagator::new(vec![
