@@ -28,7 +28,9 @@ impl<B, H: OnComplete> ResponseBody<B, H> {
 
 impl<B: std::fmt::Debug, H: OnComplete> std::fmt::Debug for ResponseBody<B, H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseBody").field("inner", &self.inner).finish_non_exhaustive()
+        f.debug_struct("ResponseBody")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 
