@@ -52,10 +52,10 @@ pub(crate) struct SlowLog {
 
 impl SlowLog {
     pub(crate) fn threshold_for(&self, route: Option<&str>) -> Option<Duration> {
-        if !self.routes.is_empty() {
-            if let Some(t) = route.and_then(|r| self.routes.get(r)) {
-                return *t;
-            }
+        if !self.routes.is_empty()
+            && let Some(t) = route.and_then(|r| self.routes.get(r))
+        {
+            return *t;
         }
         self.threshold
     }

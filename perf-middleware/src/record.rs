@@ -69,10 +69,10 @@ impl<H: OnComplete> Drop for Record<H> {
                 }
             });
         }
-        if let Some(threshold) = shared.slow.threshold_for(route) {
-            if duration >= threshold {
-                self.log_slow(duration, threshold, route);
-            }
+        if let Some(threshold) = shared.slow.threshold_for(route)
+            && duration >= threshold
+        {
+            self.log_slow(duration, threshold, route);
         }
         shared.hook.on_complete(&Completion {
             method: &self.method,
