@@ -100,6 +100,8 @@ mod record;
 mod route;
 pub mod server_timing;
 mod service;
+#[cfg(test)]
+mod tests;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;

@@ -41,7 +41,9 @@ impl<H: OnComplete> Drop for Record<H> {
         let shared = &*self.shared;
         let route = self.route.as_ref().map(Route::as_str);
         if let Some(cache) = &shared.metrics {
-            cache.active(self.method_idx, self.scheme_idx).decrement(1.0);
+            cache
+                .active(self.method_idx, self.scheme_idx)
+                .decrement(1.0);
             let labels = LabelSet {
                 route: route.unwrap_or(&shared.unmatched_route),
                 method: self.method_idx,
@@ -67,10 +69,10 @@ impl<H: OnComplete> Drop for Record<H> {
                 }
             });
         }
-        if let Some(threshold) = shared.slow.threshold_for(route) {
-            if duration >= threshold {
-                self.log_slow(duration, threshold, route);
-            }
+        if let Some(threshold) = shared.slow.threshold_for(route)
+            && duration >= threshold
+        {
+            self.log_slow(duration, threshold, route);
         }
         shared.hook.on_complete(&Completion {
             method: &self.method,

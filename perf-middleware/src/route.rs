@@ -116,7 +116,10 @@ pub(crate) fn method_index(m: &Method) -> u8 {
 
 /// The `http.request.method` label for a slot.
 pub(crate) fn method_label(idx: u8) -> &'static str {
-    KNOWN_METHODS.get(usize::from(idx)).copied().unwrap_or("_OTHER")
+    KNOWN_METHODS
+        .get(usize::from(idx))
+        .copied()
+        .unwrap_or("_OTHER")
 }
 
 #[cfg(test)]

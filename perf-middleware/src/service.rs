@@ -23,13 +23,19 @@ pub struct Perf<S, H = ()> {
 
 impl<S: Clone, H> Clone for Perf<S, H> {
     fn clone(&self) -> Self {
-        Self { inner: self.inner.clone(), shared: self.shared.clone() }
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
     }
 }
 
 impl<S: std::fmt::Debug, H> std::fmt::Debug for Perf<S, H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Perf").field("inner", &self.inner).field("shared", &self.shared).finish()
+        f.debug_struct("Perf")
+            .field("inner", &self.inner)
+            .field("shared", &self.shared)
+            .finish()
     }
 }
 
@@ -90,7 +96,9 @@ where
         if let Some(cache) = &shared.metrics {
             cache.active(method_idx, scheme_idx).increment(1.0);
         }
-        let server_timing = shared.server_timing.wants(req.method(), req.uri(), req.headers());
+        let server_timing = shared
+            .server_timing
+            .wants(req.method(), req.uri(), req.headers());
         let total_start = if server_timing {
             match req.extensions().get::<RequestStart>() {
                 Some(s) => Some(s.0),
