@@ -51,7 +51,9 @@ pub struct InjectContextLayer {
 
 impl std::fmt::Debug for InjectContextLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InjectContextLayer").field("fields", &self.propagator.fields().collect::<Vec<_>>()).finish()
+        f.debug_struct("InjectContextLayer")
+            .field("fields", &self.propagator.fields().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -64,12 +66,16 @@ impl Default for InjectContextLayer {
 impl InjectContextLayer {
     /// Injects W3C trace context and baggage ([`default_propagator`](crate::default_propagator)).
     pub fn new() -> Self {
-        Self { propagator: Arc::new(default_propagator()) }
+        Self {
+            propagator: Arc::new(default_propagator()),
+        }
     }
 
     /// Injects with `propagator` instead.
     pub fn with_propagator(propagator: impl TextMapPropagator + Send + Sync + 'static) -> Self {
-        Self { propagator: Arc::new(propagator) }
+        Self {
+            propagator: Arc::new(propagator),
+        }
     }
 }
 
@@ -77,7 +83,10 @@ impl<S> Layer<S> for InjectContextLayer {
     type Service = InjectContext<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        InjectContext { inner, propagator: self.propagator.clone() }
+        InjectContext {
+            inner,
+            propagator: self.propagator.clone(),
+        }
     }
 }
 
@@ -90,7 +99,9 @@ pub struct InjectContext<S> {
 
 impl<S: std::fmt::Debug> std::fmt::Debug for InjectContext<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InjectContext").field("inner", &self.inner).finish_non_exhaustive()
+        f.debug_struct("InjectContext")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -124,7 +135,8 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        self.propagator.inject_context(&Context::current(), &mut HeaderInjector(req.headers_mut()));
+        self.propagator
+            .inject_context(&Context::current(), &mut HeaderInjector(req.headers_mut()));
         self.inner.call(req)
     }
 }

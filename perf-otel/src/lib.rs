@@ -1,16 +1,20 @@
 #![doc = include_str!("../README.md")]
 
+#[cfg(feature = "tracing")]
+mod bridge;
 pub mod client;
 mod propagation;
 pub mod server;
-#[cfg(feature = "tracing")]
-mod bridge;
+#[cfg(feature = "otlp")]
+pub mod setup;
 
 #[cfg(feature = "tracing")]
 pub use bridge::tracing_layer;
 pub use client::{InjectContext, InjectContextLayer};
 pub use propagation::default_propagator;
 pub use server::{Otel, OtelLayer, OtelLayerBuilder, SpanEnd};
+#[cfg(feature = "otlp")]
+pub use setup::{ExportStats, OtelConfig, OtelGuard, SetupError};
 
 /// The socket peer of a connection, for servers that are not axum (axum's
 /// `ConnectInfo<SocketAddr>` is read directly). Insert it into the request extensions to get

@@ -2,7 +2,9 @@
 
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
-use opentelemetry::propagation::{Extractor, Injector, TextMapCompositePropagator, TextMapPropagator};
+use opentelemetry::propagation::{
+    Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
+};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
 /// The propagator used when none is configured: W3C `traceparent`/`tracestate` plus W3C `baggage`
@@ -47,7 +49,12 @@ impl Extractor for HeaderExtractor<'_> {
         if key.eq_ignore_ascii_case("traceparent") {
             return self.get(key).map(|v| vec![v]);
         }
-        let v: Vec<&str> = self.0.get_all(key).iter().filter_map(|v| v.to_str().ok()).collect();
+        let v: Vec<&str> = self
+            .0
+            .get_all(key)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
         (!v.is_empty()).then_some(v)
     }
 }
@@ -57,7 +64,10 @@ impl Extractor for HeaderExtractor<'_> {
 /// append `-`-separated fields.
 pub(crate) fn valid_traceparent(v: &str) -> bool {
     let b = v.as_bytes();
-    let hex = |r: &[u8]| r.iter().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c));
+    let hex = |r: &[u8]| {
+        r.iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+    };
     let nonzero = |r: &[u8]| r.iter().any(|&c| c != b'0');
     b.len() >= 55
         && hex(&b[0..2])
@@ -70,7 +80,11 @@ pub(crate) fn valid_traceparent(v: &str) -> bool {
         && hex(&b[36..52])
         && nonzero(&b[36..52])
         && hex(&b[53..55])
-        && if &b[0..2] == b"00" { b.len() == 55 } else { b.len() == 55 || b[55] == b'-' }
+        && if &b[0..2] == b"00" {
+            b.len() == 55
+        } else {
+            b.len() == 55 || b[55] == b'-'
+        }
 }
 
 /// Writes propagation fields into headers; invalid names or values are skipped, never panic.
@@ -79,7 +93,10 @@ pub(crate) struct HeaderInjector<'a>(pub(crate) &'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(key.as_bytes()), HeaderValue::try_from(value)) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(key.as_bytes()),
+            HeaderValue::try_from(value),
+        ) {
             self.0.insert(name, value);
         }
     }

@@ -97,7 +97,10 @@ pub(crate) fn forwarded_param<'a>(headers: &'a HeaderMap, name: &str) -> Option<
     let first = value.split(',').next()?;
     first.split(';').find_map(|p| {
         let (k, v) = p.trim().split_once('=')?;
-        k.trim().eq_ignore_ascii_case(name).then(|| v.trim().trim_matches('"')).filter(|v| !v.is_empty())
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().trim_matches('"'))
+            .filter(|v| !v.is_empty())
     })
 }
 
@@ -149,12 +152,17 @@ pub(crate) fn request<B>(config: &Config, req: &Request<B>, route: Option<&str>)
     }
     attrs.push(owned("url.path", uri.path()));
     if let Some(q) = uri.query().filter(|q| !q.is_empty()) {
-        attrs.push(kv("url.query", redact_query(q, &config.redacted_query_keys)));
+        attrs.push(kv(
+            "url.query",
+            redact_query(q, &config.redacted_query_keys),
+        ));
     }
     // Scheme: trusted proxy headers, then the request target (HTTP/2 `:scheme`), then the connection.
     let forwarded_proto = config
         .trust_forwarded
-        .then(|| forwarded_param(headers, "proto").or_else(|| first_value(headers, "x-forwarded-proto")))
+        .then(|| {
+            forwarded_param(headers, "proto").or_else(|| first_value(headers, "x-forwarded-proto"))
+        })
         .flatten();
     match forwarded_proto.or_else(|| uri.scheme_str()) {
         Some(s) => attrs.push(kv("url.scheme", s.to_ascii_lowercase())),
@@ -166,7 +174,9 @@ pub(crate) fn request<B>(config: &Config, req: &Request<B>, route: Option<&str>)
     // server.address / server.port: trusted forwarded host, then :authority, then Host.
     let forwarded_host = config
         .trust_forwarded
-        .then(|| forwarded_param(headers, "host").or_else(|| first_value(headers, "x-forwarded-host")))
+        .then(|| {
+            forwarded_param(headers, "host").or_else(|| first_value(headers, "x-forwarded-host"))
+        })
         .flatten();
     let host = forwarded_host
         .or_else(|| uri.authority().map(|a| a.as_str()))
@@ -180,7 +190,9 @@ pub(crate) fn request<B>(config: &Config, req: &Request<B>, route: Option<&str>)
     let peer = peer_addr(req.extensions());
     let forwarded_client = config
         .trust_forwarded
-        .then(|| forwarded_param(headers, "for").or_else(|| first_value(headers, "x-forwarded-for")))
+        .then(|| {
+            forwarded_param(headers, "for").or_else(|| first_value(headers, "x-forwarded-for"))
+        })
         .flatten()
         .and_then(node_address);
     match (forwarded_client, peer) {
@@ -196,14 +208,21 @@ pub(crate) fn request<B>(config: &Config, req: &Request<B>, route: Option<&str>)
         attrs.push(kv("network.protocol.version", v));
     }
     if let Some(ua) = headers.get(USER_AGENT) {
-        attrs.push(kv("user_agent.original", String::from_utf8_lossy(ua.as_bytes()).into_owned()));
+        attrs.push(kv(
+            "user_agent.original",
+            String::from_utf8_lossy(ua.as_bytes()).into_owned(),
+        ));
     }
     capture_headers(&config.request_headers, headers, &mut attrs);
     attrs
 }
 
 /// Appends `http.{request,response}.header.<name>` string arrays for the configured headers present.
-pub(crate) fn capture_headers(wanted: &[(HeaderName, Key)], headers: &HeaderMap, attrs: &mut Vec<KeyValue>) {
+pub(crate) fn capture_headers(
+    wanted: &[(HeaderName, Key)],
+    headers: &HeaderMap,
+    attrs: &mut Vec<KeyValue>,
+) {
     for (name, key) in wanted {
         let values: Vec<StringValue> = headers
             .get_all(name)
@@ -211,7 +230,10 @@ pub(crate) fn capture_headers(wanted: &[(HeaderName, Key)], headers: &HeaderMap,
             .map(|v| StringValue::from(String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
         if !values.is_empty() {
-            attrs.push(KeyValue::new(key.clone(), Value::Array(Array::String(values))));
+            attrs.push(KeyValue::new(
+                key.clone(),
+                Value::Array(Array::String(values)),
+            ));
         }
     }
 }
@@ -222,7 +244,10 @@ mod tests {
 
     #[test]
     fn host_port_splitting() {
-        assert_eq!(split_host_port("example.com:8080"), Some(("example.com", Some(8080))));
+        assert_eq!(
+            split_host_port("example.com:8080"),
+            Some(("example.com", Some(8080)))
+        );
         assert_eq!(split_host_port("example.com"), Some(("example.com", None)));
         assert_eq!(split_host_port("[::1]:443"), Some(("::1", Some(443))));
         assert_eq!(split_host_port("[::1]"), Some(("::1", None)));
@@ -234,15 +259,26 @@ mod tests {
 
     #[test]
     fn query_redaction_keeps_keys() {
-        let keys: Vec<Cow<'static, str>> = DEFAULT_REDACTED_QUERY_KEYS.iter().map(|k| Cow::Borrowed(*k)).collect();
+        let keys: Vec<Cow<'static, str>> = DEFAULT_REDACTED_QUERY_KEYS
+            .iter()
+            .map(|k| Cow::Borrowed(*k))
+            .collect();
         assert_eq!(redact_query("a=1&sig=abc&b", &keys), "a=1&sig=REDACTED&b");
-        assert_eq!(redact_query("X-Amz-Signature=x&SIG=y", &keys), "X-Amz-Signature=REDACTED&SIG=y");
+        assert_eq!(
+            redact_query("X-Amz-Signature=x&SIG=y", &keys),
+            "X-Amz-Signature=REDACTED&SIG=y"
+        );
     }
 
     #[test]
     fn forwarded_first_element_and_quotes() {
         let mut h = HeaderMap::new();
-        h.insert(FORWARDED, r#"for="[2001:db8::1]:4711";proto=HTTPS;host=api.example.com, for=10.0.0.1"#.parse().unwrap());
+        h.insert(
+            FORWARDED,
+            r#"for="[2001:db8::1]:4711";proto=HTTPS;host=api.example.com, for=10.0.0.1"#
+                .parse()
+                .unwrap(),
+        );
         assert_eq!(forwarded_param(&h, "for"), Some("[2001:db8::1]:4711"));
         assert_eq!(node_address("[2001:db8::1]:4711"), Some("2001:db8::1"));
         assert_eq!(forwarded_param(&h, "proto"), Some("HTTPS"));
@@ -257,6 +293,9 @@ mod tests {
         assert_eq!(known_method(&Method::GET, &[]).as_deref(), Some("GET"));
         assert_eq!(known_method(&purge, &[]), None);
         assert_eq!(known_method(&Method::PATCH, &[Method::GET]), None);
-        assert_eq!(known_method(&purge, &[purge.clone()]).as_deref(), Some("PURGE"));
+        assert_eq!(
+            known_method(&purge, std::slice::from_ref(&purge)).as_deref(),
+            Some("PURGE")
+        );
     }
 }

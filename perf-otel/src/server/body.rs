@@ -29,13 +29,18 @@ pin_project! {
 
 impl<B> std::fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseBody").field("guard", &self.guard).finish()
+        f.debug_struct("ResponseBody")
+            .field("guard", &self.guard)
+            .finish()
     }
 }
 
 impl<B: Body> ResponseBody<B> {
     pub(crate) fn traced(inner: B, guard: SpanGuard) -> Self {
-        Self { inner, guard: Some(guard) }
+        Self {
+            inner,
+            guard: Some(guard),
+        }
     }
 
     pub(crate) fn untraced(inner: B) -> Self {
@@ -47,7 +52,10 @@ impl<B: Body> Body for ResponseBody<B> {
     type Data = B::Data;
     type Error = B::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let mut this = self.project();
         let frame = ready!(this.inner.as_mut().poll_frame(cx));
         match &frame {
@@ -63,10 +71,10 @@ impl<B: Body> Body for ResponseBody<B> {
                 }
             }
             Some(Ok(_)) => {
-                if this.inner.is_end_stream() {
-                    if let Some(g) = this.guard.take() {
-                        g.end();
-                    }
+                if this.inner.is_end_stream()
+                    && let Some(g) = this.guard.take()
+                {
+                    g.end();
                 }
             }
         }

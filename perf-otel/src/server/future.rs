@@ -23,13 +23,20 @@ pin_project! {
 
 impl<F> std::fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").field("guard", &self.guard).field("end", &self.end).finish()
+        f.debug_struct("ResponseFuture")
+            .field("guard", &self.guard)
+            .field("end", &self.end)
+            .finish()
     }
 }
 
 impl<F> ResponseFuture<F> {
     pub(crate) fn new(inner: F, guard: SpanGuard, end: SpanEnd) -> Self {
-        Self { inner, guard: Some(guard), end }
+        Self {
+            inner,
+            guard: Some(guard),
+            end,
+        }
     }
 }
 

@@ -41,8 +41,14 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("tracer", &self.tracer)
-            .field("propagator_fields", &self.propagator.fields().collect::<Vec<_>>())
-            .field("inject_response_traceparent", &self.response_propagator.is_some())
+            .field(
+                "propagator_fields",
+                &self.propagator.fields().collect::<Vec<_>>(),
+            )
+            .field(
+                "inject_response_traceparent",
+                &self.response_propagator.is_some(),
+            )
             .field("end", &self.end)
             .field("scheme", &self.scheme)
             .field("trust_forwarded", &self.trust_forwarded)
@@ -82,7 +88,10 @@ impl OtelLayer {
                 scheme: "http",
                 trust_forwarded: false,
                 known_methods: Vec::new(),
-                redacted_query_keys: DEFAULT_REDACTED_QUERY_KEYS.iter().map(|k| Cow::Borrowed(*k)).collect(),
+                redacted_query_keys: DEFAULT_REDACTED_QUERY_KEYS
+                    .iter()
+                    .map(|k| Cow::Borrowed(*k))
+                    .collect(),
                 request_headers: Vec::new(),
                 response_headers: Vec::new(),
             },
@@ -94,7 +103,10 @@ impl<S> Layer<S> for OtelLayer {
     type Service = Otel<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Otel { inner, config: self.config.clone() }
+        Otel {
+            inner,
+            config: self.config.clone(),
+        }
     }
 }
 
@@ -108,7 +120,10 @@ pub struct OtelLayerBuilder {
 impl OtelLayerBuilder {
     /// The propagator that reads the caller's context from request headers.
     /// Defaults to [`default_propagator`](crate::default_propagator) (trace context + baggage).
-    pub fn propagator(mut self, propagator: impl TextMapPropagator + Send + Sync + 'static) -> Self {
+    pub fn propagator(
+        mut self,
+        propagator: impl TextMapPropagator + Send + Sync + 'static,
+    ) -> Self {
         self.config.propagator = Arc::new(propagator);
         self
     }
@@ -152,7 +167,10 @@ impl OtelLayerBuilder {
     /// Replaces the query keys whose values `url.query` records as `REDACTED` (case-sensitive).
     /// Defaults to the semconv list: `AWSAccessKeyId`, `Signature`, `sig`, `X-Goog-Signature`,
     /// `X-Amz-Signature`, `X-Amz-Credential`, `X-Amz-Security-Token`.
-    pub fn redacted_query_keys(mut self, keys: impl IntoIterator<Item = impl Into<Cow<'static, str>>>) -> Self {
+    pub fn redacted_query_keys(
+        mut self,
+        keys: impl IntoIterator<Item = impl Into<Cow<'static, str>>>,
+    ) -> Self {
         self.config.redacted_query_keys = keys.into_iter().map(Into::into).collect();
         self
     }
@@ -174,6 +192,8 @@ impl OtelLayerBuilder {
 
     /// Finishes the layer.
     pub fn build(self) -> OtelLayer {
-        OtelLayer { config: Arc::new(self.config) }
+        OtelLayer {
+            config: Arc::new(self.config),
+        }
     }
 }

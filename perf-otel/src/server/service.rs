@@ -20,7 +20,10 @@ pub struct Otel<S> {
 impl<S> Otel<S> {
     /// Wraps `inner` with the configuration of `layer`.
     pub fn new(inner: S, layer: &OtelLayer) -> Self {
-        Self { inner, config: layer.config.clone() }
+        Self {
+            inner,
+            config: layer.config.clone(),
+        }
     }
 
     /// The inner service.

@@ -33,7 +33,8 @@ pub(crate) fn route(ext: &http::Extensions) -> Option<&str> {
     if let Some(m) = ext.get::<axum::extract::MatchedPath>() {
         return Some(m.as_str());
     }
-    ext.get::<perf_middleware::RouteTemplate>().map(perf_middleware::RouteTemplate::as_str)
+    ext.get::<perf_middleware::RouteTemplate>()
+        .map(perf_middleware::RouteTemplate::as_str)
 }
 
 impl SpanGuard {
@@ -59,8 +60,15 @@ impl SpanGuard {
             span.set_attributes(attributes::request(config, req, route));
         }
         let trace_id = span.span_context().trace_id();
-        req.extensions_mut().insert(perf_middleware::TraceId(trace_id.to_bytes()));
-        Self { cx: parent.with_span(span), config: config.clone(), method, recording, ended: false }
+        req.extensions_mut()
+            .insert(perf_middleware::TraceId(trace_id.to_bytes()));
+        Self {
+            cx: parent.with_span(span),
+            config: config.clone(),
+            method,
+            recording,
+            ended: false,
+        }
     }
 
     /// Records the response: status code, status, `error.type`, captured headers, and injects the
@@ -82,7 +90,10 @@ impl SpanGuard {
             }
             // The route may only be known after routing (layer outside the router).
             if let Some(r) = res.extensions().get::<perf_middleware::RouteTemplate>() {
-                attrs.push(KeyValue::new(Key::from_static_str("http.route"), r.as_str().to_owned()));
+                attrs.push(KeyValue::new(
+                    Key::from_static_str("http.route"),
+                    r.as_str().to_owned(),
+                ));
                 span.update_name(format!("{} {}", self.method, r.as_str()));
             }
             attributes::capture_headers(&self.config.response_headers, res.headers(), &mut attrs);
@@ -98,7 +109,10 @@ impl SpanGuard {
         if self.recording {
             let span = self.cx.span();
             span.set_status(Status::error(""));
-            span.set_attribute(KeyValue::new(Key::from_static_str("error.type"), error_type));
+            span.set_attribute(KeyValue::new(
+                Key::from_static_str("error.type"),
+                error_type,
+            ));
         }
     }
 

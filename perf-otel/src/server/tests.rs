@@ -23,7 +23,10 @@ const PARENT: &str = "00f067aa0ba902b7";
 
 fn provider(sampler: Sampler) -> (InMemorySpanExporter, SdkTracerProvider) {
     let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).with_sampler(sampler).build();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .with_sampler(sampler)
+        .build();
     (exporter, provider)
 }
 
@@ -36,18 +39,31 @@ fn app(layer: OtelLayer) -> Router {
         .route("/users/{id}", get(|| async { "user" }))
         .route("/boom", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
         .route("/teapot", get(|| async { StatusCode::IM_A_TEAPOT }))
-        .route("/hang", get(|| async { std::future::pending::<&'static str>().await }))
+        .route(
+            "/hang",
+            get(|| async { std::future::pending::<&'static str>().await }),
+        )
         .route(
             "/trace-id",
             get(|req: Request<Body>| async move {
-                req.extensions().get::<perf_middleware::TraceId>().map(ToString::to_string).unwrap_or_default()
+                req.extensions()
+                    .get::<perf_middleware::TraceId>()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
             }),
         )
         .route(
             "/baggage",
             get(|| async {
                 let cx = Context::current();
-                format!("{}|{}", cx.baggage().get("tenant").map(|v| v.as_str().to_owned()).unwrap_or_default(), cx.span().span_context().trace_id())
+                format!(
+                    "{}|{}",
+                    cx.baggage()
+                        .get("tenant")
+                        .map(|v| v.as_str().to_owned())
+                        .unwrap_or_default(),
+                    cx.span().span_context().trace_id()
+                )
             }),
         )
         .layer(layer)
@@ -68,7 +84,10 @@ async fn send(app: Router, req: Request<Body>) -> Response<Vec<u8>> {
 }
 
 fn attrs(span: &SpanData) -> BTreeMap<String, Value> {
-    span.attributes.iter().map(|kv| (kv.key.to_string(), kv.value.clone())).collect()
+    span.attributes
+        .iter()
+        .map(|kv| (kv.key.to_string(), kv.value.clone()))
+        .collect()
 }
 
 fn only_span(exporter: &InMemorySpanExporter) -> SpanData {
@@ -85,8 +104,11 @@ fn s(v: &str) -> Value {
 async fn matched_route_has_exact_name_kind_parent_and_attributes() {
     let (exporter, provider) = always();
     let app = app(OtelLayer::new(provider.tracer("t")));
-    let mut req = request("/users/42?sig=secret&page=2").body(Body::empty()).unwrap();
-    req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 7], 50123))));
+    let mut req = request("/users/42?sig=secret&page=2")
+        .body(Body::empty())
+        .unwrap();
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 7], 50123))));
     let res = send(app, req).await;
     assert_eq!(res.status(), 200);
 
@@ -121,7 +143,11 @@ async fn matched_route_has_exact_name_kind_parent_and_attributes() {
 #[tokio::test]
 async fn unmatched_route_is_named_by_method_without_http_route() {
     let (exporter, provider) = always();
-    let res = send(app(OtelLayer::new(provider.tracer("t"))), request("/nope").body(Body::empty()).unwrap()).await;
+    let res = send(
+        app(OtelLayer::new(provider.tracer("t"))),
+        request("/nope").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(res.status(), 404);
     let span = only_span(&exporter);
     assert_eq!(span.name, "GET");
@@ -132,14 +158,21 @@ async fn unmatched_route_is_named_by_method_without_http_route() {
     assert_eq!(a["http.response.status_code"], Value::I64(404));
     assert!(!a.contains_key("error.type"));
     assert_eq!(span.status, Status::Unset);
-    assert!(a.values().all(|v| v.as_str() != ""), "no empty-string attributes: {a:?}");
+    assert!(
+        a.values().all(|v| v.as_str() != ""),
+        "no empty-string attributes: {a:?}"
+    );
 }
 
 #[tokio::test]
 async fn server_error_sets_error_status_and_type_client_error_does_not() {
     let (exporter, provider) = always();
     let layer = OtelLayer::new(provider.tracer("t"));
-    send(app(layer.clone()), request("/boom").body(Body::empty()).unwrap()).await;
+    send(
+        app(layer.clone()),
+        request("/boom").body(Body::empty()).unwrap(),
+    )
+    .await;
     let span = only_span(&exporter);
     assert_eq!(span.status, Status::error(""));
     assert_eq!(attrs(&span)["error.type"], s("500"));
@@ -157,8 +190,13 @@ async fn server_error_sets_error_status_and_type_client_error_does_not() {
 #[tokio::test(start_paused = true)]
 async fn dropped_request_ends_span_as_cancelled() {
     let (exporter, provider) = always();
-    let fut = app(OtelLayer::new(provider.tracer("t"))).oneshot(request("/hang").body(Body::empty()).unwrap());
-    assert!(tokio::time::timeout(Duration::from_secs(1), fut).await.is_err());
+    let fut = app(OtelLayer::new(provider.tracer("t")))
+        .oneshot(request("/hang").body(Body::empty()).unwrap());
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), fut)
+            .await
+            .is_err()
+    );
     let span = only_span(&exporter);
     assert_eq!(span.name, "GET /hang");
     assert_eq!(span.status, Status::error(""));
@@ -169,11 +207,18 @@ async fn dropped_request_ends_span_as_cancelled() {
 #[tokio::test]
 async fn span_ends_at_end_of_body_and_a_dropped_body_is_cancelled() {
     let (exporter, provider) = always();
-    let svc = ServiceBuilder::new().layer(OtelLayer::new(provider.tracer("t"))).service(service_fn(
-        |_req: Request<()>| async { Ok::<_, Infallible>(Response::new(Full::new(bytes::Bytes::from_static(b"hello")))) },
-    ));
+    let svc = ServiceBuilder::new()
+        .layer(OtelLayer::new(provider.tracer("t")))
+        .service(service_fn(|_req: Request<()>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(bytes::Bytes::from_static(
+                b"hello",
+            ))))
+        }));
     let res = svc.clone().oneshot(Request::new(())).await.unwrap();
-    assert!(exporter.get_finished_spans().unwrap().is_empty(), "span still open while the body streams");
+    assert!(
+        exporter.get_finished_spans().unwrap().is_empty(),
+        "span still open while the body streams"
+    );
     assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "hello");
     let span = only_span(&exporter);
     assert_eq!(span.status, Status::Unset);
@@ -190,10 +235,16 @@ async fn span_ends_at_end_of_body_and_a_dropped_body_is_cancelled() {
 #[tokio::test]
 async fn headers_mode_ends_at_response_head() {
     let (exporter, provider) = always();
-    let layer = OtelLayer::builder(provider.tracer("t")).span_end(SpanEnd::Headers).build();
-    let svc = ServiceBuilder::new().layer(layer).service(service_fn(|_req: Request<()>| async {
-        Ok::<_, Infallible>(Response::new(Full::new(bytes::Bytes::from_static(b"hello"))))
-    }));
+    let layer = OtelLayer::builder(provider.tracer("t"))
+        .span_end(SpanEnd::Headers)
+        .build();
+    let svc = ServiceBuilder::new()
+        .layer(layer)
+        .service(service_fn(|_req: Request<()>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(bytes::Bytes::from_static(
+                b"hello",
+            ))))
+        }));
     let res = svc.oneshot(Request::new(())).await.unwrap();
     let span = only_span(&exporter);
     assert!(!attrs(&span).contains_key("error.type"));
@@ -209,7 +260,9 @@ async fn inner_error_sets_error_type_to_the_error_type_name() {
     let (exporter, provider) = always();
     let svc = ServiceBuilder::new()
         .layer(OtelLayer::new(provider.tracer("t")))
-        .service(service_fn(|_req: Request<()>| async { Err::<Response<Full<bytes::Bytes>>, _>(Refused) }));
+        .service(service_fn(|_req: Request<()>| async {
+            Err::<Response<Full<bytes::Bytes>>, _>(Refused)
+        }));
     assert!(svc.oneshot(Request::new(())).await.is_err());
     let span = only_span(&exporter);
     assert_eq!(span.status, Status::error(""));
@@ -219,7 +272,11 @@ async fn inner_error_sets_error_type_to_the_error_type_name() {
 #[tokio::test]
 async fn unknown_method_is_other_with_original() {
     let (exporter, provider) = always();
-    let req = Request::builder().method("PURGE").uri("/users/1").body(Body::empty()).unwrap();
+    let req = Request::builder()
+        .method("PURGE")
+        .uri("/users/1")
+        .body(Body::empty())
+        .unwrap();
     send(app(OtelLayer::new(provider.tracer("t"))), req).await;
     let span = only_span(&exporter);
     assert_eq!(span.name, "HTTP /users/{id}"); // semconv: unknown methods are named `HTTP`
@@ -238,16 +295,26 @@ async fn forwarded_headers_only_when_trusted() {
             .header("x-forwarded-host", "shop.example.com")
             .body(Body::empty())
             .unwrap();
-        r.extensions_mut().insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 40000))));
+        r.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 40000))));
         r
     };
     send(app(OtelLayer::new(provider.tracer("t"))), req()).await;
     let a = attrs(&only_span(&exporter));
-    assert_eq!((a["client.address"].clone(), a["url.scheme"].clone()), (s("10.0.0.1"), s("http")));
+    assert_eq!(
+        (a["client.address"].clone(), a["url.scheme"].clone()),
+        (s("10.0.0.1"), s("http"))
+    );
     assert_eq!(a["server.address"], s("internal"));
 
     exporter.reset();
-    send(app(OtelLayer::builder(provider.tracer("t")).trust_forwarded_headers(true).build()), req()).await;
+    send(
+        app(OtelLayer::builder(provider.tracer("t"))
+            .trust_forwarded_headers(true)
+            .build()),
+        req(),
+    )
+    .await;
     let a = attrs(&only_span(&exporter));
     assert_eq!(a["client.address"], s("203.0.113.9"));
     assert_eq!(a["url.scheme"], s("https"));
@@ -259,31 +326,54 @@ async fn forwarded_headers_only_when_trusted() {
 #[tokio::test]
 async fn unsampled_requests_export_nothing_but_still_propagate() {
     let (exporter, provider) = provider(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
-    let layer = OtelLayer::builder(provider.tracer("t")).inject_response_traceparent(true).build();
+    let layer = OtelLayer::builder(provider.tracer("t"))
+        .inject_response_traceparent(true)
+        .build();
     // The caller decided not to sample: ParentBased follows it.
-    let req = Request::get("/trace-id").header("traceparent", format!("00-{TRACE}-{PARENT}-00")).body(Body::empty()).unwrap();
+    let req = Request::get("/trace-id")
+        .header("traceparent", format!("00-{TRACE}-{PARENT}-00"))
+        .body(Body::empty())
+        .unwrap();
     let res = send(app(layer), req).await;
     assert!(exporter.get_finished_spans().unwrap().is_empty());
-    assert_eq!(String::from_utf8(res.body().clone()).unwrap(), TRACE, "TraceId extension for the slow log");
+    assert_eq!(
+        String::from_utf8(res.body().clone()).unwrap(),
+        TRACE,
+        "TraceId extension for the slow log"
+    );
     let tp = res.headers()["traceparent"].to_str().unwrap();
-    assert!(tp.starts_with(&format!("00-{TRACE}-")) && tp.ends_with("-00") && !tp.contains(PARENT), "{tp}");
+    assert!(
+        tp.starts_with(&format!("00-{TRACE}-")) && tp.ends_with("-00") && !tp.contains(PARENT),
+        "{tp}"
+    );
 }
 
 #[tokio::test]
 async fn response_traceparent_carries_the_server_span_id() {
     let (exporter, provider) = always();
-    let layer = OtelLayer::builder(provider.tracer("t")).inject_response_traceparent(true).build();
+    let layer = OtelLayer::builder(provider.tracer("t"))
+        .inject_response_traceparent(true)
+        .build();
     let res = send(app(layer), request("/users/1").body(Body::empty()).unwrap()).await;
     let span = only_span(&exporter);
-    assert_eq!(res.headers()["traceparent"], format!("00-{TRACE}-{}-01", span.span_context.span_id()));
+    assert_eq!(
+        res.headers()["traceparent"],
+        format!("00-{TRACE}-{}-01", span.span_context.span_id())
+    );
 }
 
 #[tokio::test]
 async fn baggage_and_context_reach_the_handler() {
     let (exporter, provider) = always();
-    let req = request("/baggage").header("baggage", "tenant=acme,other=1").body(Body::empty()).unwrap();
+    let req = request("/baggage")
+        .header("baggage", "tenant=acme,other=1")
+        .body(Body::empty())
+        .unwrap();
     let res = send(app(OtelLayer::new(provider.tracer("t"))), req).await;
-    assert_eq!(String::from_utf8(res.body().clone()).unwrap(), format!("acme|{TRACE}"));
+    assert_eq!(
+        String::from_utf8(res.body().clone()).unwrap(),
+        format!("acme|{TRACE}")
+    );
     assert_eq!(only_span(&exporter).name, "GET /baggage");
 }
 
@@ -294,12 +384,26 @@ async fn captured_headers_are_string_arrays() {
         .add_request_header(http::header::ACCEPT)
         .add_response_header(http::header::CONTENT_TYPE)
         .build();
-    let req = request("/users/1").header("accept", "text/plain").header("accept", "*/*").body(Body::empty()).unwrap();
+    let req = request("/users/1")
+        .header("accept", "text/plain")
+        .header("accept", "*/*")
+        .body(Body::empty())
+        .unwrap();
     send(app(layer), req).await;
     let a = attrs(&only_span(&exporter));
-    let strings = |v: &[&str]| Value::Array(opentelemetry::Array::String(v.iter().map(|s| (*s).to_owned().into()).collect()));
-    assert_eq!(a["http.request.header.accept"], strings(&["text/plain", "*/*"]));
-    assert_eq!(a["http.response.header.content-type"], strings(&["text/plain; charset=utf-8"]));
+    let strings = |v: &[&str]| {
+        Value::Array(opentelemetry::Array::String(
+            v.iter().map(|s| (*s).to_owned().into()).collect(),
+        ))
+    };
+    assert_eq!(
+        a["http.request.header.accept"],
+        strings(&["text/plain", "*/*"])
+    );
+    assert_eq!(
+        a["http.response.header.content-type"],
+        strings(&["text/plain; charset=utf-8"])
+    );
 }
 
 #[cfg(feature = "tracing")]
@@ -307,22 +411,31 @@ async fn captured_headers_are_string_arrays() {
 async fn handler_tracing_spans_are_children_of_the_request_span() {
     use tracing_subscriber::layer::SubscriberExt;
     let (exporter, provider) = always();
-    let subscriber = tracing_subscriber::registry().with(crate::tracing_layer(provider.tracer("app")));
+    let subscriber =
+        tracing_subscriber::registry().with(crate::tracing_layer(provider.tracer("app")));
     let _default = tracing::subscriber::set_default(subscriber);
     let app = Router::new()
         .route(
             "/work",
             get(|| async {
                 let span = tracing::info_span!("load_user");
-                async { tokio::task::yield_now().await }.instrument(span).await;
+                async { tokio::task::yield_now().await }
+                    .instrument(span)
+                    .await;
                 "done"
             }),
         )
         .layer(OtelLayer::new(provider.tracer("t")));
     send(app, request("/work").body(Body::empty()).unwrap()).await;
     let spans = exporter.get_finished_spans().unwrap();
-    let server = spans.iter().find(|s| s.name == "GET /work").expect("server span");
-    let child = spans.iter().find(|s| s.name == "load_user").expect("handler span");
+    let server = spans
+        .iter()
+        .find(|s| s.name == "GET /work")
+        .expect("server span");
+    let child = spans
+        .iter()
+        .find(|s| s.name == "load_user")
+        .expect("handler span");
     assert_eq!(child.parent_span_id, server.span_context.span_id());
     assert_eq!(child.span_context.trace_id().to_string(), TRACE);
     use tracing::Instrument as _;
@@ -331,7 +444,11 @@ async fn handler_tracing_spans_are_children_of_the_request_span() {
 /// The W3C `traceparent` grammar, written independently of the layer's check.
 fn valid_traceparent(v: &str) -> bool {
     let parts: Vec<&str> = v.split('-').collect();
-    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
     parts.len() >= 4
         && hex(parts[0], 2)
         && parts[0] != "ff"
@@ -353,7 +470,8 @@ fn header_bytes() -> impl Strategy<Value = Vec<u8>> {
             v
         }),
         // Future versions, with and without extra fields.
-        ("[0-9a-f]{2}", "(-[0-9a-z]{0,4}){0,2}").prop_map(|(ver, tail)| format!("{ver}-{TRACE}-{PARENT}-01{tail}").into_bytes()),
+        ("[0-9a-f]{2}", "(-[0-9a-z]{0,4}){0,2}")
+            .prop_map(|(ver, tail)| format!("{ver}-{TRACE}-{PARENT}-01{tail}").into_bytes()),
         "[0-9a-f-]{0,60}".prop_map(String::into_bytes),
     ]
 }
@@ -367,7 +485,8 @@ proptest! {
         tracestate in proptest::collection::vec(any::<u8>(), 0..300),
         baggage in proptest::collection::vec(any::<u8>(), 0..300),
     ) {
-        let (exporter, provider) = always();
+        // AlwaysOn: valid parents with the sampled flag off must still produce a span to inspect.
+        let (exporter, provider) = provider(Sampler::AlwaysOn);
         let svc = ServiceBuilder::new()
             .layer(OtelLayer::builder(provider.tracer("t")).inject_response_traceparent(true).build())
             .service(service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(Full::new(bytes::Bytes::new()))) }));
