@@ -1,13 +1,36 @@
 //! `tracing` integration through `tracing-opentelemetry` 0.34.
 
 use opentelemetry_sdk::trace::SdkTracer;
-use tracing_opentelemetry::OpenTelemetryLayer;
+use tracing_subscriber::Layer;
 use tracing_subscriber::registry::LookupSpan;
+
+/// Crates of the export path: their spans would describe the export of spans and feed back into it.
+const EXPORT_PATH: &[&str] = &[
+    "h2",
+    "hyper",
+    "hyper_util",
+    "tonic",
+    "tower",
+    "reqwest",
+    "opentelemetry",
+    "opentelemetry_sdk",
+    "opentelemetry_otlp",
+];
+
+fn is_export_path(target: &str) -> bool {
+    EXPORT_PATH.iter().any(|c| {
+        target
+            .strip_prefix(c)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
+}
 
 /// A `tracing-opentelemetry` layer for the application's own `tracing` spans, configured for HTTP
 /// services: spans entered inside a handler behind [`OtelLayer`](crate::OtelLayer) become children
 /// of the request span; the per-span noise attributes (`code.*`, `thread.*`, `target`, `busy_ns`,
-/// `idle_ns`) are off. Use the same tracer (or one from the same provider) as the server layer.
+/// `idle_ns`) are off; spans of the export path itself (`h2`, `hyper`, `tonic`, `tower`, `reqwest`,
+/// `opentelemetry*`) are not exported — they would describe, and multiply, the export of spans.
+/// Use the same tracer (or one from the same provider) as the server layer.
 ///
 /// ```
 /// use opentelemetry::trace::TracerProvider as _;
@@ -20,7 +43,7 @@ use tracing_subscriber::registry::LookupSpan;
 ///     let _span = tracing::info_span!("load_user").entered();
 /// });
 /// ```
-pub fn tracing_layer<S>(tracer: SdkTracer) -> OpenTelemetryLayer<S, SdkTracer>
+pub fn tracing_layer<S>(tracer: SdkTracer) -> impl Layer<S>
 where
     S: tracing::Subscriber + for<'span> LookupSpan<'span>,
 {
@@ -31,4 +54,18 @@ where
         .with_target(false)
         .with_level(false)
         .with_tracked_inactivity(false)
+        .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            !is_export_path(meta.target())
+        }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn export_path_targets_are_matched_by_crate() {
+        assert!(super::is_export_path("h2::proto::streams"));
+        assert!(super::is_export_path("tonic"));
+        assert!(!super::is_export_path("h2o_service::handler"));
+        assert!(!super::is_export_path("my_app"));
+    }
 }

@@ -14,7 +14,7 @@ pub use client::{InjectContext, InjectContextLayer};
 pub use propagation::default_propagator;
 pub use server::{Otel, OtelLayer, OtelLayerBuilder, SpanEnd};
 #[cfg(feature = "otlp")]
-pub use setup::{ExportStats, OtelConfig, OtelGuard, SetupError};
+pub use setup::{ExportStats, OtelConfig, OtelGuard, SetupError, StatsHandle};
 
 /// The socket peer of a connection, for servers that are not axum (axum's
 /// `ConnectInfo<SocketAddr>` is read directly). Insert it into the request extensions to get

@@ -382,6 +382,17 @@ pub struct ExportStats {
     pub dropped: u64,
 }
 
+/// Reads the export counters of an [`OtelGuard`]; clones share them.
+#[derive(Debug, Clone)]
+pub struct StatsHandle(Arc<Counters>);
+
+impl StatsHandle {
+    /// The counters now.
+    pub fn get(&self) -> ExportStats {
+        self.0.snapshot()
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     pending: AtomicUsize,
@@ -522,6 +533,11 @@ impl OtelGuard {
     /// Export counters so far.
     pub fn stats(&self) -> ExportStats {
         self.stats.snapshot()
+    }
+
+    /// A cheap, cloneable reader of the export counters (for a periodic log or a metrics gauge).
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle(self.stats.clone())
     }
 
     /// Exports what is queued and stops the exporter, waiting at most the shutdown timeout.

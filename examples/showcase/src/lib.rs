@@ -14,6 +14,8 @@ use axum::{Json, Router};
 use perf_middleware::{PerfLayer, ServerTiming, prometheus};
 use serde::{Deserialize, Serialize};
 
+pub mod otel;
+
 /// The endpoints the showcase serves, printed at start: (method, path, description).
 pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     ("GET", "/api/users/{id}", "fast JSON"),
