@@ -40,7 +40,8 @@ use opentelemetry::propagation::TextMapPropagator;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::propagation::{HeaderInjector, SharedPropagator, default_propagator};
+use crate::propagation::{HeaderInjector, SharedPropagator};
+use crate::default_propagator;
 
 /// Layer that injects the current context into outgoing requests. Clones share the propagator.
 #[derive(Clone)]
@@ -64,7 +65,7 @@ impl Default for InjectContextLayer {
 }
 
 impl InjectContextLayer {
-    /// Injects W3C trace context and baggage ([`default_propagator`](crate::default_propagator)).
+    /// Injects W3C trace context and baggage ([`default_propagator`]).
     pub fn new() -> Self {
         Self {
             propagator: Arc::new(default_propagator()),
