@@ -40,8 +40,8 @@ use opentelemetry::propagation::TextMapPropagator;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::propagation::{HeaderInjector, SharedPropagator};
 use crate::default_propagator;
+use crate::propagation::{HeaderInjector, SharedPropagator};
 
 /// Layer that injects the current context into outgoing requests. Clones share the propagator.
 #[derive(Clone)]
