@@ -9,7 +9,9 @@
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
+};
 
 /// Discards every batch.
 #[derive(Debug)]
@@ -37,7 +39,9 @@ pub(crate) fn variant(name: &str) -> Option<axum::Router> {
         "peer-axum-tracing-otel-sampled" => return Some(peer_sampled()),
         _ => return None,
     };
-    let provider = provider(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio))));
+    let provider = provider(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+        ratio,
+    ))));
     let layer = perf_otel::OtelLayer::new(provider.tracer("bench"));
     Some(crate::routes().layer(layer))
 }
@@ -48,9 +52,13 @@ fn peer_sampled() -> axum::Router {
     let provider = provider(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
     let tracer = provider.tracer("bench");
     opentelemetry::global::set_tracer_provider(provider);
-    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
     tracing_subscriber::registry()
-        .with(tracing_subscriber::EnvFilter::new("info,otel::tracing=trace"))
+        .with(tracing_subscriber::EnvFilter::new(
+            "info,otel::tracing=trace",
+        ))
         .with(tracing_opentelemetry::layer().with_tracer(tracer))
         .init();
     crate::routes()

@@ -8,7 +8,9 @@
 //! - **Name** `{method} {http.route}` with the route template (axum `MatchedPath`, or
 //!   [`perf_middleware::RouteTemplate`] in the request or — for layers outside the router — the
 //!   response extensions); just `{method}` when no route matched; `HTTP` for unknown methods.
-//!   Never the raw path.
+//!   Never the raw path. Apply the layer with axum's `Router::layer` (or `route_layer`) so the
+//!   route is known when the request arrives; a layer wrapping the whole `Router` from outside sees
+//!   no route and names spans `{method}` (unless the app returns a `RouteTemplate` in the response).
 //! - **Attributes**, each only when known (never an empty string): `http.request.method`
 //!   (`_OTHER` + `http.request.method_original`), `url.path`, `url.scheme`, `url.query` (signature
 //!   keys `REDACTED`), `http.route`, `http.response.status_code` (int), `error.type`,
