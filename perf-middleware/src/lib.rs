@@ -111,3 +111,13 @@ pub use layer::{ConfigError, DEFAULT_SLOW_THRESHOLD, PerfLayer, PerfLayerBuilder
 pub use route::{RequestStart, RouteTemplate, TraceId, UNMATCHED_ROUTE};
 pub use server_timing::ServerTiming;
 pub use service::Perf;
+
+/// The workspace README's examples compile (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct WorkspaceReadme;
+
+/// This crate's README examples compile and run.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadme;
