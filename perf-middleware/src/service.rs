@@ -87,6 +87,14 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let start = Instant::now();
         let shared = &self.shared;
+        let route = Route::from_extensions(req.extensions());
+        if !shared.ignored.is_empty()
+            && route
+                .as_ref()
+                .is_some_and(|r| shared.ignored.contains(r.as_str()))
+        {
+            return ResponseFuture::new(self.inner.call(req), None, None);
+        }
         let method_idx = method_index(req.method());
         let scheme_idx = match req.uri().scheme_str() {
             Some(s) if s.eq_ignore_ascii_case("https") => 1,
@@ -127,7 +135,7 @@ where
         let record = Record {
             shared: shared.clone(),
             start,
-            route: Route::from_extensions(req.extensions()),
+            route,
             cold,
             // Like OpenTelemetry's Java instrumentation: only requests that declare a body size.
             request_size: req
@@ -142,6 +150,6 @@ where
             scheme_idx,
             outcome: Outcome::Cancelled,
         };
-        ResponseFuture::new(self.inner.call(req), record, total_start)
+        ResponseFuture::new(self.inner.call(req), Some(record), total_start)
     }
 }
