@@ -107,6 +107,11 @@ impl<S: std::fmt::Debug> std::fmt::Debug for InjectContext<S> {
 }
 
 impl<S> InjectContext<S> {
+    /// The layer with the default propagator, as [`InjectContextLayer::new`].
+    pub fn layer() -> InjectContextLayer {
+        InjectContextLayer::new()
+    }
+
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
