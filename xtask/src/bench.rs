@@ -57,7 +57,7 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
     s("perf-otel, 100 % sampled, JSON", "otel", "/json"),
     s("perf-otel, 1 % sampled, JSON", "otel-1pct", "/json"),
     s(
-        "peer axum-tracing-opentelemetry, spans on (otel::tracing=trace), JSON",
+        "peer axum-tracing-opentelemetry, 100 % sampled (otel::tracing=trace), JSON",
         "peer-axum-tracing-otel-sampled",
         "/json",
     ),
