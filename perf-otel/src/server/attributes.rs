@@ -195,13 +195,15 @@ pub(crate) fn request<B>(config: &Config, req: &Request<B>, route: Option<&str>)
         })
         .flatten()
         .and_then(node_address);
-    match (forwarded_client, peer) {
+    // One string for the peer IP, shared by `client.address` and `network.peer.address`.
+    let peer_ip = peer.map(|p| StringValue::from(std::sync::Arc::<str>::from(p.ip().to_string())));
+    match (forwarded_client, &peer_ip) {
         (Some(c), _) => attrs.push(owned("client.address", c)),
-        (None, Some(p)) => attrs.push(kv("client.address", p.ip().to_string())),
+        (None, Some(ip)) => attrs.push(kv("client.address", Value::String(ip.clone()))),
         (None, None) => {}
     }
-    if let Some(p) = peer {
-        attrs.push(kv("network.peer.address", p.ip().to_string()));
+    if let (Some(p), Some(ip)) = (peer, peer_ip) {
+        attrs.push(kv("network.peer.address", Value::String(ip)));
         attrs.push(kv("network.peer.port", i64::from(p.port())));
     }
     if let Some(v) = protocol_version(req.version()) {
