@@ -19,6 +19,11 @@
 //! queue: when the queue is full (collector slow or down) the span is dropped and counted in
 //! [`ExportStats::dropped`]; requests never wait for the exporter.
 //!
+//! The same counts go to the `metrics` facade (so to `/metrics` when a Prometheus recorder is
+//! installed), named per the OpenTelemetry SDK self-observability conventions:
+//! `otel.sdk.processor.span.processed` (`error.type="queue_full"` for dropped spans) and
+//! `otel.sdk.exporter.span.exported` (`error.type="export_failed"` for failed batches).
+//!
 //! # Example
 //!
 //! ```
@@ -434,6 +439,8 @@ impl SpanProcessor for AdmissionProcessor {
         if self.stats.pending.fetch_add(1, Ordering::AcqRel) >= self.capacity {
             self.stats.pending.fetch_sub(1, Ordering::AcqRel);
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("otel.sdk.processor.span.processed", "error.type" => "queue_full")
+                .increment(1);
             return;
         }
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
@@ -616,11 +623,31 @@ mod tests {
         let exporter = InMemorySpanExporter::default();
         let (provider, stats) = provider_with(4, exporter.clone());
         let tracer = provider.tracer("t");
-        for _ in 0..10 {
-            tracer.start("op").end();
-        }
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            for _ in 0..10 {
+                tracer.start("op").end();
+            }
+        });
         let s = stats.snapshot();
         assert_eq!((s.queued, s.dropped), (4, 6));
+        let dropped_metric: Vec<_> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter(|(k, ..)| {
+                k.key().name() == "otel.sdk.processor.span.processed"
+                    && k.key()
+                        .labels()
+                        .any(|l| l.key() == "error.type" && l.value() == "queue_full")
+            })
+            .map(|(.., v)| v)
+            .collect();
+        assert_eq!(
+            dropped_metric,
+            [metrics_util::debugging::DebugValue::Counter(6)]
+        );
         provider.force_flush().unwrap();
         assert_eq!(exporter.get_finished_spans().unwrap().len(), 4);
         assert_eq!(stats.snapshot().exported, 4);

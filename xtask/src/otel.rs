@@ -7,7 +7,8 @@
 //! 1. both transports: the e2e server's spans for a matched route, an unmatched route, a 500, a 418
 //!    and a cancelled request, plus the handler's `tracing` child span (`xtask/otlp/check.py`);
 //! 2. the showcase flushes the span of its last request on SIGTERM (gRPC) and SIGINT (HTTP);
-//! 3. with the collector down, the showcase serves at unchanged latency and reports lost spans.
+//! 3. with the collector down, the showcase serves at unchanged latency and reports lost spans
+//!    (live on `/metrics`, and in its shutdown log line).
 //!
 //! The Python packages live in a venv under `target/otel-venv` (pinned versions, created once).
 
@@ -356,6 +357,20 @@ fn receiver_down(dir: &Path) -> Result<(), String> {
         t_down.push(timed_get(down.addr, &path)?);
     }
     let (m_base, m_down) = (median(t_base), median(t_down));
+    // Live: the drops are on /metrics while the service runs.
+    let metrics = http(down.addr, "GET", "/metrics", &[], b"")?.text();
+    let live_dropped = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("otel_sdk_processor_span_processed_total{")
+                && l.contains(r#"error_type="queue_full""#)
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    if live_dropped < 1.0 {
+        return Err("/metrics of the showcase shows no otel_sdk_processor_span_processed_total{error_type=\"queue_full\"} while the collector is down".into());
+    }
     down.signal("TERM")?;
     down.wait_exit(Duration::from_secs(20))?;
     let log = std::fs::read_to_string(&down_log).map_err(|e| e.to_string())?;
@@ -376,7 +391,7 @@ fn receiver_down(dir: &Path) -> Result<(), String> {
     let (dropped, failed, exported) = (field("dropped="), field("failed="), field("exported="));
     println!(
         "otel: collector down: median GET latency {:.2} ms vs {:.2} ms without export ({rounds} requests each); \
-         spans dropped={dropped} failed={failed} exported={exported}",
+         spans dropped={dropped} failed={failed} exported={exported} (/metrics showed {live_dropped} queue_full while running)",
         m_down.as_secs_f64() * 1e3,
         m_base.as_secs_f64() * 1e3,
     );

@@ -3,8 +3,9 @@
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set. Without it the
 //! service runs the same, creating and propagating trace context without exporting.
 //!
-//! The export queue is bounded: when the collector is slow or down, spans are dropped, counted,
-//! and a warning is logged (at most every 10 s); requests never wait. On SIGTERM/SIGINT the main
+//! The export queue is bounded: when the collector is slow or down, spans are dropped, counted
+//! (`otel_sdk_processor_span_processed_total{error_type="queue_full"}` on `/metrics`), and a
+//! warning is logged (at most every 10 s); requests never wait. On SIGTERM/SIGINT the main
 //! function drains the server, then [`shutdown`] flushes the queue (5 s at most).
 
 use std::time::Duration;
