@@ -11,6 +11,7 @@
 //! | `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` | resource; the name given to [`OtelConfig::service_name`] when neither names the service |
 //! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | `always_on`, `always_off`, `traceidratio`, `parentbased_*` (`parentbased_always_on`) |
 //! | `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | batch processor (2048, 5000 ms, 512) |
+//! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `none`, comma-separated (`tracecontext,baggage`); used by [`OtelGuard::layer`] |
 //!
 //! Invalid values are errors at [`OtelConfig::from_env`], with the variable and the fix in the
 //! message (the SDK alone would log a warning and fall back).
@@ -46,10 +47,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{Context, InstrumentationScope, Key, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, Span, SpanData,
     SpanExporter, SpanProcessor,
@@ -78,6 +81,8 @@ pub struct OtelConfig {
     scheduled_delay: Duration,
     service_name: Option<String>,
     shutdown_timeout: Duration,
+    trace_context: bool,
+    baggage: bool,
 }
 
 /// A configuration or installation error; the message names the variable and what to change.
@@ -256,6 +261,24 @@ impl OtelConfig {
         } else {
             protocol
         };
+        let (mut trace_context, mut baggage) = (true, true);
+        if let Some(list) = get(vars, "OTEL_PROPAGATORS") {
+            (trace_context, baggage) = (false, false);
+            for p in list.split(',').map(str::trim) {
+                match p {
+                    "tracecontext" => trace_context = true,
+                    "baggage" => baggage = true,
+                    "none" => {}
+                    _ => {
+                        return Err(invalid(
+                            "OTEL_PROPAGATORS",
+                            &list,
+                            "a comma-separated list of tracecontext, baggage, none",
+                        ));
+                    }
+                }
+            }
+        }
         Ok(Self {
             export,
             sampler: parse_sampler(vars)?,
@@ -268,6 +291,8 @@ impl OtelConfig {
             )?),
             service_name: None,
             shutdown_timeout: Duration::from_secs(5),
+            trace_context,
+            baggage,
         })
     }
 
@@ -367,6 +392,7 @@ impl OtelConfig {
             stats,
             timeout: self.shutdown_timeout,
             export: self.export,
+            propagators: (self.trace_context, self.baggage),
         })
     }
 }
@@ -503,6 +529,8 @@ pub struct OtelGuard {
     stats: Arc<Counters>,
     timeout: Duration,
     export: Export,
+    /// (`tracecontext`, `baggage`) from `OTEL_PROPAGATORS`.
+    propagators: (bool, bool),
 }
 
 impl fmt::Debug for OtelGuard {
@@ -511,6 +539,7 @@ impl fmt::Debug for OtelGuard {
             .field("export", &self.export)
             .field("stats", &self.stats.snapshot())
             .field("timeout", &self.timeout)
+            .field("propagators", &self.propagators)
             .finish_non_exhaustive()
     }
 }
@@ -523,6 +552,23 @@ impl OtelGuard {
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
         self.provider().tracer_with_scope(scope)
+    }
+
+    /// The propagator chosen by `OTEL_PROPAGATORS` (default: W3C trace context + baggage).
+    pub fn propagator(&self) -> TextMapCompositePropagator {
+        let mut list: Vec<Box<dyn TextMapPropagator + Send + Sync>> = Vec::new();
+        if self.propagators.0 {
+            list.push(Box::new(TraceContextPropagator::new()));
+        }
+        if self.propagators.1 {
+            list.push(Box::new(BaggagePropagator::new()));
+        }
+        TextMapCompositePropagator::new(list)
+    }
+
+    /// An [`OtelLayer`](crate::OtelLayer) builder with this guard's tracer and propagator.
+    pub fn layer(&self) -> crate::OtelLayerBuilder {
+        crate::OtelLayer::builder(self.tracer()).propagator(self.propagator())
     }
 
     /// The provider, for tracers with other scopes.
@@ -731,6 +777,30 @@ mod tests {
         }
     }
 
+    #[tokio::test(flavor = "current_thread")]
+    async fn env_propagators_select_the_fields() {
+        let fields = |pairs: &'static [(&'static str, &'static str)]| {
+            let guard = OtelConfig::from_vars(vars(pairs))
+                .unwrap()
+                .with_export(Export::None)
+                .install()
+                .unwrap();
+            let mut f: Vec<String> = guard.propagator().fields().map(str::to_owned).collect();
+            f.sort();
+            f
+        };
+        assert_eq!(fields(&[]), ["baggage", "traceparent", "tracestate"]);
+        assert_eq!(
+            fields(&[("OTEL_PROPAGATORS", "tracecontext")]),
+            ["traceparent", "tracestate"]
+        );
+        assert!(fields(&[("OTEL_PROPAGATORS", "none")]).is_empty());
+        let err = OtelConfig::from_vars(vars(&[("OTEL_PROPAGATORS", "b3")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tracecontext, baggage, none"), "{err}");
+    }
+
     #[test]
     fn env_sampler_is_parent_based_ratio() {
         let v = [
@@ -768,6 +838,7 @@ mod tests {
             stats,
             timeout: Duration::from_secs(5),
             export: Export::None,
+            propagators: (true, true),
         };
         guard.tracer().start("last").end();
         let stats = guard.shutdown().await.unwrap();
