@@ -1,1 +1,25 @@
 #![doc = include_str!("../README.md")]
+
+mod body;
+mod coalesce;
+mod conditional;
+mod directives;
+mod fetch;
+mod flow;
+mod future;
+mod key;
+mod layer;
+mod policy;
+mod service;
+pub mod store;
+
+pub use self::body::ResponseBody;
+pub use self::conditional::EtagMode;
+pub use self::future::ResponseFuture;
+pub use self::layer::{CacheHandle, CacheLayer, CacheLayerBuilder, ConfigError};
+pub use self::policy::SetCookiePolicy;
+pub use self::service::Cache;
+pub use self::store::{CacheStore, CachedResponse, MemoryStore, MemoryStoreBuilder, StoreError};
+
+#[cfg(test)]
+mod tests;

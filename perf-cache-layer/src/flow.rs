@@ -1,0 +1,380 @@
+//! The request path: lookup, freshness decision, serving from the store (RFC 9111 §4).
+
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Request, Response, StatusCode, request};
+use http_body::Body;
+use tower_service::Service;
+
+use crate::body::ResponseBody;
+use crate::coalesce::{self, Role};
+use crate::conditional;
+use crate::directives::{DELTA_MAX, RequestDirectives};
+use crate::fetch;
+use crate::key;
+use crate::layer::Shared;
+use crate::store::CachedResponse;
+
+/// How a stored response is being served (for `Cache-Status` and metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Served {
+    Hit,
+    StaleWhileRevalidate,
+    StaleIfError,
+    MaxStale,
+    Collapsed,
+    Revalidated,
+}
+
+enum Decision {
+    Fresh,
+    Stale(Served),
+    Validate,
+}
+
+/// Entry point for every request.
+pub(crate) async fn handle<S, ReqBody, ResBody>(
+    shared: Arc<Shared>,
+    mut inner: S,
+    req: Request<ReqBody>,
+) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    ReqBody: Default + Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Send,
+{
+    let method = req.method().clone();
+    if req.headers().contains_key(header::UPGRADE) || method == Method::CONNECT {
+        return Ok(inner.call(req).await?.map(ResponseBody::stream));
+    }
+    if method == Method::GET || method == Method::HEAD {
+        return lookup(shared, inner, req).await;
+    }
+    let key = key::primary(req.uri(), req.headers());
+    let (mut parts, body) = inner.call(req).await?.into_parts();
+    let safe = method == Method::OPTIONS || method == Method::TRACE;
+    if !safe && (parts.status.is_success() || parts.status.is_redirection()) {
+        invalidate(&shared, &key, &parts.headers).await;
+    }
+    strip_hop_by_hop(&mut parts.headers);
+    strip_cache_fields(&shared, &mut parts.headers);
+    finish(&shared, &mut parts.headers, "fwd=method", "bypass");
+    Ok(Response::from_parts(parts, ResponseBody::stream(body)))
+}
+
+async fn lookup<S, ReqBody, ResBody>(
+    shared: Arc<Shared>,
+    inner: S,
+    req: Request<ReqBody>,
+) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    ReqBody: Default + Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Send,
+{
+    let (parts, body) = req.into_parts();
+    let key = key::primary(&parts.uri, &parts.headers);
+    let rq = RequestDirectives::parse(&parts.headers);
+    let variants = shared.store.get(&key).await.unwrap_or_else(|err| {
+        tracing::warn!(%err, "cache lookup failed; treating as a miss");
+        None
+    });
+    let had_variants = variants.as_ref().is_some_and(|v| !v.is_empty());
+    let entry = variants.and_then(|v| select(&v, &parts.headers));
+    let now = shared.clock.now();
+    if let Some(entry) = entry {
+        match decide(&shared, &rq, &entry, now) {
+            Decision::Fresh => return Ok(serve(&shared, &parts, &entry, now, Served::Hit)),
+            Decision::Stale(how) => {
+                if how == Served::StaleWhileRevalidate {
+                    spawn_refresh(&shared, &inner, &parts, &entry, &key);
+                }
+                return Ok(serve(&shared, &parts, &entry, now, how));
+            }
+            Decision::Validate if rq.only_if_cached => return Ok(gateway_timeout(&shared)),
+            Decision::Validate => {
+                return fetch::revalidate(shared, inner, parts, body, entry, key, rq).await;
+            }
+        }
+    }
+    if rq.only_if_cached {
+        return Ok(gateway_timeout(&shared));
+    }
+    let fwd = if had_variants {
+        "fwd=vary-miss"
+    } else {
+        "fwd=uri-miss"
+    };
+    if parts.method != Method::GET || rq.no_store {
+        return fetch::miss(shared, inner, parts, body, key, rq, None, fwd).await;
+    }
+    let role = shared.inflight.join(&key);
+    match role {
+        Role::Leader(leader) => {
+            fetch::miss(shared, inner, parts, body, key, rq, Some(leader), fwd).await
+        }
+        Role::Waiter(rx) => {
+            metrics::counter!("perf_cache_coalesced_waits_total").increment(1);
+            match coalesce::wait(rx, shared.coalesce_timeout).await {
+                Some(entry) if key::vary_matches(&entry.vary, &parts.headers) => Ok(serve(
+                    &shared,
+                    &parts,
+                    &entry,
+                    shared.clock.now(),
+                    Served::Collapsed,
+                )),
+                _ => fetch::miss(shared, inner, parts, body, key, rq, None, fwd).await,
+            }
+        }
+    }
+}
+
+/// The matching variant with the most recent `Date` (then the most recently received).
+fn select(variants: &[Arc<CachedResponse>], headers: &HeaderMap) -> Option<Arc<CachedResponse>> {
+    variants
+        .iter()
+        .filter(|v| key::vary_matches(&v.vary, headers))
+        .max_by_key(|v| (conditional::date(&v.headers), v.freshness.response_time))
+        .cloned()
+}
+
+fn decide(
+    shared: &Shared,
+    rq: &RequestDirectives,
+    entry: &CachedResponse,
+    now: SystemTime,
+) -> Decision {
+    let f = &entry.freshness;
+    let (age, lifetime) = (f.age(now), f.lifetime);
+    let mut validate = f.no_cache;
+    if shared.honor_request_directives {
+        validate |= rq.no_cache;
+        validate |= rq.max_age.is_some_and(|max| age > Duration::from_secs(max));
+        validate |= rq
+            .min_fresh
+            .is_some_and(|min| lifetime.saturating_sub(age) < Duration::from_secs(min));
+    }
+    if validate {
+        return Decision::Validate;
+    }
+    if lifetime > age {
+        return Decision::Fresh;
+    }
+    if f.forbids_stale {
+        return Decision::Validate;
+    }
+    let staleness = age - lifetime;
+    if !f.stale_while_revalidate.is_zero() && staleness <= f.stale_while_revalidate {
+        return Decision::Stale(Served::StaleWhileRevalidate);
+    }
+    let client_allows = match rq.max_stale {
+        Some(None) => true,
+        Some(Some(max)) => staleness <= Duration::from_secs(max),
+        None => false,
+    };
+    if shared.honor_max_stale && client_allows {
+        return Decision::Stale(Served::MaxStale);
+    }
+    Decision::Validate
+}
+
+/// Starts one background revalidation per key.
+fn spawn_refresh<S, ReqBody, ResBody>(
+    shared: &Arc<Shared>,
+    inner: &S,
+    parts: &request::Parts,
+    entry: &Arc<CachedResponse>,
+    key: &str,
+) where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    ReqBody: Default + Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Send,
+{
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if !shared
+        .refreshing
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(key.to_owned())
+    {
+        return;
+    }
+    let mut parts = parts.clone();
+    parts.method = Method::GET;
+    let (shared, inner, entry, key) =
+        (shared.clone(), inner.clone(), entry.clone(), key.to_owned());
+    runtime.spawn(async move {
+        let rq = RequestDirectives::default();
+        let done = fetch::revalidate(
+            shared.clone(),
+            inner,
+            parts,
+            ReqBody::default(),
+            entry,
+            key.clone(),
+            rq,
+        )
+        .await;
+        drop(done);
+        shared
+            .refreshing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&key);
+    });
+}
+
+/// Builds the response for a stored entry: 304 when the client's validators match, else the stored
+/// response (no body for HEAD), with `Age` generated and `Date` untouched.
+pub(crate) fn serve<B: Body>(
+    shared: &Shared,
+    parts: &request::Parts,
+    entry: &CachedResponse,
+    now: SystemTime,
+    how: Served,
+) -> Response<ResponseBody<B>> {
+    let ttl = entry.freshness.ttl(now);
+    let revalidate_304 = entry.status == StatusCode::OK
+        && conditional::not_modified(&parts.method, &parts.headers, &entry.headers);
+    let (status, mut headers, body) = if revalidate_304 {
+        (
+            StatusCode::NOT_MODIFIED,
+            conditional::not_modified_headers(&entry.headers),
+            ResponseBody::empty(),
+        )
+    } else if parts.method == Method::HEAD {
+        (entry.status, entry.headers.clone(), ResponseBody::empty())
+    } else {
+        (
+            entry.status,
+            entry.headers.clone(),
+            ResponseBody::full(entry.body.clone()),
+        )
+    };
+    let age = entry.freshness.age(now).as_secs().min(DELTA_MAX);
+    headers.insert(header::AGE, HeaderValue::from(age));
+    let (text, desc) = match how {
+        Served::Hit => (format!("hit; ttl={ttl}"), "hit"),
+        Served::StaleWhileRevalidate => (
+            format!("hit; ttl={ttl}; detail=stale-while-revalidate"),
+            "stale",
+        ),
+        Served::StaleIfError => (format!("hit; ttl={ttl}; detail=stale-if-error"), "stale"),
+        Served::MaxStale => (format!("hit; ttl={ttl}; detail=max-stale"), "stale"),
+        Served::Collapsed => (format!("fwd=uri-miss; collapsed; ttl={ttl}"), "collapsed"),
+        Served::Revalidated => (
+            format!("fwd=stale; fwd-status=304; ttl={ttl}"),
+            "revalidated",
+        ),
+    };
+    finish(shared, &mut headers, &text, desc);
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+fn gateway_timeout<B: Body>(shared: &Shared) -> Response<ResponseBody<B>> {
+    let mut response = Response::new(ResponseBody::empty());
+    *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+    finish(
+        shared,
+        response.headers_mut(),
+        "fwd=miss; detail=only-if-cached",
+        "only-if-cached",
+    );
+    response
+}
+
+/// Appends `Cache-Status`, the `Server-Timing` entry and counts the outcome.
+pub(crate) fn finish(shared: &Shared, headers: &mut HeaderMap, text: &str, desc: &'static str) {
+    if let Ok(value) = HeaderValue::from_str(&format!("{}; {text}", shared.status_name)) {
+        headers.append(HeaderName::from_static("cache-status"), value);
+    }
+    if shared.server_timing {
+        perf_middleware::server_timing::append(headers, &[("cache", None, Some(desc))]);
+    }
+    metrics::counter!("perf_cache_requests_total", "outcome" => desc).increment(1);
+}
+
+/// Removes `Connection`, the fields it lists, and the other hop-by-hop fields (RFC 9111 §3.1).
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in [
+        "connection",
+        "keep-alive",
+        "te",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-connection",
+    ] {
+        headers.remove(name);
+    }
+    for name in [
+        "proxy-authenticate",
+        "proxy-authentication-info",
+        "proxy-authorization",
+    ] {
+        headers.remove(name);
+    }
+}
+
+/// Removes fields meant for this cache only: the tag header and `Surrogate-Control`.
+pub(crate) fn strip_cache_fields(shared: &Shared, headers: &mut HeaderMap) -> Vec<Box<str>> {
+    headers.remove("surrogate-control");
+    let Some(name) = &shared.tag_header else {
+        return Vec::new();
+    };
+    let tags = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(str::split_whitespace)
+        .map(Box::from)
+        .collect();
+    headers.remove(name);
+    tags
+}
+
+/// Invalidates `key` and same-origin `Location`/`Content-Location` (RFC 9111 §4.4).
+pub(crate) async fn invalidate(shared: &Shared, key: &str, headers: &HeaderMap) {
+    let mut keys = vec![key.to_owned()];
+    for name in [header::LOCATION, header::CONTENT_LOCATION] {
+        if let Some(other) = headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| key::same_origin_key(v, key))
+        {
+            keys.push(other);
+        }
+    }
+    for k in keys {
+        if let Err(err) = shared.store.remove(&k).await {
+            tracing::warn!(%err, "cache invalidation failed");
+        }
+    }
+    metrics::counter!("perf_cache_invalidations_total").increment(1);
+}
