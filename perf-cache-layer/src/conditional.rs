@@ -125,24 +125,11 @@ pub(crate) fn add_validators(req: &mut HeaderMap, stored: &HeaderMap) {
     }
 }
 
-/// Whether a 304 from the inner service may update `stored` (RFC 9111 §4.3.4): its strong ETag
-/// matches, or it carries no ETag and the stored Last-Modified (if any) matches.
-pub(crate) fn validates(not_modified: &HeaderMap, stored: &HeaderMap) -> bool {
-    match (not_modified.get(header::ETAG), stored.get(header::ETAG)) {
-        (Some(new), Some(old)) => weak_eq(new.as_bytes(), old.as_bytes()),
-        (Some(_), None) => false,
-        (None, _) => match (
-            not_modified.get(header::LAST_MODIFIED),
-            stored.get(header::LAST_MODIFIED),
-        ) {
-            (Some(new), Some(old)) => new == old,
-            _ => true,
-        },
-    }
-}
-
-/// Fields never taken from a 304 when updating a stored response.
-const KEEP_STORED: [HeaderName; 4] = [
+/// Fields never taken from a 304 when updating a stored response: representation metadata and
+/// the validator that selected it.
+const KEEP_STORED: [HeaderName; 6] = [
+    HeaderName::from_static("content-md5"),
+    header::ETAG,
     header::CONTENT_LENGTH,
     header::CONTENT_ENCODING,
     header::TRANSFER_ENCODING,

@@ -134,6 +134,7 @@ pub(crate) struct ResponseDirectives {
     pub(crate) public: bool,
     pub(crate) must_revalidate: bool,
     pub(crate) proxy_revalidate: bool,
+    pub(crate) must_understand: bool,
     pub(crate) stale_while_revalidate: Option<u64>,
     pub(crate) stale_if_error: Option<u64>,
 }
@@ -155,6 +156,7 @@ impl ResponseDirectives {
                 "public" => d.public = true,
                 "must-revalidate" => d.must_revalidate = true,
                 "proxy-revalidate" => d.proxy_revalidate = true,
+                "must-understand" => d.must_understand = true,
                 "stale-while-revalidate" if d.stale_while_revalidate.is_none() => {
                     d.stale_while_revalidate = v.and_then(parse_delta_seconds);
                 }

@@ -84,7 +84,6 @@ where
     for name in &CONDITIONALS {
         parts.headers.remove(name);
     }
-    let unconditional = parts.clone();
     let conditional = entry.headers.contains_key(header::ETAG)
         || entry.headers.contains_key(header::LAST_MODIFIED);
     if conditional {
@@ -97,7 +96,20 @@ where
     let staleness = f.age(now).saturating_sub(f.lifetime);
     let stale_if_error =
         !f.forbids_stale && !f.stale_if_error.is_zero() && staleness <= f.stale_if_error;
+    let disconnected = !f.forbids_stale
+        && shared
+            .stale_on_disconnect
+            .is_some_and(|max| staleness <= max);
     let response = match result {
+        Err(_) if disconnected && !stale_if_error => {
+            return Ok(flow::serve(
+                &shared,
+                &client,
+                &entry,
+                now,
+                Served::Disconnected,
+            ));
+        }
         Err(_) if stale_if_error => {
             return Ok(flow::serve(
                 &shared,
@@ -117,31 +129,20 @@ where
                 Served::StaleIfError,
             ));
         }
+        // The conditional request carried only this entry's validators, so a 304 selects it
+        // (RFC 9111 §4.3.4); the stored validators themselves are kept.
         Ok(r) if r.status() == StatusCode::NOT_MODIFIED && conditional => {
-            if conditional::validates(r.headers(), &entry.headers) {
-                let updated = Arc::new(refresh(&shared, &entry, r.headers(), request_time, now));
-                if let Err(err) = shared.store.put(&key, updated.clone()).await {
-                    tracing::warn!(%err, "cache store failed");
-                }
-                return Ok(flow::serve(
-                    &shared,
-                    &client,
-                    &updated,
-                    now,
-                    Served::Revalidated,
-                ));
+            let updated = Arc::new(refresh(&shared, &entry, r.headers(), request_time, now));
+            if let Err(err) = shared.store.put(&key, updated.clone()).await {
+                tracing::warn!(%err, "cache store failed");
             }
-            // The 304 does not select the stored response: fetch it again unconditionally.
-            let request_time = shared.clock.now();
-            let req = Request::from_parts(unconditional, ReqBody::default());
-            let response = ready_call(&mut inner, req).await?;
-            return Ok(store_response(
+            return Ok(flow::serve(
                 &shared,
-                ctx(key, &client, request_time, &rq, head_reply),
-                response,
-                None,
-            )
-            .await);
+                &client,
+                &updated,
+                now,
+                Served::Revalidated,
+            ));
         }
         Ok(r) => r,
     };

@@ -16,6 +16,7 @@ use crate::directives::{DELTA_MAX, RequestDirectives};
 use crate::fetch;
 use crate::key;
 use crate::layer::Shared;
+use crate::range;
 use crate::store::CachedResponse;
 
 /// How a stored response is being served (for `Cache-Status` and metrics).
@@ -24,6 +25,7 @@ pub(crate) enum Served {
     Hit,
     StaleWhileRevalidate,
     StaleIfError,
+    Disconnected,
     MaxStale,
     Collapsed,
     Revalidated,
@@ -250,12 +252,39 @@ pub(crate) fn serve<B: Body>(
     let ttl = entry.freshness.ttl(now);
     let revalidate_304 = entry.status == StatusCode::OK
         && conditional::not_modified(&parts.method, &parts.headers, &entry.headers);
+    let range = if entry.status == StatusCode::OK && !revalidate_304 {
+        range::requested(&parts.headers, &entry.headers, entry.body.len())
+    } else {
+        None
+    };
     let (status, mut headers, body) = if revalidate_304 {
         (
             StatusCode::NOT_MODIFIED,
             conditional::not_modified_headers(&entry.headers),
             ResponseBody::empty(),
         )
+    } else if let Some(range) = range {
+        let mut headers = entry.headers.clone();
+        let head = parts.method == Method::HEAD;
+        match range {
+            Ok((start, end)) => {
+                range::partial_headers(&mut headers, start, end, entry.body.len());
+                let body = if head {
+                    ResponseBody::empty()
+                } else {
+                    ResponseBody::full(entry.body.slice(start..end))
+                };
+                (StatusCode::PARTIAL_CONTENT, headers, body)
+            }
+            Err(()) => {
+                range::unsatisfiable_headers(&mut headers, entry.body.len());
+                (
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    headers,
+                    ResponseBody::empty(),
+                )
+            }
+        }
     } else if parts.method == Method::HEAD {
         (entry.status, entry.headers.clone(), ResponseBody::empty())
     } else {
@@ -274,6 +303,7 @@ pub(crate) fn serve<B: Body>(
             "stale",
         ),
         Served::StaleIfError => (format!("hit; ttl={ttl}; detail=stale-if-error"), "stale"),
+        Served::Disconnected => (format!("hit; ttl={ttl}; detail=disconnected"), "stale"),
         Served::MaxStale => (format!("hit; ttl={ttl}; detail=max-stale"), "stale"),
         Served::Collapsed => (format!("fwd=uri-miss; collapsed; ttl={ttl}"), "collapsed"),
         Served::Revalidated => (

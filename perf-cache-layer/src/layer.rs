@@ -48,6 +48,7 @@ pub(crate) struct Shared {
     pub(crate) honor_request_directives: bool,
     pub(crate) coalesce_timeout: Duration,
     pub(crate) server_timing: bool,
+    pub(crate) stale_on_disconnect: Option<Duration>,
 }
 
 /// A Tower layer that adds an RFC 9111 shared HTTP cache in front of a service.
@@ -155,6 +156,7 @@ pub struct CacheLayerBuilder {
     honor_request_directives: bool,
     coalesce_timeout: Duration,
     server_timing: bool,
+    stale_on_disconnect: Option<Duration>,
 }
 
 impl fmt::Debug for CacheLayerBuilder {
@@ -187,6 +189,7 @@ impl Default for CacheLayerBuilder {
             honor_request_directives: true,
             coalesce_timeout: Duration::from_secs(10),
             server_timing: true,
+            stale_on_disconnect: None,
         }
     }
 }
@@ -283,6 +286,14 @@ impl CacheLayerBuilder {
         self
     }
 
+    /// When the inner service fails with an error (not an error *response*) while revalidating,
+    /// serve the stale entry if it is at most `max` stale and stale reuse is not forbidden
+    /// (RFC 9111 §4.2.4, "disconnected" operation). Off by default; reverse proxies enable it.
+    pub fn stale_on_disconnect(mut self, max: Duration) -> Self {
+        self.stale_on_disconnect = Some(max);
+        self
+    }
+
     /// Builds the layer.
     ///
     /// # Errors
@@ -317,6 +328,7 @@ impl CacheLayerBuilder {
             honor_request_directives: self.honor_request_directives,
             coalesce_timeout: self.coalesce_timeout,
             server_timing: self.server_timing,
+            stale_on_disconnect: self.stale_on_disconnect,
         };
         Ok(CacheLayer {
             shared: Arc::new(shared),

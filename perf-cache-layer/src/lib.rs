@@ -10,6 +10,7 @@ mod future;
 mod key;
 mod layer;
 mod policy;
+mod range;
 mod service;
 pub mod store;
 

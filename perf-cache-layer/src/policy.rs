@@ -118,10 +118,16 @@ pub(crate) fn heuristically_cacheable(status: StatusCode) -> bool {
 }
 
 /// Statuses this cache understands well enough to store (no 206: ranges are not implemented).
+/// Any final status can be stored with explicit freshness, except 206 (ranges are not stored) and 304.
+fn storable_status(status: StatusCode) -> bool {
+    !status.is_informational()
+        && status != StatusCode::PARTIAL_CONTENT
+        && status != StatusCode::NOT_MODIFIED
+}
+
+/// Statuses defined by RFC 9110, for `must-understand` (RFC 9111 §5.2.2.3).
 fn understood(status: StatusCode) -> bool {
-    status.is_success() && status != StatusCode::PARTIAL_CONTENT && status != StatusCode::NO_CONTENT
-        || heuristically_cacheable(status)
-        || matches!(status.as_u16(), 302 | 303 | 307 | 400 | 403 | 500..=599)
+    matches!(status.as_u16(), 200..=205 | 300..=305 | 307 | 308 | 400..=417 | 421 | 422 | 426 | 500..=505)
 }
 
 /// The response directives that apply to this cache: a targeted field if present, else `Cache-Control`.
@@ -162,10 +168,10 @@ pub(crate) fn storable(
     if method != Method::GET && method != Method::HEAD {
         return Err(NotStored::Method);
     }
-    if !understood(status) {
+    if !storable_status(status) || rd.must_understand && !understood(status) {
         return Err(NotStored::Status);
     }
-    if rd.no_store {
+    if rd.no_store && !rd.must_understand {
         return Err(NotStored::NoStore);
     }
     if rd.private {
@@ -240,7 +246,7 @@ pub(crate) fn freshness(
         });
     let lifetime = match explicit {
         Some(lifetime) => lifetime,
-        None if heuristically_cacheable(status) => {
+        None if heuristically_cacheable(status) || rd.public => {
             heuristic(policy, headers, date.unwrap_or(response_time))
         }
         None => Duration::ZERO,
