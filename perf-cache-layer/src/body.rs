@@ -3,7 +3,7 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -162,6 +162,76 @@ where
                 }
                 hint
             }
+        }
+    }
+}
+
+/// A body read into memory, or as much of it as was read before stopping.
+pub(crate) enum Collected<B: Body> {
+    Complete(Bytes),
+    Partial {
+        prefix: Bytes,
+        trailers: Option<HeaderMap>,
+        error: Option<B::Error>,
+        rest: Option<Pin<Box<B>>>,
+    },
+}
+
+/// Reads the body into memory up to `max` bytes; stops at the first byte over, a trailer or an error.
+pub(crate) async fn collect<B: Body<Data = Bytes>>(body: B, max: usize) -> Collected<B> {
+    let mut body = Box::pin(body);
+    let (mut first, mut buf): (Option<Bytes>, Option<BytesMut>) = (None, None);
+    let prefix = |first: Option<Bytes>, buf: Option<BytesMut>| {
+        buf.map(BytesMut::freeze).or(first).unwrap_or_default()
+    };
+    loop {
+        let frame = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await;
+        let frame = match frame {
+            None => return Collected::Complete(prefix(first, buf)),
+            Some(Err(e)) => {
+                return Collected::Partial {
+                    prefix: prefix(first, buf),
+                    trailers: None,
+                    error: Some(e),
+                    rest: None,
+                };
+            }
+            Some(Ok(frame)) => frame,
+        };
+        let data = match frame.into_data() {
+            Ok(data) => data,
+            Err(frame) => {
+                let trailers = frame.into_trailers().ok();
+                return Collected::Partial {
+                    prefix: prefix(first, buf),
+                    trailers,
+                    error: None,
+                    rest: Some(body),
+                };
+            }
+        };
+        let len = buf
+            .as_ref()
+            .map_or(first.as_ref().map_or(0, Bytes::len), BytesMut::len);
+        if len + data.len() > max {
+            let mut joined = BytesMut::from(&prefix(first, buf)[..]);
+            joined.extend_from_slice(&data);
+            return Collected::Partial {
+                prefix: joined.freeze(),
+                trailers: None,
+                error: None,
+                rest: Some(body),
+            };
+        }
+        match (&mut first, &mut buf) {
+            (None, None) => first = Some(data),
+            (Some(f), None) => {
+                let mut b = BytesMut::with_capacity(f.len() + data.len());
+                b.extend_from_slice(f);
+                b.extend_from_slice(&data);
+                buf = Some(b);
+            }
+            (_, Some(b)) => b.extend_from_slice(&data),
         }
     }
 }

@@ -1,16 +1,15 @@
 //! Calls to the inner service: misses, revalidation, and storing what comes back (RFC 9111 §3, §4.3).
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{self, HeaderMap};
 use http::{Method, Request, Response, StatusCode, request};
 use http_body::Body;
 use tower_service::Service;
 
-use crate::body::ResponseBody;
+use crate::body::{Collected, ResponseBody, collect};
 use crate::coalesce::Leader;
 use crate::conditional::{self, CONDITIONALS};
 use crate::directives::RequestDirectives;
@@ -217,75 +216,6 @@ struct StoreCtx {
     no_store: bool,
     head_reply: bool,
     fwd: &'static str,
-}
-
-enum Collected<B: Body> {
-    Complete(Bytes),
-    Partial {
-        prefix: Bytes,
-        trailers: Option<HeaderMap>,
-        error: Option<B::Error>,
-        rest: Option<Pin<Box<B>>>,
-    },
-}
-
-/// Reads the body into memory up to `max` bytes; stops at the first byte over, a trailer or an error.
-async fn collect<B: Body<Data = Bytes>>(body: B, max: usize) -> Collected<B> {
-    let mut body = Box::pin(body);
-    let (mut first, mut buf): (Option<Bytes>, Option<BytesMut>) = (None, None);
-    let prefix = |first: Option<Bytes>, buf: Option<BytesMut>| {
-        buf.map(BytesMut::freeze).or(first).unwrap_or_default()
-    };
-    loop {
-        let frame = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await;
-        let frame = match frame {
-            None => return Collected::Complete(prefix(first, buf)),
-            Some(Err(e)) => {
-                return Collected::Partial {
-                    prefix: prefix(first, buf),
-                    trailers: None,
-                    error: Some(e),
-                    rest: None,
-                };
-            }
-            Some(Ok(frame)) => frame,
-        };
-        let data = match frame.into_data() {
-            Ok(data) => data,
-            Err(frame) => {
-                let trailers = frame.into_trailers().ok();
-                return Collected::Partial {
-                    prefix: prefix(first, buf),
-                    trailers,
-                    error: None,
-                    rest: Some(body),
-                };
-            }
-        };
-        let len = buf
-            .as_ref()
-            .map_or(first.as_ref().map_or(0, Bytes::len), BytesMut::len);
-        if len + data.len() > max {
-            let mut joined = BytesMut::from(&prefix(first, buf)[..]);
-            joined.extend_from_slice(&data);
-            return Collected::Partial {
-                prefix: joined.freeze(),
-                trailers: None,
-                error: None,
-                rest: Some(body),
-            };
-        }
-        match (&mut first, &mut buf) {
-            (None, None) => first = Some(data),
-            (Some(f), None) => {
-                let mut b = BytesMut::with_capacity(f.len() + data.len());
-                b.extend_from_slice(f);
-                b.extend_from_slice(&data);
-                buf = Some(b);
-            }
-            (_, Some(b)) => b.extend_from_slice(&data),
-        }
-    }
 }
 
 /// Stores the inner response if allowed and returns what the client gets.

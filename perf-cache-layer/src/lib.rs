@@ -4,6 +4,7 @@ mod body;
 mod coalesce;
 mod conditional;
 mod directives;
+pub mod etag;
 mod fetch;
 mod flow;
 mod future;
@@ -16,6 +17,7 @@ pub mod store;
 
 pub use self::body::ResponseBody;
 pub use self::conditional::EtagMode;
+pub use self::etag::{ETag, ETagLayer};
 pub use self::future::ResponseFuture;
 pub use self::layer::{CacheHandle, CacheLayer, CacheLayerBuilder, ConfigError};
 pub use self::policy::SetCookiePolicy;
