@@ -297,6 +297,13 @@ where
     {
         parts.headers.insert(header::ETAG, etag);
     }
+    // RFC 9110 §6.6.1: a recipient with a clock adds the missing Date to what it caches.
+    let now = shared.clock.now();
+    if !parts.headers.contains_key(header::DATE)
+        && let Ok(date) = http::HeaderValue::from_str(&httpdate::fmt_http_date(now))
+    {
+        parts.headers.insert(header::DATE, date);
+    }
     if !parts.headers.contains_key(header::CONTENT_LENGTH) {
         parts
             .headers
@@ -309,7 +316,6 @@ where
     if shared.policy.set_cookie == SetCookiePolicy::Strip {
         stored_headers.remove(header::SET_COOKIE);
     }
-    let now = shared.clock.now();
     let freshness = policy::freshness(
         &shared.policy,
         parts.status,
