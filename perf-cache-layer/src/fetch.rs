@@ -14,6 +14,7 @@ use crate::coalesce::Leader;
 use crate::conditional::{self, CONDITIONALS};
 use crate::directives::RequestDirectives;
 use crate::flow::{self, Served};
+use crate::headers;
 use crate::key;
 use crate::layer::Shared;
 use crate::policy::{self, NotStored, SetCookiePolicy};
@@ -181,8 +182,8 @@ fn refresh(
     now: SystemTime,
 ) -> CachedResponse {
     let mut headers = conditional::merge_304(&entry.headers, not_modified);
-    flow::strip_hop_by_hop(&mut headers);
-    let tags = flow::strip_cache_fields(shared, &mut headers);
+    headers::strip_hop_by_hop(&mut headers);
+    let tags = headers::strip_cache_fields(shared, &mut headers);
     let rd = policy::response_directives(
         &shared.policy,
         &conditional::merge_304(&entry.headers, not_modified),
@@ -232,9 +233,9 @@ where
     if parts.status == StatusCode::SWITCHING_PROTOCOLS {
         return Response::from_parts(parts, ResponseBody::stream(body));
     }
-    flow::strip_hop_by_hop(&mut parts.headers);
+    headers::strip_hop_by_hop(&mut parts.headers);
     let rd = policy::response_directives(&shared.policy, &parts.headers);
-    let tags = flow::strip_cache_fields(shared, &mut parts.headers);
+    let tags = headers::strip_cache_fields(shared, &mut parts.headers);
     let status = parts.status.as_u16();
     let verdict = if ctx.no_store {
         Err(NotStored::NoStore)
@@ -249,7 +250,7 @@ where
         )
     };
     let pass = |parts: &mut http::response::Parts, detail: &str| {
-        flow::finish(
+        headers::finish(
             shared,
             &mut parts.headers,
             &format!("{}; fwd-status={status}; detail={detail}", ctx.fwd),
@@ -358,6 +359,6 @@ where
         ctx.fwd,
         freshness.ttl(now)
     );
-    flow::finish(shared, &mut parts.headers, &text, "miss");
+    headers::finish(shared, &mut parts.headers, &text, "miss");
     Response::from_parts(parts, reply(bytes))
 }

@@ -1,6 +1,7 @@
 //! Behaviour tests for the composed layer over an in-process origin (paused Tokio time).
 
 mod acceptance;
+mod edge;
 mod semantics;
 
 use std::convert::Infallible;
