@@ -77,7 +77,7 @@ where
     ReqBody: Default,
     ResBody: Body<Data = Bytes>,
 {
-    metrics::counter!("perf_cache_revalidations_total").increment(1);
+    metrics::counter!(crate::metrics::REVALIDATIONS).increment(1);
     let client = parts.clone();
     let head_reply = parts.method == Method::HEAD;
     parts.method = Method::GET;

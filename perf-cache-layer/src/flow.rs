@@ -126,7 +126,7 @@ where
             fetch::miss(shared, inner, parts, body, key, rq, Some(leader), fwd).await
         }
         Role::Waiter(rx) => {
-            metrics::counter!("perf_cache_coalesced_waits_total").increment(1);
+            metrics::counter!(crate::metrics::COALESCED).increment(1);
             match coalesce::wait(rx, shared.coalesce_timeout).await {
                 Some(entry) if key::vary_matches(&entry.vary, &parts.headers) => Ok(serve(
                     &shared,
@@ -143,9 +143,17 @@ where
 
 /// The matching variant with the most recent `Date` (then the most recently received).
 fn select(variants: &[Arc<CachedResponse>], headers: &HeaderMap) -> Option<Arc<CachedResponse>> {
-    variants
+    let mut matching = variants
         .iter()
         .filter(|v| key::vary_matches(&v.vary, headers))
+        .peekable();
+    let first = matching.next()?;
+    if matching.peek().is_none() {
+        return Some(first.clone());
+    }
+    // Several matches (stored before Vary changed): the most recent Date wins.
+    std::iter::once(first)
+        .chain(matching)
         .max_by_key(|v| (conditional::date(&v.headers), v.freshness.response_time))
         .cloned()
 }

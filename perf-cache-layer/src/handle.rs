@@ -38,7 +38,7 @@ impl CacheHandle {
     ///
     /// The store's error.
     pub async fn purge_tag(&self, tag: &str) -> Result<(), StoreError> {
-        metrics::counter!("perf_cache_purges_total", "kind" => "tag").increment(1);
+        metrics::counter!(crate::metrics::PURGES, "kind" => "tag").increment(1);
         self.shared.store.purge_tag(tag).await
     }
 
@@ -48,7 +48,7 @@ impl CacheHandle {
     ///
     /// The store's error.
     pub async fn purge_all(&self) -> Result<(), StoreError> {
-        metrics::counter!("perf_cache_purges_total", "kind" => "all").increment(1);
+        metrics::counter!(crate::metrics::PURGES, "kind" => "all").increment(1);
         self.shared.store.purge_all().await
     }
 }

@@ -15,7 +15,7 @@ pub(crate) fn finish(shared: &Shared, headers: &mut HeaderMap, text: &str, desc:
     if shared.server_timing {
         perf_middleware::server_timing::append(headers, &[("cache", None, Some(desc))]);
     }
-    metrics::counter!("perf_cache_requests_total", "outcome" => desc).increment(1);
+    metrics::counter!(crate::metrics::REQUESTS, "outcome" => desc).increment(1);
 }
 
 /// Removes `Connection`, the fields it lists, and the other hop-by-hop fields (RFC 9111 §3.1).
@@ -83,5 +83,5 @@ pub(crate) async fn invalidate(shared: &Shared, key: &str, headers: &HeaderMap) 
             tracing::warn!(%err, "cache invalidation failed");
         }
     }
-    metrics::counter!("perf_cache_invalidations_total").increment(1);
+    metrics::counter!(crate::metrics::INVALIDATIONS).increment(1);
 }

@@ -11,16 +11,15 @@ use http::{HeaderMap, HeaderName, Uri};
 pub(crate) fn primary(uri: &Uri, headers: &HeaderMap) -> String {
     let host = uri
         .authority()
-        .map(|a| a.as_str().to_ascii_lowercase())
-        .or_else(|| {
-            headers
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_ascii_lowercase)
-        })
+        .map(|a| a.as_str())
+        .or_else(|| headers.get(HOST).and_then(|h| h.to_str().ok()))
         .unwrap_or_default();
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    format!("{host}\n{path}")
+    let mut key = String::with_capacity(host.len() + 1 + path.len());
+    key.extend(host.chars().map(|c| c.to_ascii_lowercase()));
+    key.push('\n');
+    key.push_str(path);
+    key
 }
 
 /// The request's values for `names`, normalised: lines combined, list items trimmed, inner

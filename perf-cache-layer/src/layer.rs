@@ -316,6 +316,7 @@ impl CacheLayerBuilder {
         {
             return Err(ConfigError::HeuristicFraction(f.to_string()));
         }
+        crate::metrics::describe();
         let shared = Shared {
             policy: self.policy,
             store: self.store,

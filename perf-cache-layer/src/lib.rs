@@ -12,6 +12,7 @@ mod handle;
 mod headers;
 mod key;
 mod layer;
+mod metrics;
 mod policy;
 mod range;
 mod service;

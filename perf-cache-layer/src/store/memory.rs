@@ -116,7 +116,7 @@ impl MemoryStoreBuilder {
             .eviction_listener(move |_, v: Variants, cause| {
                 released.fetch_sub(weight(&v), Ordering::Relaxed);
                 if cause.was_evicted() || cause == RemovalCause::Size {
-                    metrics::counter!("perf_cache_evictions_total").increment(1);
+                    metrics::counter!(crate::metrics::EVICTIONS).increment(1);
                 }
             })
             .build();
@@ -177,7 +177,7 @@ impl MemoryStore {
         }
         self.bytes.fetch_add(w, Ordering::Relaxed);
         self.cache.insert(key, value).await;
-        metrics::gauge!("perf_cache_stored_bytes").set(self.bytes() as f64);
+        metrics::gauge!(crate::metrics::STORED_BYTES).set(self.bytes() as f64);
     }
 }
 
