@@ -32,7 +32,7 @@ pub(crate) enum Served {
     Revalidated,
 }
 
-enum Decision {
+pub(crate) enum Decision {
     Fresh,
     Stale(Served),
     Validate,
@@ -141,8 +141,40 @@ where
     }
 }
 
+/// A fresh hit answered without awaiting, when the store can answer at once (in memory).
+pub(crate) fn fresh_hit<ReqBody, B: Body>(
+    shared: &Shared,
+    req: &Request<ReqBody>,
+) -> Option<Response<ResponseBody<B>>> {
+    let method = req.method();
+    if (method != Method::GET && method != Method::HEAD)
+        || req.headers().contains_key(header::UPGRADE)
+    {
+        return None;
+    }
+    let key = key::primary(req.uri(), req.headers());
+    let variants = shared.store.get_ready(&key)??;
+    let entry = select(&variants, req.headers())?;
+    let rq = RequestDirectives::parse(req.headers());
+    let now = shared.clock.now();
+    if !matches!(decide(shared, &rq, &entry, now), Decision::Fresh) {
+        return None;
+    }
+    Some(serve_parts(
+        shared,
+        method,
+        req.headers(),
+        &entry,
+        now,
+        Served::Hit,
+    ))
+}
+
 /// The matching variant with the most recent `Date` (then the most recently received).
-fn select(variants: &[Arc<CachedResponse>], headers: &HeaderMap) -> Option<Arc<CachedResponse>> {
+pub(crate) fn select(
+    variants: &[Arc<CachedResponse>],
+    headers: &HeaderMap,
+) -> Option<Arc<CachedResponse>> {
     let mut matching = variants
         .iter()
         .filter(|v| key::vary_matches(&v.vary, headers))
@@ -158,7 +190,7 @@ fn select(variants: &[Arc<CachedResponse>], headers: &HeaderMap) -> Option<Arc<C
         .cloned()
 }
 
-fn decide(
+pub(crate) fn decide(
     shared: &Shared,
     rq: &RequestDirectives,
     entry: &CachedResponse,
@@ -258,11 +290,23 @@ pub(crate) fn serve<B: Body>(
     now: SystemTime,
     how: Served,
 ) -> Response<ResponseBody<B>> {
+    serve_parts(shared, &parts.method, &parts.headers, entry, now, how)
+}
+
+/// [`serve`] from the request's method and header fields.
+pub(crate) fn serve_parts<B: Body>(
+    shared: &Shared,
+    method: &Method,
+    req_headers: &HeaderMap,
+    entry: &CachedResponse,
+    now: SystemTime,
+    how: Served,
+) -> Response<ResponseBody<B>> {
     let ttl = entry.freshness.ttl(now);
     let revalidate_304 = entry.status == StatusCode::OK
-        && conditional::not_modified(&parts.method, &parts.headers, &entry.headers);
+        && conditional::not_modified(method, req_headers, &entry.headers);
     let range = if entry.status == StatusCode::OK && !revalidate_304 {
-        range::requested(&parts.headers, &entry.headers, entry.body.len())
+        range::requested(req_headers, &entry.headers, entry.body.len())
     } else {
         None
     };
@@ -274,7 +318,7 @@ pub(crate) fn serve<B: Body>(
         )
     } else if let Some(range) = range {
         let mut headers = entry.headers.clone();
-        let head = parts.method == Method::HEAD;
+        let head = *method == Method::HEAD;
         match range {
             Ok((start, end)) => {
                 range::partial_headers(&mut headers, start, end, entry.body.len());
@@ -294,7 +338,7 @@ pub(crate) fn serve<B: Body>(
                 )
             }
         }
-    } else if parts.method == Method::HEAD {
+    } else if *method == Method::HEAD {
         (entry.status, entry.headers.clone(), ResponseBody::empty())
     } else {
         (

@@ -9,13 +9,33 @@ use crate::layer::Shared;
 
 /// Appends `Cache-Status`, the `Server-Timing` entry and counts the outcome.
 pub(crate) fn finish(shared: &Shared, headers: &mut HeaderMap, text: &str, desc: &'static str) {
-    if let Ok(value) = HeaderValue::from_str(&format!("{}; {text}", shared.status_name)) {
+    let mut value = String::with_capacity(shared.status_name.len() + 2 + text.len());
+    value.push_str(&shared.status_name);
+    value.push_str("; ");
+    value.push_str(text);
+    if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
         headers.append(HeaderName::from_static("cache-status"), value);
     }
     if shared.server_timing {
-        perf_middleware::server_timing::append(headers, &[("cache", None, Some(desc))]);
+        headers.append(
+            HeaderName::from_static("server-timing"),
+            server_timing(desc),
+        );
     }
     metrics::counter!(crate::metrics::REQUESTS, "outcome" => desc).increment(1);
+}
+
+/// The `Server-Timing` entry for an outcome (static: no allocation on the hit path).
+fn server_timing(desc: &'static str) -> HeaderValue {
+    HeaderValue::from_static(match desc {
+        "hit" => "cache;desc=\"hit\"",
+        "miss" => "cache;desc=\"miss\"",
+        "stale" => "cache;desc=\"stale\"",
+        "revalidated" => "cache;desc=\"revalidated\"",
+        "collapsed" => "cache;desc=\"collapsed\"",
+        "only-if-cached" => "cache;desc=\"only-if-cached\"",
+        _ => "cache;desc=\"bypass\"",
+    })
 }
 
 /// Removes `Connection`, the fields it lists, and the other hop-by-hop fields (RFC 9111 §3.1).

@@ -74,6 +74,9 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        if let Some(response) = crate::flow::fresh_hit(&self.shared, &req) {
+            return ResponseFuture::ready(response);
+        }
         // Take the service that was driven to readiness; leave a fresh clone behind.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);

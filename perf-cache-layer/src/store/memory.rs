@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use moka::future::Cache;
 use moka::notification::RemovalCause;
+use moka::sync::Cache;
 
 use super::{CacheStore, CachedResponse, StoreError, Variants, merge_variants};
 
@@ -159,31 +159,31 @@ impl MemoryStore {
     }
 
     /// Runs moka's pending maintenance (evictions, expiry). Useful in tests.
-    pub async fn run_pending_tasks(&self) {
-        self.cache.run_pending_tasks().await;
+    pub fn run_pending_tasks(&self) {
+        self.cache.run_pending_tasks();
     }
 
-    async fn insert(&self, key: &str, response: Arc<CachedResponse>) {
+    fn insert(&self, key: &str, response: Arc<CachedResponse>) {
         if response.body.len() > self.max_object_size {
             return;
         }
         let key: Arc<str> = key.into();
-        let old = self.cache.get(&key).await;
+        let old = self.cache.get(&key);
         let value = merge_variants(old.as_ref(), response, self.max_variants);
         let w = weight(&value);
         // Keep the budget strict: let moka apply pending evictions before going over it.
         if self.bytes.load(Ordering::Relaxed) + w > self.max_bytes {
-            self.cache.run_pending_tasks().await;
+            self.cache.run_pending_tasks();
         }
         self.bytes.fetch_add(w, Ordering::Relaxed);
-        self.cache.insert(key, value).await;
+        self.cache.insert(key, value);
         metrics::gauge!(crate::metrics::STORED_BYTES).set(self.bytes() as f64);
     }
 }
 
 impl CacheStore for MemoryStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Variants>, StoreError>> {
-        async move { Ok(self.cache.get(key).await) }.boxed()
+        futures_util::future::ready(Ok(self.cache.get(key))).boxed()
     }
 
     fn put<'a>(
@@ -191,15 +191,13 @@ impl CacheStore for MemoryStore {
         key: &'a str,
         response: Arc<CachedResponse>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.insert(key, response).map(Ok).boxed()
+        self.insert(key, response);
+        futures_util::future::ready(Ok(())).boxed()
     }
 
     fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        async move {
-            self.cache.invalidate(key).await;
-            Ok(())
-        }
-        .boxed()
+        self.cache.invalidate(key);
+        futures_util::future::ready(Ok(())).boxed()
     }
 
     fn purge_tag<'a>(&'a self, tag: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
@@ -219,5 +217,9 @@ impl CacheStore for MemoryStore {
 
     fn max_object_size(&self) -> usize {
         self.max_object_size
+    }
+
+    fn get_ready(&self, key: &str) -> Option<Option<Variants>> {
+        Some(self.cache.get(key))
     }
 }

@@ -157,6 +157,14 @@ pub trait CacheStore: Send + Sync + 'static {
 
     /// The largest response body this store accepts; larger bodies stream through unstored.
     fn max_object_size(&self) -> usize;
+
+    /// [`get`](CacheStore::get) without waiting, for stores that can answer at once (in memory):
+    /// `Some(result)` lets the layer answer a fresh hit without an async state machine. Remote stores
+    /// keep the default, `None`.
+    fn get_ready(&self, key: &str) -> Option<Option<Variants>> {
+        let _ = key;
+        None
+    }
 }
 
 /// Replaces (or adds) `new` in `old`'s variants, keeping at most `max` variants (newest first).
