@@ -13,11 +13,11 @@ use crate::body::{Collected, ResponseBody, collect};
 use crate::coalesce::Leader;
 use crate::conditional::{self, CONDITIONALS};
 use crate::directives::RequestDirectives;
-use crate::flow::{self, Served};
 use crate::headers;
 use crate::key;
 use crate::layer::Shared;
 use crate::policy::{self, NotStored, SetCookiePolicy};
+use crate::serve::{self, Served};
 use crate::store::CachedResponse;
 
 async fn ready_call<S, R>(svc: &mut S, req: R) -> Result<S::Response, S::Error>
@@ -102,7 +102,7 @@ where
             .is_some_and(|max| staleness <= max);
     let response = match result {
         Err(_) if disconnected && !stale_if_error => {
-            return Ok(flow::serve(
+            return Ok(serve::serve(
                 &shared,
                 &client,
                 &entry,
@@ -111,7 +111,7 @@ where
             ));
         }
         Err(_) if stale_if_error => {
-            return Ok(flow::serve(
+            return Ok(serve::serve(
                 &shared,
                 &client,
                 &entry,
@@ -121,7 +121,7 @@ where
         }
         Err(err) => return Err(err),
         Ok(r) if r.status().is_server_error() && stale_if_error => {
-            return Ok(flow::serve(
+            return Ok(serve::serve(
                 &shared,
                 &client,
                 &entry,
@@ -136,7 +136,7 @@ where
             if let Err(err) = shared.store.put(&key, updated.clone()).await {
                 tracing::warn!(%err, "cache store failed");
             }
-            return Ok(flow::serve(
+            return Ok(serve::serve(
                 &shared,
                 &client,
                 &updated,

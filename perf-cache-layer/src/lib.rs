@@ -15,6 +15,7 @@ mod layer;
 mod metrics;
 mod policy;
 mod range;
+mod serve;
 mod service;
 pub mod store;
 
