@@ -56,6 +56,18 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
     ),
     s("bare axum, static 1 KiB", "bare", "/static"),
     s("bare axum, 1 ms handler", "bare", "/work"),
+    s("perf-cache-layer hit, static 1 KiB", "cache", "/static"),
+    s("perf-cache-layer, 1 ms handler cached", "cache", "/work"),
+    s(
+        "peer http-cache-tower-server hit, static 1 KiB",
+        "peer-http-cache-tower-server",
+        "/static",
+    ),
+    s(
+        "peer http-cache-tower-server, 1 ms handler cached",
+        "peer-http-cache-tower-server",
+        "/work",
+    ),
 ];
 
 struct Options {

@@ -3,6 +3,8 @@
 //! [`app`] builds the router; the binary serves it. Integration tests and the xtask use the same
 //! router, so what they check is what `cargo run -p showcase` serves.
 
+mod cache;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -95,11 +97,13 @@ pub fn app(config: Config) -> Result<Router, Box<dyn std::error::Error + Send + 
         .route_no_slow_log("/api/slow")
         .server_timing(ServerTiming::Always)
         .build()?;
+    let catalogue = Router::new()
+        .route("/api/products", get(products))
+        .route("/api/products/{id}", get(product).put(update_product));
     let api = Router::new()
         .route("/api/users/{id}", get(user))
         .route("/api/slow", get(slow))
-        .route("/api/products", get(products))
-        .route("/api/products/{id}", get(product).put(update_product))
+        .merge(cache::products(catalogue))
         .with_state(AppState::default());
     Ok(api
         .layer(perf)
