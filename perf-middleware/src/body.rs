@@ -28,7 +28,9 @@ impl<B, H: OnComplete> ResponseBody<B, H> {
 
 impl<B: std::fmt::Debug, H: OnComplete> std::fmt::Debug for ResponseBody<B, H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseBody").field("inner", &self.inner).finish_non_exhaustive()
+        f.debug_struct("ResponseBody")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -44,15 +46,13 @@ impl<B: Body, H: OnComplete> Body for ResponseBody<B, H> {
         let frame = ready!(this.inner.as_mut().poll_frame(cx));
         match &frame {
             Some(Ok(f)) => {
-                if let Some(record) = this.record.as_mut() {
-                    if let Some(data) = f.data_ref() {
-                        record.response_size += bytes::Buf::remaining(data) as u64;
-                    }
+                if let (Some(record), Some(data)) = (this.record.as_mut(), f.data_ref()) {
+                    record.response_size += bytes::Buf::remaining(data) as u64;
                 }
-                if this.inner.is_end_stream() {
-                    if let Some(record) = this.record.take() {
-                        record.finish(Outcome::Completed);
-                    }
+                if this.inner.is_end_stream()
+                    && let Some(record) = this.record.take()
+                {
+                    record.finish(Outcome::Completed);
                 }
             }
             Some(Err(_)) => {

@@ -27,13 +27,19 @@ pin_project! {
 
 impl<F, H: OnComplete> ResponseFuture<F, H> {
     pub(crate) fn new(inner: F, record: Record<H>, total_start: Option<Instant>) -> Self {
-        Self { inner, record: Some(record), total_start }
+        Self {
+            inner,
+            record: Some(record),
+            total_start,
+        }
     }
 }
 
 impl<F: std::fmt::Debug, H: OnComplete> std::fmt::Debug for ResponseFuture<F, H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").field("inner", &self.inner).finish_non_exhaustive()
+        f.debug_struct("ResponseFuture")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,7 +67,10 @@ where
                 if let Some(total_start) = *this.total_start {
                     server_timing::append(
                         res.headers_mut(),
-                        &[("total", Some(now - total_start), None), ("app", Some(app), None)],
+                        &[
+                            ("total", Some(now - total_start), None),
+                            ("app", Some(app), None),
+                        ],
                     );
                 }
                 let record = if res.body().is_end_stream() {

@@ -32,7 +32,10 @@ impl<H> fmt::Debug for Shared<H> {
             .field("metrics", &self.metrics.is_some())
             .field("slow", &self.slow)
             .field("server_timing", &self.server_timing)
-            .field("default_scheme", &crate::metrics::SCHEMES[usize::from(self.default_scheme)])
+            .field(
+                "default_scheme",
+                &crate::metrics::SCHEMES[usize::from(self.default_scheme)],
+            )
             .field("unmatched_route", &self.unmatched_route)
             .finish_non_exhaustive()
     }
@@ -49,10 +52,10 @@ pub(crate) struct SlowLog {
 
 impl SlowLog {
     pub(crate) fn threshold_for(&self, route: Option<&str>) -> Option<Duration> {
-        if !self.routes.is_empty() {
-            if let Some(t) = route.and_then(|r| self.routes.get(r)) {
-                return *t;
-            }
+        if !self.routes.is_empty()
+            && let Some(t) = route.and_then(|r| self.routes.get(r))
+        {
+            return *t;
         }
         self.threshold
     }
@@ -69,13 +72,17 @@ pub struct PerfLayer<H = ()> {
 
 impl<H> Clone for PerfLayer<H> {
     fn clone(&self) -> Self {
-        Self { shared: self.shared.clone() }
+        Self {
+            shared: self.shared.clone(),
+        }
     }
 }
 
 impl<H> fmt::Debug for PerfLayer<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PerfLayer").field("shared", &self.shared).finish()
+        f.debug_struct("PerfLayer")
+            .field("shared", &self.shared)
+            .finish()
     }
 }
 
@@ -83,7 +90,9 @@ impl PerfLayer {
     /// A layer with the defaults: metrics on, slow-request log at 1 s, no `Server-Timing`,
     /// scheme `http`, unmatched requests labelled `unmatched`.
     pub fn new() -> Self {
-        PerfLayerBuilder::new().build().unwrap_or_else(|_| unreachable!("defaults are valid"))
+        PerfLayerBuilder::new()
+            .build()
+            .unwrap_or_else(|_| unreachable!("defaults are valid"))
     }
 
     /// Starts a builder.
@@ -102,7 +111,10 @@ impl<S, H> Layer<S> for PerfLayer<H> {
     type Service = Perf<S, H>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Perf { inner, shared: self.shared.clone() }
+        Perf {
+            inner,
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -210,7 +222,9 @@ impl<H> PerfLayerBuilder<H> {
 
     fn check_route(&mut self, route: &str) {
         if !route.starts_with('/') {
-            self.errors.push(ConfigError::InvalidRoute { route: route.into() });
+            self.errors.push(ConfigError::InvalidRoute {
+                route: route.into(),
+            });
         }
     }
 
@@ -274,14 +288,22 @@ impl<H> PerfLayerBuilder<H> {
         let default_scheme = match self.scheme.to_ascii_lowercase().as_str() {
             "http" => 0,
             "https" => 1,
-            _ => return Err(ConfigError::InvalidScheme { scheme: self.scheme }),
+            _ => {
+                return Err(ConfigError::InvalidScheme {
+                    scheme: self.scheme,
+                });
+            }
         };
         if self.unmatched_route.is_empty() || self.unmatched_route.starts_with('/') {
-            return Err(ConfigError::InvalidUnmatchedRoute { label: self.unmatched_route });
+            return Err(ConfigError::InvalidUnmatchedRoute {
+                label: self.unmatched_route,
+            });
         }
         Ok(PerfLayer {
             shared: Arc::new(Shared {
-                metrics: self.metrics.then(|| HandleCache::new(self.time_to_headers_metric)),
+                metrics: self
+                    .metrics
+                    .then(|| HandleCache::new(self.time_to_headers_metric)),
                 slow: self.slow,
                 server_timing: self.server_timing,
                 default_scheme,
@@ -321,7 +343,10 @@ impl fmt::Display for ConfigError {
                 "route `{route}` is not a route template: write it as the router does, starting with `/` (e.g. `/users/{{id}}`)"
             ),
             ConfigError::InvalidScheme { scheme } => {
-                write!(f, "scheme `{scheme}` is not supported: use `http` or `https`")
+                write!(
+                    f,
+                    "scheme `{scheme}` is not supported: use `http` or `https`"
+                )
             }
             ConfigError::InvalidUnmatchedRoute { label } => write!(
                 f,
@@ -339,11 +364,22 @@ mod tests {
 
     #[test]
     fn bad_configuration_fails_at_build_time_with_a_fix() {
-        let e = PerfLayer::builder().route_slow_threshold("api/x", Duration::ZERO).build().unwrap_err();
+        let e = PerfLayer::builder()
+            .route_slow_threshold("api/x", Duration::ZERO)
+            .build()
+            .unwrap_err();
         assert!(e.to_string().contains("starting with `/`"), "{e}");
         let e = PerfLayer::builder().scheme("ftp").build().unwrap_err();
-        assert_eq!(e, ConfigError::InvalidScheme { scheme: "ftp".into() });
-        let e = PerfLayer::builder().unmatched_route("/x").build().unwrap_err();
+        assert_eq!(
+            e,
+            ConfigError::InvalidScheme {
+                scheme: "ftp".into()
+            }
+        );
+        let e = PerfLayer::builder()
+            .unmatched_route("/x")
+            .build()
+            .unwrap_err();
         assert!(matches!(e, ConfigError::InvalidUnmatchedRoute { .. }));
         assert!(PerfLayer::builder().scheme("HTTPS").build().is_ok());
     }
@@ -359,7 +395,10 @@ mod tests {
         let s = &l.shared.slow;
         assert_eq!(s.threshold_for(Some("/a")), Some(Duration::from_secs(3)));
         assert_eq!(s.threshold_for(Some("/poll")), None);
-        assert_eq!(s.threshold_for(Some("/b")), Some(Duration::from_millis(100)));
+        assert_eq!(
+            s.threshold_for(Some("/b")),
+            Some(Duration::from_millis(100))
+        );
         assert_eq!(s.threshold_for(None), Some(Duration::from_millis(100)));
     }
 }

@@ -248,7 +248,13 @@ mod tests {
         let snapshotter = recorder.snapshotter();
         metrics::with_local_recorder(&recorder, || {
             let cache = HandleCache::new(false);
-            let ok = LabelSet { route: "/a/{id}", method: 0, scheme: 0, status: 200, error: None };
+            let ok = LabelSet {
+                route: "/a/{id}",
+                method: 0,
+                scheme: 0,
+                status: 200,
+                error: None,
+            };
             let err = LabelSet { status: 503, ..ok };
             for _ in 0..3 {
                 cache.with(&ok, |h| h.duration.record(0.5));
@@ -264,7 +270,9 @@ mod tests {
         assert_eq!(durations.len(), 2);
         for (key, _, _, value) in durations {
             let labels: Vec<_> = key.key().labels().map(|l| (l.key(), l.value())).collect();
-            let DebugValue::Histogram(v) = value else { panic!("not a histogram") };
+            let DebugValue::Histogram(v) = value else {
+                panic!("not a histogram")
+            };
             if labels.contains(&(LABEL_STATUS, "503")) {
                 assert!(labels.contains(&(LABEL_ERROR, "503")));
                 assert_eq!(v.len(), 1);

@@ -243,7 +243,8 @@ impl<B> Service<Request<B>> for MetricsService {
 
     fn call(&mut self, _: Request<B>) -> Self::Future {
         let mut res = Response::new(self.handle.render());
-        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         ready(Ok(res))
     }
 }
@@ -254,8 +255,15 @@ mod tests {
 
     #[test]
     fn bad_buckets_are_rejected_with_what_to_fix() {
-        let e = Exporter::new().duration_buckets(&[0.1, 0.1]).configure(PrometheusBuilder::new());
+        let e = Exporter::new()
+            .duration_buckets(&[0.1, 0.1])
+            .configure(PrometheusBuilder::new());
         assert!(e.unwrap_err().to_string().contains("strictly increasing"));
-        assert!(Exporter::new().body_size_buckets(&[]).configure(PrometheusBuilder::new()).is_err());
+        assert!(
+            Exporter::new()
+                .body_size_buckets(&[])
+                .configure(PrometheusBuilder::new())
+                .is_err()
+        );
     }
 }

@@ -12,8 +12,8 @@ use crate::body::ResponseBody;
 use crate::future::ResponseFuture;
 use crate::hooks::{OnComplete, Outcome};
 use crate::layer::{PerfLayer, Shared};
-use crate::record::Record;
-use crate::route::{RequestStart, Route, TraceId, method_index};
+use crate::record::{Cold, Record};
+use crate::route::{OTHER_METHOD, QUERY_METHOD, RequestStart, Route, TraceId, method_index};
 
 /// Middleware that measures requests. Built by [`PerfLayer`]; see the [crate docs](crate).
 pub struct Perf<S, H = ()> {
@@ -23,13 +23,19 @@ pub struct Perf<S, H = ()> {
 
 impl<S: Clone, H> Clone for Perf<S, H> {
     fn clone(&self) -> Self {
-        Self { inner: self.inner.clone(), shared: self.shared.clone() }
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
     }
 }
 
 impl<S: std::fmt::Debug, H> std::fmt::Debug for Perf<S, H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Perf").field("inner", &self.inner).field("shared", &self.shared).finish()
+        f.debug_struct("Perf")
+            .field("inner", &self.inner)
+            .field("shared", &self.shared)
+            .finish()
     }
 }
 
@@ -90,7 +96,9 @@ where
         if let Some(cache) = &shared.metrics {
             cache.active(method_idx, scheme_idx).increment(1.0);
         }
-        let server_timing = shared.server_timing.wants(req.method(), req.uri(), req.headers());
+        let server_timing = shared
+            .server_timing
+            .wants(req.method(), req.uri(), req.headers());
         let total_start = if server_timing {
             match req.extensions().get::<RequestStart>() {
                 Some(s) => Some(s.0),
@@ -103,19 +111,35 @@ where
             None
         };
         let slow = &shared.slow;
+        let trace_id = req.extensions().get::<TraceId>().copied();
+        let log_uri = slow.log_path || slow.log_query;
+        let cold = (trace_id.is_some()
+            || log_uri
+            || method_idx == OTHER_METHOD
+            || method_idx == QUERY_METHOD)
+            .then(|| {
+                Box::new(Cold {
+                    method: (method_idx >= QUERY_METHOD).then(|| req.method().clone()),
+                    uri: log_uri.then(|| req.uri().clone()),
+                    trace_id,
+                })
+            });
         let record = Record {
             shared: shared.clone(),
             start,
-            method: req.method().clone(),
-            method_idx,
-            scheme_idx,
             route: Route::from_extensions(req.extensions()),
-            uri: (slow.log_path || slow.log_query).then(|| req.uri().clone()),
-            trace_id: req.extensions().get::<TraceId>().copied(),
-            request_size: req.body().size_hint().exact(),
-            status: None,
+            cold,
+            // Like OpenTelemetry's Java instrumentation: only requests that declare a body size.
+            request_size: req
+                .body()
+                .size_hint()
+                .exact()
+                .filter(|&n| n > 0 || req.headers().contains_key(http::header::CONTENT_LENGTH)),
             time_to_headers: None,
             response_size: 0,
+            status: None,
+            method_idx,
+            scheme_idx,
             outcome: Outcome::Cancelled,
         };
         ResponseFuture::new(self.inner.call(req), record, total_start)

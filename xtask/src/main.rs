@@ -1,1 +1,93 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <task>` (alias in `.cargo/config.toml`).
+//!
+//! - `cargo xtask test`: fmt check, clippy `-D warnings`, every test, doc tests, then the checks
+//!   against real servers and tools (promtool on the showcase's `/metrics`, each crate's own).
+//! - `cargo xtask bench [--rounds N] [--duration SECS] [--only LABEL] [--write]`: the side-by-side
+//!   throughput harness (bench-server pinned to core 0, wrk to core 1); `--write` updates
+//!   `BENCHMARKS.md`.
+//!
+//! Keep this crate dependency-free: it builds before every task.
+
+mod bench;
+mod budget;
+mod cache;
+mod middleware;
+mod otel;
+mod util;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask <task>
+
+tasks:
+  test                 fmt check, clippy -D warnings, all tests, real-server checks
+                       (--skip-lint to skip fmt/clippy while iterating)
+  bench                side-by-side throughput table (bare vs tower-perf vs peers)
+                       --rounds N (default 3)  --duration SECS (default 5)
+                       --only SUBSTRING (scenario labels)  --write (update BENCHMARKS.md)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
+        Some("help" | "--help" | "-h") | None => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(format!("unknown task `{other}`\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nxtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn test(args: &[String]) -> Result<(), String> {
+    use util::{cargo, run};
+    let skip_lint = args.iter().any(|a| a == "--skip-lint");
+    if !skip_lint {
+        run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+        run(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
+    run(cargo().args(["test", "--workspace", "--all-targets", "--locked"]))?;
+    run(cargo().args(["test", "--workspace", "--doc", "--locked"]))?;
+    run(cargo().args(["build", "--workspace", "--bins", "--locked"]))?;
+    let checks: [(&str, fn() -> Result<(), String>); 4] = [
+        ("perf-middleware", middleware::test),
+        ("perf-cache-layer", cache::test),
+        ("perf-budget", budget::test),
+        ("perf-otel", otel::test),
+    ];
+    let mut failed = Vec::new();
+    for (name, check) in checks {
+        eprintln!("\n==> real-server checks: {name}");
+        if let Err(e) = check() {
+            eprintln!("FAILED {name}: {e}");
+            failed.push(name);
+        }
+    }
+    let passed = checks.len() - failed.len();
+    println!(
+        "\nreal-server checks: {passed} passed, {} failed",
+        failed.len()
+    );
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("real-server checks failed: {}", failed.join(", ")))
+    }
+}

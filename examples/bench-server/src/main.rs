@@ -1,1 +1,118 @@
-fn main() {}
+//! One server binary serving the same routes in several variants, for `cargo xtask bench`:
+//! bare axum, behind tower-perf layers, and behind the peer crates.
+//!
+//! `bench-server --variant NAME --listen ADDR`. Every variant serves `GET /json` (small JSON),
+//! `GET /static` (a fixed 1 KiB text body) and `GET /work` (sleeps 1 ms, then JSON).
+
+mod budget;
+mod cache;
+mod otel;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Variant to serve (see `--help` of `cargo xtask bench` for the list).
+    #[arg(long)]
+    variant: String,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3900")]
+    listen: SocketAddr,
+}
+
+/// A fixed 1 KiB body for `/static`.
+pub(crate) static STATIC_BODY: &str = include_str!("static.txt");
+
+/// The routes every variant serves, without any layer.
+pub(crate) fn routes() -> Router {
+    Router::new()
+        .route("/json", get(json))
+        .route("/static", get(|| async { STATIC_BODY }))
+        .route("/work", get(work))
+}
+
+async fn json() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "id": 1, "name": "Ada Lovelace", "email": "ada@example.com" }))
+}
+
+async fn work() -> axum::Json<serde_json::Value> {
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    axum::Json(serde_json::json!({ "id": 1, "computed": true }))
+}
+
+fn variant(name: &str) -> Option<Router> {
+    let router = match name {
+        "bare" => routes(),
+        "perf" => {
+            perf_middleware::prometheus::install().ok()?;
+            let layer = perf_middleware::PerfLayer::builder()
+                .slow_threshold(Duration::from_millis(500))
+                .build()
+                .ok()?;
+            routes().layer(layer)
+        }
+        "perf-server-timing" => {
+            perf_middleware::prometheus::install().ok()?;
+            let layer = perf_middleware::PerfLayer::builder()
+                .slow_threshold(Duration::from_millis(500))
+                .server_timing(perf_middleware::ServerTiming::Always)
+                .build()
+                .ok()?;
+            routes().layer(layer)
+        }
+        "peer-tower-http-trace" => {
+            // A typical production setup: INFO-level fmt subscriber, TraceLayer's DEBUG events filtered out.
+            tracing_subscriber::fmt()
+                .with_env_filter("info")
+                .with_writer(std::io::sink)
+                .init();
+            routes().layer(tower_http::trace::TraceLayer::new_for_http())
+        }
+        "peer-axum-prometheus" => {
+            let (layer, handle) = axum_prometheus::PrometheusMetricLayer::pair();
+            routes()
+                .layer(layer)
+                .route("/metrics", get(move || async move { handle.render() }))
+        }
+        "peer-axum-tracing-otel" => {
+            use opentelemetry::trace::TracerProvider as _;
+            use tracing_subscriber::layer::SubscriberExt as _;
+            use tracing_subscriber::util::SubscriberInitExt as _;
+            // Every request sampled; spans end in the SDK with no exporter (no I/O in the bench).
+            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+            let tracer = provider.tracer("bench");
+            opentelemetry::global::set_tracer_provider(provider);
+            opentelemetry::global::set_text_map_propagator(
+                opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+            );
+            tracing_subscriber::registry()
+                .with(tracing_subscriber::EnvFilter::new("info"))
+                .with(tracing_opentelemetry::layer().with_tracer(tracer))
+                .init();
+            routes()
+                .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
+                .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default())
+        }
+        other => {
+            return cache::variant(other)
+                .or_else(|| budget::variant(other))
+                .or_else(|| otel::variant(other));
+        }
+    };
+    Some(router)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let app = variant(&args.variant)
+        .ok_or_else(|| format!("unknown or failed variant `{}`", args.variant))?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    axum::serve(listener, app).await?;
+    Ok(())
+}

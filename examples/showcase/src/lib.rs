@@ -33,7 +33,9 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { slow_threshold: Duration::from_millis(500) }
+        Self {
+            slow_threshold: Duration::from_millis(500),
+        }
     }
 }
 
@@ -65,10 +67,19 @@ impl Default for AppState {
     fn default() -> Self {
         let products = (1..=20)
             .map(|id| {
-                (id, Product { id, name: format!("Product {id}"), price_cents: 100 * u64::from(id) + 99 })
+                (
+                    id,
+                    Product {
+                        id,
+                        name: format!("Product {id}"),
+                        price_cents: 100 * u64::from(id) + 99,
+                    },
+                )
             })
             .collect();
-        Self { products: Arc::new(RwLock::new(products)) }
+        Self {
+            products: Arc::new(RwLock::new(products)),
+        }
     }
 }
 
@@ -90,7 +101,9 @@ pub fn app(config: Config) -> Result<Router, Box<dyn std::error::Error + Send + 
         .route("/api/products", get(products))
         .route("/api/products/{id}", get(product).put(update_product))
         .with_state(AppState::default());
-    Ok(api.layer(perf).route_service("/metrics", prometheus::MetricsService::new(handle)))
+    Ok(api
+        .layer(perf)
+        .route_service("/metrics", prometheus::MetricsService::new(handle)))
 }
 
 #[derive(Serialize)]
@@ -101,7 +114,11 @@ struct User {
 }
 
 async fn user(Path(id): Path<u64>) -> Json<User> {
-    Json(User { id, name: format!("user {id}"), email: format!("user{id}@example.com") })
+    Json(User {
+        id,
+        name: format!("user {id}"),
+        email: format!("user{id}@example.com"),
+    })
 }
 
 #[derive(Deserialize)]
@@ -120,9 +137,16 @@ async fn products(State(s): State<AppState>) -> Json<Vec<Product>> {
     Json(products.values().cloned().collect())
 }
 
-async fn product(State(s): State<AppState>, Path(id): Path<u32>) -> Result<Json<Product>, StatusCode> {
+async fn product(
+    State(s): State<AppState>,
+    Path(id): Path<u32>,
+) -> Result<Json<Product>, StatusCode> {
     let products = s.products.read().unwrap_or_else(|e| e.into_inner());
-    products.get(&id).cloned().map(Json).ok_or(StatusCode::NOT_FOUND)
+    products
+        .get(&id)
+        .cloned()
+        .map(Json)
+        .ok_or(StatusCode::NOT_FOUND)
 }
 
 async fn update_product(

@@ -30,6 +30,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     for (method, path, what) in showcase::ENDPOINTS {
         println!("  {method:<4} http://{addr}{path:<28} {what}");
     }
-    axum::serve(listener, app).with_graceful_shutdown(showcase::shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(showcase::shutdown_signal())
+        .await?;
     Ok(())
 }

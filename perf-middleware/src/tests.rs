@@ -1,0 +1,146 @@
+//! Unit tests of the service, future and body over `tower::service_fn` (no socket).
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, StreamBody};
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+
+use crate::{Completion, Outcome, PerfLayer, RouteTemplate};
+
+type Seen = Arc<Mutex<Vec<(Outcome, Option<u16>, Option<String>, u64, Duration)>>>;
+
+fn layer(seen: &Seen) -> PerfLayer<impl crate::OnComplete> {
+    let seen = seen.clone();
+    PerfLayer::builder()
+        .metrics(false)
+        .on_complete(move |c: &Completion<'_>| {
+            seen.lock().unwrap().push((
+                c.outcome,
+                c.status.map(|s| s.as_u16()),
+                c.route.map(str::to_owned),
+                c.response_body_size,
+                c.duration,
+            ));
+        })
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn works_in_service_builder_with_a_route_template_and_paused_time() {
+    let seen = Seen::default();
+    let svc = ServiceBuilder::new()
+        .layer(layer(&seen))
+        .service(service_fn(|req: Request<Full<Bytes>>| async move {
+            assert!(req.extensions().get::<RouteTemplate>().is_some());
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
+        }));
+    let mut req = Request::new(Full::new(Bytes::from_static(b"abc")));
+    req.extensions_mut().insert(RouteTemplate::new("/t/{x}"));
+    let res = svc.oneshot(req).await.unwrap();
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "recorded only when the body ends"
+    );
+    assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "hello");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    let (outcome, status, route, size, duration) = seen[0].clone();
+    assert_eq!(
+        (outcome, status, route.as_deref(), size),
+        (Outcome::Completed, Some(200), Some("/t/{x}"), 5)
+    );
+    assert_eq!(duration, Duration::from_millis(40), "paused clock: exact");
+}
+
+#[tokio::test]
+async fn service_errors_and_body_errors_are_their_own_outcomes() {
+    let seen = Seen::default();
+    let failing = ServiceBuilder::new()
+        .layer(layer(&seen))
+        .service(service_fn(|_: Request<Full<Bytes>>| async {
+            Err::<Response<Full<Bytes>>, _>("boom")
+        }));
+    assert_eq!(
+        failing
+            .oneshot(Request::new(Full::default()))
+            .await
+            .unwrap_err(),
+        "boom"
+    );
+
+    let broken_body = ServiceBuilder::new()
+        .layer(layer(&seen))
+        .service(service_fn(|_: Request<Full<Bytes>>| async {
+            let frames = futures_util::stream::iter([
+                Ok(http_body::Frame::data(Bytes::from_static(b"ab"))),
+                Err("disk on fire"),
+            ]);
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .status(StatusCode::OK)
+                    .body(StreamBody::new(frames))
+                    .unwrap(),
+            )
+        }));
+    let res = broken_body
+        .oneshot(Request::new(Full::default()))
+        .await
+        .unwrap();
+    assert!(res.into_body().collect().await.is_err());
+
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0].0, Outcome::ServiceError);
+    assert_eq!(seen[0].1, None);
+    assert_eq!(
+        (seen[1].0, seen[1].1, seen[1].3),
+        (Outcome::BodyError, Some(200), 2)
+    );
+}
+
+#[tokio::test]
+async fn empty_bodies_complete_at_headers_and_keep_content_length() {
+    let seen = Seen::default();
+    let svc = ServiceBuilder::new()
+        .layer(layer(&seen))
+        .service(service_fn(|_: Request<Full<Bytes>>| async {
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .status(204)
+                    .body(Full::<Bytes>::default())
+                    .unwrap(),
+            )
+        }));
+    let res = svc.oneshot(Request::new(Full::default())).await.unwrap();
+    assert_eq!(
+        seen.lock().unwrap()[0].0,
+        Outcome::Completed,
+        "recorded without polling the body"
+    );
+    assert_eq!(http_body::Body::size_hint(res.body()).exact(), Some(0));
+    drop(res);
+    assert_eq!(seen.lock().unwrap().len(), 1, "recorded exactly once");
+}
+
+#[tokio::test]
+async fn dropped_future_is_cancelled() {
+    let seen = Seen::default();
+    let svc = ServiceBuilder::new()
+        .layer(layer(&seen))
+        .service(service_fn(|_: Request<Full<Bytes>>| async {
+            std::future::pending::<()>().await;
+            Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
+        }));
+    let fut = svc.oneshot(Request::new(Full::default()));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(10), fut)
+            .await
+            .is_err()
+    );
+    assert_eq!(seen.lock().unwrap()[0].0, Outcome::Cancelled);
+}

@@ -1,0 +1,253 @@
+//! `cargo xtask bench`: the same routes bare, behind tower-perf layers and behind the peer
+//! crates, in one run. The bench server is pinned to core 0 and `wrk` to core 1; variants are
+//! alternated over rounds and the median requests/s of each scenario is compared with `bare`
+//! on the same path.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+
+use crate::util::{self, Server, cargo, free_port, output, project_root, require_tool, target_dir};
+
+/// One row of the table: `variant` served by bench-server, loaded on `path`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scenario {
+    pub(crate) label: &'static str,
+    pub(crate) variant: &'static str,
+    pub(crate) path: &'static str,
+}
+
+const fn s(label: &'static str, variant: &'static str, path: &'static str) -> Scenario {
+    Scenario {
+        label,
+        variant,
+        path,
+    }
+}
+
+/// Every scenario. Each path's ratio is taken against the `bare` variant on the same path, so
+/// a path used here needs a `bare` row too.
+pub(crate) const SCENARIOS: &[Scenario] = &[
+    s("bare axum, JSON", "bare", "/json"),
+    s(
+        "perf-middleware (metrics + slow log), JSON",
+        "perf",
+        "/json",
+    ),
+    s(
+        "perf-middleware + Server-Timing, JSON",
+        "perf-server-timing",
+        "/json",
+    ),
+    s(
+        "peer tower-http TraceLayer, JSON",
+        "peer-tower-http-trace",
+        "/json",
+    ),
+    s(
+        "peer axum-prometheus, JSON",
+        "peer-axum-prometheus",
+        "/json",
+    ),
+    s(
+        "peer axum-tracing-opentelemetry, JSON",
+        "peer-axum-tracing-otel",
+        "/json",
+    ),
+    s("bare axum, static 1 KiB", "bare", "/static"),
+    s("bare axum, 1 ms handler", "bare", "/work"),
+];
+
+struct Options {
+    rounds: usize,
+    duration: u32,
+    connections: u32,
+    only: Option<String>,
+    write: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        rounds: 3,
+        duration: 5,
+        connections: 32,
+        only: None,
+        write: false,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
+        match a.as_str() {
+            "--rounds" => {
+                o.rounds = value("--rounds")?
+                    .parse()
+                    .map_err(|e| format!("--rounds: {e}"))?
+            }
+            "--duration" => {
+                o.duration = value("--duration")?
+                    .parse()
+                    .map_err(|e| format!("--duration: {e}"))?
+            }
+            "--connections" => {
+                o.connections = value("--connections")?
+                    .parse()
+                    .map_err(|e| format!("--connections: {e}"))?;
+            }
+            "--only" => o.only = Some(value("--only")?),
+            "--write" => o.write = true,
+            other => return Err(format!("unknown bench option `{other}`")),
+        }
+    }
+    if o.rounds == 0 || o.duration == 0 {
+        return Err("--rounds and --duration must be at least 1".into());
+    }
+    Ok(o)
+}
+
+/// Runs the harness.
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let o = parse(args)?;
+    let wrk = require_tool("wrk", "`apt-get install -y wrk`")?;
+    let taskset = require_tool("taskset", "`apt-get install -y util-linux`")?;
+    util::run(cargo().args(["build", "--release", "--locked", "-p", "bench-server"]))?;
+    let server_bin = target_dir().join("release").join("bench-server");
+
+    let selected: Vec<Scenario> = SCENARIOS
+        .iter()
+        .copied()
+        .filter(|sc| {
+            o.only
+                .as_deref()
+                .is_none_or(|f| sc.label.contains(f) || sc.variant == "bare")
+        })
+        .collect();
+    let mut variants: Vec<&str> = Vec::new();
+    for sc in &selected {
+        if !variants.contains(&sc.variant) {
+            variants.push(sc.variant);
+        }
+    }
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); selected.len()];
+    for round in 0..o.rounds {
+        // Alternate the order every round so drift (thermal, noisy neighbours) spreads evenly.
+        let order: Vec<&str> = if round % 2 == 0 {
+            variants.clone()
+        } else {
+            variants.iter().rev().copied().collect()
+        };
+        for v in order {
+            let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+            let mut cmd = Command::new(&taskset);
+            cmd.args(["-c", "0"])
+                .arg(&server_bin)
+                .args(["--variant", v, "--listen", &addr.to_string()])
+                .stdout(Stdio::null());
+            let server = Server::start(v, cmd, addr)?;
+            for (i, sc) in selected
+                .iter()
+                .enumerate()
+                .filter(|(_, sc)| sc.variant == v)
+            {
+                let url = format!("http://{}{}", server.addr, sc.path);
+                wrk_rps(&taskset, &wrk, &url, 1, o.connections)?; // warm-up
+                let rps = wrk_rps(&taskset, &wrk, &url, o.duration, o.connections)?;
+                eprintln!("round {}: {:<48} {rps:>10.0} req/s", round + 1, sc.label);
+                samples[i].push(rps);
+            }
+        }
+    }
+    let table = render(&selected, &samples, &o);
+    println!("\n{table}");
+    let out = target_dir().join("bench");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    std::fs::write(out.join("results.md"), &table).map_err(|e| e.to_string())?;
+    if o.write {
+        write_benchmarks_md(&table)?;
+    }
+    Ok(())
+}
+
+fn wrk_rps(
+    taskset: &std::path::Path,
+    wrk: &std::path::Path,
+    url: &str,
+    secs: u32,
+    conns: u32,
+) -> Result<f64, String> {
+    let text = output(Command::new(taskset).args(["-c", "1"]).arg(wrk).args([
+        "-t1",
+        &format!("-c{conns}"),
+        &format!("-d{secs}s"),
+        "--latency",
+        url,
+    ]))?;
+    if let Some(line) = text
+        .lines()
+        .find(|l| l.contains("Non-2xx or 3xx responses"))
+    {
+        return Err(format!("{url}: {line}"));
+    }
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("could not read Requests/sec from wrk output:\n{text}"))
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn render(selected: &[Scenario], samples: &[Vec<f64>], o: &Options) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "`cargo xtask bench --rounds {} --duration {}` — server on core 0, wrk -t1 -c{} on core 1, median of {} rounds\n",
+        o.rounds, o.duration, o.connections, o.rounds
+    );
+    let _ = writeln!(
+        t,
+        "| scenario | variant | path | median req/s | ratio to bare |"
+    );
+    let _ = writeln!(t, "|---|---|---|---:|---:|");
+    for (sc, v) in selected.iter().zip(samples) {
+        let m = median(v);
+        let bare = selected
+            .iter()
+            .zip(samples)
+            .find(|(b, _)| b.variant == "bare" && b.path == sc.path)
+            .map(|(_, bv)| median(bv));
+        let ratio = bare.map_or("—".to_owned(), |b| format!("{:.3}×", m / b));
+        let _ = writeln!(
+            t,
+            "| {} | `{}` | `{}` | {:.0} | {} |",
+            sc.label, sc.variant, sc.path, m, ratio
+        );
+    }
+    t
+}
+
+fn write_benchmarks_md(table: &str) -> Result<(), String> {
+    let path = project_root().join("BENCHMARKS.md");
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    const BEGIN: &str = "<!-- bench:begin -->";
+    const END: &str = "<!-- bench:end -->";
+    let machine = output(Command::new("uname").arg("-srm")).unwrap_or_default();
+    let block = format!(
+        "{BEGIN}\n{table}\nMachine: {} ({} cores)\n{END}",
+        machine.trim(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let new = match (old.find(BEGIN), old.find(END)) {
+        (Some(b), Some(e)) if b < e => format!("{}{}{}", &old[..b], block, &old[e + END.len()..]),
+        _ => format!("{old}\n{block}\n"),
+    };
+    std::fs::write(&path, new).map_err(|e| e.to_string())?;
+    println!("updated {}", path.display());
+    Ok(())
+}
