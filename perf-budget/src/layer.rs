@@ -73,7 +73,7 @@ impl BudgetHandle {
     /// Runs one evaluation step now for every budget whose state machine has not yet seen the
     /// current slot. Requests trigger the same step lazily, at most once per slot.
     pub fn evaluate(&self) {
-        self.shared.evaluate_all(false);
+        self.shared.evaluate_all();
     }
 
     /// The state of a budget by name (`__other__` for unmatched requests).
@@ -88,6 +88,16 @@ impl BudgetHandle {
     #[cfg(test)]
     pub(crate) fn shared_start(&self) -> tokio::time::Instant {
         self.shared.clock.start()
+    }
+
+    /// Records one finished request for the `index`-th budget, as the layer does (for the
+    /// criterion bench of the record path; not a stable API).
+    #[doc(hidden)]
+    pub fn __record(&self, index: usize, latency: std::time::Duration, error: bool) {
+        let now = tokio::time::Instant::now();
+        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.shared
+            .record(index.min(self.shared.entries.len() - 1), now, nanos, error);
     }
 
     /// The policy this layer runs.

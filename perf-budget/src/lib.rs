@@ -61,7 +61,9 @@
 //! |---|---|---|
 //! | `config` | yes | [`BudgetPolicy::from_toml`] |
 //! | `axum` | yes | `MatchedPath` routes, [`axum::report`](crate::axum::report) handler |
-//! | `cli` | no | the `perf-budget` binary (`rules`, `gate`): `cargo install perf-budget --features cli` |
+//!
+//! The `perf-budget` command (`rules`, `gate`) is its own crate, `perf-budget-cli`
+//! (`cargo install perf-budget-cli`), so the library stays free of client dependencies.
 //!
 //! # Example
 //!

@@ -167,9 +167,9 @@ impl fmt::Display for Objective {
 /// Formats a duration as the shortest of `1.5s`, `200ms` or `800us`.
 pub fn format_duration(d: Duration) -> String {
     let us = d.as_micros();
-    if us >= 1_000_000 && us % 100_000 == 0 {
+    if us >= 1_000_000 && us.is_multiple_of(100_000) {
         format!("{}s", trim_float(us as f64 / 1e6))
-    } else if us % 1000 == 0 || us >= 100_000 {
+    } else if us.is_multiple_of(1000) || us >= 100_000 {
         format!("{}ms", trim_float(us as f64 / 1e3))
     } else {
         format!("{us}us")
@@ -177,7 +177,7 @@ pub fn format_duration(d: Duration) -> String {
 }
 
 pub(crate) fn trim_float(v: f64) -> String {
-    let s = format!("{:.6}", v);
+    let s = format!("{v:.6}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     s.to_owned()
 }

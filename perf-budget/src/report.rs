@@ -22,7 +22,7 @@
 //!
 //! let mut svc = ReportService::new(handle);
 //! let req = http::Request::get("/perf/budgets?format=text").body(()).unwrap();
-//! let res = svc.ready().await.unwrap().call(req).await.unwrap();
+//! let res = ServiceExt::<http::Request<()>>::ready(&mut svc).await.unwrap().call(req).await.unwrap();
 //! assert!(res.body().contains("p95 < 200ms"));
 //! # }
 //! ```

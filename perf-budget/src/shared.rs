@@ -179,19 +179,18 @@ impl Shared {
             && e.last_eval
                 .compare_exchange(last, epoch, Relaxed, Relaxed)
                 .is_ok()
+            && let Ok(mut st) = e.eval.try_lock()
         {
-            if let Ok(mut st) = e.eval.try_lock() {
-                self.step(idx, epoch, &mut st);
-            }
+            self.step(idx, epoch, &mut st);
         }
     }
 
     /// Steps every entry whose state machine has not yet seen the current epoch.
-    pub(crate) fn evaluate_all(&self, force: bool) {
+    pub(crate) fn evaluate_all(&self) {
         let epoch = self.epoch(Instant::now());
         for (idx, e) in self.entries.iter().enumerate() {
             let last = e.last_eval.load(Relaxed);
-            if (force || last < epoch)
+            if last < epoch
                 && e.last_eval
                     .compare_exchange(last, epoch.max(last), Relaxed, Relaxed)
                     .is_ok()
@@ -328,7 +327,7 @@ impl Shared {
     }
 
     pub(crate) fn report(&self) -> BudgetReport {
-        self.evaluate_all(false);
+        self.evaluate_all();
         let now = Instant::now();
         let epoch = self.epoch(now);
         let elapsed = now

@@ -29,7 +29,11 @@ pub(crate) struct Cond {
 /// The Google SRE workbook windows for 30 days (as Sloth's `google-30d`), scaled to `period`.
 pub(crate) fn windows(period_min: u64) -> [(&'static str, [Cond; 2]); 2] {
     let scale = |m: u64| ((m as f64 * period_min as f64 / (30.0 * 1440.0)).round() as u64).max(1);
-    let c = |s, l, factor| Cond { short: scale(s), long: scale(l), factor };
+    let c = |s, l, factor| Cond {
+        short: scale(s),
+        long: scale(l),
+        factor,
+    };
     [
         ("page", [c(5, 60, 14.4), c(30, 360, 6.0)]),
         ("ticket", [c(120, 1440, 3.0), c(360, 4320, 1.0)]),
@@ -38,9 +42,9 @@ pub(crate) fn windows(period_min: u64) -> [(&'static str, [Cond; 2]); 2] {
 
 /// `5m`, `1h`, `1d`: the Prometheus duration of a whole number of minutes.
 pub(crate) fn prom_dur(min: u64) -> String {
-    if min % 1440 == 0 {
+    if min.is_multiple_of(1440) {
         format!("{}d", min / 1440)
-    } else if min % 60 == 0 {
+    } else if min.is_multiple_of(60) {
         format!("{}h", min / 60)
     } else {
         format!("{min}m")
@@ -56,11 +60,14 @@ pub(crate) fn slos(policy: &BudgetPolicy, service: &str) -> Vec<Slo> {
     for b in policy.budgets() {
         for o in b.objectives() {
             let label = o.label();
-            let slo = format!("{}-{}", b.name(), label.replace('.', "-").replace('_', "-"));
+            let slo = format!("{}-{}", b.name(), label.replace(['.', '_'], "-"));
             let sel = format!("budget={}", q(b.name()));
             let error_metric = match o {
                 Objective::Latency { .. } => {
-                    format!("perf_budget_slow_requests_total{{{sel},objective={}}}", q(&label))
+                    format!(
+                        "perf_budget_slow_requests_total{{{sel},objective={}}}",
+                        q(&label)
+                    )
                 }
                 _ => format!("perf_budget_errors_total{{{sel}}}"),
             };
@@ -99,7 +106,11 @@ pub(crate) struct Alerts {
 /// Drops (or clamps) burn conditions that can never fire: the largest possible burn is
 /// 1 / budget, so `factor × budget ≥ 1` is unreachable.
 pub(crate) fn reachable(slo: &Slo, opts: &Options) -> Alerts {
-    let mut a = Alerts { page: Vec::new(), ticket: Vec::new(), notes: Vec::new() };
+    let mut a = Alerts {
+        page: Vec::new(),
+        ticket: Vec::new(),
+        notes: Vec::new(),
+    };
     for (sev, conds) in windows(opts.period_min) {
         for mut c in conds {
             if c.factor * slo.budget_ratio >= 1.0 {
@@ -123,7 +134,11 @@ pub(crate) fn reachable(slo: &Slo, opts: &Options) -> Alerts {
                     continue;
                 }
             }
-            if sev == "page" { a.page.push(c) } else { a.ticket.push(c) }
+            if sev == "page" {
+                a.page.push(c)
+            } else {
+                a.ticket.push(c)
+            }
         }
     }
     a
@@ -143,7 +158,12 @@ fn labels(slo: &Slo, service: &str, extra: &[(&str, String)]) -> String {
 }
 
 fn sel(slo: &Slo, service: &str) -> String {
-    format!("sloth_id={}, sloth_service={}, sloth_slo={}", q(&slo.id), q(service), q(&slo.slo))
+    format!(
+        "sloth_id={}, sloth_service={}, sloth_slo={}",
+        q(&slo.id),
+        q(service),
+        q(&slo.slo)
+    )
 }
 
 /// Prometheus rule groups, Sloth's layout and names.
@@ -157,11 +177,18 @@ pub(crate) fn prometheus(policy: &BudgetPolicy, opts: &Options) -> (String, Vec<
     for slo in slos(policy, svc) {
         let alerts = reachable(&slo, opts);
         notes.extend(alerts.notes.iter().cloned());
-        let mut wins: Vec<u64> = windows(opts.period_min).iter().flat_map(|(_, c)| c.iter().flat_map(|c| [c.short, c.long])).collect();
+        let mut wins: Vec<u64> = windows(opts.period_min)
+            .iter()
+            .flat_map(|(_, c)| c.iter().flat_map(|c| [c.short, c.long]))
+            .collect();
         wins.push(5);
         wins.sort_unstable();
         wins.dedup();
-        let _ = writeln!(y, "  - name: {}\n    rules:", q(&format!("sloth-slo-sli-recordings-{}", slo.id)));
+        let _ = writeln!(
+            y,
+            "  - name: {}\n    rules:",
+            q(&format!("sloth-slo-sli-recordings-{}", slo.id))
+        );
         for w in &wins {
             let d = prom_dur(*w);
             let expr = format!(
@@ -183,14 +210,31 @@ pub(crate) fn prometheus(policy: &BudgetPolicy, opts: &Options) -> (String, Vec<
             y,
             "      - record: slo:sli_error:ratio_rate{period}\n        expr: {}\n        labels:\n{}",
             q(&expr),
-            labels(&slo, svc, &[("sloth_window", period.clone())]).replace("        ", "          ")
+            labels(&slo, svc, &[("sloth_window", period.clone())])
+                .replace("        ", "          ")
         );
-        let _ = writeln!(y, "  - name: {}\n    rules:", q(&format!("sloth-slo-meta-recordings-{}", slo.id)));
+        let _ = writeln!(
+            y,
+            "  - name: {}\n    rules:",
+            q(&format!("sloth-slo-meta-recordings-{}", slo.id))
+        );
         let on = "on(sloth_id, sloth_slo, sloth_service) group_left";
         let meta = [
-            ("slo:objective:ratio", format!("vector({})", slo.objective), vec![]),
-            ("slo:error_budget:ratio", format!("vector(1-{})", slo.objective), vec![]),
-            ("slo:time_period:days", format!("vector({})", opts.period_min as f64 / 1440.0), vec![]),
+            (
+                "slo:objective:ratio",
+                format!("vector({})", slo.objective),
+                vec![],
+            ),
+            (
+                "slo:error_budget:ratio",
+                format!("vector(1-{})", slo.objective),
+                vec![],
+            ),
+            (
+                "slo:time_period:days",
+                format!("vector({})", opts.period_min as f64 / 1440.0),
+                vec![],
+            ),
             (
                 "slo:current_burn_rate:ratio",
                 format!("slo:sli_error:ratio_rate5m{{{s}}}\n/ {on}\nslo:error_budget:ratio{{{s}}}"),
@@ -198,14 +242,24 @@ pub(crate) fn prometheus(policy: &BudgetPolicy, opts: &Options) -> (String, Vec<
             ),
             (
                 "slo:period_burn_rate:ratio",
-                format!("slo:sli_error:ratio_rate{period}{{{s}}}\n/ {on}\nslo:error_budget:ratio{{{s}}}"),
+                format!(
+                    "slo:sli_error:ratio_rate{period}{{{s}}}\n/ {on}\nslo:error_budget:ratio{{{s}}}"
+                ),
                 vec![],
             ),
-            ("slo:period_error_budget_remaining:ratio", format!("1 - slo:period_burn_rate:ratio{{{s}}}"), vec![]),
+            (
+                "slo:period_error_budget_remaining:ratio",
+                format!("1 - slo:period_burn_rate:ratio{{{s}}}"),
+                vec![],
+            ),
             (
                 "sloth_slo_info",
                 "vector(1)".to_owned(),
-                vec![("sloth_mode", "cli-gen-prom".to_owned()), ("sloth_objective", format!("{}", slo.objective * 100.0)), ("perf_budget_objective", slo.expr.clone())],
+                vec![
+                    ("sloth_mode", "cli-gen-prom".to_owned()),
+                    ("sloth_objective", format!("{}", slo.objective * 100.0)),
+                    ("perf_budget_objective", slo.expr.clone()),
+                ],
             ),
         ];
         for (name, expr, extra) in meta {
@@ -216,10 +270,22 @@ pub(crate) fn prometheus(policy: &BudgetPolicy, opts: &Options) -> (String, Vec<
                 labels(&slo, svc, &extra).replace("        ", "          ")
             );
         }
-        let _ = writeln!(y, "  - name: {}\n    rules:", q(&format!("sloth-slo-alerts-{}", slo.id)));
+        let _ = writeln!(
+            y,
+            "  - name: {}\n    rules:",
+            q(&format!("sloth-slo-alerts-{}", slo.id))
+        );
         for (name, sev, conds) in [
-            ("PerfBudgetFastBurn", (&opts.page_severity, "page"), &alerts.page),
-            ("PerfBudgetSlowBurn", (&opts.ticket_severity, "ticket"), &alerts.ticket),
+            (
+                "PerfBudgetFastBurn",
+                (&opts.page_severity, "page"),
+                &alerts.page,
+            ),
+            (
+                "PerfBudgetSlowBurn",
+                (&opts.ticket_severity, "ticket"),
+                &alerts.ticket,
+            ),
         ] {
             if conds.is_empty() {
                 continue;
@@ -227,7 +293,11 @@ pub(crate) fn prometheus(policy: &BudgetPolicy, opts: &Options) -> (String, Vec<
             let branch = |c: &Cond| {
                 let one = |w: u64| {
                     let guard = opts.min_rps.map_or(String::new(), |r| {
-                        format!(" and on() sum(rate({}[{}])) > {r}", slo.total_metric, prom_dur(c.long))
+                        format!(
+                            " and on() sum(rate({}[{}])) > {r}",
+                            slo.total_metric,
+                            prom_dur(c.long)
+                        )
                     });
                     format!(
                         "max(slo:sli_error:ratio_rate{}{{{s}}} > ({} * {})) without (sloth_window){guard}",
@@ -255,12 +325,18 @@ pub(crate) fn prometheus(policy: &BudgetPolicy, opts: &Options) -> (String, Vec<
 }
 
 pub(crate) fn annotation(slo: &Slo) -> String {
-    format!("{}: {} is burning its error budget too fast", slo.budget, slo.expr)
+    format!(
+        "{}: {} is burning its error budget too fast",
+        slo.budget, slo.expr
+    )
 }
 
 /// A Sloth `prometheus/v1` spec, for teams that already run Sloth.
 pub(crate) fn sloth(policy: &BudgetPolicy, opts: &Options) -> String {
-    let mut y = format!("version: \"prometheus/v1\"\nservice: {}\nslos:\n", q(&opts.service));
+    let mut y = format!(
+        "version: \"prometheus/v1\"\nservice: {}\nslos:\n",
+        q(&opts.service)
+    );
     for slo in slos(policy, &opts.service) {
         let _ = write!(
             y,
@@ -289,7 +365,12 @@ pub(crate) fn tests(policy: &BudgetPolicy, opts: &Options, rules_file: &str) -> 
     let minutes = windows(opts.period_min)[0].1[1].long.max(60) + 10;
     for slo in slos(policy, svc) {
         let alerts = reachable(&slo, opts);
-        let max_factor = alerts.page.iter().chain(&alerts.ticket).map(|c| c.factor).fold(0.0, f64::max);
+        let max_factor = alerts
+            .page
+            .iter()
+            .chain(&alerts.ticket)
+            .map(|c| c.factor)
+            .fold(0.0, f64::max);
         let bad_ratio = (slo.budget_ratio * (max_factor + 1.0)).min(1.0);
         let bad_per_min = (1000.0 * bad_ratio).round() as u64;
         let series = |bad: u64| {
@@ -311,11 +392,26 @@ pub(crate) fn tests(policy: &BudgetPolicy, opts: &Options, rules_file: &str) -> 
             )
         };
         // Burning: every kept alert fires.
-        let _ = write!(y, "  - name: {}\n    interval: 1m\n    input_series:\n{}", q(&format!("{} burning", slo.id)), series(bad_per_min));
+        let _ = write!(
+            y,
+            "  - name: {}\n    interval: 1m\n    input_series:\n{}",
+            q(&format!("{} burning", slo.id)),
+            series(bad_per_min)
+        );
         y.push_str("    alert_rule_test:\n");
         for (name, sev, sloth_sev, conds) in [
-            ("PerfBudgetFastBurn", &opts.page_severity, "page", &alerts.page),
-            ("PerfBudgetSlowBurn", &opts.ticket_severity, "ticket", &alerts.ticket),
+            (
+                "PerfBudgetFastBurn",
+                &opts.page_severity,
+                "page",
+                &alerts.page,
+            ),
+            (
+                "PerfBudgetSlowBurn",
+                &opts.ticket_severity,
+                "ticket",
+                &alerts.ticket,
+            ),
         ] {
             if conds.is_empty() {
                 continue;
@@ -337,9 +433,17 @@ pub(crate) fn tests(policy: &BudgetPolicy, opts: &Options, rules_file: &str) -> 
             slo.objective
         );
         // Healthy: nothing fires.
-        let _ = write!(y, "  - name: {}\n    interval: 1m\n    input_series:\n{}    alert_rule_test:\n", q(&format!("{} healthy", slo.id)), series(0));
+        let _ = write!(
+            y,
+            "  - name: {}\n    interval: 1m\n    input_series:\n{}    alert_rule_test:\n",
+            q(&format!("{} healthy", slo.id)),
+            series(0)
+        );
         for name in ["PerfBudgetFastBurn", "PerfBudgetSlowBurn"] {
-            let _ = writeln!(y, "      - eval_time: {eval}\n        alertname: {name}\n        exp_alerts: []");
+            let _ = writeln!(
+                y,
+                "      - eval_time: {eval}\n        alertname: {name}\n        exp_alerts: []"
+            );
         }
     }
     y
@@ -349,7 +453,9 @@ pub(crate) fn parse_period(s: &str) -> Result<u64, String> {
     let d: Duration = perf_budget::policy::parse_duration(s)?;
     let min = d.as_secs() / 60;
     if min < 60 {
-        return Err(format!("period {s:?} is too short; use at least 1h (typically 7d, 28d or 30d)"));
+        return Err(format!(
+            "period {s:?} is too short; use at least 1h (typically 7d, 28d or 30d)"
+        ));
     }
     Ok(min)
 }
@@ -371,12 +477,21 @@ mod tests {
 
     #[test]
     fn drops_or_clamps_unreachable_burn_rates() {
-        let p = BudgetPolicy::builder().budget("a", "GET /a", |b| b.objective("p90 < 100ms")).build().unwrap();
+        let p = BudgetPolicy::builder()
+            .budget("a", "GET /a", |b| b.objective("p90 < 100ms"))
+            .build()
+            .unwrap();
         let slo = &slos(&p, "svc")[0];
         let a = reachable(slo, &opts());
         assert_eq!(a.page.len(), 1, "14.4 x 10 % >= 1 is dropped, 6x stays");
         assert!(a.notes[0].contains("can never fire"));
-        let a = reachable(slo, &Options { clamp_burn: true, ..opts() });
+        let a = reachable(
+            slo,
+            &Options {
+                clamp_burn: true,
+                ..opts()
+            },
+        );
         assert_eq!(a.page[0].factor, 9.0);
     }
 

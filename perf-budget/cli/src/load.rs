@@ -45,7 +45,12 @@ pub(crate) struct View {
 
 impl View {
     pub(crate) fn new(objectives: usize) -> Self {
-        Self { hist: hist(), errors: 0, timeouts: 0, over: vec![0; objectives] }
+        Self {
+            hist: hist(),
+            errors: 0,
+            timeouts: 0,
+            over: vec![0; objectives],
+        }
     }
     pub(crate) fn n(&self) -> u64 {
         self.hist.len()
@@ -88,10 +93,13 @@ async fn send(pool: &Pool, plan: &Plan, t: &Target) -> Result<u16, String> {
     let mut sender = match sender {
         Some(s) if !s.is_closed() => s,
         _ => {
-            let stream = tokio::net::TcpStream::connect(&plan.addr).await.map_err(|e| format!("connect {}: {e}", plan.addr))?;
+            let stream = tokio::net::TcpStream::connect(&plan.addr)
+                .await
+                .map_err(|e| format!("connect {}: {e}", plan.addr))?;
             let _ = stream.set_nodelay(true);
-            let (sender, conn) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| e.to_string())?;
             tokio::spawn(async move {
                 let _ = conn.await;
             });
@@ -113,7 +121,12 @@ async fn send(pool: &Pool, plan: &Plan, t: &Target) -> Result<u16, String> {
 }
 
 /// Runs the plan; returns per-budget views and the schedule statistics.
-pub(crate) async fn run(plan: Plan, targets: Vec<Target>, views: &mut [View], thresholds: &[Vec<Option<u64>>]) -> RunStats {
+pub(crate) async fn run(
+    plan: Plan,
+    targets: Vec<Target>,
+    views: &mut [View],
+    thresholds: &[Vec<Option<u64>>],
+) -> RunStats {
     let interval = Duration::from_secs_f64(1.0 / plan.rate);
     let warm_n = (plan.warmup.as_secs_f64() * plan.rate).round() as u64;
     let total = warm_n + (plan.duration.as_secs_f64() * plan.rate).round() as u64;
@@ -151,8 +164,19 @@ pub(crate) async fn run(plan: Plan, targets: Vec<Target>, views: &mut [View], th
                 Err(_) => (true, true),
             };
             // Latency from the scheduled send; a timeout counts as latency = timeout.
-            let latency = if timeout { plan.timeout } else { Instant::now().saturating_duration_since(sched) };
-            let _ = tx.send(Sample { target: ti, latency, lag, error, timeout, measured });
+            let latency = if timeout {
+                plan.timeout
+            } else {
+                Instant::now().saturating_duration_since(sched)
+            };
+            let _ = tx.send(Sample {
+                target: ti,
+                latency,
+                lag,
+                error,
+                timeout,
+                measured,
+            });
             drop(permit);
         });
     }
@@ -178,7 +202,9 @@ pub(crate) async fn run(plan: Plan, targets: Vec<Target>, views: &mut [View], th
             }
         }
     }
-    let measured_span = first_measured.map_or(Duration::ZERO, |f| last_sent.saturating_duration_since(f)) + interval;
+    let measured_span = first_measured
+        .map_or(Duration::ZERO, |f| last_sent.saturating_duration_since(f))
+        + interval;
     RunStats {
         target_rate: plan.rate,
         achieved_rate: sent as f64 / measured_span.as_secs_f64().max(1e-9),

@@ -1,6 +1,6 @@
 //! `perf-budget`: Prometheus SLO rules and a CI gate from one `budgets.toml`.
 //!
-//! Built with `--features cli` (`cargo run -p perf-budget --features cli -- --help`).
+//! The binary of the `perf-budget-cli` crate (`cargo run -p perf-budget-cli -- --help`).
 //!
 //! - `perf-budget rules --config budgets.toml --period 30d [--with-tests rules.test.yml]`
 //! - `perf-budget gate --config budgets.toml --target http://127.0.0.1:3000 --request "GET /api/users/1" --rate 200 --duration 10s`
@@ -218,9 +218,22 @@ fn rules_cmd(a: &RulesArgs) -> u8 {
             None => print!("{text}"),
         }
         if let Some(t) = &a.with_tests {
-            let out = a.out.as_ref().ok_or("--with-tests needs --out (the test file names the rule file)")?;
-            let rel = out.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-            let rel = if out.parent() == t.parent() { rel } else { std::path::absolute(out).map_err(|e| e.to_string())?.display().to_string() };
+            let out = a
+                .out
+                .as_ref()
+                .ok_or("--with-tests needs --out (the test file names the rule file)")?;
+            let rel = out
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let rel = if out.parent() == t.parent() {
+                rel
+            } else {
+                std::path::absolute(out)
+                    .map_err(|e| e.to_string())?
+                    .display()
+                    .to_string()
+            };
             write(t, &rules::tests(&policy, &opts, &rel))?;
         }
         Ok(())
@@ -237,7 +250,11 @@ fn rules_cmd(a: &RulesArgs) -> u8 {
 fn parse_request(s: &str) -> Result<(http::Method, String), String> {
     let s = s.trim();
     let (m, p) = match s.split_once(' ') {
-        Some((m, p)) => (http::Method::from_bytes(m.as_bytes()).map_err(|_| format!("--request {s:?}: bad method"))?, p.trim()),
+        Some((m, p)) => (
+            http::Method::from_bytes(m.as_bytes())
+                .map_err(|_| format!("--request {s:?}: bad method"))?,
+            p.trim(),
+        ),
         None => (http::Method::GET, s),
     };
     if !p.starts_with('/') {
@@ -263,17 +280,33 @@ fn gate_run(a: &GateArgs) -> Result<u8, String> {
     for r in &a.requests {
         let (method, path) = parse_request(r)?;
         let budget = gate::budget_for(&policy, &method, &path);
-        targets.push(Target { method, path, budget });
+        targets.push(Target {
+            method,
+            path,
+            budget,
+        });
     }
     let nb = policy.budgets().len() + 1;
-    let mut views: Vec<View> = policy.budgets().iter().map(|b| View::new(b.objectives().len())).chain([View::new(0)]).collect();
+    let mut views: Vec<View> = policy
+        .budgets()
+        .iter()
+        .map(|b| View::new(b.objectives().len()))
+        .chain([View::new(0)])
+        .collect();
     let thresholds: Vec<Vec<Option<u64>>> = policy
         .budgets()
         .iter()
-        .map(|b| b.objectives().iter().map(|o| match o {
-            perf_budget::Objective::Latency { threshold, .. } => Some(threshold.as_nanos() as u64),
-            _ => None,
-        }).collect())
+        .map(|b| {
+            b.objectives()
+                .iter()
+                .map(|o| match o {
+                    perf_budget::Objective::Latency { threshold, .. } => {
+                        Some(threshold.as_nanos() as u64)
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
         .chain([Vec::new()])
         .collect();
     debug_assert_eq!(views.len(), nb);
@@ -284,25 +317,40 @@ fn gate_run(a: &GateArgs) -> Result<u8, String> {
         allow_closed_loop: a.allow_closed_loop,
         gap: a.client_server_gap,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     let mut checks: Vec<Check> = Vec::new();
     let mut run_stats = None;
     let mut plan_for_profile = None;
     let mut client = Vec::new();
     let addr_host = match &a.target {
         Some(t) => {
-            let hp = t.strip_prefix("http://").ok_or_else(|| format!("--target {t:?}: write http://HOST:PORT"))?;
+            let hp = t
+                .strip_prefix("http://")
+                .ok_or_else(|| format!("--target {t:?}: write http://HOST:PORT"))?;
             let hp = hp.trim_end_matches('/').to_owned();
             Some((hp.clone(), hp))
         }
         None => None,
     };
     if let Some(oha) = &a.oha {
-        let t = targets.first().ok_or("--oha needs one --request naming the route oha hit")?;
+        let t = targets
+            .first()
+            .ok_or("--oha needs one --request naming the route oha hit")?;
         let src = std::fs::read_to_string(oha).map_err(|e| format!("{}: {e}", oha.display()))?;
-        let objectives = policy.budgets().get(t.budget).map(|b| b.objectives().to_vec()).unwrap_or_default();
+        let objectives = policy
+            .budgets()
+            .get(t.budget)
+            .map(|b| b.objectives().to_vec())
+            .unwrap_or_default();
         let (view, mut stats, run) = gate::read_oha(&src, &objectives, a.oha_rate)?;
-        stats.budget = policy.budgets().get(t.budget).map_or(perf_budget::OTHER, |b| b.name()).to_owned();
+        stats.budget = policy
+            .budgets()
+            .get(t.budget)
+            .map_or(perf_budget::OTHER, |b| b.name())
+            .to_owned();
         views[t.budget] = view;
         client.push(stats);
         gate::validity(&run, &validity, &mut checks);
@@ -312,9 +360,11 @@ fn gate_run(a: &GateArgs) -> Result<u8, String> {
         run_stats = Some(run);
     } else if let Some((addr, host)) = &addr_host {
         if targets.is_empty() {
-            return Err("--target needs at least one --request, e.g. --request \"GET /api/users/1\"".into());
+            return Err(
+                "--target needs at least one --request, e.g. --request \"GET /api/users/1\"".into(),
+            );
         }
-        if !(a.rate > 0.0) {
+        if a.rate.is_nan() || a.rate <= 0.0 {
             return Err("--rate must be positive".into());
         }
         let plan = Plan {
@@ -322,12 +372,21 @@ fn gate_run(a: &GateArgs) -> Result<u8, String> {
             host: host.clone(),
             rate: a.rate,
             duration: dur(&a.duration, "duration")?,
-            warmup: if a.warmup.trim() == "0" || a.warmup.trim() == "0s" { Duration::ZERO } else { dur(&a.warmup, "warmup")? },
+            warmup: if a.warmup.trim() == "0" || a.warmup.trim() == "0s" {
+                Duration::ZERO
+            } else {
+                dur(&a.warmup, "warmup")?
+            },
             max_in_flight: a.max_in_flight.max(1),
             timeout: dur(&a.timeout, "timeout")?,
         };
         plan_for_profile = Some(plan.clone());
-        let run = rt.block_on(gate::run_load(plan, targets.clone(), &mut views, &thresholds));
+        let run = rt.block_on(gate::run_load(
+            plan,
+            targets.clone(),
+            &mut views,
+            &thresholds,
+        ));
         client = gate::client_stats(&policy, &views);
         gate::validity(&run, &validity, &mut checks);
         gate::judge_client(&policy, &views, &client, &mut checks);
@@ -337,7 +396,10 @@ fn gate_run(a: &GateArgs) -> Result<u8, String> {
         None
     } else if let Some(p) = &a.server {
         let src = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        Some(serde_json::from_str::<perf_budget::BudgetReport>(&src).map_err(|e| format!("{}: not a perf-budget report: {e}", p.display()))?)
+        Some(
+            serde_json::from_str::<perf_budget::BudgetReport>(&src)
+                .map_err(|e| format!("{}: not a perf-budget report: {e}", p.display()))?,
+        )
     } else if let Some((addr, host)) = &addr_host {
         match rt.block_on(gate::fetch(addr, host, &a.report_path)) {
             Ok(r) => Some(r),
@@ -359,15 +421,34 @@ fn gate_run(a: &GateArgs) -> Result<u8, String> {
     let profile = gate::profile(plan_for_profile.as_ref(), &targets);
     if let Some(b) = &a.baseline {
         let src = std::fs::read_to_string(b).map_err(|e| format!("{}: {e}", b.display()))?;
-        let base: Output = serde_json::from_str(&src).map_err(|e| format!("{}: not a gate JSON output: {e}", b.display()))?;
+        let base: Output = serde_json::from_str(&src)
+            .map_err(|e| format!("{}: not a gate JSON output: {e}", b.display()))?;
         if base.profile != profile {
-            checks.push(Check { class: "config".into(), view: "run".into(), budget: None, objective: None, outcome: "fail".into(), message: format!("baseline profile differs: {:?} vs this run {:?}; compare like with like", base.profile, profile) });
+            checks.push(Check {
+                class: "config".into(),
+                view: "run".into(),
+                budget: None,
+                objective: None,
+                outcome: "fail".into(),
+                message: format!(
+                    "baseline profile differs: {:?} vs this run {:?}; compare like with like",
+                    base.profile, profile
+                ),
+            });
         } else {
             gate::regression(&policy, &client, &base.client, &mut checks);
         }
     }
     let code = gate::exit_code(&checks);
-    let out = Output { verdict: gate::verdict(code).into(), exit_code: code, profile, run: run_stats, client, server, checks };
+    let out = Output {
+        verdict: gate::verdict(code).into(),
+        exit_code: code,
+        profile,
+        run: run_stats,
+        client,
+        server,
+        checks,
+    };
     let json = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
     if let Some(p) = &a.json {
         write(p, &json)?;
