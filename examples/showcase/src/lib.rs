@@ -14,6 +14,8 @@ use axum::{Json, Router};
 use perf_middleware::{PerfLayer, ServerTiming, prometheus};
 use serde::{Deserialize, Serialize};
 
+pub mod budget;
+
 /// The endpoints the showcase serves, printed at start: (method, path, description).
 pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     ("GET", "/api/users/{id}", "fast JSON"),
@@ -22,6 +24,11 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     ("GET", "/api/products/{id}", "one product"),
     ("PUT", "/api/products/{id}", "update a product (JSON body)"),
     ("GET", "/metrics", "Prometheus metrics"),
+    (
+        "GET",
+        "/perf/budgets",
+        "performance budget report (?format=text)",
+    ),
 ];
 
 /// Showcase settings.
@@ -101,9 +108,8 @@ pub fn app(config: Config) -> Result<Router, Box<dyn std::error::Error + Send + 
         .route("/api/products", get(products))
         .route("/api/products/{id}", get(product).put(update_product))
         .with_state(AppState::default());
-    Ok(api
-        .layer(perf)
-        .route_service("/metrics", prometheus::MetricsService::new(handle)))
+    let (api, _budgets) = budget::wrap(api.layer(perf))?;
+    Ok(api.route_service("/metrics", prometheus::MetricsService::new(handle)))
 }
 
 #[derive(Serialize)]

@@ -397,11 +397,16 @@ pub(crate) fn validity(run: &RunStats, v: &Validity, checks: &mut Vec<Check>) {
     push(
         dropped <= v.max_dropped,
         format!(
-            "{} of {} scheduled sends dropped ({:.2}%, at most {:.2}%): the target rate cannot be reached with this in-flight limit",
+            "{} of {} scheduled sends dropped ({:.2}%, at most {:.2}%){}",
             run.dropped,
             run.scheduled,
             dropped * 100.0,
-            v.max_dropped * 100.0
+            v.max_dropped * 100.0,
+            if dropped > v.max_dropped {
+                ": the target rate cannot be reached within --max-in-flight"
+            } else {
+                ""
+            }
         ),
     );
     let lag_ok = run.lag_p99_ms <= v.max_lag_p99.as_secs_f64() * 1000.0;
