@@ -122,3 +122,8 @@ pub use service::Budget;
 
 #[cfg(test)]
 mod tests;
+
+/// This crate's README examples compile and run.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadme;
