@@ -158,6 +158,7 @@ where
                     pending.finish(errs, Some(*cap));
                     let name = pending.shared.entries[pending.idx].budget.name();
                     let res = exceeded(
+                        &pending.shared.policy,
                         pending.shared.policy.deadline_status,
                         name,
                         ExceededReason::Deadline,

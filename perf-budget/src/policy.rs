@@ -389,6 +389,13 @@ pub struct Transition {
 /// A transition hook.
 pub(crate) type TransitionHook = Arc<dyn Fn(&Transition) + Send + Sync>;
 
+/// A hook rewriting the layer's own deadline and shed responses.
+pub(crate) type ExceededHook = Arc<
+    dyn Fn(&crate::BudgetExceeded, http::Response<bytes::Bytes>) -> http::Response<bytes::Bytes>
+        + Send
+        + Sync,
+>;
+
 /// The whole budget configuration. Build with [`BudgetPolicy::builder`] or
 /// [`BudgetPolicy::from_toml`]. See the module docs for an example.
 #[derive(Clone)]
@@ -411,6 +418,7 @@ pub struct BudgetPolicy {
     pub(crate) other: Vec<Objective>,
     pub(crate) instance: Option<String>,
     pub(crate) on_transition: Option<TransitionHook>,
+    pub(crate) exceeded_response: Option<ExceededHook>,
     pub(crate) warnings: Vec<String>,
 }
 
@@ -512,6 +520,7 @@ impl Default for BudgetPolicyBuilder {
                 other: Vec::new(),
                 instance: None,
                 on_transition: None,
+                exceeded_response: None,
                 warnings: Vec::new(),
             },
             error: None,
@@ -621,6 +630,21 @@ impl BudgetPolicyBuilder {
         self.policy.on_transition = Some(Arc::new(f));
         self
     }
+    /// Rewrites the layer's own responses (deadline 503/504, shed 503 + `Retry-After`): the
+    /// hook gets the reason and the default response and returns the one to send, e.g. a JSON
+    /// problem document or a gRPC status. [`BudgetExceeded`](crate::BudgetExceeded) is added to
+    /// its extensions afterwards.
+    pub fn exceeded_response(
+        mut self,
+        f: impl Fn(&crate::BudgetExceeded, http::Response<bytes::Bytes>) -> http::Response<bytes::Bytes>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.policy.exceeded_response = Some(Arc::new(f));
+        self
+    }
+
     /// Adds a budget for `route` (`"GET /api/users/{id}"`, or `"/path"` for every method).
     pub fn budget(
         mut self,

@@ -7,6 +7,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use tokio::time::Instant;
 
 use crate::body::ResponseBody;
+use crate::policy::BudgetPolicy;
 
 /// Why the layer answered instead of the inner service; in the response's extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +50,7 @@ impl Deadline {
 }
 
 pub(crate) fn exceeded<B>(
+    policy: &BudgetPolicy,
     status: StatusCode,
     budget: &str,
     reason: ExceededReason,
@@ -58,23 +60,30 @@ pub(crate) fn exceeded<B>(
         ExceededReason::Deadline => "performance budget deadline exceeded\n",
         ExceededReason::Shed => "performance budget breached: request shed, retry later\n",
     };
-    let mut res = Response::new(ResponseBody::full(Bytes::from_static(text.as_bytes())));
+    let mut res = Response::new(Bytes::from_static(text.as_bytes()));
     *res.status_mut() = status;
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(text.len()));
     if let Some(after) = retry_after {
         h.insert(
             header::RETRY_AFTER,
             HeaderValue::from(after.as_secs().max(1)),
         );
     }
-    res.extensions_mut().insert(BudgetExceeded {
+    let why = BudgetExceeded {
         budget: budget.to_owned(),
         reason,
-    });
-    res
+    };
+    if let Some(hook) = &policy.exceeded_response {
+        res = hook(&why, res);
+    }
+    let (mut parts, body) = res.into_parts();
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    parts.extensions.insert(why);
+    Response::from_parts(parts, ResponseBody::full(body))
 }

@@ -65,6 +65,7 @@ where
             self.shared
                 .record(idx, start, 0, self.shared.policy.errors.shed);
             let res = exceeded(
+                &self.shared.policy,
                 StatusCode::SERVICE_UNAVAILABLE,
                 entry.budget.name(),
                 ExceededReason::Shed,

@@ -243,6 +243,37 @@ async fn deadline_answers_503_at_the_cap_and_counts_an_error_with_latency_cap() 
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_exceeded_response_can_be_rewritten() {
+    let (mut svc, _handle) = stack(
+        p95_policy()
+            .mode(Mode::Deadline)
+            .deadline_status(StatusCode::GATEWAY_TIMEOUT)
+            .exceeded_response(|why, mut res| {
+                *res.body_mut() = Bytes::from(format!("{{\"budget\":\"{}\"}}", why.budget));
+                res.headers_mut()
+                    .insert("content-type", "application/json".parse().unwrap());
+                res
+            })
+            .budget("slow", "GET /slow", |b| {
+                b.objective("p99 < 1s").deadline(Duration::from_secs(1))
+            }),
+    );
+    let res = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(req("/slow", 5_000))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    assert_eq!(res.headers()["content-length"], "17");
+    assert!(res.extensions().get::<BudgetExceeded>().is_some());
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], br#"{"budget":"slow"}"#);
+}
+
+#[tokio::test(start_paused = true)]
 async fn shed_admits_exactly_the_configured_share_while_breached() {
     let (mut svc, handle) = stack(
         p95_policy()
