@@ -54,6 +54,11 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         "peer-axum-tracing-otel",
         "/json",
     ),
+    s(
+        "perf-budget (observe, 3 objectives), JSON",
+        "budget",
+        "/json",
+    ),
     s("bare axum, static 1 KiB", "bare", "/static"),
     s("bare axum, 1 ms handler", "bare", "/work"),
     s("perf-cache-layer hit, static 1 KiB", "cache", "/static"),
