@@ -59,6 +59,13 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         "budget",
         "/json",
     ),
+    s("perf-otel, 100 % sampled, JSON", "otel", "/json"),
+    s("perf-otel, 1 % sampled, JSON", "otel-1pct", "/json"),
+    s(
+        "peer axum-tracing-opentelemetry, spans on (otel::tracing=trace), JSON",
+        "peer-axum-tracing-otel-sampled",
+        "/json",
+    ),
     s("bare axum, static 1 KiB", "bare", "/static"),
     s("bare axum, 1 ms handler", "bare", "/work"),
     s("perf-cache-layer hit, static 1 KiB", "cache", "/static"),

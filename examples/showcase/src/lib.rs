@@ -17,6 +17,7 @@ use perf_middleware::{PerfLayer, ServerTiming, prometheus};
 use serde::{Deserialize, Serialize};
 
 pub mod budget;
+pub mod otel;
 
 /// The endpoints the showcase serves, printed at start: (method, path, description).
 pub const ENDPOINTS: &[(&str, &str, &str)] = &[
