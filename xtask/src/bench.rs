@@ -54,6 +54,11 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         "peer-axum-tracing-otel",
         "/json",
     ),
+    s(
+        "perf-budget (observe, 3 objectives), JSON",
+        "budget",
+        "/json",
+    ),
     s("perf-otel, 100 % sampled, JSON", "otel", "/json"),
     s("perf-otel, 1 % sampled, JSON", "otel-1pct", "/json"),
     s(
@@ -63,6 +68,18 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
     ),
     s("bare axum, static 1 KiB", "bare", "/static"),
     s("bare axum, 1 ms handler", "bare", "/work"),
+    s("perf-cache-layer hit, static 1 KiB", "cache", "/static"),
+    s("perf-cache-layer, 1 ms handler cached", "cache", "/work"),
+    s(
+        "peer http-cache-tower-server hit, static 1 KiB",
+        "peer-http-cache-tower-server",
+        "/static",
+    ),
+    s(
+        "peer http-cache-tower-server, 1 ms handler cached",
+        "peer-http-cache-tower-server",
+        "/work",
+    ),
 ];
 
 struct Options {

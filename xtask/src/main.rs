@@ -23,6 +23,7 @@ cargo xtask <task>
 tasks:
   test                 fmt check, clippy -D warnings, all tests, real-server checks
                        (--skip-lint to skip fmt/clippy while iterating)
+  conformance          HTTP caching conformance suite against cache-proxy (root; needs node)
   bench                side-by-side throughput table (bare vs tower-perf vs peers)
                        --rounds N (default 3)  --duration SECS (default 5)
                        --only SUBSTRING (scenario labels)  --write (update BENCHMARKS.md)
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("conformance") => cache::test(),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             return ExitCode::SUCCESS;

@@ -1,6 +1,51 @@
-//! Bench variants for perf-cache-layer (filled in by its issue).
+//! Bench variants for perf-cache-layer.
+//!
+//! - `cache`: every route behind [`perf_cache_layer::CacheLayer`] with a 1 h default TTL (the
+//!   handlers send no freshness headers), so `/static` measures the hit path against a bare static
+//!   handler and `/work` a cached 1 ms handler against the uncached one.
+//! - `peer-http-cache-tower-server`: the same routes behind `http-cache-tower-server` 0.2 with its
+//!   moka manager (100 000 entries) and a 1 h default TTL with `cache_by_default`.
+
+use std::time::Duration;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::http::StatusCode;
+use perf_cache_layer::CacheLayer;
+use tower::ServiceBuilder;
 
 /// The router of variant `name`, if this module defines it.
-pub(crate) fn variant(_name: &str) -> Option<axum::Router> {
-    None
+pub(crate) fn variant(name: &str) -> Option<axum::Router> {
+    match name {
+        "cache" => {
+            let layer = CacheLayer::builder()
+                .default_ttl(Duration::from_secs(3600))
+                .build()
+                .ok()?;
+            Some(crate::routes().layer(layer))
+        }
+        "peer-http-cache-tower-server" => {
+            let manager = http_cache::MokaManager::new(moka_cache());
+            let options = http_cache_tower_server::ServerCacheOptions {
+                default_ttl: Some(Duration::from_secs(3600)),
+                cache_by_default: true,
+                ..Default::default()
+            };
+            let layer =
+                http_cache_tower_server::ServerCacheLayer::new(manager).with_options(options);
+            Some(
+                crate::routes().layer(
+                    ServiceBuilder::new()
+                        .layer(HandleErrorLayer::new(|_: axum::BoxError| async {
+                            StatusCode::INTERNAL_SERVER_ERROR
+                        }))
+                        .layer(layer),
+                ),
+            )
+        }
+        _ => None,
+    }
+}
+
+fn moka_cache() -> moka::future::Cache<String, std::sync::Arc<Vec<u8>>> {
+    moka::future::Cache::new(100_000)
 }

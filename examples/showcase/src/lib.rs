@@ -3,6 +3,8 @@
 //! [`app`] builds the router; the binary serves it. Integration tests and the xtask use the same
 //! router, so what they check is what `cargo run -p showcase` serves.
 
+mod cache;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -14,6 +16,7 @@ use axum::{Json, Router};
 use perf_middleware::{PerfLayer, ServerTiming, prometheus};
 use serde::{Deserialize, Serialize};
 
+pub mod budget;
 pub mod otel;
 
 /// The endpoints the showcase serves, printed at start: (method, path, description).
@@ -24,6 +27,11 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     ("GET", "/api/products/{id}", "one product"),
     ("PUT", "/api/products/{id}", "update a product (JSON body)"),
     ("GET", "/metrics", "Prometheus metrics"),
+    (
+        "GET",
+        "/perf/budgets",
+        "performance budget report (?format=text)",
+    ),
 ];
 
 /// Showcase settings.
@@ -97,15 +105,16 @@ pub fn app(config: Config) -> Result<Router, Box<dyn std::error::Error + Send + 
         .route_no_slow_log("/api/slow")
         .server_timing(ServerTiming::Always)
         .build()?;
+    let catalogue = Router::new()
+        .route("/api/products", get(products))
+        .route("/api/products/{id}", get(product).put(update_product));
     let api = Router::new()
         .route("/api/users/{id}", get(user))
         .route("/api/slow", get(slow))
-        .route("/api/products", get(products))
-        .route("/api/products/{id}", get(product).put(update_product))
+        .merge(cache::products(catalogue))
         .with_state(AppState::default());
-    Ok(api
-        .layer(perf)
-        .route_service("/metrics", prometheus::MetricsService::new(handle)))
+    let (api, _budgets) = budget::wrap(api.layer(perf))?;
+    Ok(api.route_service("/metrics", prometheus::MetricsService::new(handle)))
 }
 
 #[derive(Serialize)]

@@ -1,0 +1,271 @@
+//! The request path: lookup, freshness decision, coalescing, background refresh (RFC 9111 §4).
+
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header;
+use http::{HeaderMap, Method, Request, Response, request};
+use http_body::Body;
+use tower_service::Service;
+
+use crate::body::ResponseBody;
+use crate::coalesce::{self, Role};
+use crate::conditional;
+use crate::directives::RequestDirectives;
+use crate::fetch;
+use crate::headers::{finish, invalidate, strip_cache_fields, strip_hop_by_hop};
+use crate::key;
+use crate::layer::Shared;
+use crate::serve::{Served, gateway_timeout, serve, serve_parts};
+use crate::store::CachedResponse;
+
+/// What to do with a stored entry for this request.
+pub(crate) enum Decision {
+    Fresh,
+    Stale(Served),
+    Validate,
+}
+
+/// Entry point for every request.
+pub(crate) async fn handle<S, ReqBody, ResBody>(
+    shared: Arc<Shared>,
+    mut inner: S,
+    req: Request<ReqBody>,
+) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    ReqBody: Default + Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Send,
+{
+    let method = req.method().clone();
+    if req.headers().contains_key(header::UPGRADE) || method == Method::CONNECT {
+        return Ok(inner.call(req).await?.map(ResponseBody::stream));
+    }
+    if method == Method::GET || method == Method::HEAD {
+        return lookup(shared, inner, req).await;
+    }
+    let key = key::primary(req.uri(), req.headers());
+    let (mut parts, body) = inner.call(req).await?.into_parts();
+    let safe = method == Method::OPTIONS || method == Method::TRACE;
+    if !safe && (parts.status.is_success() || parts.status.is_redirection()) {
+        invalidate(&shared, &key, &parts.headers).await;
+    }
+    strip_hop_by_hop(&mut parts.headers);
+    strip_cache_fields(&shared, &mut parts.headers);
+    finish(&shared, &mut parts.headers, "fwd=method", "bypass");
+    Ok(Response::from_parts(parts, ResponseBody::stream(body)))
+}
+
+async fn lookup<S, ReqBody, ResBody>(
+    shared: Arc<Shared>,
+    inner: S,
+    req: Request<ReqBody>,
+) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    ReqBody: Default + Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Send,
+{
+    let (parts, body) = req.into_parts();
+    let key = key::primary(&parts.uri, &parts.headers);
+    let rq = RequestDirectives::parse(&parts.headers);
+    let variants = shared.store.get(&key).await.unwrap_or_else(|err| {
+        tracing::warn!(%err, "cache lookup failed; treating as a miss");
+        None
+    });
+    let had_variants = variants.as_ref().is_some_and(|v| !v.is_empty());
+    let entry = variants.and_then(|v| select(&v, &parts.headers));
+    let now = shared.clock.now();
+    if let Some(entry) = entry {
+        match decide(&shared, &rq, &entry, now) {
+            Decision::Fresh => return Ok(serve(&shared, &parts, &entry, now, Served::Hit)),
+            Decision::Stale(how) => {
+                if how == Served::StaleWhileRevalidate {
+                    spawn_refresh(&shared, &inner, &parts, &entry, &key);
+                }
+                return Ok(serve(&shared, &parts, &entry, now, how));
+            }
+            Decision::Validate if rq.only_if_cached => return Ok(gateway_timeout(&shared)),
+            Decision::Validate => {
+                return fetch::revalidate(shared, inner, parts, body, entry, key, rq).await;
+            }
+        }
+    }
+    if rq.only_if_cached {
+        return Ok(gateway_timeout(&shared));
+    }
+    let fwd = if had_variants {
+        "fwd=vary-miss"
+    } else {
+        "fwd=uri-miss"
+    };
+    if parts.method != Method::GET || rq.no_store {
+        return fetch::miss(shared, inner, parts, body, key, rq, None, fwd).await;
+    }
+    let role = shared.inflight.join(&key);
+    match role {
+        Role::Leader(leader) => {
+            fetch::miss(shared, inner, parts, body, key, rq, Some(leader), fwd).await
+        }
+        Role::Waiter(rx) => {
+            metrics::counter!(crate::metrics::COALESCED).increment(1);
+            match coalesce::wait(rx, shared.coalesce_timeout).await {
+                Some(entry) if key::vary_matches(&entry.vary, &parts.headers) => Ok(serve(
+                    &shared,
+                    &parts,
+                    &entry,
+                    shared.clock.now(),
+                    Served::Collapsed,
+                )),
+                _ => fetch::miss(shared, inner, parts, body, key, rq, None, fwd).await,
+            }
+        }
+    }
+}
+
+/// A fresh hit answered without awaiting, when the store can answer at once (in memory).
+pub(crate) fn fresh_hit<ReqBody, B: Body>(
+    shared: &Shared,
+    req: &Request<ReqBody>,
+) -> Option<Response<ResponseBody<B>>> {
+    let method = req.method();
+    if (method != Method::GET && method != Method::HEAD)
+        || req.headers().contains_key(header::UPGRADE)
+    {
+        return None;
+    }
+    let key = key::primary(req.uri(), req.headers());
+    let variants = shared.store.get_ready(&key)??;
+    let entry = select(&variants, req.headers())?;
+    let rq = RequestDirectives::parse(req.headers());
+    let now = shared.clock.now();
+    if !matches!(decide(shared, &rq, &entry, now), Decision::Fresh) {
+        return None;
+    }
+    Some(serve_parts(
+        shared,
+        method,
+        req.headers(),
+        &entry,
+        now,
+        Served::Hit,
+    ))
+}
+
+/// The matching variant with the most recent `Date` (then the most recently received).
+pub(crate) fn select(
+    variants: &[Arc<CachedResponse>],
+    headers: &HeaderMap,
+) -> Option<Arc<CachedResponse>> {
+    let mut matching = variants
+        .iter()
+        .filter(|v| key::vary_matches(&v.vary, headers))
+        .peekable();
+    let first = matching.next()?;
+    if matching.peek().is_none() {
+        return Some(first.clone());
+    }
+    // Several matches (stored before Vary changed): the most recent Date wins.
+    std::iter::once(first)
+        .chain(matching)
+        .max_by_key(|v| (conditional::date(&v.headers), v.freshness.response_time))
+        .cloned()
+}
+
+pub(crate) fn decide(
+    shared: &Shared,
+    rq: &RequestDirectives,
+    entry: &CachedResponse,
+    now: SystemTime,
+) -> Decision {
+    let f = &entry.freshness;
+    let (age, lifetime) = (f.age(now), f.lifetime);
+    let mut validate = f.no_cache;
+    if shared.honor_request_directives {
+        validate |= rq.no_cache;
+        validate |= rq.max_age.is_some_and(|max| age > Duration::from_secs(max));
+        validate |= rq
+            .min_fresh
+            .is_some_and(|min| lifetime.saturating_sub(age) < Duration::from_secs(min));
+    }
+    if validate {
+        return Decision::Validate;
+    }
+    if lifetime > age {
+        return Decision::Fresh;
+    }
+    if f.forbids_stale {
+        return Decision::Validate;
+    }
+    let staleness = age - lifetime;
+    if !f.stale_while_revalidate.is_zero() && staleness <= f.stale_while_revalidate {
+        return Decision::Stale(Served::StaleWhileRevalidate);
+    }
+    let client_allows = match rq.max_stale {
+        Some(None) => true,
+        Some(Some(max)) => staleness <= Duration::from_secs(max),
+        None => false,
+    };
+    if shared.honor_max_stale && client_allows {
+        return Decision::Stale(Served::MaxStale);
+    }
+    Decision::Validate
+}
+
+/// Starts one background revalidation per key.
+fn spawn_refresh<S, ReqBody, ResBody>(
+    shared: &Arc<Shared>,
+    inner: &S,
+    parts: &request::Parts,
+    entry: &Arc<CachedResponse>,
+    key: &str,
+) where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    ReqBody: Default + Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Send,
+{
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if !shared
+        .refreshing
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(key.to_owned())
+    {
+        return;
+    }
+    let mut parts = parts.clone();
+    parts.method = Method::GET;
+    let (shared, inner, entry, key) =
+        (shared.clone(), inner.clone(), entry.clone(), key.to_owned());
+    runtime.spawn(async move {
+        let rq = RequestDirectives::default();
+        let done = fetch::revalidate(
+            shared.clone(),
+            inner,
+            parts,
+            ReqBody::default(),
+            entry,
+            key.clone(),
+            rq,
+        )
+        .await;
+        drop(done);
+        shared
+            .refreshing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&key);
+    });
+}

@@ -1,0 +1,54 @@
+//! [`CacheHandle`]: purging from outside the request path.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::layer::Shared;
+use crate::store::StoreError;
+
+/// Purges entries from a [`CacheLayer`]'s store. Cheap to clone; obtained from
+/// [`CacheLayer::handle`] or [`CacheLayer::pair`].
+///
+/// This is an in-process API: expose it over HTTP only behind authentication.
+#[derive(Clone)]
+pub struct CacheHandle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for CacheHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheHandle").finish_non_exhaustive()
+    }
+}
+
+impl CacheHandle {
+    /// Removes every stored variant of `path_and_query` on `host` (as the client sent `Host`).
+    ///
+    /// # Errors
+    ///
+    /// The store's error.
+    pub async fn purge_key(&self, host: &str, path_and_query: &str) -> Result<(), StoreError> {
+        let key = format!("{}\n{path_and_query}", host.to_ascii_lowercase());
+        self.shared.store.remove(&key).await
+    }
+
+    /// Removes every response tagged `tag` (listed in its `Surrogate-Key`).
+    ///
+    /// # Errors
+    ///
+    /// The store's error.
+    pub async fn purge_tag(&self, tag: &str) -> Result<(), StoreError> {
+        metrics::counter!(crate::metrics::PURGES, "kind" => "tag").increment(1);
+        self.shared.store.purge_tag(tag).await
+    }
+
+    /// Removes everything.
+    ///
+    /// # Errors
+    ///
+    /// The store's error.
+    pub async fn purge_all(&self) -> Result<(), StoreError> {
+        metrics::counter!(crate::metrics::PURGES, "kind" => "all").increment(1);
+        self.shared.store.purge_all().await
+    }
+}

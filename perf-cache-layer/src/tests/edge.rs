@@ -1,0 +1,149 @@
+//! Failure paths: inner errors, broken bodies, ranges.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use http_body_util::channel::Channel;
+use tower::ServiceExt;
+
+use super::{Origin, cache, response, send};
+use crate::CacheLayer;
+
+/// An origin that answers the first call and fails every later one with an error.
+fn flaky(
+    cache_control: &'static str,
+) -> (
+    impl tower::Service<
+        Request<()>,
+        Response = Response<http_body_util::Full<Bytes>>,
+        Error = &'static str,
+        Future = impl Send,
+    > + Clone
+    + Send
+    + 'static,
+    Arc<AtomicUsize>,
+) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let svc = tower::service_fn(move |_: Request<()>| {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n == 0 {
+                Ok(response(&[("cache-control", cache_control)], "old"))
+            } else {
+                Err("connection refused")
+            }
+        }
+    });
+    (svc, calls)
+}
+
+#[tokio::test(start_paused = true)]
+async fn disconnected_origin_gets_stale_only_when_enabled_and_allowed() {
+    let req = || {
+        Request::builder()
+            .uri("/d")
+            .header("host", "h")
+            .body(())
+            .unwrap()
+    };
+    let on = CacheLayer::builder()
+        .stale_on_disconnect(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    for (layer, cc, served) in [
+        (on.clone(), "max-age=1", true),
+        (on, "max-age=1, must-revalidate", false),
+        (CacheLayer::new(), "max-age=1", false),
+    ] {
+        let (origin, calls) = flaky(cc);
+        let svc = tower_layer::Layer::layer(&layer, origin);
+        svc.clone().oneshot(req()).await.unwrap();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let result = svc.clone().oneshot(req()).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        match result {
+            Ok(res) => {
+                assert!(served, "{cc}: stale served although forbidden");
+                assert!(
+                    res.headers()["cache-status"]
+                        .to_str()
+                        .unwrap()
+                        .contains("detail=disconnected")
+                );
+                assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "old");
+            }
+            Err(err) => assert!(!served && err == "connection refused", "{cc}"),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_fails_part_way_is_passed_on_and_not_stored() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let inner = tower::service_fn(move |_: Request<()>| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let (mut tx, body) = Channel::<Bytes, &'static str>::new(4);
+        tokio::spawn(async move {
+            tx.send_data(Bytes::from_static(b"partial")).await.unwrap();
+            tx.abort("upstream reset");
+        });
+        let res = Response::builder()
+            .header("cache-control", "max-age=60")
+            .body(body)
+            .unwrap();
+        async move { Ok::<_, std::convert::Infallible>(res) }
+    });
+    let svc = tower_layer::Layer::layer(&CacheLayer::new(), inner);
+    for _ in 0..2 {
+        let res = svc
+            .clone()
+            .oneshot(Request::builder().uri("/e").body(()).unwrap())
+            .await
+            .unwrap();
+        assert!(
+            res.headers()["cache-status"]
+                .to_str()
+                .unwrap()
+                .contains("detail=incomplete")
+        );
+        let mut body = res.into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(first, "partial");
+        assert!(
+            body.frame().await.unwrap().is_err(),
+            "the error reaches the client"
+        );
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn single_ranges_are_served_from_a_stored_response() {
+    let origin = Origin::new(|_, _| response(&[("cache-control", "max-age=60")], "01234567890"));
+    let svc = cache(&origin);
+    send(&svc, "GET", "/r", &[]).await;
+    let part = send(&svc, "GET", "/r", &[("range", "bytes=2-4")]).await;
+    assert_eq!(
+        (part.status, &part.body[..], part.header("content-range")),
+        (206, &b"234"[..], "bytes 2-4/11")
+    );
+    assert_eq!(
+        send(&svc, "GET", "/r", &[("range", "bytes=50-")])
+            .await
+            .status,
+        416
+    );
+    assert_eq!(
+        send(&svc, "GET", "/r", &[("range", "bytes=0-1, 3-4")])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(origin.calls(), 1);
+}
