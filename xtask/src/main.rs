@@ -24,6 +24,7 @@ tasks:
   test                 fmt check, clippy -D warnings, all tests, real-server checks
                        (--skip-lint to skip fmt/clippy while iterating)
   conformance          HTTP caching conformance suite against cache-proxy (root; needs node)
+  otel-e2e             perf-otel against a Python OTLP receiver (gRPC + HTTP), signals, collector down
   bench                side-by-side throughput table (bare vs tower-perf vs peers)
                        --rounds N (default 3)  --duration SECS (default 5)
                        --only SUBSTRING (scenario labels)  --write (update BENCHMARKS.md)
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("conformance") => cache::test(),
+        Some("otel-e2e") => otel::test(),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             return ExitCode::SUCCESS;
