@@ -514,3 +514,30 @@ proptest! {
         }
     }
 }
+
+#[tokio::test]
+async fn http2_authority_scheme_and_version() {
+    let (exporter, provider) = always();
+    let req = Request::get("https://shop.example.com:8443/users/5")
+        .version(http::Version::HTTP_2)
+        .body(Body::empty())
+        .unwrap();
+    send(app(OtelLayer::new(provider.tracer("t"))), req).await;
+    let a = attrs(&only_span(&exporter));
+    assert_eq!(a["network.protocol.version"], s("2"));
+    assert_eq!(a["url.scheme"], s("https"));
+    assert_eq!(a["server.address"], s("shop.example.com"));
+    assert_eq!(a["server.port"], Value::I64(8443));
+    assert_eq!(a["url.path"], s("/users/5"));
+}
+
+#[tokio::test]
+async fn tls_connections_record_https() {
+    let (exporter, provider) = always();
+    send(
+        app(OtelLayer::builder(provider.tracer("t")).tls(true).build()),
+        request("/users/1").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(attrs(&only_span(&exporter))["url.scheme"], s("https"));
+}
