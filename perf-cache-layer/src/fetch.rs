@@ -253,7 +253,7 @@ where
         headers::finish(
             shared,
             &mut parts.headers,
-            &format!("{}; fwd-status={status}; detail={detail}", ctx.fwd),
+            format_args!("{}; fwd-status={status}; detail={detail}", ctx.fwd),
             "miss",
         );
     };
@@ -354,11 +354,8 @@ where
     if let Some(leader) = leader {
         leader.publish(Some(entry));
     }
-    let text = format!(
-        "{}; fwd-status={status}; stored; ttl={}",
-        ctx.fwd,
-        freshness.ttl(now)
-    );
-    headers::finish(shared, &mut parts.headers, &text, "miss");
+    let ttl = freshness.ttl(now);
+    let text = format_args!("{}; fwd-status={status}; stored; ttl={ttl}", ctx.fwd);
+    headers::finish(shared, &mut parts.headers, text, "miss");
     Response::from_parts(parts, reply(bytes))
 }

@@ -56,7 +56,12 @@ where
     }
     strip_hop_by_hop(&mut parts.headers);
     strip_cache_fields(&shared, &mut parts.headers);
-    finish(&shared, &mut parts.headers, "fwd=method", "bypass");
+    finish(
+        &shared,
+        &mut parts.headers,
+        format_args!("fwd=method"),
+        "bypass",
+    );
     Ok(Response::from_parts(parts, ResponseBody::stream(body)))
 }
 

@@ -8,11 +8,16 @@ use crate::key;
 use crate::layer::Shared;
 
 /// Appends `Cache-Status`, the `Server-Timing` entry and counts the outcome.
-pub(crate) fn finish(shared: &Shared, headers: &mut HeaderMap, text: &str, desc: &'static str) {
-    let mut value = String::with_capacity(shared.status_name.len() + 2 + text.len());
+pub(crate) fn finish(
+    shared: &Shared,
+    headers: &mut HeaderMap,
+    text: std::fmt::Arguments<'_>,
+    desc: &'static str,
+) {
+    let mut value = String::with_capacity(shared.status_name.len() + 48);
     value.push_str(&shared.status_name);
     value.push_str("; ");
-    value.push_str(text);
+    let _ = std::fmt::Write::write_fmt(&mut value, text);
     if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
         headers.append(HeaderName::from_static("cache-status"), value);
     }
@@ -22,7 +27,21 @@ pub(crate) fn finish(shared: &Shared, headers: &mut HeaderMap, text: &str, desc:
             server_timing(desc),
         );
     }
-    metrics::counter!(crate::metrics::REQUESTS, "outcome" => desc).increment(1);
+    count(desc);
+}
+
+/// Counts an outcome; literal labels keep the metric key static (no allocation per request).
+fn count(desc: &'static str) {
+    use crate::metrics::REQUESTS;
+    match desc {
+        "hit" => metrics::counter!(REQUESTS, "outcome" => "hit").increment(1),
+        "miss" => metrics::counter!(REQUESTS, "outcome" => "miss").increment(1),
+        "stale" => metrics::counter!(REQUESTS, "outcome" => "stale").increment(1),
+        "revalidated" => metrics::counter!(REQUESTS, "outcome" => "revalidated").increment(1),
+        "collapsed" => metrics::counter!(REQUESTS, "outcome" => "collapsed").increment(1),
+        "only-if-cached" => metrics::counter!(REQUESTS, "outcome" => "only-if-cached").increment(1),
+        _ => metrics::counter!(REQUESTS, "outcome" => "bypass").increment(1),
+    }
 }
 
 /// The `Server-Timing` entry for an outcome (static: no allocation on the hit path).

@@ -94,22 +94,21 @@ pub(crate) fn serve_parts<B: Body>(
     };
     let age = entry.freshness.age(now).as_secs().min(DELTA_MAX);
     headers.insert(header::AGE, HeaderValue::from(age));
-    let (text, desc) = match how {
-        Served::Hit => (format!("hit; ttl={ttl}"), "hit"),
-        Served::StaleWhileRevalidate => (
-            format!("hit; ttl={ttl}; detail=stale-while-revalidate"),
-            "stale",
-        ),
-        Served::StaleIfError => (format!("hit; ttl={ttl}; detail=stale-if-error"), "stale"),
-        Served::Disconnected => (format!("hit; ttl={ttl}; detail=disconnected"), "stale"),
-        Served::MaxStale => (format!("hit; ttl={ttl}; detail=max-stale"), "stale"),
-        Served::Collapsed => (format!("fwd=uri-miss; collapsed; ttl={ttl}"), "collapsed"),
-        Served::Revalidated => (
-            format!("fwd=stale; fwd-status=304; ttl={ttl}"),
-            "revalidated",
-        ),
+    let (prefix, detail, desc) = match how {
+        Served::Hit => ("hit", "", "hit"),
+        Served::StaleWhileRevalidate => ("hit", "; detail=stale-while-revalidate", "stale"),
+        Served::StaleIfError => ("hit", "; detail=stale-if-error", "stale"),
+        Served::Disconnected => ("hit", "; detail=disconnected", "stale"),
+        Served::MaxStale => ("hit", "; detail=max-stale", "stale"),
+        Served::Collapsed => ("fwd=uri-miss; collapsed", "", "collapsed"),
+        Served::Revalidated => ("fwd=stale; fwd-status=304", "", "revalidated"),
     };
-    finish(shared, &mut headers, &text, desc);
+    finish(
+        shared,
+        &mut headers,
+        format_args!("{prefix}; ttl={ttl}{detail}"),
+        desc,
+    );
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
@@ -122,7 +121,7 @@ pub(crate) fn gateway_timeout<B: Body>(shared: &Shared) -> Response<ResponseBody
     finish(
         shared,
         response.headers_mut(),
-        "fwd=miss; detail=only-if-cached",
+        format_args!("fwd=miss; detail=only-if-cached"),
         "only-if-cached",
     );
     response
