@@ -26,10 +26,10 @@ pin_project! {
 }
 
 impl<F, H: OnComplete> ResponseFuture<F, H> {
-    pub(crate) fn new(inner: F, record: Record<H>, total_start: Option<Instant>) -> Self {
+    pub(crate) fn new(inner: F, record: Option<Record<H>>, total_start: Option<Instant>) -> Self {
         Self {
             inner,
-            record: Some(record),
+            record,
             total_start,
         }
     }
@@ -55,8 +55,8 @@ where
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
         let Some(mut record) = this.record.take() else {
-            // Polled after completion: a contract violation by the caller, answered without panicking.
-            return Poll::Pending;
+            // An ignored route: pass the response through untouched (apart from the body type).
+            return Poll::Ready(result.map(|res| res.map(|body| ResponseBody::new(body, None))));
         };
         match result {
             Ok(mut res) => {

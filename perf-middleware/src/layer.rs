@@ -23,6 +23,7 @@ pub(crate) struct Shared<H> {
     pub(crate) server_timing: ServerTiming,
     pub(crate) default_scheme: u8,
     pub(crate) unmatched_route: Box<str>,
+    pub(crate) ignored: std::collections::HashSet<Box<str>>,
     pub(crate) hook: H,
 }
 
@@ -143,6 +144,7 @@ pub struct PerfLayerBuilder<H = ()> {
     server_timing: ServerTiming,
     scheme: String,
     unmatched_route: String,
+    ignored: std::collections::HashSet<Box<str>>,
     errors: Vec<ConfigError>,
     hook: H,
 }
@@ -172,6 +174,7 @@ impl PerfLayerBuilder {
             server_timing: ServerTiming::Off,
             scheme: "http".into(),
             unmatched_route: UNMATCHED_ROUTE.into(),
+            ignored: Default::default(),
             errors: Vec::new(),
             hook: (),
         }
@@ -228,6 +231,14 @@ impl<H> PerfLayerBuilder<H> {
         }
     }
 
+    /// Leaves requests to this route template unmeasured: no metrics, no slow log, no hook
+    /// (health checks, a `/metrics` route inside the layered router).
+    pub fn ignore_route(mut self, route: &str) -> Self {
+        self.check_route(route);
+        self.ignored.insert(route.into());
+        self
+    }
+
     /// Whether the slow-request log carries the request path (`path` field). Defaults to
     /// `false`: the route template is always there, and raw paths can carry personal data.
     pub fn log_path(mut self, enabled: bool) -> Self {
@@ -271,6 +282,7 @@ impl<H> PerfLayerBuilder<H> {
             server_timing: self.server_timing,
             scheme: self.scheme,
             unmatched_route: self.unmatched_route,
+            ignored: self.ignored,
             errors: self.errors,
             hook,
         }
@@ -308,6 +320,7 @@ impl<H> PerfLayerBuilder<H> {
                 server_timing: self.server_timing,
                 default_scheme,
                 unmatched_route: self.unmatched_route.into(),
+                ignored: self.ignored,
                 hook: self.hook,
             }),
         })

@@ -37,8 +37,9 @@
 //! requests that matched no route share the one value [`UNMATCHED_ROUTE`] — **never the raw
 //! path**, so label sets stay bounded whatever clients send), `http_response_status_code`,
 //! `url_scheme`, and `error_type` only on failure (the status code for 5xx, `cancelled`,
-//! `service_error` or `body_error`). The request body size comes from the body's exact size
-//! hint (`Content-Length`), so the request body type is left untouched.
+//! `service_error` or `body_error`). The request body size is recorded for requests that
+//! declare it (`Content-Length`, or a non-empty body with an exact size hint), as OpenTelemetry's
+//! Java instrumentation does; the request body type is left untouched, so any inner service fits.
 //!
 //! The active-requests gauge is decremented when the per-request state is dropped, whatever
 //! the outcome, so cancelled requests never leak it.
@@ -110,3 +111,13 @@ pub use layer::{ConfigError, DEFAULT_SLOW_THRESHOLD, PerfLayer, PerfLayerBuilder
 pub use route::{RequestStart, RouteTemplate, TraceId, UNMATCHED_ROUTE};
 pub use server_timing::ServerTiming;
 pub use service::Perf;
+
+/// The workspace README's examples compile (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct WorkspaceReadme;
+
+/// This crate's README examples compile and run.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadme;

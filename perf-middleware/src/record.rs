@@ -10,22 +10,32 @@ use tokio::time::Instant;
 use crate::hooks::{Completion, OnComplete, Outcome};
 use crate::layer::Shared;
 use crate::metrics::{ErrorKind, LabelSet};
-use crate::route::{Route, TraceId};
+use crate::route::{Route, TraceId, known_method, method_label};
 
+/// Kept small: it travels inside the response future and body, which are moved several times.
 pub(crate) struct Record<H: OnComplete> {
     pub(crate) shared: Arc<Shared<H>>,
     pub(crate) start: Instant,
-    pub(crate) method: Method,
-    pub(crate) method_idx: u8,
-    pub(crate) scheme_idx: u8,
     pub(crate) route: Option<Route>,
-    pub(crate) uri: Option<Uri>,
-    pub(crate) trace_id: Option<TraceId>,
+    /// Fields most requests do not need: boxed only when present.
+    pub(crate) cold: Option<Box<Cold>>,
     pub(crate) request_size: Option<u64>,
-    pub(crate) status: Option<StatusCode>,
     pub(crate) time_to_headers: Option<Duration>,
     pub(crate) response_size: u64,
+    pub(crate) status: Option<StatusCode>,
+    pub(crate) method_idx: u8,
+    pub(crate) scheme_idx: u8,
     pub(crate) outcome: Outcome,
+}
+
+/// Rarely present request facts.
+#[derive(Debug, Default)]
+pub(crate) struct Cold {
+    /// The method, when it is not one of the known ones (those are rebuilt from the index).
+    pub(crate) method: Option<Method>,
+    /// The URI, when the slow log is configured to show the path or query.
+    pub(crate) uri: Option<Uri>,
+    pub(crate) trace_id: Option<TraceId>,
 }
 
 impl<H: OnComplete> Record<H> {
@@ -74,8 +84,12 @@ impl<H: OnComplete> Drop for Record<H> {
         {
             self.log_slow(duration, threshold, route);
         }
+        let method = match self.cold.as_ref().and_then(|c| c.method.as_ref()) {
+            Some(m) => m.clone(),
+            None => known_method(self.method_idx),
+        };
         shared.hook.on_complete(&Completion {
-            method: &self.method,
+            method: &method,
             route,
             status: self.status,
             time_to_headers: self.time_to_headers,
@@ -91,18 +105,22 @@ impl<H: OnComplete> Record<H> {
     #[cold]
     fn log_slow(&self, duration: Duration, threshold: Duration, route: Option<&str>) {
         let slow = &self.shared.slow;
-        let uri = self.uri.as_ref();
+        let cold = self.cold.as_deref();
+        let uri = cold.and_then(|c| c.uri.as_ref());
+        let method = cold
+            .and_then(|c| c.method.as_ref())
+            .map_or(method_label(self.method_idx), Method::as_str);
         tracing::warn!(
             target: "perf_middleware::slow",
             latency_ms = duration.as_secs_f64() * 1000.0,
             threshold_ms = threshold.as_secs_f64() * 1000.0,
             time_to_headers_ms = self.time_to_headers.map(|d| d.as_secs_f64() * 1000.0),
             route = route.unwrap_or(&self.shared.unmatched_route),
-            method = self.method.as_str(),
+            method,
             status = self.status.map(|s| s.as_u16()),
             outcome = self.outcome.as_str(),
             response_body_bytes = self.response_size,
-            trace_id = self.trace_id.as_ref().map(tracing::field::display),
+            trace_id = cold.and_then(|c| c.trace_id.as_ref()).map(tracing::field::display),
             path = uri.filter(|_| slow.log_path).map(Uri::path),
             query = uri.filter(|_| slow.log_query).and_then(Uri::query),
             "slow request"

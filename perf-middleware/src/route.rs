@@ -92,6 +92,8 @@ impl Route {
 pub(crate) const KNOWN_METHODS: [&str; 10] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY",
 ];
+/// Index of `QUERY` in the method tables.
+pub(crate) const QUERY_METHOD: u8 = 9;
 /// Index of `_OTHER` in the method tables.
 pub(crate) const OTHER_METHOD: u8 = KNOWN_METHODS.len() as u8;
 /// Number of method slots (known methods plus `_OTHER`).
@@ -111,6 +113,22 @@ pub(crate) fn method_index(m: &Method) -> u8 {
         Method::PATCH => 8,
         _ if m.as_str() == "QUERY" => 9,
         _ => OTHER_METHOD,
+    }
+}
+
+/// The method of a known slot (`GET` for `_OTHER`, which callers never pass).
+pub(crate) fn known_method(idx: u8) -> Method {
+    match idx {
+        1 => Method::HEAD,
+        2 => Method::POST,
+        3 => Method::PUT,
+        4 => Method::DELETE,
+        5 => Method::CONNECT,
+        6 => Method::OPTIONS,
+        7 => Method::TRACE,
+        8 => Method::PATCH,
+        9 => Method::from_bytes(b"QUERY").unwrap_or_default(),
+        _ => Method::GET,
     }
 }
 

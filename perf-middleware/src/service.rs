@@ -12,8 +12,8 @@ use crate::body::ResponseBody;
 use crate::future::ResponseFuture;
 use crate::hooks::{OnComplete, Outcome};
 use crate::layer::{PerfLayer, Shared};
-use crate::record::Record;
-use crate::route::{RequestStart, Route, TraceId, method_index};
+use crate::record::{Cold, Record};
+use crate::route::{OTHER_METHOD, QUERY_METHOD, RequestStart, Route, TraceId, method_index};
 
 /// Middleware that measures requests. Built by [`PerfLayer`]; see the [crate docs](crate).
 pub struct Perf<S, H = ()> {
@@ -87,6 +87,14 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let start = Instant::now();
         let shared = &self.shared;
+        let route = Route::from_extensions(req.extensions());
+        if !shared.ignored.is_empty()
+            && route
+                .as_ref()
+                .is_some_and(|r| shared.ignored.contains(r.as_str()))
+        {
+            return ResponseFuture::new(self.inner.call(req), None, None);
+        }
         let method_idx = method_index(req.method());
         let scheme_idx = match req.uri().scheme_str() {
             Some(s) if s.eq_ignore_ascii_case("https") => 1,
@@ -111,21 +119,37 @@ where
             None
         };
         let slow = &shared.slow;
+        let trace_id = req.extensions().get::<TraceId>().copied();
+        let log_uri = slow.log_path || slow.log_query;
+        let cold = (trace_id.is_some()
+            || log_uri
+            || method_idx == OTHER_METHOD
+            || method_idx == QUERY_METHOD)
+            .then(|| {
+                Box::new(Cold {
+                    method: (method_idx >= QUERY_METHOD).then(|| req.method().clone()),
+                    uri: log_uri.then(|| req.uri().clone()),
+                    trace_id,
+                })
+            });
         let record = Record {
             shared: shared.clone(),
             start,
-            method: req.method().clone(),
-            method_idx,
-            scheme_idx,
-            route: Route::from_extensions(req.extensions()),
-            uri: (slow.log_path || slow.log_query).then(|| req.uri().clone()),
-            trace_id: req.extensions().get::<TraceId>().copied(),
-            request_size: req.body().size_hint().exact(),
-            status: None,
+            route,
+            cold,
+            // Like OpenTelemetry's Java instrumentation: only requests that declare a body size.
+            request_size: req
+                .body()
+                .size_hint()
+                .exact()
+                .filter(|&n| n > 0 || req.headers().contains_key(http::header::CONTENT_LENGTH)),
             time_to_headers: None,
             response_size: 0,
+            status: None,
+            method_idx,
+            scheme_idx,
             outcome: Outcome::Cancelled,
         };
-        ResponseFuture::new(self.inner.call(req), record, total_start)
+        ResponseFuture::new(self.inner.call(req), Some(record), total_start)
     }
 }

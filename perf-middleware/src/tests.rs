@@ -144,3 +144,37 @@ async fn dropped_future_is_cancelled() {
     );
     assert_eq!(seen.lock().unwrap()[0].0, Outcome::Cancelled);
 }
+
+#[tokio::test]
+async fn ignored_routes_are_not_measured() {
+    let seen = Seen::default();
+    let seen2 = seen.clone();
+    let layer = PerfLayer::builder()
+        .ignore_route("/health")
+        .server_timing(crate::ServerTiming::Always)
+        .on_complete(move |c: &Completion<'_>| {
+            seen2
+                .lock()
+                .unwrap()
+                .push((c.outcome, None, None, 0, c.duration))
+        })
+        .build()
+        .unwrap();
+    let svc =
+        ServiceBuilder::new()
+            .layer(layer)
+            .service(service_fn(|_: Request<Full<Bytes>>| async {
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+            }));
+    for route in ["/health", "/work"] {
+        let mut req = Request::new(Full::default());
+        req.extensions_mut().insert(RouteTemplate::new(route));
+        let res = svc.clone().oneshot(req).await.unwrap();
+        assert_eq!(
+            res.headers().contains_key("server-timing"),
+            route == "/work"
+        );
+        assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "ok");
+    }
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}

@@ -392,3 +392,59 @@ async fn unknown_paths_share_one_route_label_and_5xx_carries_error_type() {
     assert_eq!(totals.durations_with_label("http.route", "unmatched"), 50);
     assert_eq!(totals.durations_with_label("error.type", "500"), 1);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn plain_hyper_and_route_layer_stacks_work() {
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+    use perf_middleware::RouteTemplate;
+
+    // Plain hyper: a tower service_fn behind ServiceBuilder, route template set by hand.
+    let log = Log::default();
+    let layer = PerfLayer::builder()
+        .on_complete(hook(&log))
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (io, _) = listener.accept().await.unwrap();
+        let svc = tower::ServiceBuilder::new()
+            .map_request(|mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(RouteTemplate::new("/items/{id}"));
+                req
+            })
+            .layer(layer)
+            .service_fn(|_req| async {
+                Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(
+                    Bytes::from_static(b"item"),
+                )))
+            });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(io), TowerToHyperService::new(svc))
+            .await;
+    });
+    let (parts, body) = get_text(addr, "/items/42").await;
+    assert_eq!((parts.status.as_u16(), &body[..]), (200, &b"item"[..]));
+    let seen = wait_for(&log, 1).await;
+    assert_eq!(seen[0].route.as_deref(), Some("/items/{id}"));
+    assert_eq!(seen[0].outcome, Outcome::Completed);
+
+    // axum `route_layer`: only matched routes are measured.
+    let log = Log::default();
+    let layer = PerfLayer::builder()
+        .on_complete(hook(&log))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/r/{x}", get(|| async { "r" }))
+        .route_layer(layer);
+    let addr = serve(app).await;
+    get_text(addr, "/r/1").await;
+    get_text(addr, "/nope").await;
+    let seen = wait_for(&log, 1).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(log.lock().unwrap().len(), 1, "{seen:?}");
+    assert_eq!(seen[0].route.as_deref(), Some("/r/{x}"));
+}

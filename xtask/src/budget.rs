@@ -1,6 +1,287 @@
-//! Real-server checks for perf-budget (filled in by its issue).
+//! Real-tool checks for perf-budget:
+//!
+//! - `perf-budget rules` on the showcase's `budgets.toml` (30d, and 7d with clamping and a
+//!   traffic guard) passes `promtool check rules` and its own `promtool test rules` file;
+//! - the running showcase serves `GET /perf/budgets` (JSON and text) and annotates responses;
+//! - `perf-budget gate` against it exits 0 on fast routes (JUnit parses), 1 when the
+//!   `/api/slow` budget is below its latency, 2 against a baseline from a faster run, 3 when the
+//!   target rate cannot be reached, 4 on a broken budgets file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::util::{
+    Server, bin_path, cargo, free_port, http, project_root, require_tool, run, target_dir,
+};
 
 /// Runs the checks.
 pub(crate) fn test() -> Result<(), String> {
+    let promtool = require_tool(
+        "promtool",
+        "`apt-get install -y prometheus` (Debian's package ships promtool); .ci/run does this",
+    )?;
+    let python = require_tool(
+        "python3",
+        "`apt-get install -y python3` (parses the JUnit XML)",
+    )?;
+    run(cargo().args(["build", "-p", "perf-budget-cli", "-p", "showcase"]))?;
+    let dir = target_dir().join("xtask").join("budget");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let config = project_root().join("examples/showcase/budgets.toml");
+
+    rules(&promtool, &dir, &config)?;
+
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut cmd = Command::new(bin_path("showcase"));
+    cmd.args(["--listen", &addr.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null());
+    let _server = Server::start("showcase", cmd, addr)?;
+
+    let res = http(addr, "GET", "/api/users/1", &[], b"")?;
+    let annotated = res
+        .header("perf-budget")
+        .is_some_and(|v| v.starts_with("users; state="));
+    if !annotated {
+        return Err(format!(
+            "GET /api/users/1 has no `Perf-Budget: users; state=…` header: {:?}",
+            res.headers
+        ));
+    }
+    let report = http(addr, "GET", "/perf/budgets", &[], b"")?.text();
+    if !report.contains("\"name\": \"users\"") || !report.contains("\"quantile_rel_error\"") {
+        return Err(format!(
+            "GET /perf/budgets is not the JSON report:\n{report}"
+        ));
+    }
+    let table = http(addr, "GET", "/perf/budgets?format=text", &[], b"")?.text();
+    if !table.starts_with("budget") || !table.contains("GET /api/users/{id}") {
+        return Err(format!(
+            "GET /perf/budgets?format=text is not the table:\n{table}"
+        ));
+    }
+    println!("showcase: Perf-Budget header, /perf/budgets JSON and text: ok");
+
+    let target = format!("http://{addr}");
+    let gate = |args: &[&str], want: i32, what: &str| -> Result<String, String> {
+        let mut c = Command::new(bin_path("perf-budget"));
+        c.arg("gate")
+            .args(["--target", &target, "--max-lag-p99", "50ms"])
+            .args(args);
+        let out = c
+            .output()
+            .map_err(|e| format!("could not start perf-budget: {e}"))?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let code = out.status.code().unwrap_or(-1);
+        if code != want {
+            return Err(format!(
+                "gate ({what}): exit {code}, expected {want}\n{stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        println!("gate exits {want} ({what}): ok");
+        Ok(stdout)
+    };
+    let cfg = config.display().to_string();
+    let path = |name: &str| dir.join(name).display().to_string();
+
+    // 0: fast routes within budget, on both views.
+    let junit = path("gate.junit.xml");
+    gate(
+        &[
+            "--config",
+            &cfg,
+            "--request",
+            "GET /api/users/1",
+            "--request",
+            "GET /api/products",
+            "--rate",
+            "300",
+            "--duration",
+            "8s",
+            "--junit",
+            &junit,
+            "--markdown",
+            &path("gate.md"),
+        ],
+        0,
+        "healthy showcase, fast routes",
+    )?;
+    junit_parses(&python, Path::new(&junit))?;
+
+    // 1: the /api/slow budget set below its latency.
+    let tight = dir.join("budgets-tight.toml");
+    let src = std::fs::read_to_string(&config).map_err(|e| e.to_string())?;
+    let tightened = src.replace(
+        r#"objectives = ["p95 < 1s", "error_rate < 1%"]"#,
+        r#"objectives = ["p95 < 10ms"]"#,
+    );
+    if tightened == src {
+        return Err("could not find the /api/slow objectives in budgets.toml to tighten".into());
+    }
+    std::fs::write(&tight, tightened).map_err(|e| e.to_string())?;
+    let out = gate(
+        &[
+            "--config",
+            &tight.display().to_string(),
+            "--request",
+            "GET /api/slow?ms=30",
+            "--rate",
+            "100",
+            "--duration",
+            "3s",
+            "--warmup",
+            "0s",
+        ],
+        1,
+        "/api/slow budget p95 < 10ms, latency 30 ms",
+    )?;
+    if !out
+        .lines()
+        .any(|l| l.starts_with("FAIL") && l.contains("p95 < 10ms"))
+    {
+        return Err(format!("the failing objective is not listed:\n{out}"));
+    }
+
+    // 2: a regression against a baseline taken from a faster run (same profile).
+    let base = path("baseline.json");
+    // 1,200 samples: enough for `error_rate < 1%` (10 / 1 % = 1,000).
+    let common = [
+        "--config",
+        &cfg,
+        "--rate",
+        "400",
+        "--duration",
+        "3s",
+        "--warmup",
+        "0s",
+    ];
+    gate(
+        &[
+            &common[..],
+            &["--request", "GET /api/slow?ms=5", "--save-baseline", &base],
+        ]
+        .concat(),
+        0,
+        "baseline at 5 ms",
+    )?;
+    gate(
+        &[
+            &common[..],
+            &["--request", "GET /api/slow?ms=40", "--baseline", &base],
+        ]
+        .concat(),
+        2,
+        "8x slower than the baseline",
+    )?;
+
+    // 3: the target rate cannot be reached (one request in flight, 50 ms each, 100/s asked).
+    gate(
+        &[
+            "--config",
+            &cfg,
+            "--request",
+            "GET /api/slow?ms=50",
+            "--rate",
+            "100",
+            "--duration",
+            "2s",
+            "--warmup",
+            "0s",
+            "--max-in-flight",
+            "1",
+        ],
+        3,
+        "rate not reached",
+    )?;
+
+    // 4: a broken budgets file names the line.
+    let broken = dir.join("budgets-broken.toml");
+    std::fs::write(&broken, src.replacen("p95 < 100ms", "p95 < 100 parsecs", 1))
+        .map_err(|e| e.to_string())?;
+    let out = Command::new(bin_path("perf-budget"))
+        .args([
+            "gate",
+            "--config",
+            &broken.display().to_string(),
+            "--target",
+            &target,
+            "--request",
+            "/api/users/1",
+        ])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(4)
+        || !stderr.contains("line 19")
+        || !stderr.contains("unknown unit")
+    {
+        return Err(format!(
+            "broken budgets file: exit {:?}, stderr: {stderr}",
+            out.status.code()
+        ));
+    }
+    println!(
+        "gate exits 4 (broken budgets file, `{}`): ok",
+        stderr.trim()
+    );
+    Ok(())
+}
+
+fn rules(promtool: &Path, dir: &Path, config: &Path) -> Result<(), String> {
+    for (name, extra) in [
+        ("30d", &[][..]),
+        ("7d", &["--clamp-burn", "--min-rps", "0.1"][..]),
+    ] {
+        let out: PathBuf = dir.join(format!("rules-{name}.yml"));
+        let tests = dir.join(format!("rules-{name}.test.yml"));
+        run(Command::new(bin_path("perf-budget"))
+            .args([
+                "rules",
+                "--config",
+                &config.display().to_string(),
+                "--period",
+                name,
+                "--service",
+                "showcase",
+            ])
+            .args([
+                "--out",
+                &out.display().to_string(),
+                "--with-tests",
+                &tests.display().to_string(),
+            ])
+            .args(extra))?;
+        run(Command::new(promtool).args(["check", "rules"]).arg(&out))?;
+        run(Command::new(promtool).args(["test", "rules"]).arg(&tests))?;
+    }
+    println!("perf-budget rules: promtool check rules + promtool test rules: ok");
+    Ok(())
+}
+
+fn junit_parses(python: &Path, file: &Path) -> Result<(), String> {
+    let script = "import sys, xml.etree.ElementTree as E\n\
+                  r = E.parse(sys.argv[1]).getroot()\n\
+                  cases = r.findall('.//testcase')\n\
+                  assert r.tag == 'testsuites' and cases, 'no test cases'\n\
+                  assert not r.findall('.//failure'), 'unexpected failures'\n\
+                  print(len(cases), 'test cases')";
+    let out = Command::new(python)
+        .args(["-c", script])
+        .arg(file)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "JUnit {} does not parse: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    println!(
+        "JUnit XML parses: {}",
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
     Ok(())
 }

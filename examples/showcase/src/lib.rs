@@ -16,6 +16,9 @@ use axum::{Json, Router};
 use perf_middleware::{PerfLayer, ServerTiming, prometheus};
 use serde::{Deserialize, Serialize};
 
+pub mod budget;
+pub mod otel;
+
 /// The endpoints the showcase serves, printed at start: (method, path, description).
 pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     ("GET", "/api/users/{id}", "fast JSON"),
@@ -24,6 +27,11 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     ("GET", "/api/products/{id}", "one product"),
     ("PUT", "/api/products/{id}", "update a product (JSON body)"),
     ("GET", "/metrics", "Prometheus metrics"),
+    (
+        "GET",
+        "/perf/budgets",
+        "performance budget report (?format=text)",
+    ),
 ];
 
 /// Showcase settings.
@@ -105,9 +113,8 @@ pub fn app(config: Config) -> Result<Router, Box<dyn std::error::Error + Send + 
         .route("/api/slow", get(slow))
         .merge(cache::products(catalogue))
         .with_state(AppState::default());
-    Ok(api
-        .layer(perf)
-        .route_service("/metrics", prometheus::MetricsService::new(handle)))
+    let (api, _budgets) = budget::wrap(api.layer(perf))?;
+    Ok(api.route_service("/metrics", prometheus::MetricsService::new(handle)))
 }
 
 #[derive(Serialize)]

@@ -16,22 +16,22 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,perf_middleware=info".into()),
-        )
-        .init();
+    let telemetry = showcase::otel::init()?;
+    showcase::otel::init_tracing(&telemetry);
     let args = Args::parse();
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
-    let app = showcase::app(showcase::Config::default())?;
+    let app = showcase::app(showcase::Config::default())?.layer(showcase::otel::layer(&telemetry));
     println!("showcase listening on http://{addr}");
     for (method, path, what) in showcase::ENDPOINTS {
         println!("  {method:<4} http://{addr}{path:<28} {what}");
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(showcase::shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(showcase::shutdown_signal())
+    .await?;
+    showcase::otel::shutdown(telemetry).await;
     Ok(())
 }

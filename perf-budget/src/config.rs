@@ -1,0 +1,502 @@
+//! Reading a [`BudgetPolicy`] from TOML.
+//!
+//! ```toml
+//! [defaults]
+//! window      = "60s"       # sliding window
+//! slots       = 12          # ring of 12 x 5 s
+//! min_samples = 200         # no verdict below this (raised per objective to 10 / allowance)
+//! confidence  = 0.95        # Wilson lower bound of the miss share must exceed the allowance
+//! mode        = "annotate"  # observe | annotate | deadline | shed
+//! errors      = ["5xx", "deadline", "shed"]   # add "4xx" to count client errors
+//!
+//! [shed.shares]             # admitted share per priority while breached (mode = "shed")
+//! live = 0.9
+//!
+//! [[budget]]
+//! name       = "users"
+//! route      = "GET /api/users/{id}"
+//! objectives = ["p95 < 200ms", "p99 < 500ms", "error_rate < 1%"]
+//! severity   = "error"      # or "warn"
+//! deadline   = "2s"
+//! priority   = "live"
+//!
+//! [budget.regression]       # used by `perf-budget gate --baseline`
+//! p95        = "+20%"
+//! floor      = "5ms"
+//! error_rate = "+0.5pp"
+//! ```
+//!
+//! # Example
+//!
+//! ```
+//! let err = perf_budget::BudgetPolicy::from_toml(
+//!     "[[budget]]\nname = \"a\"\nroute = \"GET /a\"\nobjectives = [\"p95 < 2 parsecs\"]\n",
+//! )
+//! .unwrap_err();
+//! assert_eq!(err.line(), Some(4));
+//! assert!(err.to_string().contains("unknown unit"), "{err}");
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::policy::{
+    BudgetPolicy, BudgetPolicyBuilder, ErrorClasses, Measure, Mode, Objective, Regression,
+    RouteBudget, Severity, parse_duration, parse_route,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    defaults: Defaults,
+    #[serde(default)]
+    shed: Shed,
+    #[serde(default)]
+    other: Option<Other>,
+    #[serde(default)]
+    budget: Vec<BudgetToml>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Defaults {
+    window: Option<Spanned<String>>,
+    slots: Option<Spanned<usize>>,
+    short_slots: Option<usize>,
+    min_samples: Option<u64>,
+    confidence: Option<Spanned<f64>>,
+    mode: Option<Mode>,
+    measure: Option<Measure>,
+    severity: Option<Severity>,
+    errors: Option<Spanned<Vec<String>>>,
+    breach_burn: Option<f64>,
+    recover_burn: Option<f64>,
+    breach_evals: Option<u32>,
+    recover_evals: Option<u32>,
+    deadline_status: Option<Spanned<u16>>,
+    instance: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Shed {
+    default_share: Option<f64>,
+    #[serde(default)]
+    shares: BTreeMap<String, Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Other {
+    objectives: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetToml {
+    name: Spanned<String>,
+    route: Spanned<String>,
+    #[serde(default)]
+    objectives: Vec<Spanned<String>>,
+    severity: Option<Severity>,
+    deadline: Option<Spanned<String>>,
+    priority: Option<String>,
+    measure: Option<Measure>,
+    #[serde(default)]
+    regression: BTreeMap<String, Spanned<String>>,
+}
+
+struct Src<'a>(&'a str);
+
+impl Src<'_> {
+    fn line(&self, offset: usize) -> usize {
+        self.0[..offset.min(self.0.len())]
+            .bytes()
+            .filter(|&b| b == b'\n')
+            .count()
+            + 1
+    }
+    fn at<T>(&self, s: &Spanned<T>) -> Option<usize> {
+        Some(self.line(s.span().start))
+    }
+}
+
+impl BudgetPolicy {
+    /// Reads a policy from TOML (see the [`config`](crate::config) module for the schema).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the line and what to fix.
+    pub fn from_toml(source: &str) -> Result<Self, ConfigError> {
+        let src = Src(source);
+        let file: File = toml::from_str(source).map_err(|e| {
+            let line = e.span().map(|s| src.line(s.start));
+            ConfigError::new(ConfigErrorKind::Syntax, e.message().trim().to_owned()).at_line(line)
+        })?;
+        let d = file.defaults;
+        let mut b = BudgetPolicy::builder();
+        let value =
+            |m: String, line| Err(ConfigError::new(ConfigErrorKind::Value, m).at_line(line));
+        if let Some(w) = &d.window {
+            match parse_duration(w.get_ref()) {
+                Ok(w) => b = b.window(w),
+                Err(m) => return value(format!("window: {m}"), src.at(w)),
+            }
+        }
+        let slots_line = d.slots.as_ref().and_then(|s| src.at(s));
+        if let Some(s) = d.slots {
+            b = b.slots(s.into_inner());
+        }
+        if let Some(s) = d.short_slots {
+            b = b.short_slots(s);
+        }
+        if let Some(n) = d.min_samples {
+            b = b.min_samples(n);
+        }
+        let conf_line = d.confidence.as_ref().and_then(|s| src.at(s));
+        if let Some(c) = d.confidence {
+            b = b.confidence(c.into_inner());
+        }
+        if let Some(m) = d.mode {
+            b = b.mode(m);
+        }
+        if let Some(v) = d.breach_burn {
+            b = b.breach_burn(v);
+        }
+        if let Some(v) = d.recover_burn {
+            b = b.recover_burn(v);
+        }
+        if let Some(v) = d.breach_evals {
+            b = b.breach_evals(v);
+        }
+        if let Some(v) = d.recover_evals {
+            b = b.recover_evals(v);
+        }
+        if let Some(i) = d.instance {
+            b = b.instance(i);
+        }
+        if let Some(s) = &d.deadline_status {
+            match http::StatusCode::from_u16(*s.get_ref()) {
+                Ok(st) => b = b.deadline_status(st),
+                Err(_) => {
+                    return value(
+                        format!("deadline_status {} is not a status code", s.get_ref()),
+                        src.at(s),
+                    );
+                }
+            }
+        }
+        if let Some(errs) = &d.errors {
+            let mut c = ErrorClasses {
+                server: false,
+                client: false,
+                deadline: false,
+                shed: false,
+            };
+            for e in errs.get_ref() {
+                match e.as_str() {
+                    "5xx" => c.server = true,
+                    "4xx" => c.client = true,
+                    "deadline" | "timeout" => c.deadline = true,
+                    "shed" => c.shed = true,
+                    other => {
+                        return value(
+                            format!(
+                                "errors: unknown class {other:?}; use \"5xx\", \"4xx\", \"deadline\" or \"shed\""
+                            ),
+                            src.at(errs),
+                        );
+                    }
+                }
+            }
+            b = b.errors(c);
+        }
+        if let Some(s) = file.shed.default_share {
+            b = b.default_share(s);
+        }
+        for (name, share) in &file.shed.shares {
+            if !(0.0..=1.0).contains(share.get_ref()) {
+                return value(
+                    format!("shed share {name} = {} must lie in [0, 1]", share.get_ref()),
+                    src.at(share),
+                );
+            }
+            b = b.shed_share(name.clone(), *share.get_ref());
+        }
+        if let Some(other) = &file.other {
+            let mut objectives = Vec::new();
+            for o in &other.objectives {
+                objectives.push(Objective::parse(o.get_ref()).map_err(|e| e.at_line(src.at(o)))?);
+            }
+            b = b.other(|mut bb| {
+                for o in objectives {
+                    bb = bb.objective(&o.to_string());
+                }
+                bb
+            });
+        }
+        let mut routes_lines = Vec::new();
+        for t in &file.budget {
+            let budget = read_budget(&src, t, &d.measure, d.severity)?;
+            routes_lines.push(src.at(&t.name));
+            push(&mut b, budget);
+        }
+        b.build().map_err(|e| {
+            // Attach the most useful line we know for policy-level errors.
+            let line = match e.kind() {
+                ConfigErrorKind::Route => {
+                    let msg = e.message().to_owned();
+                    file.budget
+                        .iter()
+                        .rev()
+                        .find(|t| msg.contains(&format!("{:?}", t.name.get_ref())))
+                        .and_then(|t| src.at(&t.name))
+                }
+                _ if e.message().starts_with("slots") => slots_line,
+                _ if e.message().starts_with("confidence") => conf_line,
+                _ => None,
+            };
+            e.at_line(line)
+        })
+    }
+}
+
+fn push(b: &mut BudgetPolicyBuilder, budget: RouteBudget) {
+    b.push_budget(budget);
+}
+
+fn read_budget(
+    src: &Src<'_>,
+    t: &BudgetToml,
+    measure: &Option<Measure>,
+    severity: Option<Severity>,
+) -> Result<RouteBudget, ConfigError> {
+    let name = t.name.get_ref();
+    let err = |kind, m: String, line| {
+        Err(ConfigError::new(kind, format!("budget {name:?}: {m}")).at_line(line))
+    };
+    let (method, route) = match parse_route(t.route.get_ref()) {
+        Ok(r) => r,
+        Err(m) => return err(ConfigErrorKind::Route, m, src.at(&t.route)),
+    };
+    let mut bb = BudgetPolicy::builder();
+    let mut objectives = Vec::new();
+    for o in &t.objectives {
+        match Objective::parse(o.get_ref()) {
+            Ok(o) => objectives.push(o),
+            Err(e) => {
+                return err(
+                    ConfigErrorKind::Objective,
+                    e.message().to_owned(),
+                    src.at(o),
+                );
+            }
+        }
+    }
+    let deadline = match &t.deadline {
+        Some(d) => match parse_duration(d.get_ref()) {
+            Ok(d) => Some(d),
+            Err(m) => return err(ConfigErrorKind::Value, format!("deadline: {m}"), src.at(d)),
+        },
+        None => None,
+    };
+    let mut regression = Regression {
+        floor: Duration::from_millis(1),
+        ..Regression::default()
+    };
+    for (k, v) in &t.regression {
+        let line = src.at(v);
+        let s = v.get_ref().trim();
+        if k == "floor" {
+            match parse_duration(s) {
+                Ok(d) => regression.floor = d,
+                Err(m) => {
+                    return err(
+                        ConfigErrorKind::Value,
+                        format!("regression.floor: {m}"),
+                        line,
+                    );
+                }
+            }
+        } else if k == "error_rate" {
+            let pp = s
+                .trim_start_matches('+')
+                .strip_suffix("pp")
+                .and_then(|n| n.trim().parse::<f64>().ok());
+            match pp {
+                Some(pp) if pp >= 0.0 => regression.error_rate = Some(pp / 100.0),
+                _ => {
+                    return err(
+                        ConfigErrorKind::Value,
+                        format!(
+                            "regression.error_rate = {s:?}: write percentage points, e.g. \"+0.5pp\""
+                        ),
+                        line,
+                    );
+                }
+            }
+        } else {
+            let q = k
+                .strip_prefix('p')
+                .and_then(|q| q.parse::<f64>().ok())
+                .filter(|q| *q > 0.0 && *q < 100.0);
+            let rel = s
+                .trim_start_matches('+')
+                .strip_suffix('%')
+                .and_then(|n| n.trim().parse::<f64>().ok());
+            match (q, rel) {
+                (Some(q), Some(rel)) if rel >= 0.0 => {
+                    regression.quantiles.push((q / 100.0, rel / 100.0))
+                }
+                (None, _) => {
+                    return err(
+                        ConfigErrorKind::Value,
+                        format!("regression key {k:?} is unknown; use pNN, floor or error_rate"),
+                        line,
+                    );
+                }
+                _ => {
+                    return err(
+                        ConfigErrorKind::Value,
+                        format!(
+                            "regression.{k} = {s:?}: write a relative tolerance, e.g. \"+20%\""
+                        ),
+                        line,
+                    );
+                }
+            }
+        }
+    }
+    let route_str = match &method {
+        Some(m) => format!("{m} {route}"),
+        None => route.clone(),
+    };
+    let mut result = None;
+    bb = bb.budget(name.clone(), &route_str, |mut b| {
+        for o in &objectives {
+            b = b.objective(&o.to_string());
+        }
+        if let Some(d) = deadline {
+            b = b.deadline(d);
+        }
+        if let Some(p) = &t.priority {
+            b = b.priority(p.clone());
+        }
+        if let Some(s) = t.severity.or(severity) {
+            b = b.severity(s);
+        }
+        if let Some(m) = t.measure.or(*measure) {
+            b = b.measure(m);
+        }
+        b.regression(regression)
+    });
+    match bb.build() {
+        Ok(p) => {
+            let mut budget = p.budgets.into_iter().next();
+            if let Some(b) = &mut budget {
+                // Keep the parsed objectives exactly (the round trip through text is lossless,
+                // but avoid depending on it).
+                b.objectives = objectives;
+            }
+            result = result.or(budget);
+        }
+        Err(e) => return Err(e.at_line(src.at(&t.name))),
+    }
+    result.ok_or_else(|| ConfigError::new(ConfigErrorKind::Value, "internal: budget lost"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[defaults]
+window = "30s"
+slots = 6
+mode = "annotate"
+errors = ["5xx", "4xx", "deadline"]
+
+[shed.shares]
+live = 0.9
+
+[[budget]]
+name = "users"
+route = "GET /api/users/{id}"
+objectives = ["p95 < 200ms", "p(99)<500", "error_rate < 1%"]
+deadline = "2s"
+priority = "live"
+
+[budget.regression]
+p95 = "+20%"
+floor = "5ms"
+error_rate = "+0.5pp"
+
+[[budget]]
+name = "slow"
+route = "/api/slow"
+objectives = ["p95 < 1s"]
+severity = "warn"
+measure = "body"
+"#;
+
+    #[test]
+    fn reads_the_full_schema() {
+        let p = BudgetPolicy::from_toml(GOOD).unwrap();
+        assert_eq!(p.window(), Duration::from_secs(30));
+        assert_eq!(p.slots(), 6);
+        assert_eq!(p.mode(), Mode::Annotate);
+        assert!(p.errors.client);
+        assert!(!p.errors.shed);
+        let u = &p.budgets()[0];
+        assert_eq!(u.route_key(), "GET /api/users/{id}");
+        assert_eq!(u.objectives().len(), 3);
+        assert_eq!(u.objectives()[1].to_string(), "p99 < 500ms");
+        assert_eq!(u.deadline(), Some(Duration::from_secs(2)));
+        assert_eq!(u.regression().quantiles, vec![(0.95, 0.2)]);
+        assert_eq!(u.regression().floor, Duration::from_millis(5));
+        assert_eq!(u.regression().error_rate, Some(0.005));
+        assert_eq!(p.share_for(Some("live")), 0.9);
+        let s = &p.budgets()[1];
+        assert_eq!(s.method(), None);
+        assert_eq!(s.severity(), Severity::Warn);
+        assert_eq!(s.measure(), Measure::Body);
+    }
+
+    fn line_and_msg(src: &str) -> (Option<usize>, String) {
+        let e = BudgetPolicy::from_toml(src).unwrap_err();
+        (e.line(), e.to_string())
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_fix() {
+        let (l, m) = line_and_msg(&GOOD.replace("\"p(99)<500\"", "\"p99 > 500ms\""));
+        assert_eq!(l, Some(14), "{m}");
+        assert!(m.contains("use < or <="), "{m}");
+        let (l, m) =
+            line_and_msg(&GOOD.replace("deadline = \"2s\"", "deadline = \"2 fortnights\""));
+        assert_eq!(l, Some(15), "{m}");
+        assert!(m.contains("deadline"), "{m}");
+        let (l, m) = line_and_msg(&GOOD.replace("priority = \"live\"", "prio = \"live\""));
+        assert_eq!(l, Some(16), "{m}");
+        assert!(m.contains("prio"), "{m}");
+        let (l, m) =
+            line_and_msg(&GOOD.replace("route = \"/api/slow\"", "route = \"GET /api/users/{id}\""));
+        assert_eq!(l, Some(24), "{m}");
+        assert!(m.contains("merge their objectives"), "{m}");
+        let (l, m) = line_and_msg(&GOOD.replace("slots = 6", "slots = 1"));
+        assert_eq!(l, Some(4), "{m}");
+        let (l, m) = line_and_msg(&GOOD.replace("\"4xx\"", "\"teapot\""));
+        assert_eq!(l, Some(6), "{m}");
+        assert!(m.contains("\"4xx\""), "{m}");
+        let (l, m) = line_and_msg(&GOOD.replace("p95 = \"+20%\"", "p95 = \"20 percent\""));
+        assert_eq!(l, Some(19), "{m}");
+        assert!(m.contains("+20%"), "{m}");
+        let (l, m) = line_and_msg("[[budget]]\nname = 3\n");
+        assert_eq!(l, Some(2), "{m}");
+    }
+}

@@ -1,0 +1,245 @@
+//! A lock-free log-linear histogram of microseconds, used only to *report* quantiles.
+//!
+//! Values below 64 µs are exact; above, each octave is split into 32 equal buckets, up to
+//! 2^26 µs (about 67 s); larger values share one overflow bucket. A quantile is reported as the
+//! midpoint of the bucket holding the nearest-rank sample, so its relative error is at most
+//! 1/64 ≈ **1.56 %** ([`REL_ERROR`]). Decisions never use it: they come from exact counters.
+//!
+//! # Example
+//!
+//! ```
+//! use perf_budget::histogram::{Counts, REL_ERROR};
+//!
+//! let mut c = Counts::default();
+//! for us in 1..=10_000u64 {
+//!     c.record(us);
+//! }
+//! let p95 = c.quantile(0.95).unwrap() as f64;
+//! assert!((p95 - 9_500.0).abs() / 9_500.0 <= REL_ERROR);
+//! ```
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Sub-buckets per octave.
+const SUB: u64 = 32;
+/// Largest exactly-represented value + 1.
+const LINEAR: u64 = 2 * SUB;
+/// Highest octave (most significant bit) kept; above it values overflow.
+const MAX_MSB: u32 = 25;
+/// Number of buckets, the last one being the overflow bucket.
+pub const BUCKETS: usize = (LINEAR + (MAX_MSB as u64 - 5) * SUB) as usize + 1;
+/// The stated bound on the relative error of reported quantiles (values ≥ 64 µs).
+pub const REL_ERROR: f64 = 1.0 / 64.0;
+
+/// The bucket index of a value in µs.
+#[inline]
+pub fn index(us: u64) -> usize {
+    if us < LINEAR {
+        return us as usize;
+    }
+    let msb = 63 - us.leading_zeros();
+    if msb > MAX_MSB {
+        return BUCKETS - 1;
+    }
+    let shift = msb - 5;
+    let top = us >> shift; // 32..=63
+    (LINEAR + u64::from(msb - 6) * SUB + (top - SUB)) as usize
+}
+
+/// The `[low, high)` range of a bucket in µs (the overflow bucket reports `[2^26, 2^26]`).
+pub fn bounds(i: usize) -> (u64, u64) {
+    let i = i as u64;
+    if i < LINEAR {
+        return (i, i + 1);
+    }
+    if i as usize >= BUCKETS - 1 {
+        return (1 << (MAX_MSB + 1), 1 << (MAX_MSB + 1));
+    }
+    let k = i - LINEAR;
+    let msb = 6 + k / SUB;
+    let top = SUB + k % SUB;
+    let shift = msb - 5;
+    (top << shift, (top + 1) << shift)
+}
+
+fn representative(i: usize) -> u64 {
+    let (lo, hi) = bounds(i);
+    if hi - lo <= 1 { lo } else { lo + (hi - lo) / 2 }
+}
+
+/// One slot's histogram: atomic counters, shared by all requests.
+#[derive(Debug)]
+pub(crate) struct AtomicHistogram {
+    buckets: Box<[AtomicU32]>,
+}
+
+impl AtomicHistogram {
+    pub(crate) fn new() -> Self {
+        Self {
+            buckets: (0..BUCKETS).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+    #[inline]
+    pub(crate) fn record(&self, us: u64) {
+        self.buckets[index(us)].fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn clear(&self) {
+        for b in self.buckets.iter() {
+            b.store(0, Ordering::Relaxed);
+        }
+    }
+    pub(crate) fn add_to(&self, c: &mut Counts) {
+        for (dst, b) in c.buckets.iter_mut().zip(self.buckets.iter()) {
+            *dst += u64::from(b.load(Ordering::Relaxed));
+        }
+    }
+}
+
+/// Plain merged counts (the sum of a window's slots), for queries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counts {
+    buckets: Vec<u64>,
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Self {
+            buckets: vec![0; BUCKETS],
+        }
+    }
+}
+
+impl Counts {
+    /// Adds one value in µs.
+    pub fn record(&mut self, us: u64) {
+        self.buckets[index(us)] += 1;
+    }
+    /// The number of recorded values.
+    pub fn total(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+    /// The nearest-rank `q` quantile in µs (bucket midpoint), or `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        let n = self.total();
+        if n == 0 {
+            return None;
+        }
+        let rank = ((q * n as f64).ceil() as u64).clamp(1, n);
+        let mut seen = 0;
+        for (i, c) in self.buckets.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Some(representative(i));
+            }
+        }
+        None
+    }
+    /// The non-empty buckets as `(low_us, high_us, count)`.
+    pub fn nonzero(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
+        self.buckets
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| {
+                let (lo, hi) = bounds(i);
+                (lo, hi, *c)
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_are_monotonic_and_bounds_contain_values() {
+        let mut last = 0;
+        for us in (0..5_000_000u64)
+            .step_by(7)
+            .chain([u64::MAX, 1 << 26, (1 << 26) - 1])
+        {
+            let i = index(us);
+            let (lo, hi) = bounds(i);
+            if i < BUCKETS - 1 {
+                assert!(lo <= us && us < hi, "{us} not in [{lo},{hi}) of {i}");
+                assert!((hi - lo) as f64 / lo.max(1) as f64 <= 1.0 / 32.0 || us < 64);
+            }
+            if us < 5_000_000 {
+                assert!(i >= last);
+                last = i;
+            }
+        }
+        assert_eq!(index((1 << 26) - 1), BUCKETS - 2);
+        assert_eq!(index(1 << 26), BUCKETS - 1);
+        assert_eq!(BUCKETS, 705);
+    }
+
+    /// xorshift64* + Box-Muller: deterministic samples without a dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next_f64(&mut self) -> f64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            ((self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        }
+        fn normal(&mut self) -> f64 {
+            let (u, v) = (self.next_f64(), self.next_f64());
+            (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+        }
+        fn lognormal(&mut self, median_us: f64, sigma: f64) -> u64 {
+            (median_us * (sigma * self.normal()).exp()).round().max(1.0) as u64
+        }
+    }
+
+    fn worst_error(samples: &mut [u64]) -> f64 {
+        let h = AtomicHistogram::new();
+        for &s in samples.iter() {
+            h.record(s);
+        }
+        let mut c = Counts::default();
+        h.add_to(&mut c);
+        samples.sort_unstable();
+        let mut worst: f64 = 0.0;
+        for q in [0.5, 0.95, 0.99] {
+            let rank = (q * samples.len() as f64).ceil() as usize;
+            let exact = samples[rank - 1] as f64;
+            let est = c.quantile(q).unwrap() as f64;
+            let err = (est - exact).abs() / exact;
+            assert!(
+                err <= REL_ERROR,
+                "q{q}: estimate {est} vs exact {exact}: {err}"
+            );
+            worst = worst.max(err);
+        }
+        worst
+    }
+
+    #[test]
+    fn quantiles_within_stated_error_on_1m_samples_of_two_distributions() {
+        let mut rng = Rng(42);
+        let mut lognormal: Vec<u64> = (0..1_000_000)
+            .map(|_| rng.lognormal(20_000.0, 0.8))
+            .collect();
+        let mut bimodal: Vec<u64> = (0..1_000_000)
+            .map(|i| {
+                if i % 100 < 3 {
+                    rng.lognormal(400_000.0, 0.5)
+                } else {
+                    rng.lognormal(5_000.0, 0.3)
+                }
+            })
+            .collect();
+        let a = worst_error(&mut lognormal);
+        let b = worst_error(&mut bimodal);
+        println!(
+            "worst relative error: log-normal {:.3} %, bimodal {:.3} %",
+            a * 100.0,
+            b * 100.0
+        );
+        assert!(
+            a > 0.0 && b > 0.0,
+            "errors of exactly zero mean the test compares nothing"
+        );
+    }
+}

@@ -1,0 +1,360 @@
+//! The budget report: serializable, printable as an aligned table or Markdown, and servable.
+//!
+//! [`BudgetHandle::report`](crate::BudgetHandle::report) builds it; [`ReportService`] serves it
+//! as JSON, or as a text table with `?format=text` (or `Accept: text/plain`). The CI gate reads
+//! the JSON.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use perf_budget::{BudgetLayer, BudgetPolicy, ReportService};
+//! use tower::{Service, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let policy = BudgetPolicy::builder()
+//!     .budget("users", "GET /users", |b| b.p95(Duration::from_millis(200)))
+//!     .build()
+//!     .unwrap();
+//! let (_layer, handle) = BudgetLayer::pair(policy);
+//! handle.report().assert_pass(); // nothing recorded: nothing failed
+//!
+//! let mut svc = ReportService::new(handle);
+//! let req = http::Request::get("/perf/budgets?format=text").body(()).unwrap();
+//! let res = ServiceExt::<http::Request<()>>::ready(&mut svc).await.unwrap().call(req).await.unwrap();
+//! assert!(res.body().contains("p95 < 200ms"));
+//! # }
+//! ```
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::future::{Ready, ready};
+use std::task::{Context, Poll};
+
+use http::{HeaderValue, Request, Response, header};
+use serde::{Deserialize, Serialize};
+
+use crate::eval::{State, Status};
+use crate::layer::BudgetHandle;
+use crate::policy::Severity;
+
+/// A snapshot of every budget over the current window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetReport {
+    /// Unix time in milliseconds.
+    pub generated_at_unix_ms: u64,
+    /// The window length in seconds.
+    pub window_s: f64,
+    /// Slots in the window.
+    pub slots: usize,
+    /// The Wilson bound's confidence.
+    pub confidence: f64,
+    /// The instance name, if configured.
+    pub instance: Option<String>,
+    /// `false` when any error-severity objective fails.
+    pub pass: bool,
+    /// One entry per budget, `__other__` last.
+    pub budgets: Vec<BudgetEntry>,
+}
+
+/// One budget in a [`BudgetReport`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetEntry {
+    /// The budget's name.
+    pub name: String,
+    /// `GET /api/users/{id}`.
+    pub route: String,
+    /// The severity.
+    pub severity: Severity,
+    /// The worst objective state.
+    pub state: State,
+    /// Seconds since the last transition, if any.
+    pub since_s: Option<f64>,
+    /// Requests in the window (including deadline and shed responses).
+    pub samples: u64,
+    /// Errors in the window.
+    pub errors: u64,
+    /// Requests cancelled by the client in the window (not in `samples`).
+    pub cancelled: u64,
+    /// Requests shed in the window.
+    pub shed: u64,
+    /// Requests since start.
+    pub total_requests: u64,
+    /// Observed values over the window.
+    pub observed: Observed,
+    /// One entry per objective.
+    pub objectives: Vec<ObjectiveEntry>,
+}
+
+/// Observed values over the window (quantiles from the histogram, see `quantile_rel_error`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    /// Median in ms.
+    pub p50_ms: Option<f64>,
+    /// 95th percentile in ms.
+    pub p95_ms: Option<f64>,
+    /// 99th percentile in ms.
+    pub p99_ms: Option<f64>,
+    /// Errors / samples.
+    pub error_rate: f64,
+    /// Samples per second over the covered window.
+    pub rps: f64,
+    /// The bound on the quantiles' relative error.
+    pub quantile_rel_error: f64,
+}
+
+/// One objective in a [`BudgetEntry`]. Decisions use exact counts, not the histogram.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectiveEntry {
+    /// `p95 < 200ms`.
+    pub expr: String,
+    /// `p95` or `error_rate`.
+    pub metric: String,
+    /// The allowed miss share.
+    pub allowance: f64,
+    /// The latency threshold in ms.
+    pub threshold_ms: Option<f64>,
+    /// The verdict over the window.
+    pub status: Status,
+    /// The state machine's state.
+    pub state: State,
+    /// Requests in the window.
+    pub samples: u64,
+    /// Requests that missed (slow, or errors).
+    pub bad: u64,
+    /// Misses the allowance permits for `samples`.
+    pub allowed: u64,
+    /// Samples needed for a verdict.
+    pub min_samples: u64,
+    /// `bad / samples`.
+    pub observed_ratio: f64,
+    /// Wilson lower bound of the miss share.
+    pub lower_bound: f64,
+    /// Burn over the short window.
+    pub burn_short: f64,
+    /// Burn over the whole window.
+    pub burn_long: f64,
+}
+
+impl BudgetReport {
+    pub(crate) fn new(
+        window_s: f64,
+        slots: usize,
+        confidence: f64,
+        instance: Option<String>,
+        budgets: Vec<BudgetEntry>,
+    ) -> Self {
+        let generated_at_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let mut r = Self {
+            generated_at_unix_ms,
+            window_s,
+            slots,
+            confidence,
+            instance,
+            pass: true,
+            budgets,
+        };
+        let pass = r.failures().next().is_none();
+        r.pass = pass;
+        r
+    }
+
+    /// Error-severity objectives that fail: `(budget, objective)`.
+    pub fn failures(&self) -> impl Iterator<Item = (&BudgetEntry, &ObjectiveEntry)> {
+        self.budgets
+            .iter()
+            .filter(|b| b.severity == Severity::Error)
+            .flat_map(|b| b.objectives.iter().map(move |o| (b, o)))
+            .filter(|(_, o)| o.status == Status::Fail)
+    }
+
+    /// A budget by name.
+    pub fn budget(&self, name: &str) -> Option<&BudgetEntry> {
+        self.budgets.iter().find(|b| b.name == name)
+    }
+
+    /// `Ok` when no error-severity objective fails, else the report itself.
+    ///
+    /// # Errors
+    ///
+    /// The report, when something failed.
+    pub fn check(&self) -> Result<(), &Self> {
+        if self.pass { Ok(()) } else { Err(self) }
+    }
+
+    /// Panics with the Markdown table when an error-severity objective fails. For tests; the
+    /// layer itself never panics.
+    #[track_caller]
+    pub fn assert_pass(&self) {
+        if !self.pass {
+            panic!("performance budget failed:\n\n{}", self.to_markdown());
+        }
+    }
+
+    fn rows(&self) -> Vec<[String; 10]> {
+        let f = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
+        let mut rows = Vec::new();
+        for b in &self.budgets {
+            if b.objectives.is_empty() && b.samples == 0 {
+                continue;
+            }
+            let observed = format!(
+                "p50 {} p95 {} p99 {} ms",
+                f(b.observed.p50_ms),
+                f(b.observed.p95_ms),
+                f(b.observed.p99_ms)
+            );
+            if b.objectives.is_empty() {
+                rows.push([
+                    b.name.clone(),
+                    b.route.clone(),
+                    b.state.as_str().to_owned(),
+                    "-".into(),
+                    "-".into(),
+                    b.samples.to_string(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    observed.clone(),
+                ]);
+            }
+            for o in &b.objectives {
+                let status = match (o.status, b.severity) {
+                    (Status::Pass, _) => "pass",
+                    (Status::Fail, Severity::Error) => "FAIL",
+                    (Status::Fail, Severity::Warn) => "fail (warn)",
+                    (Status::Insufficient, _) => "insufficient",
+                };
+                rows.push([
+                    b.name.clone(),
+                    b.route.clone(),
+                    o.state.as_str().to_owned(),
+                    o.expr.clone(),
+                    status.to_owned(),
+                    o.samples.to_string(),
+                    format!("{}/{}", o.bad, o.allowed),
+                    format!("{:.2}%", o.lower_bound * 100.0),
+                    format!("{:.2}/{:.2}", o.burn_short, o.burn_long),
+                    observed.clone(),
+                ]);
+            }
+        }
+        rows
+    }
+
+    const HEAD: [&'static str; 10] = [
+        "budget",
+        "route",
+        "state",
+        "objective",
+        "status",
+        "n",
+        "bad/allowed",
+        "lower",
+        "burn s/l",
+        "observed",
+    ];
+
+    /// An aligned text table.
+    pub fn to_text(&self) -> String {
+        let rows = self.rows();
+        let mut w: Vec<usize> = Self::HEAD.iter().map(|h| h.len()).collect();
+        for r in &rows {
+            for (w, c) in w.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+            let parts: Vec<String> = cells.zip(&w).map(|(c, w)| format!("{c:<w$}")).collect();
+            let _ = writeln!(out, "{}", parts.join("  ").trim_end());
+        };
+        line(&mut Self::HEAD.iter().copied());
+        for r in &rows {
+            line(&mut r.iter().map(String::as_str));
+        }
+        let verdict = if self.pass { "PASS" } else { "FAIL" };
+        let _ = writeln!(
+            out,
+            "{verdict}: window {}s, confidence {}",
+            self.window_s, self.confidence
+        );
+        out
+    }
+
+    /// A Markdown table.
+    pub fn to_markdown(&self) -> String {
+        let mut out = format!(
+            "| {} |\n|{}\n",
+            Self::HEAD.join(" | "),
+            "---|".repeat(Self::HEAD.len())
+        );
+        for r in self.rows() {
+            let _ = writeln!(out, "| {} |", r.map(|c| c.replace('|', "\\|")).join(" | "));
+        }
+        out
+    }
+}
+
+/// Serves a [`BudgetHandle`]'s report: JSON by default, the text table with `?format=text`
+/// or `Accept: text/plain`. A plain `Service`, so it mounts in axum (`route_service`), tower
+/// and hyper alike. See the module docs for an example.
+#[derive(Debug, Clone)]
+pub struct ReportService {
+    handle: BudgetHandle,
+}
+
+impl ReportService {
+    /// Serves this handle's report.
+    pub fn new(handle: BudgetHandle) -> Self {
+        Self { handle }
+    }
+}
+
+/// Renders the report for a request's URI query and `Accept` header.
+pub(crate) fn render(
+    handle: &BudgetHandle,
+    query: Option<&str>,
+    accept: Option<&HeaderValue>,
+) -> Response<String> {
+    let report = handle.report();
+    let text = query.is_some_and(|q| q.split('&').any(|p| p == "format=text"))
+        || accept
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("text/plain") && !a.contains("json"));
+    let (body, ct) = if text {
+        (report.to_text(), "text/plain; charset=utf-8")
+    } else {
+        (
+            serde_json::to_string_pretty(&report).unwrap_or_default(),
+            "application/json",
+        )
+    };
+    let mut res = Response::new(body);
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+impl<B> tower_service::Service<Request<B>> for ReportService {
+    type Response = Response<String>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<String>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        ready(Ok(render(
+            &self.handle,
+            req.uri().query(),
+            req.headers().get(header::ACCEPT),
+        )))
+    }
+}

@@ -1,0 +1,87 @@
+//! The [`Budget`] service.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body::Body;
+use tokio::time::Instant;
+use tower_service::Service;
+
+use crate::State;
+use crate::body::ResponseBody;
+use crate::future::{Pending, ResponseFuture};
+use crate::policy::Mode;
+use crate::response::{Deadline, ExceededReason, exceeded};
+use crate::shared::Shared;
+
+/// Records every request against its route's budget and applies the policy's mode.
+///
+/// Built by [`BudgetLayer`](crate::BudgetLayer); see the crate docs for an example.
+#[derive(Debug, Clone)]
+pub struct Budget<S> {
+    pub(crate) inner: S,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl<S> Budget<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for Budget<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    ResB: Body,
+    ResB::Data: From<Bytes>,
+{
+    type Response = Response<ResponseBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResB>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
+        let start = Instant::now();
+        let idx = self.shared.lookup(&req);
+        let entry = &self.shared.entries[idx];
+        let mode = self.shared.policy.mode;
+        if mode == Mode::Shed && entry.state() == State::Breached && !entry.admit() {
+            let epoch = self.shared.epoch(start);
+            entry.window.shed(epoch);
+            self.shared
+                .record(idx, start, 0, self.shared.policy.errors.shed);
+            let res = exceeded(
+                &self.shared.policy,
+                StatusCode::SERVICE_UNAVAILABLE,
+                entry.budget.name(),
+                ExceededReason::Shed,
+                Some(self.shared.clock.slot()),
+            );
+            return ResponseFuture::ready(res);
+        }
+        let cap = if mode == Mode::Deadline {
+            entry.budget.deadline()
+        } else {
+            None
+        };
+        if let Some(cap) = cap {
+            req.extensions_mut().insert(Deadline::new(start + cap));
+        }
+        let pending = Pending::new(self.shared.clone(), idx, start, mode == Mode::Annotate);
+        ResponseFuture::new(self.inner.call(req), pending, cap)
+    }
+}

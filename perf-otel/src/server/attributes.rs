@@ -1,0 +1,301 @@
+//! Stable HTTP server semantic-convention attributes (semconv v1.44), computed only for recording spans.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+
+use http::header::{FORWARDED, HOST, USER_AGENT};
+use http::{HeaderMap, HeaderName, Method, Request, Version};
+use opentelemetry::{Array, Key, KeyValue, StringValue, Value};
+
+use super::layer::Config;
+
+/// The `http.request.method` value (and span name prefix) when the method is known, else `None`
+/// (the span then records `_OTHER` and `http.request.method_original`). A non-empty `known` list
+/// replaces the default set (semconv `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` semantics).
+pub(crate) fn known_method(method: &Method, known: &[Method]) -> Option<Cow<'static, str>> {
+    let standard = match *method {
+        Method::GET => Some("GET"),
+        Method::POST => Some("POST"),
+        Method::PUT => Some("PUT"),
+        Method::DELETE => Some("DELETE"),
+        Method::HEAD => Some("HEAD"),
+        Method::OPTIONS => Some("OPTIONS"),
+        Method::PATCH => Some("PATCH"),
+        Method::CONNECT => Some("CONNECT"),
+        Method::TRACE => Some("TRACE"),
+        _ => None,
+    };
+    if known.is_empty() {
+        return standard.map(Cow::Borrowed);
+    }
+    if !known.contains(method) {
+        return None;
+    }
+    Some(standard.map_or_else(|| Cow::Owned(method.as_str().to_owned()), Cow::Borrowed))
+}
+
+/// `network.protocol.version` values as semconv spells them.
+pub(crate) fn protocol_version(v: Version) -> Option<&'static str> {
+    Some(match v {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_11 => "1.1",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => return None,
+    })
+}
+
+/// The default query keys whose values are replaced by `REDACTED` (semconv `url.query`).
+pub(crate) const DEFAULT_REDACTED_QUERY_KEYS: &[&str] = &[
+    "AWSAccessKeyId",
+    "Signature",
+    "sig",
+    "X-Goog-Signature",
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "X-Amz-Security-Token",
+];
+
+/// `url.query` with the values of sensitive keys replaced by `REDACTED`; keys stay.
+pub(crate) fn redact_query(query: &str, keys: &[Cow<'static, str>]) -> String {
+    let mut out = String::with_capacity(query.len());
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((k, _)) if keys.iter().any(|r| r == k) => {
+                out.push_str(k);
+                out.push_str("=REDACTED");
+            }
+            _ => out.push_str(pair),
+        }
+    }
+    out
+}
+
+/// Splits `host[:port]` (IPv6 in brackets) into host and port; `None` when the host is empty.
+pub(crate) fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
+    let s = s.trim();
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
+        return (!host.is_empty()).then_some((host, port));
+    }
+    let (host, port) = match s.rsplit_once(':') {
+        // A bare IPv6 address without brackets has several colons: no port.
+        Some((h, p)) if !h.contains(':') => (h, p.parse().ok()),
+        _ => (s, None),
+    };
+    (!host.is_empty()).then_some((host, port))
+}
+
+/// The first element's `name=` parameter of an RFC 7239 `Forwarded` header, unquoted.
+pub(crate) fn forwarded_param<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let value = headers.get(FORWARDED)?.to_str().ok()?;
+    let first = value.split(',').next()?;
+    first.split(';').find_map(|p| {
+        let (k, v) = p.trim().split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().trim_matches('"'))
+            .filter(|v| !v.is_empty())
+    })
+}
+
+/// The first comma-separated value of a header.
+fn first_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let v = headers.get(name)?.to_str().ok()?.split(',').next()?.trim();
+    (!v.is_empty()).then_some(v)
+}
+
+/// The address part of a `Forwarded for=` / `X-Forwarded-For` node (drops brackets and port).
+fn node_address(node: &str) -> Option<&str> {
+    if node.eq_ignore_ascii_case("unknown") || node.starts_with('_') {
+        return None; // obfuscated identifiers carry no address
+    }
+    if node.parse::<IpAddr>().is_ok() {
+        return Some(node);
+    }
+    split_host_port(node).map(|(h, _)| h)
+}
+
+/// The socket peer, from axum's `ConnectInfo` or [`PeerAddr`](crate::PeerAddr).
+pub(crate) fn peer_addr(ext: &http::Extensions) -> Option<SocketAddr> {
+    #[cfg(feature = "axum")]
+    if let Some(ci) = ext.get::<axum::extract::ConnectInfo<SocketAddr>>() {
+        return Some(ci.0);
+    }
+    ext.get::<crate::PeerAddr>().map(|p| p.0)
+}
+
+fn kv(key: &'static str, value: impl Into<Value>) -> KeyValue {
+    KeyValue::new(Key::from_static_str(key), value)
+}
+
+fn owned(key: &'static str, value: &str) -> KeyValue {
+    kv(key, Value::String(StringValue::from(value.to_owned())))
+}
+
+/// All request attributes known at the start of a recording span.
+pub(crate) fn request<B>(config: &Config, req: &Request<B>, route: Option<&str>) -> Vec<KeyValue> {
+    let headers = req.headers();
+    let uri = req.uri();
+    let mut attrs = Vec::with_capacity(14 + config.request_headers.len());
+    match known_method(req.method(), &config.known_methods) {
+        Some(m) => attrs.push(kv("http.request.method", Value::String(m.into()))),
+        None => {
+            attrs.push(kv("http.request.method", "_OTHER"));
+            attrs.push(owned("http.request.method_original", req.method().as_str()));
+        }
+    }
+    attrs.push(owned("url.path", uri.path()));
+    if let Some(q) = uri.query().filter(|q| !q.is_empty()) {
+        attrs.push(kv(
+            "url.query",
+            redact_query(q, &config.redacted_query_keys),
+        ));
+    }
+    // Scheme: trusted proxy headers, then the request target (HTTP/2 `:scheme`), then the connection.
+    let forwarded_proto = config
+        .trust_forwarded
+        .then(|| {
+            forwarded_param(headers, "proto").or_else(|| first_value(headers, "x-forwarded-proto"))
+        })
+        .flatten();
+    match forwarded_proto.or_else(|| uri.scheme_str()) {
+        Some(s) => attrs.push(kv("url.scheme", s.to_ascii_lowercase())),
+        None => attrs.push(kv("url.scheme", config.scheme)),
+    }
+    if let Some(r) = route {
+        attrs.push(owned("http.route", r));
+    }
+    // server.address / server.port: trusted forwarded host, then :authority, then Host.
+    let forwarded_host = config
+        .trust_forwarded
+        .then(|| {
+            forwarded_param(headers, "host").or_else(|| first_value(headers, "x-forwarded-host"))
+        })
+        .flatten();
+    let host = forwarded_host
+        .or_else(|| uri.authority().map(|a| a.as_str()))
+        .or_else(|| headers.get(HOST).and_then(|h| h.to_str().ok()));
+    if let Some((h, port)) = host.and_then(split_host_port) {
+        attrs.push(owned("server.address", h));
+        if let Some(p) = port {
+            attrs.push(kv("server.port", i64::from(p)));
+        }
+    }
+    let peer = peer_addr(req.extensions());
+    let forwarded_client = config
+        .trust_forwarded
+        .then(|| {
+            forwarded_param(headers, "for").or_else(|| first_value(headers, "x-forwarded-for"))
+        })
+        .flatten()
+        .and_then(node_address);
+    match (forwarded_client, peer) {
+        (Some(c), _) => attrs.push(owned("client.address", c)),
+        (None, Some(p)) => attrs.push(kv("client.address", p.ip().to_string())),
+        (None, None) => {}
+    }
+    if let Some(p) = peer {
+        attrs.push(kv("network.peer.address", p.ip().to_string()));
+        attrs.push(kv("network.peer.port", i64::from(p.port())));
+    }
+    if let Some(v) = protocol_version(req.version()) {
+        attrs.push(kv("network.protocol.version", v));
+    }
+    if let Some(ua) = headers.get(USER_AGENT) {
+        attrs.push(kv(
+            "user_agent.original",
+            String::from_utf8_lossy(ua.as_bytes()).into_owned(),
+        ));
+    }
+    capture_headers(&config.request_headers, headers, &mut attrs);
+    attrs
+}
+
+/// Appends `http.{request,response}.header.<name>` string arrays for the configured headers present.
+pub(crate) fn capture_headers(
+    wanted: &[(HeaderName, Key)],
+    headers: &HeaderMap,
+    attrs: &mut Vec<KeyValue>,
+) {
+    for (name, key) in wanted {
+        let values: Vec<StringValue> = headers
+            .get_all(name)
+            .iter()
+            .map(|v| StringValue::from(String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        if !values.is_empty() {
+            attrs.push(KeyValue::new(
+                key.clone(),
+                Value::Array(Array::String(values)),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_splitting() {
+        assert_eq!(
+            split_host_port("example.com:8080"),
+            Some(("example.com", Some(8080)))
+        );
+        assert_eq!(split_host_port("example.com"), Some(("example.com", None)));
+        assert_eq!(split_host_port("[::1]:443"), Some(("::1", Some(443))));
+        assert_eq!(split_host_port("[::1]"), Some(("::1", None)));
+        assert_eq!(split_host_port("::1"), Some(("::1", None)));
+        assert_eq!(split_host_port("host:notaport"), Some(("host", None)));
+        assert_eq!(split_host_port(""), None);
+        assert_eq!(split_host_port("[]:80"), None);
+    }
+
+    #[test]
+    fn query_redaction_keeps_keys() {
+        let keys: Vec<Cow<'static, str>> = DEFAULT_REDACTED_QUERY_KEYS
+            .iter()
+            .map(|k| Cow::Borrowed(*k))
+            .collect();
+        assert_eq!(redact_query("a=1&sig=abc&b", &keys), "a=1&sig=REDACTED&b");
+        assert_eq!(
+            redact_query("X-Amz-Signature=x&SIG=y", &keys),
+            "X-Amz-Signature=REDACTED&SIG=y"
+        );
+    }
+
+    #[test]
+    fn forwarded_first_element_and_quotes() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            FORWARDED,
+            r#"for="[2001:db8::1]:4711";proto=HTTPS;host=api.example.com, for=10.0.0.1"#
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(forwarded_param(&h, "for"), Some("[2001:db8::1]:4711"));
+        assert_eq!(node_address("[2001:db8::1]:4711"), Some("2001:db8::1"));
+        assert_eq!(forwarded_param(&h, "proto"), Some("HTTPS"));
+        assert_eq!(forwarded_param(&h, "host"), Some("api.example.com"));
+        assert_eq!(node_address("unknown"), None);
+        assert_eq!(node_address("192.0.2.1:80"), Some("192.0.2.1"));
+    }
+
+    #[test]
+    fn methods_outside_the_known_list_are_other() {
+        let purge = Method::from_bytes(b"PURGE").unwrap();
+        assert_eq!(known_method(&Method::GET, &[]).as_deref(), Some("GET"));
+        assert_eq!(known_method(&purge, &[]), None);
+        assert_eq!(known_method(&Method::PATCH, &[Method::GET]), None);
+        assert_eq!(
+            known_method(&purge, std::slice::from_ref(&purge)).as_deref(),
+            Some("PURGE")
+        );
+    }
+}
