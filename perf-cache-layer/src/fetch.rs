@@ -71,6 +71,7 @@ pub(crate) async fn revalidate<S, ReqBody, ResBody>(
     entry: Arc<CachedResponse>,
     key: String,
     rq: RequestDirectives,
+    fwd: &'static str,
 ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -141,14 +142,14 @@ where
                 &client,
                 &updated,
                 now,
-                Served::Revalidated,
+                Served::Revalidated(fwd),
             ));
         }
         Ok(r) => r,
     };
     Ok(store_response(
         &shared,
-        ctx(key, &client, request_time, &rq, head_reply),
+        ctx(key, &client, request_time, &rq, head_reply, fwd),
         response,
         None,
     )
@@ -161,6 +162,7 @@ fn ctx(
     request_time: SystemTime,
     rq: &RequestDirectives,
     head: bool,
+    fwd: &'static str,
 ) -> StoreCtx {
     StoreCtx {
         key,
@@ -169,7 +171,7 @@ fn ctx(
         request_time,
         no_store: rq.no_store,
         head_reply: head,
-        fwd: "fwd=stale",
+        fwd,
     }
 }
 

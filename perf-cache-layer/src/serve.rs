@@ -23,7 +23,8 @@ pub(crate) enum Served {
     Disconnected,
     MaxStale,
     Collapsed,
-    Revalidated,
+    /// Revalidated with a 304; the `fwd` reason.
+    Revalidated(&'static str),
 }
 
 /// Builds the response for a stored entry: 304 when the client's validators match, else the stored
@@ -101,12 +102,12 @@ pub(crate) fn serve_parts<B: Body>(
         Served::Disconnected => ("hit", "; detail=disconnected", "stale"),
         Served::MaxStale => ("hit", "; detail=max-stale", "stale"),
         Served::Collapsed => ("fwd=uri-miss; collapsed", "", "collapsed"),
-        Served::Revalidated => ("fwd=stale; fwd-status=304", "", "revalidated"),
+        Served::Revalidated(fwd) => (fwd, "; fwd-status=304", "revalidated"),
     };
     finish(
         shared,
         &mut headers,
-        format_args!("{prefix}; ttl={ttl}{detail}"),
+        format_args!("{prefix}{detail}; ttl={ttl}"),
         desc,
     );
     let mut response = Response::new(body);
