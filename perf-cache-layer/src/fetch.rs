@@ -63,6 +63,10 @@ where
 }
 
 /// Revalidates a stored entry with the inner service (conditional when it has validators).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "internal plumbing of one request's state"
+)]
 pub(crate) async fn revalidate<S, ReqBody, ResBody>(
     shared: Arc<Shared>,
     mut inner: S,
