@@ -9,7 +9,7 @@ use http_body::Body;
 use crate::body::ResponseBody;
 use crate::conditional;
 use crate::directives::DELTA_MAX;
-use crate::headers::finish;
+use crate::headers::{finish, finish_served};
 use crate::layer::Shared;
 use crate::range;
 use crate::store::CachedResponse;
@@ -104,12 +104,7 @@ pub(crate) fn serve_parts<B: Body>(
         Served::Collapsed => ("fwd=uri-miss; collapsed", "", "collapsed"),
         Served::Revalidated(fwd) => (fwd, "; fwd-status=304", "revalidated"),
     };
-    finish(
-        shared,
-        &mut headers,
-        format_args!("{prefix}{detail}; ttl={ttl}"),
-        desc,
-    );
+    finish_served(shared, &mut headers, (prefix, detail), ttl, desc);
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
