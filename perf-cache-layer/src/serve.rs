@@ -63,7 +63,7 @@ pub(crate) fn serve_parts<B: Body>(
             ResponseBody::empty(),
         )
     } else if let Some(range) = range {
-        let mut headers = entry.headers.clone();
+        let mut headers = headers_with_room(&entry.headers);
         let head = *method == Method::HEAD;
         match range {
             Ok((start, end)) => {
@@ -85,11 +85,15 @@ pub(crate) fn serve_parts<B: Body>(
             }
         }
     } else if *method == Method::HEAD {
-        (entry.status, entry.headers.clone(), ResponseBody::empty())
+        (
+            entry.status,
+            headers_with_room(&entry.headers),
+            ResponseBody::empty(),
+        )
     } else {
         (
             entry.status,
-            entry.headers.clone(),
+            headers_with_room(&entry.headers),
             ResponseBody::full(entry.body.clone()),
         )
     };
@@ -121,4 +125,14 @@ pub(crate) fn gateway_timeout<B: Body>(shared: &Shared) -> Response<ResponseBody
         "only-if-cached",
     );
     response
+}
+
+/// A copy of the stored fields with room for the ones added on the way out (`Age`,
+/// `Cache-Status`, `Server-Timing`, range fields), so appending them never re-grows the map.
+fn headers_with_room(stored: &HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(stored.len() + 5);
+    for (name, value) in stored {
+        headers.append(name.clone(), value.clone());
+    }
+    headers
 }
