@@ -102,6 +102,11 @@ impl<S> ETag<S> {
         ETagLayer::new().layer(inner)
     }
 
+    /// An [`ETagLayer`] with the defaults.
+    pub fn layer() -> ETagLayer {
+        ETagLayer::new()
+    }
+
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner

@@ -63,6 +63,10 @@ where
 }
 
 /// Revalidates a stored entry with the inner service (conditional when it has validators).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "internal plumbing of one request's state"
+)]
 pub(crate) async fn revalidate<S, ReqBody, ResBody>(
     shared: Arc<Shared>,
     mut inner: S,
@@ -71,6 +75,7 @@ pub(crate) async fn revalidate<S, ReqBody, ResBody>(
     entry: Arc<CachedResponse>,
     key: String,
     rq: RequestDirectives,
+    fwd: &'static str,
 ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -141,14 +146,14 @@ where
                 &client,
                 &updated,
                 now,
-                Served::Revalidated,
+                Served::Revalidated(fwd),
             ));
         }
         Ok(r) => r,
     };
     Ok(store_response(
         &shared,
-        ctx(key, &client, request_time, &rq, head_reply),
+        ctx(key, &client, request_time, &rq, head_reply, fwd),
         response,
         None,
     )
@@ -161,6 +166,7 @@ fn ctx(
     request_time: SystemTime,
     rq: &RequestDirectives,
     head: bool,
+    fwd: &'static str,
 ) -> StoreCtx {
     StoreCtx {
         key,
@@ -169,7 +175,7 @@ fn ctx(
         request_time,
         no_store: rq.no_store,
         head_reply: head,
-        fwd: "fwd=stale",
+        fwd,
     }
 }
 
@@ -253,7 +259,7 @@ where
         headers::finish(
             shared,
             &mut parts.headers,
-            &format!("{}; fwd-status={status}; detail={detail}", ctx.fwd),
+            format_args!("{}; fwd-status={status}; detail={detail}", ctx.fwd),
             "miss",
         );
     };
@@ -354,11 +360,8 @@ where
     if let Some(leader) = leader {
         leader.publish(Some(entry));
     }
-    let text = format!(
-        "{}; fwd-status={status}; stored; ttl={}",
-        ctx.fwd,
-        freshness.ttl(now)
-    );
-    headers::finish(shared, &mut parts.headers, &text, "miss");
+    let ttl = freshness.ttl(now);
+    let text = format_args!("{}; fwd-status={status}; stored; ttl={ttl}", ctx.fwd);
+    headers::finish(shared, &mut parts.headers, text, "miss");
     Response::from_parts(parts, reply(bytes))
 }

@@ -24,7 +24,9 @@ use crate::store::CachedResponse;
 pub(crate) enum Decision {
     Fresh,
     Stale(Served),
-    Validate,
+    /// Revalidate; the `Cache-Status` `fwd` reason (`fwd=stale`, or `fwd=request` when only the
+    /// request's directives prevented reuse of a fresh entry).
+    Validate(&'static str),
 }
 
 /// Entry point for every request.
@@ -43,7 +45,14 @@ where
 {
     let method = req.method().clone();
     if req.headers().contains_key(header::UPGRADE) || method == Method::CONNECT {
-        return Ok(inner.call(req).await?.map(ResponseBody::stream));
+        let mut response = inner.call(req).await?.map(ResponseBody::stream);
+        finish(
+            &shared,
+            response.headers_mut(),
+            format_args!("fwd=bypass"),
+            "bypass",
+        );
+        return Ok(response);
     }
     if method == Method::GET || method == Method::HEAD {
         return lookup(shared, inner, req).await;
@@ -56,7 +65,12 @@ where
     }
     strip_hop_by_hop(&mut parts.headers);
     strip_cache_fields(&shared, &mut parts.headers);
-    finish(&shared, &mut parts.headers, "fwd=method", "bypass");
+    finish(
+        &shared,
+        &mut parts.headers,
+        format_args!("fwd=method"),
+        "bypass",
+    );
     Ok(Response::from_parts(parts, ResponseBody::stream(body)))
 }
 
@@ -92,9 +106,9 @@ where
                 }
                 return Ok(serve(&shared, &parts, &entry, now, how));
             }
-            Decision::Validate if rq.only_if_cached => return Ok(gateway_timeout(&shared)),
-            Decision::Validate => {
-                return fetch::revalidate(shared, inner, parts, body, entry, key, rq).await;
+            Decision::Validate(_) if rq.only_if_cached => return Ok(gateway_timeout(&shared)),
+            Decision::Validate(fwd) => {
+                return fetch::revalidate(shared, inner, parts, body, entry, key, rq, fwd).await;
             }
         }
     }
@@ -187,7 +201,7 @@ pub(crate) fn decide(
 ) -> Decision {
     let f = &entry.freshness;
     let (age, lifetime) = (f.age(now), f.lifetime);
-    let mut validate = f.no_cache;
+    let mut validate = false;
     if shared.honor_request_directives {
         validate |= rq.no_cache;
         validate |= rq.max_age.is_some_and(|max| age > Duration::from_secs(max));
@@ -195,14 +209,21 @@ pub(crate) fn decide(
             .min_fresh
             .is_some_and(|min| lifetime.saturating_sub(age) < Duration::from_secs(min));
     }
+    if f.no_cache {
+        return Decision::Validate("fwd=stale");
+    }
     if validate {
-        return Decision::Validate;
+        return Decision::Validate(if lifetime > age {
+            "fwd=request"
+        } else {
+            "fwd=stale"
+        });
     }
     if lifetime > age {
         return Decision::Fresh;
     }
     if f.forbids_stale {
-        return Decision::Validate;
+        return Decision::Validate("fwd=stale");
     }
     let staleness = age - lifetime;
     if !f.stale_while_revalidate.is_zero() && staleness <= f.stale_while_revalidate {
@@ -216,7 +237,7 @@ pub(crate) fn decide(
     if shared.honor_max_stale && client_allows {
         return Decision::Stale(Served::MaxStale);
     }
-    Decision::Validate
+    Decision::Validate("fwd=stale")
 }
 
 /// Starts one background revalidation per key.
@@ -259,6 +280,7 @@ fn spawn_refresh<S, ReqBody, ResBody>(
             entry,
             key.clone(),
             rq,
+            "fwd=stale",
         )
         .await;
         drop(done);

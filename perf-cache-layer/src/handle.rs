@@ -6,8 +6,8 @@ use std::sync::Arc;
 use crate::layer::Shared;
 use crate::store::StoreError;
 
-/// Purges entries from a [`CacheLayer`]'s store. Cheap to clone; obtained from
-/// [`CacheLayer::handle`] or [`CacheLayer::pair`].
+/// Purges entries from a [`CacheLayer`](crate::CacheLayer)'s store. Cheap to clone; obtained from
+/// [`CacheLayer::handle`](crate::CacheLayer::handle) or [`CacheLayer::pair`](crate::CacheLayer::pair).
 ///
 /// This is an in-process API: expose it over HTTP only behind authentication.
 #[derive(Clone)]

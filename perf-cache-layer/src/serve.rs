@@ -9,7 +9,7 @@ use http_body::Body;
 use crate::body::ResponseBody;
 use crate::conditional;
 use crate::directives::DELTA_MAX;
-use crate::headers::finish;
+use crate::headers::{finish, finish_served};
 use crate::layer::Shared;
 use crate::range;
 use crate::store::CachedResponse;
@@ -23,7 +23,8 @@ pub(crate) enum Served {
     Disconnected,
     MaxStale,
     Collapsed,
-    Revalidated,
+    /// Revalidated with a 304; the `fwd` reason.
+    Revalidated(&'static str),
 }
 
 /// Builds the response for a stored entry: 304 when the client's validators match, else the stored
@@ -62,7 +63,7 @@ pub(crate) fn serve_parts<B: Body>(
             ResponseBody::empty(),
         )
     } else if let Some(range) = range {
-        let mut headers = entry.headers.clone();
+        let mut headers = headers_with_room(&entry.headers);
         let head = *method == Method::HEAD;
         match range {
             Ok((start, end)) => {
@@ -84,32 +85,30 @@ pub(crate) fn serve_parts<B: Body>(
             }
         }
     } else if *method == Method::HEAD {
-        (entry.status, entry.headers.clone(), ResponseBody::empty())
+        (
+            entry.status,
+            headers_with_room(&entry.headers),
+            ResponseBody::empty(),
+        )
     } else {
         (
             entry.status,
-            entry.headers.clone(),
+            headers_with_room(&entry.headers),
             ResponseBody::full(entry.body.clone()),
         )
     };
     let age = entry.freshness.age(now).as_secs().min(DELTA_MAX);
     headers.insert(header::AGE, HeaderValue::from(age));
-    let (text, desc) = match how {
-        Served::Hit => (format!("hit; ttl={ttl}"), "hit"),
-        Served::StaleWhileRevalidate => (
-            format!("hit; ttl={ttl}; detail=stale-while-revalidate"),
-            "stale",
-        ),
-        Served::StaleIfError => (format!("hit; ttl={ttl}; detail=stale-if-error"), "stale"),
-        Served::Disconnected => (format!("hit; ttl={ttl}; detail=disconnected"), "stale"),
-        Served::MaxStale => (format!("hit; ttl={ttl}; detail=max-stale"), "stale"),
-        Served::Collapsed => (format!("fwd=uri-miss; collapsed; ttl={ttl}"), "collapsed"),
-        Served::Revalidated => (
-            format!("fwd=stale; fwd-status=304; ttl={ttl}"),
-            "revalidated",
-        ),
+    let (prefix, detail, desc) = match how {
+        Served::Hit => ("hit", "", "hit"),
+        Served::StaleWhileRevalidate => ("hit", "; detail=stale-while-revalidate", "stale"),
+        Served::StaleIfError => ("hit", "; detail=stale-if-error", "stale"),
+        Served::Disconnected => ("hit", "; detail=disconnected", "stale"),
+        Served::MaxStale => ("hit", "; detail=max-stale", "stale"),
+        Served::Collapsed => ("fwd=uri-miss; collapsed", "", "collapsed"),
+        Served::Revalidated(fwd) => (fwd, "; fwd-status=304", "revalidated"),
     };
-    finish(shared, &mut headers, &text, desc);
+    finish_served(shared, &mut headers, (prefix, detail), ttl, desc);
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
@@ -122,8 +121,18 @@ pub(crate) fn gateway_timeout<B: Body>(shared: &Shared) -> Response<ResponseBody
     finish(
         shared,
         response.headers_mut(),
-        "fwd=miss; detail=only-if-cached",
+        format_args!("fwd=miss; detail=only-if-cached"),
         "only-if-cached",
     );
     response
+}
+
+/// A copy of the stored fields with room for the ones added on the way out (`Age`,
+/// `Cache-Status`, `Server-Timing`, range fields), so appending them never re-grows the map.
+fn headers_with_room(stored: &HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(stored.len() + 5);
+    for (name, value) in stored {
+        headers.append(name.clone(), value.clone());
+    }
+    headers
 }

@@ -52,7 +52,7 @@ fn weight(v: &Variants) -> u64 {
 /// See the [module docs](crate::store) for an example.
 #[derive(Clone)]
 pub struct MemoryStore {
-    cache: Cache<Arc<str>, Variants>,
+    cache: Cache<Arc<str>, Variants, foldhash::fast::RandomState>,
     bytes: Arc<AtomicU64>,
     max_bytes: u64,
     max_object_size: usize,
@@ -119,7 +119,7 @@ impl MemoryStoreBuilder {
                     metrics::counter!(crate::metrics::EVICTIONS).increment(1);
                 }
             })
-            .build();
+            .build_with_hasher(foldhash::fast::RandomState::default());
         let max_object_size = self
             .max_object_size
             .min(usize::try_from(self.max_bytes / 8).unwrap_or(usize::MAX));

@@ -147,3 +147,74 @@ async fn single_ranges_are_served_from_a_stored_response() {
     );
     assert_eq!(origin.calls(), 1);
 }
+
+#[test]
+fn outcomes_are_counted_through_the_metrics_facade() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let origin = Origin::new(|_, n| {
+            response(
+                &[("cache-control", "max-age=1"), ("etag", "\"e\"")],
+                &format!("v{n}"),
+            )
+        })
+        .delay(Duration::from_millis(10));
+        let svc = cache(&origin);
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let svc = svc.clone();
+                tokio::spawn(async move { send(&svc, "GET", "/m", &[]).await })
+            })
+            .collect();
+        for w in waiters {
+            w.await.unwrap();
+        }
+        send(&svc, "GET", "/m", &[]).await;
+        tokio::time::advance(Duration::from_secs(2)).await;
+        send(&svc, "GET", "/m", &[]).await;
+        send(&svc, "DELETE", "/m", &[]).await;
+    });
+    let mut seen = std::collections::BTreeMap::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let (_, key) = key.into_parts();
+        let label = key
+            .labels()
+            .map(|l| l.value().to_owned())
+            .collect::<Vec<_>>()
+            .join(",");
+        let value = match value {
+            DebugValue::Counter(c) => c as f64,
+            DebugValue::Gauge(g) => g.into_inner(),
+            DebugValue::Histogram(_) => continue,
+        };
+        seen.insert(format!("{}{{{label}}}", key.name()), value);
+    }
+    let get = |k: &str| seen.get(k).copied().unwrap_or_default();
+    // The first fetch, and the stale entry's revalidation that got a full 200.
+    assert_eq!(get("perf_cache_requests_total{miss}"), 2.0, "{seen:?}");
+    assert_eq!(
+        get("perf_cache_requests_total{bypass}"),
+        1.0,
+        "DELETE: {seen:?}"
+    );
+    assert_eq!(get("perf_cache_requests_total{collapsed}"), 2.0, "{seen:?}");
+    assert_eq!(get("perf_cache_requests_total{hit}"), 1.0, "{seen:?}");
+    assert_eq!(
+        get("perf_cache_requests_total{revalidated}"),
+        0.0,
+        "the origin answers 200, not 304"
+    );
+    assert_eq!(get("perf_cache_revalidations_total{}"), 1.0, "{seen:?}");
+    assert_eq!(get("perf_cache_coalesced_waits_total{}"), 2.0, "{seen:?}");
+    assert_eq!(get("perf_cache_invalidations_total{}"), 1.0, "{seen:?}");
+    assert!(get("perf_cache_stored_bytes{}") > 0.0, "{seen:?}");
+}

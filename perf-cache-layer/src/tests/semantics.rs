@@ -292,24 +292,30 @@ async fn request_directives() {
             .body[..],
         b"v2"
     );
+    let forced = send(&svc, "GET", "/o", &[("cache-control", "no-cache")]).await;
+    assert!(
+        forced.cache_status().contains("fwd=request"),
+        "{}",
+        forced.cache_status()
+    );
     tokio::time::advance(Duration::from_secs(10)).await;
     assert_eq!(
         &send(&svc, "GET", "/o", &[("cache-control", "max-age=5")])
             .await
             .body[..],
-        b"v3"
+        b"v4"
     );
     assert_eq!(
         &send(&svc, "GET", "/o", &[("cache-control", "min-fresh=100")])
             .await
             .body[..],
-        b"v4"
+        b"v5"
     );
     assert_eq!(
         &send(&svc, "GET", "/o", &[("pragma", "no-cache")])
             .await
             .body[..],
-        b"v5"
+        b"v6"
     );
     let layer = CacheLayer::builder()
         .honor_request_directives(false)
@@ -321,7 +327,7 @@ async fn request_directives() {
         &send(&svc, "GET", "/o", &[("cache-control", "no-cache")])
             .await
             .body[..],
-        b"v6"
+        b"v7"
     );
 }
 
