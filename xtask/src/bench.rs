@@ -68,6 +68,8 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
     ),
     s("bare axum, static 1 KiB", "bare", "/static"),
     s("bare axum, 1 ms handler", "bare", "/work"),
+    s("bare axum, 1 ms CPU handler", "bare", "/cpu"),
+    s("perf-cache-layer, 1 ms CPU handler cached", "cache", "/cpu"),
     s("perf-cache-layer hit, static 1 KiB", "cache", "/static"),
     s("perf-cache-layer, 1 ms handler cached", "cache", "/work"),
     s(

@@ -2,7 +2,7 @@
 //! bare axum, behind tower-perf layers, and behind the peer crates.
 //!
 //! `bench-server --variant NAME --listen ADDR`. Every variant serves `GET /json` (small JSON),
-//! `GET /static` (a fixed 1 KiB text body) and `GET /work` (sleeps 1 ms, then JSON).
+//! `GET /static` (a fixed 1 KiB text body) and `GET /work` (sleeps 1 ms, then JSON) and `GET /cpu` (1 ms of CPU work, then JSON).
 
 mod budget;
 mod cache;
@@ -34,10 +34,27 @@ pub(crate) fn routes() -> Router {
         .route("/json", get(json))
         .route("/static", get(|| async { STATIC_BODY }))
         .route("/work", get(work))
+        .route("/cpu", get(cpu))
 }
 
 async fn json() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "id": 1, "name": "Ada Lovelace", "email": "ada@example.com" }))
+}
+
+/// 1 ms of CPU work on the request's thread: an expensive handler (rendering, a query plan...).
+async fn cpu() -> axum::Json<serde_json::Value> {
+    #[expect(
+        clippy::disallowed_types,
+        reason = "a busy loop needs the wall clock, not tokio's"
+    )]
+    let start = std::time::Instant::now();
+    let mut x = 0u64;
+    while start.elapsed() < Duration::from_millis(1) {
+        for i in 0..1000u64 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+        }
+    }
+    axum::Json(serde_json::json!({ "id": 1, "digest": x }))
 }
 
 async fn work() -> axum::Json<serde_json::Value> {
