@@ -11,9 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::util::{
-    Server, bin_path, cargo, free_port, http, project_root, require_tool, run, target_dir,
-};
+use crate::util::{Server, bin_path, free_port, http, project_root, require_tool, run, target_dir};
 
 /// Runs the checks.
 pub(crate) fn test() -> Result<(), String> {
@@ -25,7 +23,7 @@ pub(crate) fn test() -> Result<(), String> {
         "python3",
         "`apt-get install -y python3` (parses the JUnit XML)",
     )?;
-    run(cargo().args(["build", "-p", "perf-budget-cli", "-p", "showcase"]))?;
+    crate::util::build_workspace()?;
     let dir = target_dir().join("xtask").join("budget");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let config = project_root().join("examples/showcase/budgets.toml");

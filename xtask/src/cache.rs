@@ -57,13 +57,8 @@ pub(crate) fn test() -> Result<(), String> {
     for (tool, how) in tools {
         require_tool(tool, how)?;
     }
+    crate::util::build_workspace()?;
     let proxy = bin_path("cache-proxy");
-    if !proxy.is_file() {
-        return Err(format!(
-            "{} is missing; build it with `cargo build -p cache-proxy`",
-            proxy.display()
-        ));
-    }
     let work = target_dir().join("cache-tests");
     let suite = work.join("node_modules/http-cache-tests");
     install(&work, &suite)?;

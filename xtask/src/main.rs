@@ -67,9 +67,11 @@ fn test(args: &[String]) -> Result<(), String> {
             "warnings",
         ]))?;
     }
+    // One build with one feature set: the tests, the binaries and the examples the real-server
+    // checks start all come from it.
+    util::build_workspace()?;
     run(cargo().args(["test", "--workspace", "--all-targets", "--locked"]))?;
     run(cargo().args(["test", "--workspace", "--doc", "--locked"]))?;
-    run(cargo().args(["build", "--workspace", "--bins", "--locked"]))?;
     let checks: [(&str, fn() -> Result<(), String>); 4] = [
         ("perf-middleware", middleware::test),
         ("perf-cache-layer", cache::test),

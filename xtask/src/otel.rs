@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::util::{
-    Server, bin_path, cargo, free_port, http, output, project_root, require_tool, run, target_dir,
+    Server, bin_path, free_port, http, output, project_root, require_tool, run, target_dir,
 };
 
 /// Pinned PyPI packages of the receiver and the client.
@@ -55,14 +55,7 @@ const OTEL_VARS: &[&str] = &[
 /// Runs the checks.
 pub(crate) fn test() -> Result<(), String> {
     let python = venv()?;
-    run(cargo().args([
-        "build",
-        "-p",
-        "perf-otel",
-        "--example",
-        "e2e_server",
-        "--locked",
-    ]))?;
+    crate::util::build_workspace()?; // the e2e_server example and the showcase
     let dir = target_dir().join("xtask").join("otel");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for (transport, protocol) in [("grpc", "grpc"), ("http", "http/protobuf")] {

@@ -47,6 +47,14 @@ fn describe(cmd: &Command) -> String {
     s
 }
 
+/// Builds every target of the workspace once (`cargo build --workspace --all-targets --locked`).
+///
+/// Every task builds with exactly these arguments, so cargo resolves one feature set and the
+/// tests, binaries and examples share one build: a second call is a no-op.
+pub(crate) fn build_workspace() -> Result<(), String> {
+    run(cargo().args(["build", "--workspace", "--all-targets", "--locked"]))
+}
+
 /// Runs a command with inherited output; fails when it exits non-zero.
 pub(crate) fn run(cmd: &mut Command) -> Result<(), String> {
     let what = describe(cmd);
