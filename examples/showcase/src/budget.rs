@@ -17,7 +17,7 @@ pub const BUDGETS_TOML: &str = include_str!("../budgets.toml");
 pub fn wrap(api: Router) -> Result<(Router, BudgetHandle), ConfigError> {
     let policy = BudgetPolicy::from_toml(BUDGETS_TOML)?;
     for w in policy.warnings() {
-        tracing::warn!("budgets.toml: {w}");
+        tracing::info!("budgets.toml: {w}");
     }
     let (layer, handle) = BudgetLayer::pair(policy);
     let router = api.layer(layer).route(

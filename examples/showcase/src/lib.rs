@@ -102,7 +102,6 @@ pub fn app(config: Config) -> Result<Router, Box<dyn std::error::Error + Send + 
     let handle = prometheus::install()?;
     let perf = PerfLayer::builder()
         .slow_threshold(config.slow_threshold)
-        .route_no_slow_log("/api/slow")
         .server_timing(ServerTiming::Always)
         .build()?;
     let catalogue = Router::new()
