@@ -65,11 +65,12 @@ impl Freshness {
 
     /// Remaining freshness (negative when stale), in whole seconds.
     pub(crate) fn ttl(&self, now: SystemTime) -> i64 {
-        let (life, age) = (
-            self.lifetime.as_secs() as i64,
-            self.age(now).as_secs() as i64,
-        );
-        life.saturating_sub(age)
+        self.ttl_at(self.age(now))
+    }
+
+    /// Remaining freshness at `age` (negative when stale), in whole seconds.
+    pub(crate) fn ttl_at(&self, age: Duration) -> i64 {
+        (self.lifetime.as_secs() as i64).saturating_sub(age.as_secs() as i64)
     }
 
     /// How long the store should keep the entry.

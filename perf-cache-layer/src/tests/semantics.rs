@@ -29,7 +29,13 @@ async fn age_is_generated_and_date_is_not_rewritten() {
         "{}",
         hit.cache_status()
     );
-    assert!(hit.header("server-timing").contains("cache;desc=\"hit\""));
+    assert!(!hit.headers.contains_key("server-timing"));
+    let layer = CacheLayer::builder().server_timing(true).build().unwrap();
+    let svc = cache_with(&layer, &origin);
+    get(&svc, "/t").await;
+    let hit = get(&svc, "/t").await;
+    assert!(hit.cache_status().starts_with("perf-cache; hit"));
+    assert_eq!(hit.header("server-timing"), "cache;desc=\"hit\"");
 }
 
 #[tokio::test(start_paused = true)]
