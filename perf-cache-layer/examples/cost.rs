@@ -10,7 +10,8 @@
 //! `Router` with a handler returning a static 1 KiB `&str` (like `bench-server`'s `/static`):
 //! `bare-static` (no layer), `noop` (an identity layer via `Router::layer`), `hit` (a fresh hit,
 //! `CacheLayer` via `Router::layer`), `304` (a hit answered 304 to `If-None-Match`), `hit-outer`
-//! (`CacheLayer` wrapped around the whole `Router`).
+//! (`CacheLayer` wrapped around the whole `Router`), `hit-fallback` (the wrapped `Router` as the
+//! fallback service of an empty `Router`, which is how `bench-server`'s `cache-outer` serves it).
 
 use std::time::Duration;
 
@@ -68,17 +69,28 @@ fn main() {
                 }
             }};
         }
+        // `with_state(())` turns the handlers into routes once, as `axum::serve` does per
+        // connection (a bare `Router<()>` would rebuild every route, layers included, per request).
+        let router = router.with_state::<()>(());
         match variant.as_str() {
             "bare-static" => run!(router, false),
             "noop" => run!(
-                router.layer(tower::util::MapResponseLayer::new(
-                    |r: axum::response::Response| r,
-                )),
+                router
+                    .layer(tower::util::MapResponseLayer::new(
+                        |r: axum::response::Response| r,
+                    ))
+                    .with_state::<()>(()),
                 false
             ),
-            "hit" => run!(router.layer(layer()), false),
-            "304" => run!(router.layer(layer()), true),
+            "hit" => run!(router.layer(layer()).with_state::<()>(()), false),
+            "304" => run!(router.layer(layer()).with_state::<()>(()), true),
             "hit-outer" => run!(layer().layer(router), false),
+            "hit-fallback" => run!(
+                Router::new()
+                    .fallback_service(layer().layer(router))
+                    .with_state::<()>(()),
+                false
+            ),
             other => panic!("unknown variant {other}"),
         }
     });

@@ -200,7 +200,7 @@ fn refresh(
         &headers,
         &rd,
         request_time,
-        now,
+        (now, shared.clock.instant(now)),
     );
     let tags = if tags.is_empty() {
         entry.tags.clone()
@@ -333,7 +333,7 @@ where
         &stored_headers,
         &rd,
         ctx.request_time,
-        now,
+        (now, shared.clock.instant(now)),
     );
     let validator = stored_headers.contains_key(header::ETAG)
         || stored_headers.contains_key(header::LAST_MODIFIED);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header;
-use http::{HeaderMap, Method, Request, Response, request};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, request};
 use http_body::Body;
 use tower_service::Service;
 
@@ -158,14 +158,14 @@ pub(crate) fn fresh_hit<ReqBody, B: Body>(
     if present.upgrade {
         return None;
     }
-    let variants = key::with_primary(req.uri(), headers, |key| shared.store.get_ready(key))??;
+    let variants = key::with_primary(req.uri(), present.host, |key| shared.store.get_ready(key))??;
     let entry = select_ref(&variants, headers)?;
     let rq = if present.directives {
         RequestDirectives::parse(headers)
     } else {
         RequestDirectives::default()
     };
-    let age = entry.freshness.age(shared.clock.now());
+    let age = entry.freshness.age_at(tokio::time::Instant::now());
     if !matches!(decide(shared, &rq, entry, age), Decision::Fresh) {
         return None;
     }
@@ -180,10 +180,12 @@ pub(crate) fn fresh_hit<ReqBody, B: Body>(
     ))
 }
 
-/// Request fields that change how a stored response is reused, found in one pass over the
-/// field names (cheaper than a lookup per field when, as usual, none is present).
+/// What a fresh hit needs from the request's fields, found in one pass (cheaper than a lookup
+/// per field when, as usual, only a few are present).
 #[derive(Debug, Default, Clone, Copy)]
-struct Present {
+struct Present<'a> {
+    /// The first `Host` field.
+    host: Option<&'a HeaderValue>,
     upgrade: bool,
     /// `Cache-Control` or `Pragma`.
     directives: bool,
@@ -191,11 +193,13 @@ struct Present {
     preconditions: bool,
 }
 
-impl Present {
-    fn scan(headers: &HeaderMap) -> Self {
+impl<'a> Present<'a> {
+    fn scan(headers: &'a HeaderMap) -> Self {
         let mut present = Self::default();
-        for name in headers.keys() {
-            if *name == header::CACHE_CONTROL || *name == header::PRAGMA {
+        for (name, value) in headers {
+            if *name == header::HOST {
+                present.host = present.host.or(Some(value));
+            } else if *name == header::CACHE_CONTROL || *name == header::PRAGMA {
                 present.directives = true;
             } else if *name == header::IF_NONE_MATCH
                 || *name == header::IF_MODIFIED_SINCE

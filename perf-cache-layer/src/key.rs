@@ -7,12 +7,12 @@
 use std::cell::RefCell;
 
 use http::header::HOST;
-use http::{HeaderMap, HeaderName, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
 /// The primary cache key of a request.
 pub(crate) fn primary(uri: &Uri, headers: &HeaderMap) -> String {
     let mut key = String::new();
-    write_primary(&mut key, uri, headers);
+    write_primary(&mut key, uri, headers.get(HOST));
     key
 }
 
@@ -23,28 +23,37 @@ thread_local! {
     static KEY: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-/// Runs `f` with the primary key of a request, built without an allocation (in a per-thread
-/// buffer of at most [`REUSED_KEY_MAX`] bytes; longer keys are allocated).
-pub(crate) fn with_primary<R>(uri: &Uri, headers: &HeaderMap, f: impl FnOnce(&str) -> R) -> R {
+/// Runs `f` with the primary key of a request whose first `Host` field is `host`, built without
+/// an allocation (in a per-thread buffer of at most [`REUSED_KEY_MAX`] bytes; longer keys are
+/// allocated).
+pub(crate) fn with_primary<R>(
+    uri: &Uri,
+    host: Option<&HeaderValue>,
+    f: impl FnOnce(&str) -> R,
+) -> R {
     KEY.with(|buf| match buf.try_borrow_mut() {
         Ok(mut key) => {
             key.clear();
-            write_primary(&mut key, uri, headers);
+            write_primary(&mut key, uri, host);
             if key.len() > REUSED_KEY_MAX {
                 let key = std::mem::take(&mut *key);
                 return f(&key);
             }
             f(&key)
         }
-        Err(_) => f(&primary(uri, headers)),
+        Err(_) => {
+            let mut key = String::new();
+            write_primary(&mut key, uri, host);
+            f(&key)
+        }
     })
 }
 
-fn write_primary(key: &mut String, uri: &Uri, headers: &HeaderMap) {
+fn write_primary(key: &mut String, uri: &Uri, host: Option<&HeaderValue>) {
     let host = uri
         .authority()
         .map(|a| a.as_str())
-        .or_else(|| headers.get(HOST).and_then(|h| h.to_str().ok()))
+        .or_else(|| host.and_then(|h| h.to_str().ok()))
         .unwrap_or_default();
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     key.reserve(host.len() + 1 + path.len());

@@ -34,6 +34,11 @@ impl Clock {
     pub(crate) fn now(&self) -> SystemTime {
         self.wall + self.mono.elapsed()
     }
+
+    /// The monotonic instant of `t` (a time this clock returned).
+    pub(crate) fn instant(&self, t: SystemTime) -> tokio::time::Instant {
+        self.mono + t.duration_since(self.wall).unwrap_or_default()
+    }
 }
 
 /// State shared by every clone of the layer, its services and handles.

@@ -99,7 +99,6 @@ pub(crate) fn serve_parts<B: Body>(
             ResponseBody::full(entry.body.clone()),
         )
     };
-    headers.insert(header::AGE, age_value(age.as_secs().min(DELTA_MAX)));
     let (prefix, detail, outcome) = match how {
         Served::Hit => ("hit", "", Outcome::Hit),
         Served::StaleWhileRevalidate => ("hit", "; detail=stale-while-revalidate", Outcome::Stale),
@@ -109,18 +108,15 @@ pub(crate) fn serve_parts<B: Body>(
         Served::Collapsed => ("fwd=uri-miss; collapsed", "", Outcome::Collapsed),
         Served::Revalidated(fwd) => (fwd, "; fwd-status=304", Outcome::Revalidated),
     };
-    // The template's last `Cache-Status` value is this cache's placeholder (an upstream cache's
-    // members come before it); so is its last `Server-Timing` value if it was built with one.
-    match served_status(shared, (prefix, detail), ttl) {
-        Some(value) => set_last(&mut headers, CACHE_STATUS, value),
-        None => remove_last(&mut headers, &CACHE_STATUS),
-    }
-    match (shared.server_timing, entry.reply_timing) {
-        (true, true) => set_last(&mut headers, SERVER_TIMING, outcome.server_timing()),
-        (true, false) => drop(headers.append(SERVER_TIMING, outcome.server_timing())),
-        (false, true) => remove_last(&mut headers, &SERVER_TIMING),
-        (false, false) => {}
-    }
+    let status_value = served_status(shared, (prefix, detail), ttl);
+    let timing = shared.server_timing.then(|| outcome.server_timing());
+    fill(
+        &mut headers,
+        age_value(age.as_secs().min(DELTA_MAX)),
+        status_value,
+        timing,
+        entry.reply_timing,
+    );
     shared.counters.count(outcome);
     let mut response = Response::new(body);
     *response.status_mut() = status;
@@ -156,15 +152,56 @@ pub(crate) fn reply_template(headers: &HeaderMap, server_timing: bool) -> Header
     reply
 }
 
-/// Replaces the last value of `name` (a template's placeholder), or adds it.
-fn set_last(headers: &mut HeaderMap, name: HeaderName, value: HeaderValue) {
-    match headers.entry(name) {
-        header::Entry::Occupied(mut entry) => {
-            if let Some(last) = entry.iter_mut().next_back() {
-                *last = value;
-            }
+/// Writes `Age`, this cache's `Cache-Status` and `Server-Timing` into the placeholders of a reply
+/// template (the last value of each name: an upstream cache's members come before ours), in one
+/// pass over the fields; adds or removes what the template lacks or should not have.
+fn fill(
+    headers: &mut HeaderMap,
+    age: HeaderValue,
+    status: Option<HeaderValue>,
+    timing: Option<HeaderValue>,
+    template_timing: bool,
+) {
+    let (mut age_slot, mut status_slot, mut timing_slot) = (None, None, None);
+    for (name, value) in headers.iter_mut() {
+        if *name == header::AGE {
+            age_slot = Some(value);
+        } else if *name == CACHE_STATUS {
+            status_slot = Some(value);
+        } else if template_timing && *name == SERVER_TIMING {
+            timing_slot = Some(value);
         }
-        header::Entry::Vacant(entry) => drop(entry.insert(value)),
+    }
+    let mut missing = (None, None, None);
+    let mut unwanted = (false, false);
+    match age_slot {
+        Some(slot) => *slot = age,
+        None => missing.0 = Some(age),
+    }
+    match (status_slot, status) {
+        (Some(slot), Some(status)) => *slot = status,
+        (None, status) => missing.1 = status,
+        (Some(_), None) => unwanted.0 = true,
+    }
+    match (timing_slot, timing) {
+        (Some(slot), Some(timing)) => *slot = timing,
+        (None, timing) => missing.2 = timing,
+        (Some(_), None) => unwanted.1 = true,
+    }
+    if unwanted.0 {
+        remove_last(headers, &CACHE_STATUS);
+    }
+    if unwanted.1 {
+        remove_last(headers, &SERVER_TIMING);
+    }
+    if let Some(age) = missing.0 {
+        headers.insert(header::AGE, age);
+    }
+    if let Some(status) = missing.1 {
+        headers.append(CACHE_STATUS, status);
+    }
+    if let Some(timing) = missing.2 {
+        headers.append(SERVER_TIMING, timing);
     }
 }
 
