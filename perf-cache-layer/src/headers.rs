@@ -1,7 +1,9 @@
 //! Header bookkeeping on the way out: `Cache-Status`, `Server-Timing`, hop-by-hop and cache-only
 //! fields, and invalidation of related URIs.
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::HeaderMap;
 use http::header::{self, HeaderName, HeaderValue};
@@ -87,14 +89,39 @@ pub(crate) fn finish(
     tail(shared, headers, outcome);
 }
 
-/// The `Cache-Status` value of a response served from the store, `name; prefix detail; ttl=N`,
-/// built without the formatting machinery in one allocation of the exact size (for a plain hit
-/// from the pre-rendered `name; hit; ttl=`): this runs on every hit.
+static NEXT_LAYER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A process-unique id for a layer's shared state (keys the per-thread memo below).
+pub(crate) fn layer_id() -> u64 {
+    NEXT_LAYER_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+thread_local! {
+    /// The last plain-hit `Cache-Status` value rendered on this thread, with its layer id and ttl:
+    /// the hits a thread serves within the same second share one value instead of each rendering
+    /// (and allocating) its own.
+    static LAST_HIT: RefCell<Option<(u64, i64, HeaderValue)>> = const { RefCell::new(None) };
+}
+
+/// The `Cache-Status` value of a response served from the store, `name; prefix detail; ttl=N`.
+/// Plain hits (`name; hit; ttl=N`) reuse this thread's last value when it has the same layer and
+/// ttl; otherwise the value is built without the formatting machinery, in one allocation of the
+/// exact size: this runs on every hit.
 pub(crate) fn served_status(
     shared: &Shared,
     (prefix, detail): (&str, &str),
     ttl: i64,
 ) -> Option<HeaderValue> {
+    let plain = prefix == "hit" && detail.is_empty();
+    if plain {
+        let memo = LAST_HIT.try_with(|last| match last.try_borrow().as_deref() {
+            Ok(Some((id, at, value))) if *id == shared.id && *at == ttl => Some(value.clone()),
+            _ => None,
+        });
+        if let Ok(Some(value)) = memo {
+            return Some(value);
+        }
+    }
     let mut digits = [0u8; 21];
     let mut n = ttl.unsigned_abs();
     let mut at = digits.len();
@@ -111,7 +138,7 @@ pub(crate) fn served_status(
         digits[at] = b'-';
     }
     let digits = &digits[at..];
-    let value = if prefix == "hit" && detail.is_empty() {
+    let value = if plain {
         let lead = shared.hit_status.as_bytes();
         let mut value = Vec::with_capacity(lead.len() + digits.len());
         value.extend_from_slice(lead);
@@ -132,7 +159,15 @@ pub(crate) fn served_status(
         }
         value
     };
-    HeaderValue::from_maybe_shared(bytes::Bytes::from(value)).ok()
+    let value = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)).ok()?;
+    if plain {
+        let _ = LAST_HIT.try_with(|last| {
+            if let Ok(mut last) = last.try_borrow_mut() {
+                *last = Some((shared.id, ttl, value.clone()));
+            }
+        });
+    }
+    Some(value)
 }
 
 /// Appends the `Server-Timing` entry (when enabled) and counts the outcome.

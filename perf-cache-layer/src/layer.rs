@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     /// `{status_name}; hit; ttl=`, the start of every plain hit's `Cache-Status`.
     pub(crate) hit_status: String,
+    /// Process-unique id (keys per-thread memos of rendered values).
+    pub(crate) id: u64,
 }
 
 /// A Tower layer that adds an RFC 9111 shared HTTP cache in front of a service.
@@ -345,6 +347,7 @@ impl CacheLayerBuilder {
             stale_on_disconnect: self.stale_on_disconnect,
             counters: Counters::default(),
             hit_status,
+            id: crate::headers::layer_id(),
         };
         Ok(CacheLayer {
             shared: Arc::new(shared),

@@ -39,6 +39,31 @@ async fn age_is_generated_and_date_is_not_rewritten() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn hit_status_values_are_per_layer_and_per_second() {
+    let origin = Origin::new(|_, _| response(&[("cache-control", "max-age=60")], "x"));
+    let a = cache(&origin);
+    let named = CacheLayer::builder().status_name("edge").build().unwrap();
+    let b = cache_with(&named, &origin);
+    get(&a, "/s").await;
+    get(&b, "/s").await;
+    for _ in 0..2 {
+        assert_eq!(
+            get(&a, "/s").await.cache_status(),
+            "perf-cache; hit; ttl=60"
+        );
+        assert_eq!(get(&b, "/s").await.cache_status(), "edge; hit; ttl=60");
+    }
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(
+        get(&a, "/s").await.cache_status(),
+        "perf-cache; hit; ttl=59"
+    );
+    assert_eq!(get(&a, "/s").await.header("age"), "1");
+    tokio::time::advance(Duration::from_secs(59)).await;
+    assert!(get(&a, "/s").await.cache_status().contains("fwd=stale"));
+}
+
+#[tokio::test(start_paused = true)]
 async fn responses_without_freshness_are_not_reused_unless_a_default_ttl_is_set() {
     let origin = Origin::new(|_, n| response(&[], &format!("v{n}")));
     let svc = cache(&origin);
