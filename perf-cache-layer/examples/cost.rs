@@ -10,8 +10,8 @@
 //! `Router` with a handler returning a static 1 KiB `&str` (like `bench-server`'s `/static`):
 //! `bare-static` (no layer), `noop` (an identity layer via `Router::layer`), `hit` (a fresh hit,
 //! `CacheLayer` via `Router::layer`), `304` (a hit answered 304 to `If-None-Match`), `hit-outer`
-//! (`CacheLayer` wrapped around the whole `Router`), `hit-fallback` (the wrapped `Router` as the
-//! fallback service of an empty `Router`, which is how `bench-server`'s `cache-outer` serves it).
+//! (`CacheLayer` wrapped around the whole `Router`: hits skip routing), `hit-fallback` (that
+//! wrapped `Router` as the fallback service of another `Router`: routing, and its cost, is back).
 
 use std::time::Duration;
 

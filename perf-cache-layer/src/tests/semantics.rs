@@ -64,6 +64,61 @@ async fn hit_status_values_are_per_layer_and_per_second() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn hits_append_to_upstream_fields_and_follow_the_serving_layers_server_timing() {
+    let origin = Origin::new(|_, _| {
+        response(
+            &[
+                ("cache-control", "max-age=60"),
+                ("cache-status", "upstream; hit"),
+                ("server-timing", "db;dur=3"),
+            ],
+            "x",
+        )
+    });
+    let store = crate::MemoryStore::default();
+    let timed = CacheLayer::builder()
+        .store(store.clone())
+        .server_timing(true)
+        .build()
+        .unwrap();
+    let plain = CacheLayer::builder().store(store).build().unwrap();
+    let (timed, plain) = (cache_with(&timed, &origin), cache_with(&plain, &origin));
+    get(&timed, "/u").await;
+    let values = |got: &super::Got, name: &str| -> Vec<String> {
+        got.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    // Stored by the layer with Server-Timing, served by both.
+    let hit = get(&timed, "/u").await;
+    assert_eq!(
+        values(&hit, "cache-status"),
+        ["upstream; hit", "perf-cache; hit; ttl=60"]
+    );
+    assert_eq!(
+        values(&hit, "server-timing"),
+        ["db;dur=3", "cache;desc=\"hit\""]
+    );
+    assert_eq!(values(&hit, "age"), ["0"]);
+    let hit = get(&plain, "/u").await;
+    assert_eq!(
+        values(&hit, "cache-status"),
+        ["upstream; hit", "perf-cache; hit; ttl=60"]
+    );
+    assert_eq!(values(&hit, "server-timing"), ["db;dur=3"]);
+    // Stored by the layer without Server-Timing, served by the one with it.
+    get(&plain, "/v").await;
+    let hit = get(&timed, "/v").await;
+    assert_eq!(
+        values(&hit, "server-timing"),
+        ["db;dur=3", "cache;desc=\"hit\""]
+    );
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn responses_without_freshness_are_not_reused_unless_a_default_ttl_is_set() {
     let origin = Origin::new(|_, n| response(&[], &format!("v{n}")));
     let svc = cache(&origin);
