@@ -25,7 +25,8 @@ pin_project! {
         Stream { #[pin] body: B },
         Prefixed {
             prefix: Option<Bytes>,
-            trailers: Option<HeaderMap>,
+            // Boxed: a rare case that would otherwise make every response (and every hit) larger.
+            trailers: Option<Box<HeaderMap>>,
             error: Option<B::Error>,
             rest: Option<Pin<Box<B>>>,
         },
@@ -75,7 +76,7 @@ impl<B: Body> ResponseBody<B> {
         Self {
             kind: Kind::Prefixed {
                 prefix,
-                trailers,
+                trailers: trailers.map(Box::new),
                 error,
                 rest,
             },
@@ -116,7 +117,7 @@ where
                     return Poll::Ready(Some(Err(e)));
                 }
                 if let Some(t) = trailers.take() {
-                    return Poll::Ready(Some(Ok(Frame::trailers(t))));
+                    return Poll::Ready(Some(Ok(Frame::trailers(*t))));
                 }
                 match rest {
                     Some(body) => body.as_mut().poll_frame(cx),

@@ -47,17 +47,6 @@ pub(crate) fn weak_eq(a: &[u8], b: &[u8]) -> bool {
     opaque(a) == opaque(b)
 }
 
-/// The entity tags of an `If-None-Match` list (`*` kept as is).
-fn list(headers: &HeaderMap, name: &HeaderName) -> Vec<Vec<u8>> {
-    headers
-        .get_all(name)
-        .iter()
-        .flat_map(|v| directives::split_quoted(v.to_str().unwrap_or_default(), ','))
-        .map(|t| t.trim().as_bytes().to_vec())
-        .filter(|t| !t.is_empty())
-        .collect()
-}
-
 /// Evaluates the client's `If-None-Match` / `If-Modified-Since` against a stored representation
 /// (RFC 9110 §13.2.2): `true` means answer 304. If-None-Match takes precedence; If-Modified-Since is
 /// only used for GET/HEAD, without If-None-Match, with a single valid date.
@@ -66,13 +55,14 @@ pub(crate) fn not_modified(method: &Method, req: &HeaderMap, stored: &HeaderMap)
         return false;
     }
     if req.contains_key(header::IF_NONE_MATCH) {
-        let tags = list(req, &header::IF_NONE_MATCH);
-        let Some(etag) = stored.get(header::ETAG) else {
-            return tags.iter().any(|t| t == b"*");
-        };
-        return tags
+        let etag = stored.get(header::ETAG);
+        return req
+            .get_all(header::IF_NONE_MATCH)
             .iter()
-            .any(|t| t == b"*" || weak_eq(t, etag.as_bytes()));
+            .flat_map(|v| directives::quoted_items(v.to_str().unwrap_or_default(), b','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .any(|t| t == "*" || etag.is_some_and(|e| weak_eq(t.as_bytes(), e.as_bytes())));
     }
     let Some(Ok(since)) = directives::parse_date(req, &header::IF_MODIFIED_SINCE) else {
         return false;

@@ -63,7 +63,7 @@ pub(crate) fn parse_list(headers: &HeaderMap, name: &HeaderName) -> Vec<Directiv
     let mut out = Vec::new();
     for line in headers.get_all(name) {
         let Ok(line) = line.to_str() else { continue };
-        for item in split_quoted(line, ',') {
+        for item in quoted_items(line, b',') {
             let item = item.trim();
             if item.is_empty() {
                 continue;
@@ -87,24 +87,32 @@ pub(crate) fn parse_list(headers: &HeaderMap, name: &HeaderName) -> Vec<Directiv
     out
 }
 
-/// Splits on `sep` outside double-quoted strings (honouring `\` escapes).
-pub(crate) fn split_quoted(line: &str, sep: char) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let (mut start, mut quoted, mut escaped) = (0, false, false);
-    for (i, c) in line.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            c if c == sep && !quoted => {
-                parts.push(&line[start..i]);
-                start = i + c.len_utf8();
-            }
-            _ => {}
+/// The items between `sep`s outside double-quoted strings (honouring `\` escapes), without
+/// allocating. `sep` must be ASCII.
+pub(crate) fn quoted_items(line: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let bytes = line.as_bytes();
+    let (mut start, mut at, mut quoted, mut escaped, mut done) = (0, 0, false, false, false);
+    std::iter::from_fn(move || {
+        if done {
+            return None;
         }
-    }
-    parts.push(&line[start..]);
-    parts
+        while let Some(&b) = bytes.get(at) {
+            at += 1;
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' if quoted => escaped = true,
+                b'"' => quoted = !quoted,
+                b if b == sep && !quoted => {
+                    let item = line.get(start..at - 1);
+                    start = at;
+                    return item;
+                }
+                _ => {}
+            }
+        }
+        done = true;
+        line.get(start..)
+    })
 }
 
 fn field_names(value: Option<&str>) -> Vec<HeaderName> {

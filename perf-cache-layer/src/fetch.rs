@@ -13,7 +13,7 @@ use crate::body::{Collected, ResponseBody, collect};
 use crate::coalesce::Leader;
 use crate::conditional::{self, CONDITIONALS};
 use crate::directives::RequestDirectives;
-use crate::headers;
+use crate::headers::{self, Outcome};
 use crate::key;
 use crate::layer::Shared;
 use crate::policy::{self, NotStored, SetCookiePolicy};
@@ -200,19 +200,23 @@ fn refresh(
         &headers,
         &rd,
         request_time,
-        now,
+        (now, shared.clock.instant(now)),
     );
     let tags = if tags.is_empty() {
         entry.tags.clone()
     } else {
         tags
     };
-    CachedResponse {
+    CachedResponse::new(
+        entry.status,
         headers,
+        entry.body.clone(),
         freshness,
+        entry.vary.clone(),
         tags,
-        ..entry.clone()
-    }
+        entry.keep,
+        shared.server_timing,
+    )
 }
 
 struct StoreCtx {
@@ -260,7 +264,7 @@ where
             shared,
             &mut parts.headers,
             format_args!("{}; fwd-status={status}; detail={detail}", ctx.fwd),
-            "miss",
+            Outcome::Miss,
         );
     };
     if let Err(reason) = verdict {
@@ -329,7 +333,7 @@ where
         &stored_headers,
         &rd,
         ctx.request_time,
-        now,
+        (now, shared.clock.instant(now)),
     );
     let validator = stored_headers.contains_key(header::ETAG)
         || stored_headers.contains_key(header::LAST_MODIFIED);
@@ -345,15 +349,16 @@ where
         return Response::from_parts(parts, reply(bytes));
     }
     let vary = policy::vary_names(&parts.headers).unwrap_or_default();
-    let entry = Arc::new(CachedResponse {
-        status: parts.status,
-        headers: stored_headers,
-        body: bytes.clone(),
+    let entry = Arc::new(CachedResponse::new(
+        parts.status,
+        stored_headers,
+        bytes.clone(),
         freshness,
-        vary: key::vary_values(&vary, &ctx.req_headers),
+        key::vary_values(&vary, &ctx.req_headers),
         tags,
-        keep: shared.policy.keep,
-    });
+        shared.policy.keep,
+        shared.server_timing,
+    ));
     if let Err(err) = shared.store.put(&ctx.key, entry.clone()).await {
         tracing::warn!(%err, "cache store failed");
     }
@@ -362,6 +367,6 @@ where
     }
     let ttl = freshness.ttl(now);
     let text = format_args!("{}; fwd-status={status}; stored; ttl={ttl}", ctx.fwd);
-    headers::finish(shared, &mut parts.headers, text, "miss");
+    headers::finish(shared, &mut parts.headers, text, Outcome::Miss);
     Response::from_parts(parts, reply(bytes))
 }

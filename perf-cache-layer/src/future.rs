@@ -21,10 +21,7 @@ pub struct ResponseFuture<B: Body, E> {
     kind: Kind<B, E>,
 }
 
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a ready hit is returned inline; boxing it would cost the allocation the fast path avoids"
-)]
+// A ready hit is returned inline (boxing it would cost the allocation the fast path avoids).
 enum Kind<B: Body, E> {
     Ready(Option<Response<ResponseBody<B>>>),
     Boxed(Boxed<B, E>),

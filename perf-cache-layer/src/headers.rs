@@ -1,21 +1,83 @@
 //! Header bookkeeping on the way out: `Cache-Status`, `Server-Timing`, hop-by-hop and cache-only
 //! fields, and invalidation of related URIs.
 
+use std::cell::RefCell;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use http::HeaderMap;
 use http::header::{self, HeaderName, HeaderValue};
+use metrics::Counter;
 
 use crate::key;
 use crate::layer::Shared;
 
-const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
-const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+pub(crate) const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+pub(crate) const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+
+/// How a request was answered: the `Server-Timing` description and the `outcome` metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Hit,
+    Miss,
+    Stale,
+    Revalidated,
+    Collapsed,
+    OnlyIfCached,
+    Bypass,
+}
+
+impl Outcome {
+    const COUNT: usize = 7;
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Stale => "stale",
+            Self::Revalidated => "revalidated",
+            Self::Collapsed => "collapsed",
+            Self::OnlyIfCached => "only-if-cached",
+            Self::Bypass => "bypass",
+        }
+    }
+
+    /// The `Server-Timing` entry (static: no allocation).
+    pub(crate) fn server_timing(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Self::Hit => "cache;desc=\"hit\"",
+            Self::Miss => "cache;desc=\"miss\"",
+            Self::Stale => "cache;desc=\"stale\"",
+            Self::Revalidated => "cache;desc=\"revalidated\"",
+            Self::Collapsed => "cache;desc=\"collapsed\"",
+            Self::OnlyIfCached => "cache;desc=\"only-if-cached\"",
+            Self::Bypass => "cache;desc=\"bypass\"",
+        })
+    }
+}
+
+/// The `perf_cache_requests_total{outcome}` handles, resolved on first use (a hit then costs one
+/// atomic add, not a registry lookup by name and labels).
+#[derive(Debug, Default)]
+pub(crate) struct Counters([OnceLock<Counter>; Outcome::COUNT]);
+
+impl Counters {
+    /// Counts an outcome.
+    pub(crate) fn count(&self, outcome: Outcome) {
+        self.0[outcome as usize]
+            .get_or_init(
+                || metrics::counter!(crate::metrics::REQUESTS, "outcome" => outcome.label()),
+            )
+            .increment(1);
+    }
+}
 
 /// Appends `Cache-Status` (`name; text`), the `Server-Timing` entry and counts the outcome.
 pub(crate) fn finish(
     shared: &Shared,
     headers: &mut HeaderMap,
     text: std::fmt::Arguments<'_>,
-    desc: &'static str,
+    outcome: Outcome,
 ) {
     let mut value = String::with_capacity(shared.status_name.len() + 48);
     value.push_str(&shared.status_name);
@@ -24,29 +86,43 @@ pub(crate) fn finish(
     if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
         headers.append(CACHE_STATUS, value);
     }
-    tail(shared, headers, desc);
+    tail(shared, headers, outcome);
 }
 
-/// [`finish`] for responses served from the store (`name; prefix detail; ttl=N`), without the
-/// formatting machinery: this runs on every hit.
-pub(crate) fn finish_served(
+static NEXT_LAYER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A process-unique id for a layer's shared state (keys the per-thread memo below).
+pub(crate) fn layer_id() -> u64 {
+    NEXT_LAYER_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+thread_local! {
+    /// The last plain-hit `Cache-Status` value rendered on this thread, with its layer id and ttl:
+    /// the hits a thread serves within the same second share one value instead of each rendering
+    /// (and allocating) its own.
+    static LAST_HIT: RefCell<Option<(u64, i64, HeaderValue)>> = const { RefCell::new(None) };
+}
+
+/// The `Cache-Status` value of a response served from the store, `name; prefix detail; ttl=N`.
+/// Plain hits (`name; hit; ttl=N`) reuse this thread's last value when it has the same layer and
+/// ttl; otherwise the value is built without the formatting machinery, in one allocation of the
+/// exact size: this runs on every hit.
+pub(crate) fn served_status(
     shared: &Shared,
-    headers: &mut HeaderMap,
     (prefix, detail): (&str, &str),
     ttl: i64,
-    desc: &'static str,
-) {
-    let name = shared.status_name.as_bytes();
-    let mut value = bytes::BytesMut::with_capacity(name.len() + prefix.len() + detail.len() + 32);
-    value.extend_from_slice(name);
-    value.extend_from_slice(b"; ");
-    value.extend_from_slice(prefix.as_bytes());
-    value.extend_from_slice(detail.as_bytes());
-    value.extend_from_slice(b"; ttl=");
-    if ttl < 0 {
-        value.extend_from_slice(b"-");
+) -> Option<HeaderValue> {
+    let plain = prefix == "hit" && detail.is_empty();
+    if plain {
+        let memo = LAST_HIT.try_with(|last| match last.try_borrow().as_deref() {
+            Ok(Some((id, at, value))) if *id == shared.id && *at == ttl => Some(value.clone()),
+            _ => None,
+        });
+        if let Ok(Some(value)) = memo {
+            return Some(value);
+        }
     }
-    let mut digits = [0u8; 20];
+    let mut digits = [0u8; 21];
     let mut n = ttl.unsigned_abs();
     let mut at = digits.len();
     loop {
@@ -57,52 +133,49 @@ pub(crate) fn finish_served(
             break;
         }
     }
-    value.extend_from_slice(&digits[at..]);
-    if let Ok(value) = HeaderValue::from_maybe_shared(value.freeze()) {
-        headers.append(CACHE_STATUS, value);
+    if ttl < 0 {
+        at -= 1;
+        digits[at] = b'-';
     }
-    tail(shared, headers, desc);
+    let digits = &digits[at..];
+    let value = if plain {
+        let lead = shared.hit_status.as_bytes();
+        let mut value = Vec::with_capacity(lead.len() + digits.len());
+        value.extend_from_slice(lead);
+        value.extend_from_slice(digits);
+        value
+    } else {
+        let parts: [&[u8]; 6] = [
+            shared.status_name.as_bytes(),
+            b"; ",
+            prefix.as_bytes(),
+            detail.as_bytes(),
+            b"; ttl=",
+            digits,
+        ];
+        let mut value = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+        for part in parts {
+            value.extend_from_slice(part);
+        }
+        value
+    };
+    let value = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)).ok()?;
+    if plain {
+        let _ = LAST_HIT.try_with(|last| {
+            if let Ok(mut last) = last.try_borrow_mut() {
+                *last = Some((shared.id, ttl, value.clone()));
+            }
+        });
+    }
+    Some(value)
 }
 
-fn tail(shared: &Shared, headers: &mut HeaderMap, desc: &'static str) {
+/// Appends the `Server-Timing` entry (when enabled) and counts the outcome.
+fn tail(shared: &Shared, headers: &mut HeaderMap, outcome: Outcome) {
     if shared.server_timing {
-        headers.append(SERVER_TIMING, server_timing(desc));
+        headers.append(SERVER_TIMING, outcome.server_timing());
     }
-    count(desc);
-}
-
-/// Counts an outcome; literal labels keep the metric key static (no allocation per request).
-fn count(desc: &'static str) {
-    use crate::metrics::REQUESTS;
-    match desc {
-        "hit" => metrics::counter!(REQUESTS, "outcome" => "hit").increment(1),
-        "miss" => metrics::counter!(REQUESTS, "outcome" => "miss").increment(1),
-        "stale" => metrics::counter!(REQUESTS, "outcome" => "stale").increment(1),
-        "revalidated" => metrics::counter!(REQUESTS, "outcome" => "revalidated").increment(1),
-        "collapsed" => metrics::counter!(REQUESTS, "outcome" => "collapsed").increment(1),
-        "only-if-cached" => metrics::counter!(REQUESTS, "outcome" => "only-if-cached").increment(1),
-        _ => metrics::counter!(REQUESTS, "outcome" => "bypass").increment(1),
-    }
-}
-
-/// The `Server-Timing` entry for an outcome (static: no allocation on the hit path).
-fn server_timing(desc: &'static str) -> HeaderValue {
-    const HIT: HeaderValue = HeaderValue::from_static("cache;desc=\"hit\"");
-    const MISS: HeaderValue = HeaderValue::from_static("cache;desc=\"miss\"");
-    const STALE: HeaderValue = HeaderValue::from_static("cache;desc=\"stale\"");
-    const REVALIDATED: HeaderValue = HeaderValue::from_static("cache;desc=\"revalidated\"");
-    const COLLAPSED: HeaderValue = HeaderValue::from_static("cache;desc=\"collapsed\"");
-    const ONLY_IF_CACHED: HeaderValue = HeaderValue::from_static("cache;desc=\"only-if-cached\"");
-    const BYPASS: HeaderValue = HeaderValue::from_static("cache;desc=\"bypass\"");
-    match desc {
-        "hit" => HIT,
-        "miss" => MISS,
-        "stale" => STALE,
-        "revalidated" => REVALIDATED,
-        "collapsed" => COLLAPSED,
-        "only-if-cached" => ONLY_IF_CACHED,
-        _ => BYPASS,
-    }
+    shared.counters.count(outcome);
 }
 
 /// Removes `Connection`, the fields it lists, and the other hop-by-hop fields (RFC 9111 §3.1).

@@ -11,6 +11,7 @@ use tower_layer::Layer;
 use crate::coalesce::Inflight;
 use crate::conditional::EtagMode;
 use crate::handle::CacheHandle;
+use crate::headers::Counters;
 use crate::policy::{Policy, SetCookiePolicy};
 use crate::service::Cache;
 use crate::store::{CacheStore, MemoryStore};
@@ -33,6 +34,11 @@ impl Clock {
     pub(crate) fn now(&self) -> SystemTime {
         self.wall + self.mono.elapsed()
     }
+
+    /// The monotonic instant of `t` (a time this clock returned).
+    pub(crate) fn instant(&self, t: SystemTime) -> tokio::time::Instant {
+        self.mono + t.duration_since(self.wall).unwrap_or_default()
+    }
 }
 
 /// State shared by every clone of the layer, its services and handles.
@@ -50,6 +56,11 @@ pub(crate) struct Shared {
     pub(crate) coalesce_timeout: Duration,
     pub(crate) server_timing: bool,
     pub(crate) stale_on_disconnect: Option<Duration>,
+    pub(crate) counters: Counters,
+    /// `{status_name}; hit; ttl=`, the start of every plain hit's `Cache-Status`.
+    pub(crate) hit_status: String,
+    /// Process-unique id (keys per-thread memos of rendered values).
+    pub(crate) id: u64,
 }
 
 /// A Tower layer that adds an RFC 9111 shared HTTP cache in front of a service.
@@ -189,7 +200,7 @@ impl Default for CacheLayerBuilder {
             honor_max_stale: false,
             honor_request_directives: true,
             coalesce_timeout: Duration::from_secs(10),
-            server_timing: true,
+            server_timing: false,
             stale_on_disconnect: None,
         }
     }
@@ -281,7 +292,9 @@ impl CacheLayerBuilder {
         self
     }
 
-    /// Whether to append a `Server-Timing` entry (`cache;desc="hit"`). Defaults to `true`.
+    /// Whether to append a `Server-Timing` entry (`cache;desc="hit"`). Defaults to `false`
+    /// (like perf-middleware's `Server-Timing`): neither RFC 9111 nor RFC 9211 needs it, and every
+    /// extra field costs encoding and bytes on each response.
     pub fn server_timing(mut self, enabled: bool) -> Self {
         self.server_timing = enabled;
         self
@@ -317,6 +330,7 @@ impl CacheLayerBuilder {
             return Err(ConfigError::HeuristicFraction(f.to_string()));
         }
         crate::metrics::describe();
+        let hit_status = format!("{}; hit; ttl=", self.status_name);
         let shared = Shared {
             policy: self.policy,
             store: self.store,
@@ -331,6 +345,9 @@ impl CacheLayerBuilder {
             coalesce_timeout: self.coalesce_timeout,
             server_timing: self.server_timing,
             stale_on_disconnect: self.stale_on_disconnect,
+            counters: Counters::default(),
+            hit_status,
+            id: crate::headers::layer_id(),
         };
         Ok(CacheLayer {
             shared: Arc::new(shared),

@@ -2,6 +2,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use tokio::time::Instant;
+
 use http::header::{AUTHORIZATION, EXPIRES, HeaderName, LAST_MODIFIED, SET_COOKIE, VARY};
 use http::{HeaderMap, Method, StatusCode};
 
@@ -49,6 +51,8 @@ pub(crate) struct Freshness {
     pub(crate) initial_age: Duration,
     /// When the response was received, by the layer's clock.
     pub(crate) response_time: SystemTime,
+    /// The same moment on the monotonic clock, for the age at a hit without wall-clock arithmetic.
+    pub(crate) received: Instant,
     pub(crate) stale_while_revalidate: Duration,
     pub(crate) stale_if_error: Duration,
     /// Never serve stale (must-revalidate, proxy-revalidate, s-maxage, no-cache).
@@ -63,13 +67,19 @@ impl Freshness {
         self.initial_age + directives::since(now, self.response_time)
     }
 
+    /// [`age`](Self::age) at `now` on the monotonic clock (one clock read, integer arithmetic).
+    pub(crate) fn age_at(&self, now: Instant) -> Duration {
+        self.initial_age + now.saturating_duration_since(self.received)
+    }
+
     /// Remaining freshness (negative when stale), in whole seconds.
     pub(crate) fn ttl(&self, now: SystemTime) -> i64 {
-        let (life, age) = (
-            self.lifetime.as_secs() as i64,
-            self.age(now).as_secs() as i64,
-        );
-        life.saturating_sub(age)
+        self.ttl_at(self.age(now))
+    }
+
+    /// Remaining freshness at `age` (negative when stale), in whole seconds.
+    pub(crate) fn ttl_at(&self, age: Duration) -> i64 {
+        (self.lifetime.as_secs() as i64).saturating_sub(age.as_secs() as i64)
     }
 
     /// How long the store should keep the entry.
@@ -215,14 +225,15 @@ pub(crate) fn vary_names(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
     Some(names)
 }
 
-/// Computes freshness for a response received at `response_time` for a request sent at `request_time`.
+/// Computes freshness for a response received at `response_time` (`received` on the monotonic
+/// clock) for a request sent at `request_time`.
 pub(crate) fn freshness(
     policy: &Policy,
     status: StatusCode,
     headers: &HeaderMap,
     rd: &ResponseDirectives,
     request_time: SystemTime,
-    response_time: SystemTime,
+    (response_time, received): (SystemTime, Instant),
 ) -> Freshness {
     let date = directives::parse_date(headers, &http::header::DATE).and_then(Result::ok);
     let age = directives::parse_age(headers);
@@ -261,6 +272,7 @@ pub(crate) fn freshness(
         lifetime,
         initial_age,
         response_time,
+        received,
         stale_while_revalidate: Duration::from_secs(rd.stale_while_revalidate.unwrap_or(0)),
         stale_if_error: Duration::from_secs(rd.stale_if_error.unwrap_or(0)),
         forbids_stale: rd.forbids_stale(),

@@ -26,6 +26,7 @@ use http::{HeaderMap, HeaderName, StatusCode};
 
 pub use self::memory::{MemoryStore, MemoryStoreBuilder};
 use crate::policy::Freshness;
+use crate::{conditional, serve};
 
 /// A complete stored response plus what the cache needs to reuse it.
 ///
@@ -41,6 +42,13 @@ pub struct CachedResponse {
     /// Surrogate keys (tags) for purging.
     pub(crate) tags: Vec<Box<str>>,
     pub(crate) keep: Duration,
+    /// What a hit sends: `headers` plus placeholders for `Age` and `Cache-Status`, so a hit
+    /// clones one map and overwrites two values instead of rebuilding the map field by field.
+    pub(crate) reply: HeaderMap,
+    /// The same for a 304 to a client's matching precondition (RFC 9110 §15.4.5 fields only).
+    pub(crate) reply_304: HeaderMap,
+    /// Whether the templates hold a `Server-Timing` placeholder.
+    pub(crate) reply_timing: bool,
 }
 
 impl fmt::Debug for CachedResponse {
@@ -55,6 +63,37 @@ impl fmt::Debug for CachedResponse {
 }
 
 impl CachedResponse {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "internal constructor; every field but the derived templates"
+    )]
+    pub(crate) fn new(
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+        freshness: Freshness,
+        vary: Vec<(HeaderName, Option<String>)>,
+        tags: Vec<Box<str>>,
+        keep: Duration,
+        server_timing: bool,
+    ) -> Self {
+        let reply = serve::reply_template(&headers, server_timing);
+        let reply_304 =
+            serve::reply_template(&conditional::not_modified_headers(&headers), server_timing);
+        Self {
+            status,
+            headers,
+            body,
+            freshness,
+            vary,
+            tags,
+            keep,
+            reply,
+            reply_304,
+            reply_timing: server_timing,
+        }
+    }
+
     /// The stored status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -93,7 +132,9 @@ impl CachedResponse {
             .map(|(n, v)| n.as_str().len() + v.as_ref().map_or(0, String::len))
             .sum();
         let tags: usize = self.tags.iter().map(|t| t.len() + 16).sum();
-        self.body.len() + headers + vary + tags + 256
+        // The reply templates share the stored values; their own cost is their tables.
+        let templates = (self.reply.len() + self.reply_304.len()) * 48;
+        self.body.len() + headers + vary + tags + templates + 256
     }
 
     /// How long a store should retain it (freshness + stale windows + revalidation keep).

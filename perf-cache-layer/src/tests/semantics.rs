@@ -29,7 +29,93 @@ async fn age_is_generated_and_date_is_not_rewritten() {
         "{}",
         hit.cache_status()
     );
-    assert!(hit.header("server-timing").contains("cache;desc=\"hit\""));
+    assert!(!hit.headers.contains_key("server-timing"));
+    let layer = CacheLayer::builder().server_timing(true).build().unwrap();
+    let svc = cache_with(&layer, &origin);
+    get(&svc, "/t").await;
+    let hit = get(&svc, "/t").await;
+    assert!(hit.cache_status().starts_with("perf-cache; hit"));
+    assert_eq!(hit.header("server-timing"), "cache;desc=\"hit\"");
+}
+
+#[tokio::test(start_paused = true)]
+async fn hit_status_values_are_per_layer_and_per_second() {
+    let origin = Origin::new(|_, _| response(&[("cache-control", "max-age=60")], "x"));
+    let a = cache(&origin);
+    let named = CacheLayer::builder().status_name("edge").build().unwrap();
+    let b = cache_with(&named, &origin);
+    get(&a, "/s").await;
+    get(&b, "/s").await;
+    for _ in 0..2 {
+        assert_eq!(
+            get(&a, "/s").await.cache_status(),
+            "perf-cache; hit; ttl=60"
+        );
+        assert_eq!(get(&b, "/s").await.cache_status(), "edge; hit; ttl=60");
+    }
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(
+        get(&a, "/s").await.cache_status(),
+        "perf-cache; hit; ttl=59"
+    );
+    assert_eq!(get(&a, "/s").await.header("age"), "1");
+    tokio::time::advance(Duration::from_secs(59)).await;
+    assert!(get(&a, "/s").await.cache_status().contains("fwd=stale"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn hits_append_to_upstream_fields_and_follow_the_serving_layers_server_timing() {
+    let origin = Origin::new(|_, _| {
+        response(
+            &[
+                ("cache-control", "max-age=60"),
+                ("cache-status", "upstream; hit"),
+                ("server-timing", "db;dur=3"),
+            ],
+            "x",
+        )
+    });
+    let store = crate::MemoryStore::default();
+    let timed = CacheLayer::builder()
+        .store(store.clone())
+        .server_timing(true)
+        .build()
+        .unwrap();
+    let plain = CacheLayer::builder().store(store).build().unwrap();
+    let (timed, plain) = (cache_with(&timed, &origin), cache_with(&plain, &origin));
+    get(&timed, "/u").await;
+    let values = |got: &super::Got, name: &str| -> Vec<String> {
+        got.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    // Stored by the layer with Server-Timing, served by both.
+    let hit = get(&timed, "/u").await;
+    assert_eq!(
+        values(&hit, "cache-status"),
+        ["upstream; hit", "perf-cache; hit; ttl=60"]
+    );
+    assert_eq!(
+        values(&hit, "server-timing"),
+        ["db;dur=3", "cache;desc=\"hit\""]
+    );
+    assert_eq!(values(&hit, "age"), ["0"]);
+    let hit = get(&plain, "/u").await;
+    assert_eq!(
+        values(&hit, "cache-status"),
+        ["upstream; hit", "perf-cache; hit; ttl=60"]
+    );
+    assert_eq!(values(&hit, "server-timing"), ["db;dur=3"]);
+    // Stored by the layer without Server-Timing, served by the one with it.
+    get(&plain, "/v").await;
+    let hit = get(&timed, "/v").await;
+    assert_eq!(
+        values(&hit, "server-timing"),
+        ["db;dur=3", "cache;desc=\"hit\""]
+    );
+    assert_eq!(origin.calls(), 2);
 }
 
 #[tokio::test(start_paused = true)]
