@@ -55,6 +55,7 @@ where
 }
 
 fn main() {
+    sizes();
     let mut args = std::env::args().skip(1);
     let variant = args.next().unwrap_or_else(|| "budget".into());
     let n: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
@@ -90,4 +91,11 @@ fn main() {
             other => panic!("unknown variant {other}"),
         }
     });
+}
+#[allow(dead_code)]
+fn sizes() {
+    eprintln!("ResponseFuture {}", std::mem::size_of::<perf_budget::ResponseFuture<axum::routing::future::RouteFuture<std::convert::Infallible>, Body>>());
+    eprintln!("RouteFuture {}", std::mem::size_of::<axum::routing::future::RouteFuture<std::convert::Infallible>>());
+    eprintln!("ResponseBody {}", std::mem::size_of::<perf_budget::ResponseBody<Body>>());
+    eprintln!("Response {}", std::mem::size_of::<http::Response<Body>>());
 }

@@ -94,7 +94,7 @@ impl BudgetHandle {
     /// criterion bench of the record path; not a stable API).
     #[doc(hidden)]
     pub fn __record(&self, index: usize, latency: std::time::Duration, error: bool) {
-        let now = tokio::time::Instant::now();
+        let now = self.shared.clock.nanos(tokio::time::Instant::now());
         let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
         self.shared
             .record(index.min(self.shared.entries.len() - 1), now, nanos, error);

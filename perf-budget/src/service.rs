@@ -55,13 +55,13 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
-        let start = Instant::now();
+        let now = Instant::now();
+        let start = self.shared.clock.nanos(now);
         let idx = self.shared.lookup(&req);
         let entry = &self.shared.entries[idx];
         let mode = self.shared.policy.mode;
         if mode == Mode::Shed && entry.state() == State::Breached && !entry.admit() {
-            let epoch = self.shared.epoch(start);
-            entry.window.shed(epoch);
+            entry.window.shed(self.shared.clock.epoch_at(start));
             self.shared
                 .record(idx, start, 0, self.shared.policy.errors.shed);
             let res = exceeded(
@@ -73,15 +73,14 @@ where
             );
             return ResponseFuture::ready(res);
         }
-        let cap = if mode == Mode::Deadline {
-            entry.budget.deadline()
-        } else {
-            None
+        let deadline = match mode {
+            Mode::Deadline => entry.budget.deadline().map(|cap| (now + cap, cap)),
+            _ => None,
         };
-        if let Some(cap) = cap {
-            req.extensions_mut().insert(Deadline::new(start + cap));
+        if let Some((at, _)) = deadline {
+            req.extensions_mut().insert(Deadline::new(at));
         }
         let pending = Pending::new(self.shared.clone(), idx, start, mode == Mode::Annotate);
-        ResponseFuture::new(self.inner.call(req), pending, cap)
+        ResponseFuture::new(self.inner.call(req), pending, deadline)
     }
 }

@@ -4,6 +4,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 
 use foldhash::fast::RandomState;
+#[cfg(feature = "axum")]
+use once_cell::race::OnceBox;
 use hashbrown::HashMap;
 use http::{Method, Request};
 use tokio::time::Instant;
@@ -63,7 +65,55 @@ pub(crate) struct Shared {
     pub(crate) entries: Vec<Entry>,
     by_template: HashMap<String, Candidates, RandomState>,
     router: matchit::Router<Candidates>,
+    #[cfg(feature = "axum")]
+    routes: RouteCache,
     hysteresis: Hysteresis,
+}
+
+/// Slots of the [`RouteCache`] (a power of two).
+#[cfg(feature = "axum")]
+const ROUTE_CACHE: usize = 64;
+
+/// The budget candidates of axum's `MatchedPath` templates, cached by the address of the
+/// template string. axum keeps one `Arc<str>` per route for the router's lifetime and hands out
+/// clones of it, so after a route's first request its resolution costs one pointer comparison
+/// instead of hashing and comparing the template. Each slot is written once (a race, never a
+/// wait) and keeps its `MatchedPath` alive, so an equal address always means the same string.
+/// A slot taken by another route only sends lookups back to the hash map: bounded, never wrong.
+#[cfg(feature = "axum")]
+struct RouteCache {
+    slots: [OnceBox<CachedRoute>; ROUTE_CACHE],
+}
+
+#[cfg(feature = "axum")]
+struct CachedRoute {
+    key: axum::extract::MatchedPath,
+    /// `None`: no budget has this template (the request goes to `__other__`).
+    candidates: Option<Candidates>,
+}
+
+#[cfg(feature = "axum")]
+impl std::fmt::Debug for RouteCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let used = self.slots.iter().filter(|s| s.get().is_some()).count();
+        f.debug_struct("RouteCache").field("used", &used).finish()
+    }
+}
+
+#[cfg(feature = "axum")]
+impl RouteCache {
+    fn new() -> Self {
+        Self {
+            slots: std::array::from_fn(|_| OnceBox::new()),
+        }
+    }
+
+    #[inline]
+    fn slot(&self, template: &str) -> &OnceBox<CachedRoute> {
+        // Fibonacci hashing of the address: the top bits of the product.
+        let h = (template.as_ptr() as usize as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        &self.slots[(h >> (64 - ROUTE_CACHE.trailing_zeros())) as usize]
+    }
 }
 
 fn pick(c: &Candidates, method: &Method) -> Option<usize> {
@@ -136,6 +186,8 @@ impl Shared {
             entries,
             by_template,
             router,
+            #[cfg(feature = "axum")]
+            routes: RouteCache::new(),
             hysteresis,
         }
     }
@@ -145,9 +197,15 @@ impl Shared {
     #[inline]
     pub(crate) fn lookup<B>(&self, req: &Request<B>) -> usize {
         let other = self.entries.len() - 1;
-        let template = template(req);
-        let found = match template {
-            Some(t) => self.by_template.get(t).and_then(|c| pick(c, req.method())),
+        #[cfg(feature = "axum")]
+        if let Some(m) = req.extensions().get::<axum::extract::MatchedPath>() {
+            return self.by_matched_path(m, req.method()).unwrap_or(other);
+        }
+        let found = match req.extensions().get::<perf_middleware::RouteTemplate>() {
+            Some(t) => self
+                .by_template
+                .get(t.as_str())
+                .and_then(|c| pick(c, req.method())),
             None => self
                 .router
                 .at(req.uri().path())
@@ -157,15 +215,37 @@ impl Shared {
         found.unwrap_or(other)
     }
 
+    /// The entry of a `MatchedPath` template through the [`RouteCache`].
+    #[cfg(feature = "axum")]
+    #[inline]
+    fn by_matched_path(&self, m: &axum::extract::MatchedPath, method: &Method) -> Option<usize> {
+        let template = m.as_str();
+        let slot = self.routes.slot(template);
+        if let Some(c) = slot.get() {
+            if std::ptr::eq(c.key.as_str(), template) {
+                return c.candidates.as_ref().and_then(|c| pick(c, method));
+            }
+            return self.by_template.get(template).and_then(|c| pick(c, method));
+        }
+        let candidates = self.by_template.get(template).cloned();
+        let found = candidates.as_ref().and_then(|c| pick(c, method));
+        // Losing the race to another request only leaves the other resolution in the slot.
+        let _ = slot.set(Box::new(CachedRoute {
+            key: m.clone(),
+            candidates,
+        }));
+        found
+    }
+
     #[inline]
     pub(crate) fn epoch(&self, now: Instant) -> u64 {
         self.clock.epoch(now)
     }
 
-    /// Records a finished request and evaluates at most once per slot.
+    /// Records a request finished at `now` ([`Clock::nanos`]) and evaluates at most once per slot.
     #[inline]
-    pub(crate) fn record(&self, idx: usize, now: Instant, nanos: u64, error: bool) {
-        let epoch = self.epoch(now);
+    pub(crate) fn record(&self, idx: usize, now: u64, nanos: u64, error: bool) {
+        let epoch = self.clock.epoch_at(now);
         let e = &self.entries[idx];
         e.window.record(epoch, nanos, error);
         self.maybe_evaluate(idx, epoch);
@@ -414,14 +494,4 @@ impl Shared {
             budgets,
         )
     }
-}
-
-fn template<B>(req: &Request<B>) -> Option<&str> {
-    #[cfg(feature = "axum")]
-    if let Some(m) = req.extensions().get::<axum::extract::MatchedPath>() {
-        return Some(m.as_str());
-    }
-    req.extensions()
-        .get::<perf_middleware::RouteTemplate>()
-        .map(|t| t.as_str())
 }

@@ -25,11 +25,20 @@ impl Clock {
             slot_nanos: u64::try_from(slot.as_nanos()).unwrap_or(u64::MAX).max(1),
         }
     }
+    /// Nanoseconds since the clock's start: the request path's one time conversion per reading
+    /// (latencies are differences of these, epochs are derived from them).
+    #[inline]
+    pub(crate) fn nanos(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.start).as_nanos()).unwrap_or(u64::MAX)
+    }
+    /// The epoch of a time given in [`nanos`](Self::nanos).
+    #[inline]
+    pub(crate) fn epoch_at(&self, nanos: u64) -> u64 {
+        nanos / self.slot_nanos + 1
+    }
     #[inline]
     pub(crate) fn epoch(&self, now: Instant) -> u64 {
-        let ns =
-            u64::try_from(now.saturating_duration_since(self.start).as_nanos()).unwrap_or(u64::MAX);
-        ns / self.slot_nanos + 1
+        self.epoch_at(self.nanos(now))
     }
     pub(crate) fn start(&self) -> Instant {
         self.start
