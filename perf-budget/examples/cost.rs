@@ -9,7 +9,8 @@
 //!
 //! Run with two request counts and take the difference per request. Variants: `bare`, `noop`
 //! (an identity axum layer), `budget` (observe, three objectives, `Router::layer`),
-//! `budget-outer` (the same layer around the whole Router, templates matched with `matchit`).
+//! `budget-axum` (the same with [`BudgetLayer::axum_body`]), `budget-outer` (that layer around
+//! the whole Router: templates matched with `matchit`, no per-route boxing).
 
 use std::time::Duration;
 
@@ -55,7 +56,6 @@ where
 }
 
 fn main() {
-    sizes();
     let mut args = std::env::args().skip(1);
     let variant = args.next().unwrap_or_else(|| "budget".into());
     let n: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
@@ -80,22 +80,15 @@ fn main() {
                 .await
             }
             "budget" => run(router.layer(BudgetLayer::new(policy())).with_state(()), n).await,
+            "budget-axum" => {
+                let layer = BudgetLayer::new(policy()).axum_body();
+                run(router.layer(layer).with_state(()), n).await
+            }
             "budget-outer" => {
-                let svc = BudgetLayer::new(policy()).layer(router.with_state(()));
-                let svc = tower::util::MapResponseLayer::new(
-                    |r: http::Response<perf_budget::ResponseBody<Body>>| r.map(Body::new),
-                )
-                .layer(svc);
-                run(svc, n).await
+                let layer = BudgetLayer::new(policy()).axum_body();
+                run(layer.layer(router.with_state(())), n).await
             }
             other => panic!("unknown variant {other}"),
         }
     });
-}
-#[allow(dead_code)]
-fn sizes() {
-    eprintln!("ResponseFuture {}", std::mem::size_of::<perf_budget::ResponseFuture<axum::routing::future::RouteFuture<std::convert::Infallible>, Body>>());
-    eprintln!("RouteFuture {}", std::mem::size_of::<axum::routing::future::RouteFuture<std::convert::Infallible>>());
-    eprintln!("ResponseBody {}", std::mem::size_of::<perf_budget::ResponseBody<Body>>());
-    eprintln!("Response {}", std::mem::size_of::<http::Response<Body>>());
 }

@@ -1,16 +1,18 @@
 //! The response future and the per-request recording guard.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use crate::body::ResponseBody;
+use crate::body::{BodyKind, ResponseBody, Wrapped};
 use crate::policy::Measure;
 use crate::response::{ExceededReason, exceeded};
 use crate::shared::Shared;
@@ -88,30 +90,31 @@ pin_project! {
         Inner { #[pin] fut: F },
         // Boxed: shed responses are rare, and an inline response would make every request's
         // future (moved into axum's box) larger.
-        Ready { response: Option<Box<Response<ResponseBody<B>>>> },
+        Ready { response: Option<Box<Response<Bytes>>>, _body: PhantomData<fn() -> B> },
     }
 }
 
 pin_project! {
-    /// The response future of [`Budget`](crate::Budget).
+    /// The response future of [`Budget`](crate::Budget); `K` is its [`BodyKind`].
     ///
     /// Dropping it before completion counts the request once as cancelled.
-    pub struct ResponseFuture<F, B> {
+    pub struct ResponseFuture<F, B, K = Wrapped> {
         #[pin]
         kind: Kind<F, B>,
         pending: Option<Pending>,
         // Mode `deadline` only; boxed so the other modes' futures stay small.
         deadline: Option<(Pin<Box<Sleep>>, Duration)>,
+        _kind: PhantomData<fn() -> K>,
     }
 }
 
-impl<F, B> std::fmt::Debug for ResponseFuture<F, B> {
+impl<F, B, K> std::fmt::Debug for ResponseFuture<F, B, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
-impl<F, B> ResponseFuture<F, B> {
+impl<F, B, K> ResponseFuture<F, B, K> {
     /// The inner future, timed by `pending`; `deadline` is the instant and the cap of mode
     /// `deadline`.
     #[inline]
@@ -120,34 +123,39 @@ impl<F, B> ResponseFuture<F, B> {
             kind: Kind::Inner { fut },
             pending: Some(pending),
             deadline: deadline.map(|(at, cap)| (Box::pin(tokio::time::sleep_until(at)), cap)),
+            _kind: PhantomData,
         }
     }
-    pub(crate) fn ready(res: Response<ResponseBody<B>>) -> Self {
+    /// The layer's own response (shed).
+    pub(crate) fn ready(res: Response<Bytes>) -> Self {
         Self {
             kind: Kind::Ready {
                 response: Some(Box::new(res)),
+                _body: PhantomData,
             },
             pending: None,
             deadline: None,
+            _kind: PhantomData,
         }
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F, B>
+impl<F, B, E, K> Future for ResponseFuture<F, B, K>
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: http_body::Body,
+    K: BodyKind<B>,
 {
-    type Output = Result<Response<ResponseBody<B>>, E>;
+    type Output = Result<Response<K::Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let fut = match this.kind.project() {
-            KindProj::Ready { response } => {
+            KindProj::Ready { response, .. } => {
                 // Polled after completion: never panic on the request path.
                 return response
                     .take()
-                    .map_or(Poll::Pending, |r| Poll::Ready(Ok(*r)));
+                    .map_or(Poll::Pending, |r| Poll::Ready(Ok(r.map(K::text))));
             }
             KindProj::Inner { fut } => fut,
         };
@@ -169,7 +177,7 @@ where
                         ExceededReason::Deadline,
                         None,
                     );
-                    return Poll::Ready(Ok(res));
+                    return Poll::Ready(Ok(res.map(K::text)));
                 }
                 return Poll::Pending;
             }
@@ -187,13 +195,13 @@ where
                             annotate(res.headers_mut(), g, g.elapsed());
                         }
                     }
-                    return Poll::Ready(Ok(res.map(|b| ResponseBody::inner(b, guard))));
+                    return Poll::Ready(Ok(res.map(|b| K::timed(ResponseBody::inner(b, guard)))));
                 }
                 let latency = pending.finish(error, None);
                 if pending.annotate {
                     annotate(res.headers_mut(), pending, latency);
                 }
-                Poll::Ready(Ok(res.map(|b| ResponseBody::inner(b, None))))
+                Poll::Ready(Ok(res.map(K::plain)))
             }
             Err(e) => {
                 pending.finish(pending.shared.policy.errors.server, None);

@@ -107,7 +107,9 @@ mod service;
 mod shared;
 mod window;
 
-pub use body::ResponseBody;
+#[cfg(feature = "axum")]
+pub use body::AxumBody;
+pub use body::{BodyKind, ResponseBody, Wrapped};
 pub use error::{ConfigError, ConfigErrorKind};
 pub use eval::{State, Status};
 pub use future::{PERF_BUDGET, ResponseFuture};

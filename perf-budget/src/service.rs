@@ -1,5 +1,6 @@
 //! The [`Budget`] service.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -10,7 +11,7 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::State;
-use crate::body::ResponseBody;
+use crate::body::{BodyKind, Wrapped};
 use crate::future::{Pending, ResponseFuture};
 use crate::policy::Mode;
 use crate::response::{Deadline, ExceededReason, exceeded};
@@ -18,14 +19,26 @@ use crate::shared::Shared;
 
 /// Records every request against its route's budget and applies the policy's mode.
 ///
-/// Built by [`BudgetLayer`](crate::BudgetLayer); see the crate docs for an example.
-#[derive(Debug, Clone)]
-pub struct Budget<S> {
+/// Built by [`BudgetLayer`](crate::BudgetLayer); see the crate docs for an example. `K` is the
+/// [`BodyKind`] of its responses.
+#[derive(Debug)]
+pub struct Budget<S, K = Wrapped> {
     pub(crate) inner: S,
     pub(crate) shared: Arc<Shared>,
+    pub(crate) kind: PhantomData<fn() -> K>,
 }
 
-impl<S> Budget<S> {
+impl<S: Clone, K> Clone for Budget<S, K> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<S, K> Budget<S, K> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -40,15 +53,16 @@ impl<S> Budget<S> {
     }
 }
 
-impl<S, ReqB, ResB> Service<Request<ReqB>> for Budget<S>
+impl<S, ReqB, ResB, K> Service<Request<ReqB>> for Budget<S, K>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     ResB: Body,
     ResB::Data: From<Bytes>,
+    K: BodyKind<ResB>,
 {
-    type Response = Response<ResponseBody<ResB>>;
+    type Response = Response<K::Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResB>;
+    type Future = ResponseFuture<S::Future, ResB, K>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
