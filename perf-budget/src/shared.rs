@@ -116,11 +116,18 @@ impl RouteCache {
     }
 }
 
+/// The candidate for `method`, else the one for every method.
+#[inline]
 fn pick(c: &Candidates, method: &Method) -> Option<usize> {
-    c.iter()
-        .find(|(m, _)| m.as_ref() == Some(method))
-        .or_else(|| c.iter().find(|(m, _)| m.is_none()))
-        .map(|(_, i)| *i)
+    let mut any = None;
+    for (m, i) in c {
+        match m {
+            Some(m) if m == method => return Some(*i),
+            None if any.is_none() => any = Some(*i),
+            _ => {}
+        }
+    }
+    any
 }
 
 impl Shared {

@@ -69,12 +69,12 @@ pub(crate) struct Sums {
     pub(crate) over: Vec<u64>,
 }
 
-/// One route's ring of slots. `thresholds[i]` is the i-th latency objective's
-/// `(threshold_ns, inclusive)`.
+/// One route's ring of slots. Built from each latency objective's `(threshold_ns, inclusive)`;
+/// `slow_from[i]` is the smallest latency (ns) that misses the i-th one.
 #[derive(Debug)]
 pub(crate) struct Window {
     slots: Box<[Slot]>,
-    thresholds: Box<[(u64, bool)]>,
+    slow_from: Box<[u64]>,
     folded: [AtomicU64; 4],
     folded_over: Box<[AtomicU64]>,
 }
@@ -98,7 +98,11 @@ impl Window {
                     hist: AtomicHistogram::new(),
                 })
                 .collect(),
-            thresholds: thresholds.into(),
+            // `< t` misses from t on, `<= t` from t + 1 on.
+            slow_from: thresholds
+                .iter()
+                .map(|&(t, inclusive)| if inclusive { t.saturating_add(1) } else { t })
+                .collect(),
             folded: Default::default(),
             folded_over: zeros(k),
         }
@@ -140,8 +144,8 @@ impl Window {
         if error {
             s.errors.fetch_add(1, Relaxed);
         }
-        for (c, &(t, inclusive)) in s.over.iter().zip(self.thresholds.iter()) {
-            if nanos > t || (!inclusive && nanos == t) {
+        for (c, &from) in s.over.iter().zip(self.slow_from.iter()) {
+            if nanos >= from {
                 c.fetch_add(1, Relaxed);
             }
         }
@@ -161,7 +165,7 @@ impl Window {
     /// Sums the `k` most recent slots up to and including `epoch`.
     pub(crate) fn sums(&self, epoch: u64, k: usize, hist: Option<&mut Counts>) -> Sums {
         let mut out = Sums {
-            over: vec![0; self.thresholds.len()],
+            over: vec![0; self.slow_from.len()],
             ..Sums::default()
         };
         let lo = epoch.saturating_sub(k as u64);
