@@ -20,7 +20,7 @@ use axum::routing::get;
 use http::Request;
 use http_body_util::BodyExt;
 use perf_budget::{BudgetLayer, BudgetPolicy};
-use tower::{Layer, ServiceExt};
+use tower::{Layer, Service, ServiceExt};
 
 fn policy() -> BudgetPolicy {
     BudgetPolicy::builder()
@@ -87,6 +87,21 @@ fn main() {
             "budget-outer" => {
                 let layer = BudgetLayer::new(policy()).axum_body();
                 run(layer.layer(router.with_state(())), n).await
+            }
+            "svc-template" | "svc-path" => {
+                let template = perf_middleware::RouteTemplate::new("/json");
+                let mut svc = BudgetLayer::new(policy()).layer(tower::service_fn(
+                    |_req: Request<()>| async {
+                        Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
+                    },
+                ));
+                for _ in 0..n {
+                    let mut req = Request::get("/json").body(()).expect("request");
+                    if variant == "svc-template" {
+                        req.extensions_mut().insert(template.clone());
+                    }
+                    std::hint::black_box(svc.call(req).await.expect("response"));
+                }
             }
             other => panic!("unknown variant {other}"),
         }

@@ -129,6 +129,13 @@ impl BudgetHandle {
             .record(index.min(self.shared.entries.len() - 1), now, nanos, error);
     }
 
+    /// One clock reading as the layer takes it at each end of a request (for the criterion
+    /// bench; not a stable API).
+    #[doc(hidden)]
+    pub fn __clock(&self) -> u64 {
+        self.shared.clock.nanos(tokio::time::Instant::now())
+    }
+
     /// The policy this layer runs.
     pub fn policy(&self) -> &BudgetPolicy {
         &self.shared.policy
