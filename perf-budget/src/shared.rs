@@ -64,6 +64,9 @@ pub(crate) struct Shared {
     pub(crate) clock: Clock,
     pub(crate) entries: Vec<Entry>,
     by_template: HashMap<String, Candidates, RandomState>,
+    /// The templates without parameters: a path equal to one of them is what `matchit` would
+    /// match first (a static route wins), found with one hash lookup.
+    static_paths: HashMap<String, Candidates, RandomState>,
     router: matchit::Router<Candidates>,
     #[cfg(feature = "axum")]
     routes: RouteCache,
@@ -181,6 +184,11 @@ impl Shared {
             // Validated when the policy was built; a conflict only loses the path fallback.
             let _ = router.insert(template.clone(), c.clone());
         }
+        let static_paths = by_template
+            .iter()
+            .filter(|(t, _)| !t.contains(['{', '}']))
+            .map(|(t, c)| (t.clone(), c.clone()))
+            .collect();
         let hysteresis = Hysteresis {
             breach_burn: policy.breach_burn,
             recover_burn: policy.recover_burn,
@@ -192,6 +200,7 @@ impl Shared {
             policy,
             entries,
             by_template,
+            static_paths,
             router,
             #[cfg(feature = "axum")]
             routes: RouteCache::new(),
@@ -213,11 +222,14 @@ impl Shared {
                 .by_template
                 .get(t.as_str())
                 .and_then(|c| pick(c, req.method())),
-            None => self
-                .router
-                .at(req.uri().path())
-                .ok()
-                .and_then(|m| pick(m.value, req.method())),
+            None => {
+                let path = req.uri().path();
+                let candidates = match self.static_paths.get(path) {
+                    Some(c) => Some(c),
+                    None => self.router.at(path).ok().map(|m| m.value),
+                };
+                candidates.and_then(|c| pick(c, req.method()))
+            }
         };
         found.unwrap_or(other)
     }

@@ -39,10 +39,12 @@ pub(crate) fn variant(name: &str) -> Option<Router> {
 /// The service of variant `name` when it wraps the whole router (`budget-outer`).
 pub(crate) fn outer(name: &str) -> Option<Budget<Router, AxumBody>> {
     match name {
+        // `with_state` turns the handlers into routes once, as `axum::serve` does for a Router
+        // per connection (a Router called as a plain service would do it per request).
         "budget-outer" => Some(
             BudgetLayer::new(policy()?)
                 .axum_body()
-                .layer(crate::routes()),
+                .layer(crate::routes().with_state(())),
         ),
         _ => None,
     }
