@@ -609,11 +609,13 @@ async fn around_the_whole_router_the_configured_templates_select_the_budget() {
             b.p95(Duration::from_millis(100))
         })
         .budget("any-static", "/static", |b| b.p95(Duration::from_millis(100)))
+        .budget("me", "GET /users/me", |b| b.p95(Duration::from_millis(100)))
         .build()
         .unwrap();
     let (layer, handle) = BudgetLayer::pair(policy);
     let router = Router::new()
         .route("/users/{id}", get(|| async { "{}" }).put(|| async { "{}" }))
+        .route("/users/me", get(|| async { "me" }))
         .route("/static", get(|| async { "s" }).post(|| async { "s" }))
         .route("/other", get(|| async { "o" }));
     let app = tower::ServiceBuilder::new()
@@ -623,6 +625,8 @@ async fn around_the_whole_router_the_configured_templates_select_the_budget() {
         ("GET", "/users/1"),
         ("GET", "/users/2"),
         ("PUT", "/users/3"),
+        ("GET", "/users/me"),
+        ("GET", "/users/me/"),
         ("GET", "/static"),
         ("POST", "/static"),
         ("GET", "/other"),
@@ -632,8 +636,9 @@ async fn around_the_whole_router_the_configured_templates_select_the_budget() {
     }
     let r = handle.report();
     assert_eq!(r.budget("user").unwrap().samples, 2);
+    assert_eq!(r.budget("me").unwrap().samples, 1, "the static template wins");
     assert_eq!(r.budget("any-static").unwrap().samples, 2);
-    assert_eq!(r.budget(OTHER).unwrap().samples, 3);
+    assert_eq!(r.budget(OTHER).unwrap().samples, 4);
 }
 
 #[tokio::test(start_paused = true)]
