@@ -74,13 +74,16 @@ fn bench(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
-        group.bench_function(format!("budget layer, observe, 3 objectives, {name}"), |b| {
-            b.iter_batched(
-                request,
-                |r| drop(black_box(layered.call(r).now_or_never())),
-                BatchSize::SmallInput,
-            )
-        });
+        group.bench_function(
+            format!("budget layer, observe, 3 objectives, {name}"),
+            |b| {
+                b.iter_batched(
+                    request,
+                    |r| drop(black_box(layered.call(r).now_or_never())),
+                    BatchSize::SmallInput,
+                )
+            },
+        );
     }
     group.finish();
 }

@@ -71,10 +71,11 @@ fn main() {
             "bare" => run(router.with_state(()), n).await,
             "noop" => {
                 run(
-                    router.layer(tower::util::MapResponseLayer::new(
-                        |r: axum::response::Response| r,
-                    ))
-                    .with_state(()),
+                    router
+                        .layer(tower::util::MapResponseLayer::new(
+                            |r: axum::response::Response| r,
+                        ))
+                        .with_state(()),
                     n,
                 )
                 .await

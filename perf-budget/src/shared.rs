@@ -4,10 +4,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 
 use foldhash::fast::RandomState;
-#[cfg(feature = "axum")]
-use once_cell::race::OnceBox;
 use hashbrown::HashMap;
 use http::{Method, Request};
+#[cfg(feature = "axum")]
+use once_cell::race::OnceBox;
 use tokio::time::Instant;
 
 use crate::eval::{Hysteresis, Machine, State, Status, burn, wilson_lower};

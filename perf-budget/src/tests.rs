@@ -570,11 +570,12 @@ async fn axum_body_passes_bodies_through_and_keeps_every_mode() {
     let (parts, _) = axum_call(&router, "GET", "/users").await;
     assert_eq!(parts.headers["perf-budget"], "users; state=ok; dur=0.0ms");
     // deadline: the layer's own response as an axum body.
-    let (router, handle) = app(p95_policy().mode(Mode::Deadline).budget(
-        "dl",
-        "GET /dl",
-        |b| b.p99(Duration::from_secs(1)).deadline(Duration::from_secs(2)),
-    ));
+    let (router, handle) = app(p95_policy()
+        .mode(Mode::Deadline)
+        .budget("dl", "GET /dl", |b| {
+            b.p99(Duration::from_secs(1))
+                .deadline(Duration::from_secs(2))
+        }));
     let start = Instant::now();
     let (parts, body) = axum_call(&router, "GET", "/dl").await;
     assert_eq!(parts.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -583,12 +584,18 @@ async fn axum_body_passes_bodies_through_and_keeps_every_mode() {
     assert!(body.starts_with(b"performance budget deadline exceeded"));
     assert_eq!(handle.report().budget("dl").unwrap().errors, 1);
     // measure = body: still timed to the end of the body, and a dropped body is cancelled.
-    let (router, handle) = app(BudgetPolicy::builder().budget("users-body", "GET /users", |b| {
-        b.p95(Duration::from_secs(1)).measure(Measure::Body)
-    }));
+    let (router, handle) = app(
+        BudgetPolicy::builder().budget("users-body", "GET /users", |b| {
+            b.p95(Duration::from_secs(1)).measure(Measure::Body)
+        }),
+    );
     let res = router
         .clone()
-        .oneshot(Request::get("/users").body(axum::body::Body::empty()).unwrap())
+        .oneshot(
+            Request::get("/users")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(handle.report().budget("users-body").unwrap().samples, 0);
@@ -597,7 +604,15 @@ async fn axum_body_passes_bodies_through_and_keeps_every_mode() {
     assert_eq!(&body[..], b"users");
     let b = handle.report().budget("users-body").unwrap().clone();
     assert_eq!((b.samples, b.objectives[0].bad), (1, 1));
-    drop(router.oneshot(Request::get("/users").body(axum::body::Body::empty()).unwrap()).await);
+    drop(
+        router
+            .oneshot(
+                Request::get("/users")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await,
+    );
     assert_eq!(handle.report().budget("users-body").unwrap().cancelled, 1);
 }
 
@@ -608,7 +623,9 @@ async fn around_the_whole_router_the_configured_templates_select_the_budget() {
         .budget("user", "GET /users/{id}", |b| {
             b.p95(Duration::from_millis(100))
         })
-        .budget("any-static", "/static", |b| b.p95(Duration::from_millis(100)))
+        .budget("any-static", "/static", |b| {
+            b.p95(Duration::from_millis(100))
+        })
         .budget("me", "GET /users/me", |b| b.p95(Duration::from_millis(100)))
         .build()
         .unwrap();
@@ -636,7 +653,11 @@ async fn around_the_whole_router_the_configured_templates_select_the_budget() {
     }
     let r = handle.report();
     assert_eq!(r.budget("user").unwrap().samples, 2);
-    assert_eq!(r.budget("me").unwrap().samples, 1, "the static template wins");
+    assert_eq!(
+        r.budget("me").unwrap().samples,
+        1,
+        "the static template wins"
+    );
     assert_eq!(r.budget("any-static").unwrap().samples, 2);
     assert_eq!(r.budget(OTHER).unwrap().samples, 4);
 }
