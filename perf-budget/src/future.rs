@@ -117,7 +117,8 @@ impl<F, B, K> std::fmt::Debug for ResponseFuture<F, B, K> {
 impl<F, B, K> ResponseFuture<F, B, K> {
     /// The inner future, timed by `pending`; `deadline` is the instant and the cap of mode
     /// `deadline`.
-    #[inline]
+    // Always inlined: the inner future is then written in place, not moved once more.
+    #[inline(always)]
     pub(crate) fn new(fut: F, pending: Pending, deadline: Option<(Instant, Duration)>) -> Self {
         Self {
             kind: Kind::Inner { fut },
