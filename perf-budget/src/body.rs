@@ -1,5 +1,6 @@
 //! The response body: the inner body (timed to its end with `measure = "body"`) or the layer's
-//! own short text for deadline and shed responses.
+//! own short text for deadline and shed responses, and the [`BodyKind`] that says how the layer
+//! hands it back.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -94,5 +95,73 @@ where
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
         }
+    }
+}
+
+/// How [`Budget`](crate::Budget) hands back response bodies (sealed).
+///
+/// - [`Wrapped`] (the default): every body in a [`ResponseBody`], for any body type.
+/// - [`AxumBody`] (feature `axum`, [`BudgetLayer::axum_body`](crate::BudgetLayer::axum_body)):
+///   axum's `Body`, passed through untouched unless it must be timed to its end
+///   (`measure = "body"`), so axum does not box a wrapper around every response.
+pub trait BodyKind<B>: sealed::Sealed {
+    /// The body of the layer's responses.
+    type Body;
+    #[doc(hidden)]
+    fn plain(body: B) -> Self::Body;
+    #[doc(hidden)]
+    fn timed(body: ResponseBody<B>) -> Self::Body;
+    #[doc(hidden)]
+    fn text(data: Bytes) -> Self::Body;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Wrapped {}
+    #[cfg(feature = "axum")]
+    impl Sealed for super::AxumBody {}
+}
+
+/// [`BodyKind`]: responses carry a [`ResponseBody`] around the inner body (any body type).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wrapped;
+
+impl<B> BodyKind<B> for Wrapped {
+    type Body = ResponseBody<B>;
+    #[inline]
+    fn plain(body: B) -> Self::Body {
+        ResponseBody::inner(body, None)
+    }
+    #[inline]
+    fn timed(body: ResponseBody<B>) -> Self::Body {
+        body
+    }
+    #[inline]
+    fn text(data: Bytes) -> Self::Body {
+        ResponseBody::full(data)
+    }
+}
+
+/// [`BodyKind`] for axum: responses carry axum's `Body`. The inner body is returned as it is
+/// (no allocation, no indirection); only a body timed to its end (`measure = "body"`) is wrapped
+/// (`Body::new(ResponseBody)`), and the layer's own responses are `Body::from(text)`.
+#[cfg(feature = "axum")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AxumBody;
+
+#[cfg(feature = "axum")]
+impl BodyKind<axum::body::Body> for AxumBody {
+    type Body = axum::body::Body;
+    #[inline]
+    fn plain(body: axum::body::Body) -> Self::Body {
+        body
+    }
+    #[inline]
+    fn timed(body: ResponseBody<axum::body::Body>) -> Self::Body {
+        axum::body::Body::new(body)
+    }
+    #[inline]
+    fn text(data: Bytes) -> Self::Body {
+        axum::body::Body::from(data)
     }
 }

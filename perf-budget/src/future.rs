@@ -1,16 +1,18 @@
 //! The response future and the per-request recording guard.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use crate::body::ResponseBody;
+use crate::body::{BodyKind, ResponseBody, Wrapped};
 use crate::policy::Measure;
 use crate::response::{ExceededReason, exceeded};
 use crate::shared::Shared;
@@ -24,14 +26,16 @@ pub const PERF_BUDGET: HeaderName = HeaderName::from_static("perf-budget");
 pub(crate) struct Pending {
     shared: Arc<Shared>,
     idx: usize,
-    start: Instant,
+    /// When the request started, in [`Clock::nanos`](crate::window::Clock::nanos).
+    start: u64,
     annotate: bool,
     error: bool,
     done: bool,
 }
 
 impl Pending {
-    pub(crate) fn new(shared: Arc<Shared>, idx: usize, start: Instant, annotate: bool) -> Self {
+    #[inline]
+    pub(crate) fn new(shared: Arc<Shared>, idx: usize, start: u64, annotate: bool) -> Self {
         Self {
             shared,
             idx,
@@ -42,17 +46,26 @@ impl Pending {
         }
     }
 
-    /// Records the request and returns its latency.
+    /// Records the request (once) and returns its latency: `latency` if given, else the time
+    /// since the start.
     pub(crate) fn finish(&mut self, error: bool, latency: Option<Duration>) -> Duration {
-        let now = Instant::now();
-        let latency = latency.unwrap_or_else(|| now.saturating_duration_since(self.start));
+        let now = self.shared.clock.nanos(Instant::now());
+        let nanos = match latency {
+            Some(l) => u64::try_from(l.as_nanos()).unwrap_or(u64::MAX),
+            None => now.saturating_sub(self.start),
+        };
         if !self.done {
             self.done = true;
-            let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
             self.shared
                 .record(self.idx, now, nanos, error || self.error);
         }
-        latency
+        Duration::from_nanos(nanos)
+    }
+
+    /// The time since the start, without recording.
+    fn elapsed(&self) -> Duration {
+        let now = self.shared.clock.nanos(Instant::now());
+        Duration::from_nanos(now.saturating_sub(self.start))
     }
 
     fn is_error_status(&self, status: http::StatusCode) -> bool {
@@ -72,79 +85,80 @@ impl Drop for Pending {
 }
 
 pin_project! {
-    #[project = SleepProj]
-    enum MaybeSleep {
-        Off,
-        On { #[pin] sleep: Sleep, cap: Duration },
-    }
-}
-
-pin_project! {
     #[project = KindProj]
     enum Kind<F, B> {
-        Inner { #[pin] fut: F, #[pin] deadline: MaybeSleep },
-        Ready { response: Option<Response<ResponseBody<B>>> },
+        Inner { #[pin] fut: F },
+        // Boxed: shed responses are rare, and an inline response would make every request's
+        // future (moved into axum's box) larger.
+        Ready { response: Option<Box<Response<Bytes>>>, _body: PhantomData<fn() -> B> },
     }
 }
 
 pin_project! {
-    /// The response future of [`Budget`](crate::Budget).
+    /// The response future of [`Budget`](crate::Budget); `K` is its [`BodyKind`].
     ///
     /// Dropping it before completion counts the request once as cancelled.
-    pub struct ResponseFuture<F, B> {
+    pub struct ResponseFuture<F, B, K = Wrapped> {
         #[pin]
         kind: Kind<F, B>,
         pending: Option<Pending>,
+        // Mode `deadline` only; boxed so the other modes' futures stay small.
+        deadline: Option<(Pin<Box<Sleep>>, Duration)>,
+        _kind: PhantomData<fn() -> K>,
     }
 }
 
-impl<F, B> std::fmt::Debug for ResponseFuture<F, B> {
+impl<F, B, K> std::fmt::Debug for ResponseFuture<F, B, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
-impl<F, B> ResponseFuture<F, B> {
-    pub(crate) fn new(fut: F, pending: Pending, cap: Option<Duration>) -> Self {
-        let deadline = match cap {
-            Some(cap) => MaybeSleep::On {
-                sleep: tokio::time::sleep_until(pending.start + cap),
-                cap,
-            },
-            None => MaybeSleep::Off,
-        };
+impl<F, B, K> ResponseFuture<F, B, K> {
+    /// The inner future, timed by `pending`; `deadline` is the instant and the cap of mode
+    /// `deadline`.
+    // Always inlined: the inner future is then written in place, not moved once more.
+    #[inline(always)]
+    pub(crate) fn new(fut: F, pending: Pending, deadline: Option<(Instant, Duration)>) -> Self {
         Self {
-            kind: Kind::Inner { fut, deadline },
+            kind: Kind::Inner { fut },
             pending: Some(pending),
+            deadline: deadline.map(|(at, cap)| (Box::pin(tokio::time::sleep_until(at)), cap)),
+            _kind: PhantomData,
         }
     }
-    pub(crate) fn ready(res: Response<ResponseBody<B>>) -> Self {
+    /// The layer's own response (shed).
+    pub(crate) fn ready(res: Response<Bytes>) -> Self {
         Self {
             kind: Kind::Ready {
-                response: Some(res),
+                response: Some(Box::new(res)),
+                _body: PhantomData,
             },
             pending: None,
+            deadline: None,
+            _kind: PhantomData,
         }
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F, B>
+impl<F, B, E, K> Future for ResponseFuture<F, B, K>
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: http_body::Body,
+    K: BodyKind<B>,
 {
-    type Output = Result<Response<ResponseBody<B>>, E>;
+    type Output = Result<Response<K::Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let (fut, deadline) = match this.kind.project() {
-            KindProj::Ready { response } => {
+        let fut = match this.kind.project() {
+            KindProj::Ready { response, .. } => {
                 // Polled after completion: never panic on the request path.
                 return response
                     .take()
-                    .map_or(Poll::Pending, |r| Poll::Ready(Ok(r)));
+                    .map_or(Poll::Pending, |r| Poll::Ready(Ok(r.map(K::text))));
             }
-            KindProj::Inner { fut, deadline } => (fut, deadline),
+            KindProj::Inner { fut } => fut,
         };
         let Some(pending) = this.pending.as_mut() else {
             return Poll::Pending;
@@ -152,8 +166,8 @@ where
         let result = match fut.poll(cx) {
             Poll::Ready(r) => r,
             Poll::Pending => {
-                if let SleepProj::On { sleep, cap } = deadline.project() {
-                    ready!(sleep.poll(cx));
+                if let Some((sleep, cap)) = this.deadline.as_mut() {
+                    ready!(sleep.as_mut().poll(cx));
                     let errs = pending.shared.policy.errors.deadline;
                     pending.finish(errs, Some(*cap));
                     let name = pending.shared.entries[pending.idx].budget.name();
@@ -164,33 +178,31 @@ where
                         ExceededReason::Deadline,
                         None,
                     );
-                    return Poll::Ready(Ok(res));
+                    return Poll::Ready(Ok(res.map(K::text)));
                 }
                 return Poll::Pending;
             }
         };
         match result {
-            Ok(res) => {
-                pending.error = pending.is_error_status(res.status());
-                let (mut parts, body) = res.into_parts();
+            Ok(mut res) => {
+                let error = pending.is_error_status(res.status());
                 let measure = pending.shared.entries[pending.idx].measure();
-                let guard = if measure == Measure::Body && !body.is_end_stream() {
-                    this.pending.take()
-                } else {
-                    let latency = pending.finish(false, None);
-                    if pending.annotate {
-                        annotate(&mut parts.headers, pending, latency);
+                if measure == Measure::Body && !res.body().is_end_stream() {
+                    // Timed to the end of the body: the guard moves into it.
+                    let mut guard = this.pending.take();
+                    if let Some(g) = guard.as_mut() {
+                        g.error = error;
+                        if g.annotate {
+                            annotate(res.headers_mut(), g, g.elapsed());
+                        }
                     }
-                    None
-                };
-                if let Some(g) = guard.as_ref().filter(|g| g.annotate) {
-                    let latency = Instant::now().saturating_duration_since(g.start);
-                    annotate(&mut parts.headers, g, latency);
+                    return Poll::Ready(Ok(res.map(|b| K::timed(ResponseBody::inner(b, guard)))));
                 }
-                Poll::Ready(Ok(Response::from_parts(
-                    parts,
-                    ResponseBody::inner(body, guard),
-                )))
+                let latency = pending.finish(error, None);
+                if pending.annotate {
+                    annotate(res.headers_mut(), pending, latency);
+                }
+                Poll::Ready(Ok(res.map(K::plain)))
             }
             Err(e) => {
                 pending.finish(pending.shared.policy.errors.server, None);

@@ -1,10 +1,12 @@
 //! [`BudgetLayer`] and [`BudgetHandle`].
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use tower_layer::Layer;
 
 use crate::State;
+use crate::body::Wrapped;
 use crate::policy::BudgetPolicy;
 use crate::report::BudgetReport;
 use crate::service::Budget;
@@ -12,11 +14,22 @@ use crate::shared::Shared;
 
 /// Applies [`Budget`] to a service. Clones share the same counters, windows and states.
 ///
-/// See the crate docs for an example.
-#[derive(Debug, Clone)]
+/// `K` is the [`BodyKind`](crate::BodyKind) of the responses: [`Wrapped`] by default, axum's
+/// `Body` after [`axum_body`](Self::axum_body). See the crate docs for an example.
+#[derive(Debug)]
 #[must_use]
-pub struct BudgetLayer {
+pub struct BudgetLayer<K = Wrapped> {
     pub(crate) shared: Arc<Shared>,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K> Clone for BudgetLayer<K> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            kind: PhantomData,
+        }
+    }
 }
 
 impl BudgetLayer {
@@ -26,6 +39,7 @@ impl BudgetLayer {
         (
             Self {
                 shared: shared.clone(),
+                kind: PhantomData,
             },
             BudgetHandle { shared },
         )
@@ -36,6 +50,20 @@ impl BudgetLayer {
         Self::pair(policy).0
     }
 
+    /// The same layer (same state), answering with axum's `Body`
+    /// ([`AxumBody`](crate::AxumBody)) instead of wrapping every body: axum then has nothing to
+    /// box. Recommended with axum; the inner service must return `Response<axum::body::Body>`
+    /// (every axum `Router` and route does).
+    #[cfg(feature = "axum")]
+    pub fn axum_body(self) -> BudgetLayer<crate::AxumBody> {
+        BudgetLayer {
+            shared: self.shared,
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K> BudgetLayer<K> {
     /// A handle onto this layer's state.
     pub fn handle(&self) -> BudgetHandle {
         BudgetHandle {
@@ -44,13 +72,14 @@ impl BudgetLayer {
     }
 }
 
-impl<S> Layer<S> for BudgetLayer {
-    type Service = Budget<S>;
+impl<S, K> Layer<S> for BudgetLayer<K> {
+    type Service = Budget<S, K>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Budget {
             inner,
             shared: self.shared.clone(),
+            kind: PhantomData,
         }
     }
 }
@@ -94,10 +123,17 @@ impl BudgetHandle {
     /// criterion bench of the record path; not a stable API).
     #[doc(hidden)]
     pub fn __record(&self, index: usize, latency: std::time::Duration, error: bool) {
-        let now = tokio::time::Instant::now();
+        let now = self.shared.clock.nanos(tokio::time::Instant::now());
         let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
         self.shared
             .record(index.min(self.shared.entries.len() - 1), now, nanos, error);
+    }
+
+    /// One clock reading as the layer takes it at each end of a request (for the criterion
+    /// bench; not a stable API).
+    #[doc(hidden)]
+    pub fn __clock(&self) -> u64 {
+        self.shared.clock.nanos(tokio::time::Instant::now())
     }
 
     /// The policy this layer runs.

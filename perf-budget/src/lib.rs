@@ -18,11 +18,17 @@
 //!
 //! # Recording cost
 //!
-//! Per request: two clock readings, one route lookup, and 3 + (latency objectives) relaxed
-//! atomic adds into the current slot; no lock, no allocation (except the text of the
-//! `Perf-Budget` header in `annotate` mode). Evaluation runs on the request path at most once
-//! per slot, under a `try_lock` that never waits. A slot is claimed for a new epoch by one CAS;
-//! increments racing with that rotation can be lost (a few per slot boundary).
+//! Per request: two clock readings (start, end), one route lookup, and 2 + (1 per latency
+//! objective missed) + (1 if an error) relaxed atomic adds into the current slot; no lock, no
+//! allocation (except the text of the `Perf-Budget` header in `annotate` mode and the timer of
+//! mode `deadline`). An axum `MatchedPath` is resolved once per route, then found by the address
+//! of its string; without one, a path equal to a static template takes one hash lookup, any
+//! other one `matchit` match. Evaluation runs on the request path at most once per slot, under a
+//! `try_lock` that never waits. A slot is claimed for a new epoch by one CAS; increments racing
+//! with that rotation can be lost (a few per slot boundary). Metrics are published from the
+//! window at evaluation time, never per request. `cargo bench -p perf-budget --bench record`
+//! measures a clock reading and the end of a request (together, the record cost), and the whole
+//! layer around a no-op service.
 //!
 //! # Modes
 //!
@@ -39,11 +45,41 @@
 //!
 //! # Placement and routes
 //!
-//! Add the layer with axum's `Router::layer` so `MatchedPath` is set; put it outside queues
-//! (`Buffer`, `ConcurrencyLimit`) so in-process queueing counts. Without `MatchedPath` (plain
-//! hyper, `ServiceBuilder` outside a router) the configured templates are matched against the
-//! path with `matchit`, or perf-middleware's `RouteTemplate` extension is used. Requests that
-//! match no budget share one `__other__` entry: raw paths never create state.
+//! Put the layer outside queues (`Buffer`, `ConcurrencyLimit`) so in-process queueing counts.
+//! With axum, answer with axum's `Body`: [`BudgetLayer::axum_body`] passes the handler's body
+//! through, where the default [`ResponseBody`] wrapper is boxed again by axum on every response.
+//! Two placements, with the same budgets and modes:
+//!
+//! - **`Router::layer(layer.axum_body())`**: the route of each request is axum's `MatchedPath`.
+//!   axum boxes every layered route a second time (an identity layer alone costs 2–5 % of a
+//!   tiny handler's throughput).
+//! - **Around the whole `Router`** — the cheapest placement (bench variant `budget-outer`):
+//!   ```
+//!   # use std::time::Duration;
+//!   # use axum::{Router, ServiceExt, extract::Request, routing::get};
+//!   # use perf_budget::{BudgetLayer, BudgetPolicy};
+//!   # use tower::Layer as _;
+//!   # let policy = BudgetPolicy::builder()
+//!   #     .budget("users", "GET /users/{id}", |b| b.p95(Duration::from_millis(200)))
+//!   #     .build()?;
+//!   let router: Router = Router::new().route("/users/{id}", get(|| async { "{}" }));
+//!   // `with_state` turns the handlers into routes once (`.with_state(())` without state): a
+//!   // Router called as a plain service would do that on every request.
+//!   let app = BudgetLayer::new(policy).axum_body().layer(router.with_state::<()>(()));
+//!   # async fn serve(app: perf_budget::Budget<Router, perf_budget::AxumBody>) {
+//!   let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+//!   axum::serve(listener, ServiceExt::<Request>::into_make_service(app)).await.unwrap();
+//!   # }
+//!   # Ok::<(), perf_budget::ConfigError>(())
+//!   ```
+//!   The layer sees no `MatchedPath` there, so the configured templates are matched against
+//!   the path with `matchit` (axum's own matcher, same syntax and priorities). It only knows
+//!   the budgets' templates: if the app also routes `/users/me` apart from a budgeted
+//!   `/users/{id}`, give `/users/me` its own budget or it counts towards `/users/{id}`.
+//!
+//! Without axum (plain hyper, `ServiceBuilder`), perf-middleware's `RouteTemplate` extension
+//! is used when a router inserts it, else the same `matchit` match. Requests that match no
+//! budget share one `__other__` entry: raw paths never create state.
 //!
 //! # Metrics
 //!
@@ -84,7 +120,7 @@
 //! let (layer, handle) = BudgetLayer::pair(policy);
 //! let app: Router = Router::new()
 //!     .route("/users/{id}", get(|| async { "{}" }))
-//!     .layer(layer)
+//!     .layer(layer.axum_body())
 //!     .route_service("/perf/budgets", perf_budget::ReportService::new(handle.clone()));
 //! handle.report().assert_pass();
 //! # Ok::<(), perf_budget::ConfigError>(())
@@ -107,7 +143,9 @@ mod service;
 mod shared;
 mod window;
 
-pub use body::ResponseBody;
+#[cfg(feature = "axum")]
+pub use body::AxumBody;
+pub use body::{BodyKind, ResponseBody, Wrapped};
 pub use error::{ConfigError, ConfigErrorKind};
 pub use eval::{State, Status};
 pub use future::{PERF_BUDGET, ResponseFuture};

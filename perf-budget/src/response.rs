@@ -6,7 +6,6 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use tokio::time::Instant;
 
-use crate::body::ResponseBody;
 use crate::policy::BudgetPolicy;
 
 /// Why the layer answered instead of the inner service; in the response's extensions.
@@ -49,13 +48,13 @@ impl Deadline {
     }
 }
 
-pub(crate) fn exceeded<B>(
+pub(crate) fn exceeded(
     policy: &BudgetPolicy,
     status: StatusCode,
     budget: &str,
     reason: ExceededReason,
     retry_after: Option<Duration>,
-) -> Response<ResponseBody<B>> {
+) -> Response<Bytes> {
     let text = match reason {
         ExceededReason::Deadline => "performance budget deadline exceeded\n",
         ExceededReason::Shed => "performance budget breached: request shed, retry later\n",
@@ -85,5 +84,5 @@ pub(crate) fn exceeded<B>(
         .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     parts.extensions.insert(why);
-    Response::from_parts(parts, ResponseBody::full(body))
+    Response::from_parts(parts, body)
 }

@@ -1,5 +1,6 @@
 //! The [`Budget`] service.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -10,7 +11,7 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::State;
-use crate::body::ResponseBody;
+use crate::body::{BodyKind, Wrapped};
 use crate::future::{Pending, ResponseFuture};
 use crate::policy::Mode;
 use crate::response::{Deadline, ExceededReason, exceeded};
@@ -18,14 +19,26 @@ use crate::shared::Shared;
 
 /// Records every request against its route's budget and applies the policy's mode.
 ///
-/// Built by [`BudgetLayer`](crate::BudgetLayer); see the crate docs for an example.
-#[derive(Debug, Clone)]
-pub struct Budget<S> {
+/// Built by [`BudgetLayer`](crate::BudgetLayer); see the crate docs for an example. `K` is the
+/// [`BodyKind`] of its responses.
+#[derive(Debug)]
+pub struct Budget<S, K = Wrapped> {
     pub(crate) inner: S,
     pub(crate) shared: Arc<Shared>,
+    pub(crate) kind: PhantomData<fn() -> K>,
 }
 
-impl<S> Budget<S> {
+impl<S: Clone, K> Clone for Budget<S, K> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<S, K> Budget<S, K> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -40,28 +53,29 @@ impl<S> Budget<S> {
     }
 }
 
-impl<S, ReqB, ResB> Service<Request<ReqB>> for Budget<S>
+impl<S, ReqB, ResB, K> Service<Request<ReqB>> for Budget<S, K>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     ResB: Body,
     ResB::Data: From<Bytes>,
+    K: BodyKind<ResB>,
 {
-    type Response = Response<ResponseBody<ResB>>;
+    type Response = Response<K::Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResB>;
+    type Future = ResponseFuture<S::Future, ResB, K>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
-        let start = Instant::now();
+        let now = Instant::now();
+        let start = self.shared.clock.nanos(now);
         let idx = self.shared.lookup(&req);
         let entry = &self.shared.entries[idx];
         let mode = self.shared.policy.mode;
         if mode == Mode::Shed && entry.state() == State::Breached && !entry.admit() {
-            let epoch = self.shared.epoch(start);
-            entry.window.shed(epoch);
+            entry.window.shed(self.shared.clock.epoch_at(start));
             self.shared
                 .record(idx, start, 0, self.shared.policy.errors.shed);
             let res = exceeded(
@@ -73,15 +87,14 @@ where
             );
             return ResponseFuture::ready(res);
         }
-        let cap = if mode == Mode::Deadline {
-            entry.budget.deadline()
-        } else {
-            None
+        let deadline = match mode {
+            Mode::Deadline => entry.budget.deadline().map(|cap| (now + cap, cap)),
+            _ => None,
         };
-        if let Some(cap) = cap {
-            req.extensions_mut().insert(Deadline::new(start + cap));
+        if let Some((at, _)) = deadline {
+            req.extensions_mut().insert(Deadline::new(at));
         }
         let pending = Pending::new(self.shared.clone(), idx, start, mode == Mode::Annotate);
-        ResponseFuture::new(self.inner.call(req), pending, cap)
+        ResponseFuture::new(self.inner.call(req), pending, deadline)
     }
 }

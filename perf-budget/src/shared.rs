@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 use foldhash::fast::RandomState;
 use hashbrown::HashMap;
 use http::{Method, Request};
+#[cfg(feature = "axum")]
+use once_cell::race::OnceBox;
 use tokio::time::Instant;
 
 use crate::eval::{Hysteresis, Machine, State, Status, burn, wilson_lower};
@@ -62,15 +64,73 @@ pub(crate) struct Shared {
     pub(crate) clock: Clock,
     pub(crate) entries: Vec<Entry>,
     by_template: HashMap<String, Candidates, RandomState>,
+    /// The templates without parameters: a path equal to one of them is what `matchit` would
+    /// match first (a static route wins), found with one hash lookup.
+    static_paths: HashMap<String, Candidates, RandomState>,
     router: matchit::Router<Candidates>,
+    #[cfg(feature = "axum")]
+    routes: RouteCache,
     hysteresis: Hysteresis,
 }
 
+/// Slots of the [`RouteCache`] (a power of two).
+#[cfg(feature = "axum")]
+const ROUTE_CACHE: usize = 64;
+
+/// The budget candidates of axum's `MatchedPath` templates, cached by the address of the
+/// template string. axum keeps one `Arc<str>` per route for the router's lifetime and hands out
+/// clones of it, so after a route's first request its resolution costs one pointer comparison
+/// instead of hashing and comparing the template. Each slot is written once (a race, never a
+/// wait) and keeps its `MatchedPath` alive, so an equal address always means the same string.
+/// A slot taken by another route only sends lookups back to the hash map: bounded, never wrong.
+#[cfg(feature = "axum")]
+struct RouteCache {
+    slots: [OnceBox<CachedRoute>; ROUTE_CACHE],
+}
+
+#[cfg(feature = "axum")]
+struct CachedRoute {
+    key: axum::extract::MatchedPath,
+    /// `None`: no budget has this template (the request goes to `__other__`).
+    candidates: Option<Candidates>,
+}
+
+#[cfg(feature = "axum")]
+impl std::fmt::Debug for RouteCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let used = self.slots.iter().filter(|s| s.get().is_some()).count();
+        f.debug_struct("RouteCache").field("used", &used).finish()
+    }
+}
+
+#[cfg(feature = "axum")]
+impl RouteCache {
+    fn new() -> Self {
+        Self {
+            slots: std::array::from_fn(|_| OnceBox::new()),
+        }
+    }
+
+    #[inline]
+    fn slot(&self, template: &str) -> &OnceBox<CachedRoute> {
+        // Fibonacci hashing of the address: the top bits of the product.
+        let h = (template.as_ptr() as usize as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        &self.slots[(h >> (64 - ROUTE_CACHE.trailing_zeros())) as usize]
+    }
+}
+
+/// The candidate for `method`, else the one for every method.
+#[inline]
 fn pick(c: &Candidates, method: &Method) -> Option<usize> {
-    c.iter()
-        .find(|(m, _)| m.as_ref() == Some(method))
-        .or_else(|| c.iter().find(|(m, _)| m.is_none()))
-        .map(|(_, i)| *i)
+    let mut any = None;
+    for (m, i) in c {
+        match m {
+            Some(m) if m == method => return Some(*i),
+            None if any.is_none() => any = Some(*i),
+            _ => {}
+        }
+    }
+    any
 }
 
 impl Shared {
@@ -124,6 +184,11 @@ impl Shared {
             // Validated when the policy was built; a conflict only loses the path fallback.
             let _ = router.insert(template.clone(), c.clone());
         }
+        let static_paths = by_template
+            .iter()
+            .filter(|(t, _)| !t.contains(['{', '}']))
+            .map(|(t, c)| (t.clone(), c.clone()))
+            .collect();
         let hysteresis = Hysteresis {
             breach_burn: policy.breach_burn,
             recover_burn: policy.recover_burn,
@@ -135,7 +200,10 @@ impl Shared {
             policy,
             entries,
             by_template,
+            static_paths,
             router,
+            #[cfg(feature = "axum")]
+            routes: RouteCache::new(),
             hysteresis,
         }
     }
@@ -145,16 +213,47 @@ impl Shared {
     #[inline]
     pub(crate) fn lookup<B>(&self, req: &Request<B>) -> usize {
         let other = self.entries.len() - 1;
-        let template = template(req);
-        let found = match template {
-            Some(t) => self.by_template.get(t).and_then(|c| pick(c, req.method())),
-            None => self
-                .router
-                .at(req.uri().path())
-                .ok()
-                .and_then(|m| pick(m.value, req.method())),
+        #[cfg(feature = "axum")]
+        if let Some(m) = req.extensions().get::<axum::extract::MatchedPath>() {
+            return self.by_matched_path(m, req.method()).unwrap_or(other);
+        }
+        let found = match req.extensions().get::<perf_middleware::RouteTemplate>() {
+            Some(t) => self
+                .by_template
+                .get(t.as_str())
+                .and_then(|c| pick(c, req.method())),
+            None => {
+                let path = req.uri().path();
+                let candidates = match self.static_paths.get(path) {
+                    Some(c) => Some(c),
+                    None => self.router.at(path).ok().map(|m| m.value),
+                };
+                candidates.and_then(|c| pick(c, req.method()))
+            }
         };
         found.unwrap_or(other)
+    }
+
+    /// The entry of a `MatchedPath` template through the [`RouteCache`].
+    #[cfg(feature = "axum")]
+    #[inline]
+    fn by_matched_path(&self, m: &axum::extract::MatchedPath, method: &Method) -> Option<usize> {
+        let template = m.as_str();
+        let slot = self.routes.slot(template);
+        if let Some(c) = slot.get() {
+            if std::ptr::eq(c.key.as_str(), template) {
+                return c.candidates.as_ref().and_then(|c| pick(c, method));
+            }
+            return self.by_template.get(template).and_then(|c| pick(c, method));
+        }
+        let candidates = self.by_template.get(template).cloned();
+        let found = candidates.as_ref().and_then(|c| pick(c, method));
+        // Losing the race to another request only leaves the other resolution in the slot.
+        let _ = slot.set(Box::new(CachedRoute {
+            key: m.clone(),
+            candidates,
+        }));
+        found
     }
 
     #[inline]
@@ -162,10 +261,10 @@ impl Shared {
         self.clock.epoch(now)
     }
 
-    /// Records a finished request and evaluates at most once per slot.
+    /// Records a request finished at `now` ([`Clock::nanos`]) and evaluates at most once per slot.
     #[inline]
-    pub(crate) fn record(&self, idx: usize, now: Instant, nanos: u64, error: bool) {
-        let epoch = self.epoch(now);
+    pub(crate) fn record(&self, idx: usize, now: u64, nanos: u64, error: bool) {
+        let epoch = self.clock.epoch_at(now);
         let e = &self.entries[idx];
         e.window.record(epoch, nanos, error);
         self.maybe_evaluate(idx, epoch);
@@ -414,14 +513,4 @@ impl Shared {
             budgets,
         )
     }
-}
-
-fn template<B>(req: &Request<B>) -> Option<&str> {
-    #[cfg(feature = "axum")]
-    if let Some(m) = req.extensions().get::<axum::extract::MatchedPath>() {
-        return Some(m.as_str());
-    }
-    req.extensions()
-        .get::<perf_middleware::RouteTemplate>()
-        .map(|t| t.as_str())
 }

@@ -16,20 +16,40 @@ use crate::histogram::{AtomicHistogram, Counts};
 pub(crate) struct Clock {
     start: Instant,
     slot_nanos: u64,
+    /// `⌊(2⁶⁴ − 1) / slot_nanos⌋`, to divide by a multiply.
+    recip: u64,
 }
 
 impl Clock {
     pub(crate) fn new(start: Instant, slot: Duration) -> Self {
+        let slot_nanos = u64::try_from(slot.as_nanos()).unwrap_or(u64::MAX).max(1);
         Self {
             start,
-            slot_nanos: u64::try_from(slot.as_nanos()).unwrap_or(u64::MAX).max(1),
+            slot_nanos,
+            recip: u64::MAX / slot_nanos,
         }
+    }
+    /// Nanoseconds since the clock's start: the request path's one time conversion per reading
+    /// (latencies are differences of these, epochs are derived from them).
+    #[inline]
+    pub(crate) fn nanos(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.start).as_nanos()).unwrap_or(u64::MAX)
+    }
+    /// The epoch of a time given in [`nanos`](Self::nanos): `nanos / slot + 1`, computed with a
+    /// multiply instead of a 64-bit division on every request. With `recip ≤ 2⁶⁴ / slot` the
+    /// estimate is never too large, and `2⁶⁴ − recip · slot ≤ slot` keeps it less than one too
+    /// small, so one correction makes it exact.
+    #[inline]
+    pub(crate) fn epoch_at(&self, nanos: u64) -> u64 {
+        let mut q = ((u128::from(nanos) * u128::from(self.recip)) >> 64) as u64;
+        if nanos - q * self.slot_nanos >= self.slot_nanos {
+            q += 1;
+        }
+        q.saturating_add(1)
     }
     #[inline]
     pub(crate) fn epoch(&self, now: Instant) -> u64 {
-        let ns =
-            u64::try_from(now.saturating_duration_since(self.start).as_nanos()).unwrap_or(u64::MAX);
-        ns / self.slot_nanos + 1
+        self.epoch_at(self.nanos(now))
     }
     pub(crate) fn start(&self) -> Instant {
         self.start
@@ -60,12 +80,15 @@ pub(crate) struct Sums {
     pub(crate) over: Vec<u64>,
 }
 
-/// One route's ring of slots. `thresholds[i]` is the i-th latency objective's
-/// `(threshold_ns, inclusive)`.
+/// One route's ring of slots (the configured number rounded up to a power of two, so a slot is
+/// found with a mask; sums only read the slots of the epochs asked for). Built from each latency objective's `(threshold_ns, inclusive)`;
+/// `slow_from[i]` is the smallest latency (ns) that misses the i-th one.
 #[derive(Debug)]
 pub(crate) struct Window {
     slots: Box<[Slot]>,
-    thresholds: Box<[(u64, bool)]>,
+    /// `slots.len() - 1`.
+    mask: u64,
+    slow_from: Box<[u64]>,
     folded: [AtomicU64; 4],
     folded_over: Box<[AtomicU64]>,
 }
@@ -77,8 +100,10 @@ fn zeros(n: usize) -> Box<[AtomicU64]> {
 impl Window {
     pub(crate) fn new(slots: usize, thresholds: Vec<(u64, bool)>) -> Self {
         let k = thresholds.len();
+        let ring = slots.max(1).next_power_of_two();
         Self {
-            slots: (0..slots)
+            mask: ring as u64 - 1,
+            slots: (0..ring)
                 .map(|_| Slot {
                     epoch: AtomicU64::new(0),
                     total: AtomicU64::new(0),
@@ -89,7 +114,11 @@ impl Window {
                     hist: AtomicHistogram::new(),
                 })
                 .collect(),
-            thresholds: thresholds.into(),
+            // `< t` misses from t on, `<= t` from t + 1 on.
+            slow_from: thresholds
+                .iter()
+                .map(|&(t, inclusive)| if inclusive { t.saturating_add(1) } else { t })
+                .collect(),
             folded: Default::default(),
             folded_over: zeros(k),
         }
@@ -97,7 +126,7 @@ impl Window {
 
     #[inline]
     fn slot(&self, epoch: u64) -> &Slot {
-        let s = &self.slots[(epoch % self.slots.len() as u64) as usize];
+        let s = &self.slots[(epoch & self.mask) as usize];
         let seen = s.epoch.load(Relaxed);
         if seen < epoch
             && s.epoch
@@ -131,8 +160,8 @@ impl Window {
         if error {
             s.errors.fetch_add(1, Relaxed);
         }
-        for (c, &(t, inclusive)) in s.over.iter().zip(self.thresholds.iter()) {
-            if nanos > t || (!inclusive && nanos == t) {
+        for (c, &from) in s.over.iter().zip(self.slow_from.iter()) {
+            if nanos >= from {
                 c.fetch_add(1, Relaxed);
             }
         }
@@ -152,7 +181,7 @@ impl Window {
     /// Sums the `k` most recent slots up to and including `epoch`.
     pub(crate) fn sums(&self, epoch: u64, k: usize, hist: Option<&mut Counts>) -> Sums {
         let mut out = Sums {
-            over: vec![0; self.thresholds.len()],
+            over: vec![0; self.slow_from.len()],
             ..Sums::default()
         };
         let lo = epoch.saturating_sub(k as u64);
@@ -203,6 +232,31 @@ mod tests {
     use super::*;
 
     const MS: u64 = 1_000_000;
+
+    #[test]
+    fn epochs_by_multiply_equal_the_division() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut divisors = vec![1, 2, 3, 7, 1_000, 999_999_937, 5_000_000_000, (1 << 32) + 1];
+        divisors.push(u64::MAX);
+        divisors.extend((0..200).map(|_| next() >> (next() % 64)));
+        for d in divisors {
+            let clock = Clock::new(Instant::now(), Duration::from_nanos(d.max(1)));
+            let d = clock.slot_nanos;
+            let mut times = vec![0, 1, d - 1, d, d.saturating_add(1), d.saturating_mul(2)];
+            times.push(u64::MAX - 1);
+            times.push(u64::MAX);
+            times.extend((0..2_000).map(|_| next() >> (next() % 64)));
+            for n in times {
+                assert_eq!(clock.epoch_at(n), (n / d).saturating_add(1), "{n} / {d}");
+            }
+        }
+    }
 
     #[tokio::test(start_paused = true)]
     async fn window_rolls_and_forgets() {

@@ -59,6 +59,11 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         "budget",
         "/json",
     ),
+    s(
+        "perf-budget around the whole Router (observe, 3 objectives), JSON",
+        "budget-outer",
+        "/json",
+    ),
     s("perf-otel, 100 % sampled, JSON", "otel", "/json"),
     s("perf-otel, 1 % sampled, JSON", "otel-1pct", "/json"),
     s(

@@ -127,6 +127,13 @@ fn variant(name: &str) -> Option<Router> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    if let Some(app) = budget::outer(&args.variant) {
+        // A layer around the whole router: served as a plain service.
+        let listener = tokio::net::TcpListener::bind(args.listen).await?;
+        let make = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
+        axum::serve(listener, make).await?;
+        return Ok(());
+    }
     let app = variant(&args.variant)
         .ok_or_else(|| format!("unknown or failed variant `{}`", args.variant))?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
