@@ -98,9 +98,11 @@ pub mod metrics;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 mod record;
+mod registry;
 mod route;
 pub mod server_timing;
 mod service;
+mod table;
 #[cfg(test)]
 mod tests;
 
@@ -111,6 +113,7 @@ pub use layer::{ConfigError, DEFAULT_SLOW_THRESHOLD, PerfLayer, PerfLayerBuilder
 pub use route::{RequestStart, RouteTemplate, TraceId, UNMATCHED_ROUTE};
 pub use server_timing::ServerTiming;
 pub use service::Perf;
+pub use table::{MatchRoute, MatchRouteLayer, RouteTable, RouteTableBuilder};
 
 /// The workspace README's examples compile (`cargo test --doc`).
 #[cfg(doctest)]

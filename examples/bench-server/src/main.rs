@@ -30,11 +30,44 @@ pub(crate) static STATIC_BODY: &str = include_str!("static.txt");
 
 /// The routes every variant serves, without any layer.
 pub(crate) fn routes() -> Router {
+    routes_recorded(&mut perf_middleware::RouteTable::builder())
+}
+
+/// [`routes`], recording their templates for a layer placed around the whole router.
+fn routes_recorded(t: &mut perf_middleware::RouteTableBuilder) -> Router {
     Router::new()
-        .route("/json", get(json))
-        .route("/static", get(|| async { STATIC_BODY }))
-        .route("/work", get(work))
-        .route("/cpu", get(cpu))
+        .route(t.add("/json"), get(json))
+        .route(t.add("/static"), get(|| async { STATIC_BODY }))
+        .route(t.add("/work"), get(work))
+        .route(t.add("/cpu"), get(cpu))
+}
+
+/// `perf` placed around the whole router (no per-route layer), route templates from a
+/// `RouteTable` recorded while building it. `axum::serve` wants axum's own response type.
+fn perf_outer() -> Option<
+    impl tower::Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send,
+    > + Clone
+    + Send
+    + 'static,
+> {
+    perf_middleware::prometheus::install().ok()?;
+    let mut table = perf_middleware::RouteTable::builder();
+    let router = routes_recorded(&mut table);
+    let layer = perf_middleware::PerfLayer::builder()
+        .slow_threshold(Duration::from_millis(500))
+        .route_table(table.build().ok()?)
+        .build()
+        .ok()?;
+    Some(
+        tower::ServiceBuilder::new()
+            .map_response(axum::response::IntoResponse::into_response)
+            .layer(layer)
+            .service(router),
+    )
 }
 
 async fn json() -> axum::Json<serde_json::Value> {
@@ -127,6 +160,13 @@ fn variant(name: &str) -> Option<Router> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    if args.variant == "perf-outer" {
+        use axum::ServiceExt as _;
+        let app = perf_outer().ok_or("failed variant `perf-outer`")?;
+        let listener = tokio::net::TcpListener::bind(args.listen).await?;
+        axum::serve(listener, app.into_make_service()).await?;
+        return Ok(());
+    }
     let app = variant(&args.variant)
         .ok_or_else(|| format!("unknown or failed variant `{}`", args.variant))?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
