@@ -17,17 +17,16 @@
 //! does.
 //!
 //! Variants: `bare`, `noop` (an identity layer via `Router::layer`: axum's per-layer cost),
-//! `perf-nometrics`, `perf`, `perf-st` (with `Server-Timing`), `perf-outer` (`PerfLayer`
-//! around the whole router, route templates from [`perf_middleware::RouteTable`]).
+//! `perf-nometrics`, `perf`, `perf-st` (with `Server-Timing`), `perf-outer` (`PerfLayer::around`
+//! the whole router, route templates from a `RouteTable`).
 
 use axum::Router;
 use axum::body::Body;
-use axum::response::IntoResponse;
 use axum::routing::get;
 use http::Request;
 use http_body_util::BodyExt;
 use perf_middleware::{PerfLayer, RouteTable, RouteTableBuilder, ServerTiming, prometheus};
-use tower::{Layer, Service, ServiceExt};
+use tower::{Service, ServiceExt};
 
 fn router(routes: &mut RouteTableBuilder) -> Router {
     Router::new().route(routes.add("/users/{id}"), get(|| async { r#"{"id":1}"# }))
@@ -70,14 +69,7 @@ fn run(variant: &str, n: u32) {
                 .route_table(routes.build().expect("valid templates"))
                 .build()
                 .expect("valid");
-            // What `axum::serve` needs: axum's own `Response` type.
-            measure(
-                ServiceExt::<Request<Body>>::map_response(
-                    perf.layer(router.with_state(())),
-                    IntoResponse::into_response,
-                ),
-                n,
-            )
+            measure(perf.around(router.with_state(())), n)
         }
         other => panic!("unknown variant {other}"),
     }

@@ -90,6 +90,8 @@
 //! | `axum` | yes | reads the route template from axum's `MatchedPath` |
 //! | `prometheus` | yes | [`prometheus`]: exporter install helper and `/metrics` service |
 
+#[cfg(feature = "axum")]
+mod around;
 mod body;
 mod future;
 mod hooks;
@@ -106,6 +108,8 @@ mod table;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "axum")]
+pub use around::{PerfRouter, PerfRouterFuture};
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use hooks::{Completion, OnComplete, Outcome};

@@ -104,7 +104,9 @@ impl<H: OnComplete> Drop for Record<H> {
                 if self.status.is_some() {
                     h.response_size.record(self.response_size as f64);
                 }
-                if let (Some(hist), Some(tth)) = (&h.time_to_headers, self.time_to_headers()) {
+                if let Some(hist) = &h.time_to_headers
+                    && let Some(tth) = self.time_to_headers()
+                {
                     hist.record(tth.as_secs_f64());
                 }
             };
@@ -118,6 +120,10 @@ impl<H: OnComplete> Drop for Record<H> {
             && duration >= threshold
         {
             self.log_slow(duration, threshold, route);
+        }
+        // The no-op hook `()` needs no record (the check is resolved at compile time).
+        if std::any::TypeId::of::<H>() == std::any::TypeId::of::<()>() {
+            return;
         }
         let method = match self.cold.as_ref().and_then(|c| c.method.as_ref()) {
             Some(m) => m,

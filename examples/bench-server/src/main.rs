@@ -43,17 +43,8 @@ fn routes_recorded(t: &mut perf_middleware::RouteTableBuilder) -> Router {
 }
 
 /// `perf` placed around the whole router (no per-route layer), route templates from a
-/// `RouteTable` recorded while building it. `axum::serve` wants axum's own response type.
-fn perf_outer() -> Option<
-    impl tower::Service<
-        axum::extract::Request,
-        Response = axum::response::Response,
-        Error = std::convert::Infallible,
-        Future: Send,
-    > + Clone
-    + Send
-    + 'static,
-> {
+/// `RouteTable` recorded while building it.
+fn perf_outer() -> Option<perf_middleware::PerfRouter> {
     perf_middleware::prometheus::install().ok()?;
     let mut table = perf_middleware::RouteTable::builder();
     let router = routes_recorded(&mut table);
@@ -62,12 +53,7 @@ fn perf_outer() -> Option<
         .route_table(table.build().ok()?)
         .build()
         .ok()?;
-    Some(
-        tower::ServiceBuilder::new()
-            .map_response(axum::response::IntoResponse::into_response)
-            .layer(layer)
-            .service(router),
-    )
+    Some(layer.around(router))
 }
 
 async fn json() -> axum::Json<serde_json::Value> {
