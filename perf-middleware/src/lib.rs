@@ -54,9 +54,29 @@
 //!
 //! # Placement
 //!
-//! Add it with axum's `Router::layer` (or `route_layer`), so the router has recorded
-//! `MatchedPath` when the request reaches it; outside the router every request is unmatched.
-//! It works in a `ServiceBuilder` and in plain hyper services too (see [`RouteTemplate`]).
+//! - **`Router::layer`** (or `route_layer`): the router has recorded `MatchedPath` when the
+//!   request reaches the layer. The simplest setup; axum then boxes the layered service, its
+//!   future and its body for every route and request.
+//! - **Around the whole router**, with [`PerfLayer::around`]: one layer in front of the router,
+//!   no per-route boxing, and routing, 404s and 405s are inside the measurement. The router
+//!   records its template only after the layer saw the request, so the layer matches the path
+//!   against a [`RouteTable`] (`matchit`, as axum) given with
+//!   [`route_table`](PerfLayerBuilder::route_table). [`RouteTable::builder`] records the
+//!   templates while the router is built, so each is written once. The cheapest placement.
+//! - **`ServiceBuilder` / plain hyper**: the route comes from a [`RouteTemplate`] extension
+//!   (set by hand, or by [`MatchRouteLayer`] from a [`RouteTable`]), or from the route table.
+//!
+//! Without any of these, requests are labelled unmatched.
+//!
+//! # Cost
+//!
+//! Per-route state (label, slow-log threshold, ignore flag, metric handles per label set) is
+//! resolved the first time a route template or label set is seen and then found with lock-free
+//! lookups; the request path allocates nothing itself (the `Server-Timing` value, when enabled,
+//! is one header value). What remains per request: three clock readings (start, response head,
+//! end of body), the active-requests gauge up and down, and one sample per histogram, whose cost
+//! is the exporter's (`metrics-exporter-prometheus` timestamps and queues each sample). Numbers:
+//! the workspace's `BENCHMARKS.md` and `examples/cost.rs`.
 //!
 //! # Example
 //!
