@@ -96,7 +96,7 @@ fn bench(c: &mut Criterion) {
         ),
     );
     let mut routes = RouteTable::builder();
-    let whole = router(&mut routes).with_state(());
+    let whole = router(&mut routes);
     let around = PerfLayer::builder()
         .route_table(routes.build().unwrap())
         .build()

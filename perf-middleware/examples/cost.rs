@@ -69,7 +69,7 @@ fn run(variant: &str, n: u32) {
                 .route_table(routes.build().expect("valid templates"))
                 .build()
                 .expect("valid");
-            measure(perf.around(router.with_state(())), n)
+            measure(perf.around(router), n)
         }
         other => panic!("unknown variant {other}"),
     }

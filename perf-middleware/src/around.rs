@@ -47,7 +47,10 @@ impl<H> PerfLayer<H> {
     /// ```
     pub fn around(&self, router: axum::Router) -> PerfRouter<H> {
         PerfRouter {
-            inner: self.layer(router),
+            // What `axum::serve` does to a `Router` per connection: turns its handlers into
+            // routes once. Called as a plain service without it, a router re-boxes the handler
+            // of every request.
+            inner: self.layer(router.with_state(())),
         }
     }
 }
