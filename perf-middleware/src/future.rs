@@ -61,16 +61,13 @@ where
         match result {
             Ok(mut res) => {
                 let now = Instant::now();
-                let app = now - record.start;
-                record.time_to_headers = Some(app);
+                record.headers_at = Some(now);
                 record.status = Some(res.status());
                 if let Some(total_start) = *this.total_start {
-                    server_timing::append(
+                    server_timing::append_total_app(
                         res.headers_mut(),
-                        &[
-                            ("total", Some(now - total_start), None),
-                            ("app", Some(app), None),
-                        ],
+                        now.saturating_duration_since(total_start),
+                        now.saturating_duration_since(record.start),
                     );
                 }
                 let record = if res.body().is_end_stream() {

@@ -9,9 +9,11 @@ use tower_layer::Layer;
 
 use crate::hooks::OnComplete;
 use crate::metrics::HandleCache;
+use crate::registry::{RouteEntry, Routes};
 use crate::route::UNMATCHED_ROUTE;
 use crate::server_timing::ServerTiming;
 use crate::service::Perf;
+use crate::table::RouteTable;
 
 /// Default slow-request threshold: 1 second.
 pub const DEFAULT_SLOW_THRESHOLD: Duration = Duration::from_secs(1);
@@ -24,7 +26,29 @@ pub(crate) struct Shared<H> {
     pub(crate) default_scheme: u8,
     pub(crate) unmatched_route: Box<str>,
     pub(crate) ignored: std::collections::HashSet<Box<str>>,
+    /// Per-route state (label, threshold, ignore flag, metric handles), resolved once.
+    pub(crate) routes: Routes,
     pub(crate) hook: H,
+}
+
+impl<H> Shared<H> {
+    /// The entry of a route template seen for the first time.
+    pub(crate) fn entry_for(&self, template: &str) -> RouteEntry {
+        entry_for(&self.slow, &self.ignored, template)
+    }
+}
+
+fn entry_for(
+    slow: &SlowLog,
+    ignored: &std::collections::HashSet<Box<str>>,
+    template: &str,
+) -> RouteEntry {
+    RouteEntry::new(
+        template.into(),
+        true,
+        slow.threshold_for(Some(template)),
+        ignored.contains(template),
+    )
 }
 
 impl<H> fmt::Debug for Shared<H> {
@@ -38,6 +62,7 @@ impl<H> fmt::Debug for Shared<H> {
                 &crate::metrics::SCHEMES[usize::from(self.default_scheme)],
             )
             .field("unmatched_route", &self.unmatched_route)
+            .field("routes", &self.routes)
             .finish_non_exhaustive()
     }
 }
@@ -145,6 +170,7 @@ pub struct PerfLayerBuilder<H = ()> {
     scheme: String,
     unmatched_route: String,
     ignored: std::collections::HashSet<Box<str>>,
+    route_table: Option<RouteTable>,
     errors: Vec<ConfigError>,
     hook: H,
 }
@@ -175,6 +201,7 @@ impl PerfLayerBuilder {
             scheme: "http".into(),
             unmatched_route: UNMATCHED_ROUTE.into(),
             ignored: Default::default(),
+            route_table: None,
             errors: Vec::new(),
             hook: (),
         }
@@ -273,6 +300,15 @@ impl<H> PerfLayerBuilder<H> {
         self
     }
 
+    /// Route templates to match the request path against when no router recorded one (no axum
+    /// `MatchedPath`, no [`RouteTemplate`](crate::RouteTemplate) extension): for a layer placed
+    /// around a whole axum `Router`, or in front of a router that records no template. See
+    /// [`RouteTable`] and the crate docs' *Placement*.
+    pub fn route_table(mut self, table: RouteTable) -> Self {
+        self.route_table = Some(table);
+        self
+    }
+
     /// Sets the hook called once per request when it ends.
     pub fn on_complete<H2: OnComplete>(self, hook: H2) -> PerfLayerBuilder<H2> {
         PerfLayerBuilder {
@@ -283,6 +319,7 @@ impl<H> PerfLayerBuilder<H> {
             scheme: self.scheme,
             unmatched_route: self.unmatched_route,
             ignored: self.ignored,
+            route_table: self.route_table,
             errors: self.errors,
             hook,
         }
@@ -311,6 +348,15 @@ impl<H> PerfLayerBuilder<H> {
                 label: self.unmatched_route,
             });
         }
+        let unmatched = RouteEntry::new(
+            self.unmatched_route.as_str().into(),
+            false,
+            self.slow.threshold_for(None),
+            false,
+        );
+        let routes = Routes::new(unmatched, self.route_table, |t| {
+            entry_for(&self.slow, &self.ignored, t)
+        });
         Ok(PerfLayer {
             shared: Arc::new(Shared {
                 metrics: self
@@ -321,6 +367,7 @@ impl<H> PerfLayerBuilder<H> {
                 default_scheme,
                 unmatched_route: self.unmatched_route.into(),
                 ignored: self.ignored,
+                routes,
                 hook: self.hook,
             }),
         })
@@ -346,6 +393,13 @@ pub enum ConfigError {
         /// The value given.
         label: String,
     },
+    /// A [`RouteTable`] template is malformed or conflicts with another one.
+    InvalidRouteTemplate {
+        /// The template given.
+        route: String,
+        /// What the matcher objected to.
+        reason: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -364,6 +418,10 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidUnmatchedRoute { label } => write!(
                 f,
                 "unmatched-route label `{label}` must be non-empty and must not start with `/` (so it cannot equal a real template)"
+            ),
+            ConfigError::InvalidRouteTemplate { route, reason } => write!(
+                f,
+                "route template `{route}` is rejected: {reason} (write it as for axum's `Router::route`, e.g. `/users/{{id}}`)"
             ),
         }
     }

@@ -54,9 +54,29 @@
 //!
 //! # Placement
 //!
-//! Add it with axum's `Router::layer` (or `route_layer`), so the router has recorded
-//! `MatchedPath` when the request reaches it; outside the router every request is unmatched.
-//! It works in a `ServiceBuilder` and in plain hyper services too (see [`RouteTemplate`]).
+//! - **`Router::layer`** (or `route_layer`): the router has recorded `MatchedPath` when the
+//!   request reaches the layer. The simplest setup; axum then boxes the layered service, its
+//!   future and its body for every route and request.
+//! - **Around the whole router**, with [`PerfLayer::around`]: one layer in front of the router,
+//!   no per-route boxing, and routing, 404s and 405s are inside the measurement. The router
+//!   records its template only after the layer saw the request, so the layer matches the path
+//!   against a [`RouteTable`] (`matchit`, as axum) given with
+//!   [`route_table`](PerfLayerBuilder::route_table). [`RouteTable::builder`] records the
+//!   templates while the router is built, so each is written once. The cheapest placement.
+//! - **`ServiceBuilder` / plain hyper**: the route comes from a [`RouteTemplate`] extension
+//!   (set by hand, or by [`MatchRouteLayer`] from a [`RouteTable`]), or from the route table.
+//!
+//! Without any of these, requests are labelled unmatched.
+//!
+//! # Cost
+//!
+//! Per-route state (label, slow-log threshold, ignore flag, metric handles per label set) is
+//! resolved the first time a route template or label set is seen and then found with lock-free
+//! lookups; the request path allocates nothing itself (the `Server-Timing` value, when enabled,
+//! is one header value). What remains per request: three clock readings (start, response head,
+//! end of body), the active-requests gauge up and down, and one sample per histogram, whose cost
+//! is the exporter's (`metrics-exporter-prometheus` timestamps and queues each sample). Numbers:
+//! the workspace's `BENCHMARKS.md` and `examples/cost.rs`.
 //!
 //! # Example
 //!
@@ -90,6 +110,8 @@
 //! | `axum` | yes | reads the route template from axum's `MatchedPath` |
 //! | `prometheus` | yes | [`prometheus`]: exporter install helper and `/metrics` service |
 
+#[cfg(feature = "axum")]
+mod around;
 mod body;
 mod future;
 mod hooks;
@@ -98,12 +120,16 @@ pub mod metrics;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 mod record;
+mod registry;
 mod route;
 pub mod server_timing;
 mod service;
+mod table;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "axum")]
+pub use around::{PerfRouter, PerfRouterFuture};
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use hooks::{Completion, OnComplete, Outcome};
@@ -111,6 +137,7 @@ pub use layer::{ConfigError, DEFAULT_SLOW_THRESHOLD, PerfLayer, PerfLayerBuilder
 pub use route::{RequestStart, RouteTemplate, TraceId, UNMATCHED_ROUTE};
 pub use server_timing::ServerTiming;
 pub use service::Perf;
+pub use table::{MatchRoute, MatchRouteLayer, RouteTable, RouteTableBuilder};
 
 /// The workspace README's examples compile (`cargo test --doc`).
 #[cfg(doctest)]

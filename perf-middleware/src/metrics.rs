@@ -2,7 +2,8 @@
 //!
 //! Handles are resolved once per distinct label set (route template × method × status × scheme
 //! × error type) and then reused, so the request path does no label allocation and no registry
-//! lookup in the exporter.
+//! lookup in the exporter. They live in each route's entry (see `registry`); the map here holds
+//! the few that find no room there.
 
 use std::hash::Hash;
 use std::sync::{OnceLock, RwLock};
@@ -155,8 +156,21 @@ pub(crate) struct Handles {
     pub(crate) time_to_headers: Option<Histogram>,
 }
 
-/// At most this many label sets keep cached handles; beyond it handles are resolved per request
-/// (still with bounded labels). Route templates × methods × statuses stay far below it in practice.
+impl Handles {
+    /// Handles that record nowhere.
+    pub(crate) fn detached() -> Self {
+        Self {
+            duration: Histogram::noop(),
+            request_size: Histogram::noop(),
+            response_size: Histogram::noop(),
+            time_to_headers: None,
+        }
+    }
+}
+
+/// At most this many label sets keep cached handles here, in the overflow map used when a route's
+/// own series table is full; beyond it handles are resolved per request (still with bounded
+/// labels). Route templates × methods × statuses stay far below it in practice.
 const MAX_CACHED: usize = 16_384;
 
 /// Lazily resolved metric handles shared by every clone of a layer.
@@ -189,7 +203,8 @@ impl HandleCache {
         })
     }
 
-    /// Runs `f` with the handles of `labels`, resolving and caching them on first use.
+    /// Runs `f` with the handles of `labels`, resolving and caching them on first use. The slow
+    /// path, for label sets that found no room in their route's series table.
     pub(crate) fn with<R>(&self, labels: &LabelSet<'_>, f: impl FnOnce(&Handles) -> R) -> R {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
         if let Some(h) = map.get(labels) {
@@ -212,7 +227,8 @@ impl HandleCache {
         f(&handles)
     }
 
-    fn resolve(&self, l: &LabelSet<'_>) -> Handles {
+    /// Resolves the handles of `l` in the recorder (allocates the labels).
+    pub(crate) fn resolve(&self, l: &LabelSet<'_>) -> Handles {
         self.described.get_or_init(describe);
         let mut labels = Vec::with_capacity(5);
         labels.push(Label::new(LABEL_METHOD, method_label(l.method)));

@@ -6,6 +6,11 @@
 //! pile up when nobody scrapes. Calling it again returns the same handle instead of panicking,
 //! so every test can build its own router.
 //!
+//! Recording a histogram sample in this exporter costs a few tens of nanoseconds (a timestamp,
+//! a generation counter, a lock-free queue push); the upkeep thread later folds the samples into
+//! the buckets. The layer records one sample per histogram per request (two by default:
+//! duration and response body size; request body size when declared).
+//!
 //! ```
 //! use axum::{Router, routing::get};
 //! use perf_middleware::{PerfLayer, prometheus};
@@ -98,6 +103,11 @@ impl Exporter {
     }
 
     /// Drops series not updated for this long, bounding memory for rare label sets.
+    ///
+    /// Off by default: this crate's label sets are bounded (route templates, one unmatched
+    /// value), so series cannot pile up, and an idle series that disappears from `/metrics`
+    /// makes `rate()` over it jump. It is not what costs a clock reading per histogram sample:
+    /// the exporter timestamps every sample (for its summaries' windows) either way.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = Some(timeout);
         self

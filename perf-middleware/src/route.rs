@@ -70,6 +70,16 @@ pub(crate) enum Route {
     Template(RouteTemplate),
 }
 
+/// The route template a router recorded in the request extensions, borrowed.
+#[inline]
+pub(crate) fn template(ext: &Extensions) -> Option<&str> {
+    #[cfg(feature = "axum")]
+    if let Some(m) = ext.get::<axum::extract::MatchedPath>() {
+        return Some(m.as_str());
+    }
+    ext.get::<RouteTemplate>().map(RouteTemplate::as_str)
+}
+
 impl Route {
     pub(crate) fn from_extensions(ext: &Extensions) -> Option<Self> {
         #[cfg(feature = "axum")]
@@ -116,20 +126,25 @@ pub(crate) fn method_index(m: &Method) -> u8 {
     }
 }
 
-/// The method of a known slot (`GET` for `_OTHER`, which callers never pass).
-pub(crate) fn known_method(idx: u8) -> Method {
-    match idx {
-        1 => Method::HEAD,
-        2 => Method::POST,
-        3 => Method::PUT,
-        4 => Method::DELETE,
-        5 => Method::CONNECT,
-        6 => Method::OPTIONS,
-        7 => Method::TRACE,
-        8 => Method::PATCH,
-        9 => Method::from_bytes(b"QUERY").unwrap_or_default(),
-        _ => Method::GET,
-    }
+/// The standard methods, by slot.
+static STANDARD_METHODS: [Method; 9] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::CONNECT,
+    Method::OPTIONS,
+    Method::TRACE,
+    Method::PATCH,
+];
+
+/// The method of a standard slot (`GET` for `QUERY` and `_OTHER`, whose methods callers keep).
+#[inline]
+pub(crate) fn standard_method(idx: u8) -> &'static Method {
+    STANDARD_METHODS
+        .get(usize::from(idx))
+        .unwrap_or(&STANDARD_METHODS[0])
 }
 
 /// The `http.request.method` label for a slot.

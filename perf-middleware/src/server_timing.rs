@@ -13,7 +13,6 @@
 //! assert_eq!(headers["server-timing"], r#"cache;dur=1.50;desc="hit""#);
 //! ```
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,7 +69,8 @@ impl std::fmt::Debug for ServerTiming {
 /// Appends one `Server-Timing` value made of `(name, dur, desc)` metrics.
 ///
 /// `name` must be an HTTP token (metrics with other names are skipped); `dur` is written in
-/// milliseconds with two decimals; `desc` is written as a quoted string with `"` and `\` escaped.
+/// milliseconds with two decimals (rounded half up); `desc` is written as a quoted string with
+/// `"` and `\` escaped.
 pub fn append(headers: &mut HeaderMap, metrics: &[(&str, Option<Duration>, Option<&str>)]) {
     let mut out = String::with_capacity(32 * metrics.len());
     for (name, dur, desc) in metrics {
@@ -82,7 +82,7 @@ pub fn append(headers: &mut HeaderMap, metrics: &[(&str, Option<Duration>, Optio
         }
         out.push_str(name);
         if let Some(d) = dur {
-            let _ = write!(out, ";dur={:.2}", d.as_secs_f64() * 1000.0);
+            push_dur(&mut out, *d);
         }
         if let Some(desc) = desc {
             out.push_str(";desc=\"");
@@ -98,7 +98,62 @@ pub fn append(headers: &mut HeaderMap, metrics: &[(&str, Option<Duration>, Optio
     if out.is_empty() {
         return;
     }
-    if let Ok(v) = HeaderValue::from_str(&out) {
+    push_value(headers, out);
+}
+
+/// The layer's own value, `total;dur=…, app;dur=…`, without the generic checks of [`append`].
+pub(crate) fn append_total_app(headers: &mut HeaderMap, total: Duration, app: Duration) {
+    let mut buf = [0u8; 80];
+    let mut n = put(&mut buf, 0, b"total");
+    n = put_dur(&mut buf, n, total);
+    n = put(&mut buf, n, b", app");
+    n = put_dur(&mut buf, n, app);
+    if let Ok(v) = HeaderValue::from_bytes(&buf[..n]) {
+        headers.append(SERVER_TIMING, v);
+    }
+}
+
+/// Copies `s` into `buf` at `at`; returns the new end.
+fn put(buf: &mut [u8], at: usize, s: &[u8]) -> usize {
+    let end = at + s.len();
+    buf[at..end].copy_from_slice(s);
+    end
+}
+
+/// Writes `;dur=` and `d` in milliseconds with two decimals, rounded half up (integer
+/// arithmetic: no float formatting on the request path) into `buf` at `at`; returns the new end.
+/// `buf` needs 30 bytes of room.
+fn put_dur(buf: &mut [u8], at: usize, d: Duration) -> usize {
+    let hundredths = d
+        .as_secs()
+        .saturating_mul(100_000)
+        .saturating_add(u64::from((d.subsec_nanos() + 5_000) / 10_000));
+    let mut digits = [0u8; 24];
+    let mut i = digits.len();
+    let mut n = hundredths;
+    while n > 0 || digits.len() - i < 3 {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let split = digits.len() - 2;
+    let mut end = put(buf, at, b";dur=");
+    end = put(buf, end, &digits[i..split]);
+    end = put(buf, end, b".");
+    put(buf, end, &digits[split..])
+}
+
+/// `;dur=…` as a string (for [`append`]).
+fn push_dur(out: &mut String, d: Duration) {
+    let mut buf = [0u8; 32];
+    let n = put_dur(&mut buf, 0, d);
+    // Only ASCII digits and punctuation were written.
+    out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
+}
+
+/// Moves `value` into a header value (no copy) and appends it.
+fn push_value(headers: &mut HeaderMap, value: String) {
+    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
         headers.append(SERVER_TIMING, v);
     }
 }
@@ -127,6 +182,30 @@ mod tests {
         assert_eq!(all.len(), 2);
         assert_eq!(all[0], r#"total;dur=12.35, db;desc="7 \"queries\"""#);
         assert_eq!(all[1], "app;dur=2.00");
+    }
+
+    #[test]
+    fn durations_round_to_hundredths_of_a_millisecond() {
+        let fmt = |d| {
+            let mut s = String::new();
+            push_dur(&mut s, d);
+            s
+        };
+        assert_eq!(fmt(Duration::ZERO), ";dur=0.00");
+        assert_eq!(fmt(Duration::from_nanos(4_999)), ";dur=0.00");
+        assert_eq!(fmt(Duration::from_nanos(5_000)), ";dur=0.01");
+        assert_eq!(fmt(Duration::from_micros(999_996)), ";dur=1000.00");
+        assert_eq!(
+            fmt(Duration::from_secs(3) + Duration::from_micros(70)),
+            ";dur=3000.07"
+        );
+        let mut h = HeaderMap::new();
+        append_total_app(
+            &mut h,
+            Duration::from_micros(1_500),
+            Duration::from_micros(250),
+        );
+        assert_eq!(h[SERVER_TIMING], "total;dur=1.50, app;dur=0.25");
     }
 
     #[test]

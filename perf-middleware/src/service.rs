@@ -13,7 +13,8 @@ use crate::future::ResponseFuture;
 use crate::hooks::{OnComplete, Outcome};
 use crate::layer::{PerfLayer, Shared};
 use crate::record::{Cold, Record};
-use crate::route::{OTHER_METHOD, QUERY_METHOD, RequestStart, Route, TraceId, method_index};
+use crate::registry::{OVERFLOW, Resolved};
+use crate::route::{QUERY_METHOD, RequestStart, TraceId, method_index};
 
 /// Middleware that measures requests. Built by [`PerfLayer`]; see the [crate docs](crate).
 pub struct Perf<S, H = ()> {
@@ -87,14 +88,19 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let start = Instant::now();
         let shared = &self.shared;
-        let route = Route::from_extensions(req.extensions());
-        if !shared.ignored.is_empty()
-            && route
-                .as_ref()
-                .is_some_and(|r| shared.ignored.contains(r.as_str()))
-        {
-            return ResponseFuture::new(self.inner.call(req), None, None);
-        }
+        let resolved = shared
+            .routes
+            .resolve(req.extensions(), req.uri().path(), |t| shared.entry_for(t));
+        let (route, overflow) = match resolved {
+            Resolved::Entry(_, e) if e.ignored => {
+                return ResponseFuture::new(self.inner.call(req), None, None);
+            }
+            Resolved::Entry(id, _) => (id, None),
+            Resolved::Overflow(r) if shared.ignored.contains(r.as_str()) => {
+                return ResponseFuture::new(self.inner.call(req), None, None);
+            }
+            Resolved::Overflow(r) => (OVERFLOW, Some(r)),
+        };
         let method_idx = method_index(req.method());
         let scheme_idx = match req.uri().scheme_str() {
             Some(s) if s.eq_ignore_ascii_case("https") => 1,
@@ -121,21 +127,19 @@ where
         let slow = &shared.slow;
         let trace_id = req.extensions().get::<TraceId>().copied();
         let log_uri = slow.log_path || slow.log_query;
-        let cold = (trace_id.is_some()
-            || log_uri
-            || method_idx == OTHER_METHOD
-            || method_idx == QUERY_METHOD)
-            .then(|| {
-                Box::new(Cold {
-                    method: (method_idx >= QUERY_METHOD).then(|| req.method().clone()),
-                    uri: log_uri.then(|| req.uri().clone()),
-                    trace_id,
-                })
-            });
+        let cold =
+            (trace_id.is_some() || log_uri || method_idx >= QUERY_METHOD || overflow.is_some())
+                .then(|| {
+                    Box::new(Cold {
+                        method: (method_idx >= QUERY_METHOD).then(|| req.method().clone()),
+                        uri: log_uri.then(|| req.uri().clone()),
+                        trace_id,
+                        route: overflow,
+                    })
+                });
         let record = Record {
             shared: shared.clone(),
             start,
-            route,
             cold,
             // Like OpenTelemetry's Java instrumentation: only requests that declare a body size.
             request_size: req
@@ -143,8 +147,9 @@ where
                 .size_hint()
                 .exact()
                 .filter(|&n| n > 0 || req.headers().contains_key(http::header::CONTENT_LENGTH)),
-            time_to_headers: None,
+            headers_at: None,
             response_size: 0,
+            route,
             status: None,
             method_idx,
             scheme_idx,

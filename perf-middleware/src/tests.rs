@@ -178,3 +178,113 @@ async fn ignored_routes_are_not_measured() {
     }
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
+
+/// Label sets and templates past the lock-free tables' capacity are still measured and labelled
+/// right (through the slower map).
+#[tokio::test(flavor = "current_thread")]
+async fn routes_and_label_sets_beyond_the_tables_are_labelled_right() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let slow = SlowEvents::default();
+    let _sub = {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(slow.clone()))
+    };
+    let routes = Arc::new(Mutex::new(Vec::new()));
+    let seen = routes.clone();
+    let layer = PerfLayer::builder()
+        .route_slow_threshold("/r/1500", Duration::ZERO)
+        .ignore_route("/r/1501")
+        .on_complete(move |c: &Completion<'_>| {
+            seen.lock().unwrap().push(c.route.map(str::to_owned));
+        })
+        .build()
+        .unwrap();
+    let svc = ServiceBuilder::new().layer(layer).service(service_fn(
+        |req: Request<Full<Bytes>>| async move {
+            let status = req.headers()["x-status"].to_str().unwrap().parse().unwrap();
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .status::<u16>(status)
+                    .body(Full::new(Bytes::from_static(b"ok")))
+                    .unwrap(),
+            )
+        },
+    ));
+    let call = |route: String, status: u16| {
+        let mut req = Request::builder()
+            .header("x-status", status)
+            .body(Full::default())
+            .unwrap();
+        req.extensions_mut().insert(RouteTemplate::new(route));
+        let svc = svc.clone();
+        async move {
+            let res = svc.oneshot(req).await.unwrap();
+            res.into_body().collect().await.unwrap();
+        }
+    };
+    // More templates than the route table holds (1024)...
+    for i in 0..1502 {
+        call(format!("/r/{i}"), 200).await;
+    }
+    // ...and more label sets on one route than its series table holds (32).
+    for status in 200..260 {
+        call("/many".into(), status).await;
+        call("/many".into(), status).await;
+    }
+    let routes = routes.lock().unwrap();
+    assert_eq!(routes.len(), 1501 + 120, "/r/1501 is ignored");
+    assert_eq!(routes[1500].as_deref(), Some("/r/1500"));
+    assert!(
+        routes[..1501]
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.as_deref() == Some(format!("/r/{i}").as_str()))
+    );
+
+    let mut per_label_set = std::collections::HashMap::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        if key.key().name() != crate::metrics::REQUEST_DURATION {
+            continue;
+        }
+        let DebugValue::Histogram(samples) = value else {
+            panic!("not a histogram")
+        };
+        let label = |name: &str| {
+            key.key()
+                .labels()
+                .find(|l| l.key() == name)
+                .map(|l| l.value().to_owned())
+        };
+        let id = (
+            label("http.route").unwrap(),
+            label("http.response.status_code").unwrap(),
+        );
+        *per_label_set.entry(id).or_insert(0) += samples.len();
+    }
+    assert_eq!(per_label_set.len(), 1501 + 60);
+    assert!(per_label_set.values().all(|&n| n == 1 || n == 2));
+    assert_eq!(per_label_set[&("/r/1499".to_owned(), "200".to_owned())], 1);
+    assert_eq!(per_label_set[&("/many".to_owned(), "259".to_owned())], 2);
+    assert!(!per_label_set.contains_key(&("/r/1501".to_owned(), "200".to_owned())));
+    assert_eq!(
+        *slow.0.lock().unwrap(),
+        1,
+        "the per-route threshold of an overflowing template applies"
+    );
+}
+
+/// Counts slow-request events.
+#[derive(Clone, Default)]
+struct SlowEvents(Arc<Mutex<usize>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SlowEvents {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() == "perf_middleware::slow" {
+            *self.0.lock().unwrap() += 1;
+        }
+    }
+}

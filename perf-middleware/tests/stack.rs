@@ -448,3 +448,94 @@ async fn plain_hyper_and_route_layer_stacks_work() {
     assert_eq!(log.lock().unwrap().len(), 1, "{seen:?}");
     assert_eq!(seen[0].route.as_deref(), Some("/r/{x}"));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn around_the_whole_router_templates_come_from_the_route_table() {
+    use axum::ServiceExt as _;
+    use perf_middleware::RouteTable;
+
+    let recorder = DebuggingRecorder::new();
+    let snap = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let log = Log::default();
+    let events = Events::default();
+    let _sub = {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(events.clone()))
+    };
+
+    let mut routes = RouteTable::builder();
+    let router = Router::new()
+        .route(routes.add("/users/{id}"), get(|| async { "u" }))
+        .route(
+            routes.add("/slow"),
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                "s"
+            }),
+        )
+        .route(routes.add("/health"), get(|| async { "ok" }));
+    let layer = PerfLayer::builder()
+        .route_table(routes.build().unwrap())
+        .slow_threshold(Duration::from_secs(10))
+        .route_slow_threshold("/slow", Duration::from_millis(20))
+        .ignore_route("/health")
+        .on_complete(hook(&log))
+        .build()
+        .unwrap();
+    let app = layer.around(router);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service())
+            .await
+            .unwrap()
+    });
+
+    for i in 0..3 {
+        let (parts, body) = get_text(addr, &format!("/users/{i}")).await;
+        assert_eq!((parts.status.as_u16(), &body[..]), (200, &b"u"[..]));
+    }
+    let (parts, _) = get_text(addr, "/nope/1").await;
+    assert_eq!(parts.status.as_u16(), 404);
+    get_text(addr, "/slow").await;
+    get_text(addr, "/health").await;
+    let seen = wait_for(&log, 5).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(log.lock().unwrap().len(), 5, "/health is ignored: {seen:?}");
+    let routes: Vec<_> = seen.iter().map(|s| s.route.as_deref()).collect();
+    assert_eq!(
+        routes,
+        [
+            Some("/users/{id}"),
+            Some("/users/{id}"),
+            Some("/users/{id}"),
+            None,
+            Some("/slow")
+        ]
+    );
+    assert_eq!(
+        seen[3].status,
+        Some(404),
+        "the router's 404 is measured too"
+    );
+
+    let mut totals = Totals::default();
+    totals.update(&snap);
+    assert_eq!(
+        totals.routes(),
+        ["/slow", "/users/{id}", "unmatched"]
+            .map(String::from)
+            .into()
+    );
+    assert_eq!(totals.durations_with_label("http.route", "/users/{id}"), 3);
+    assert_eq!(totals.active, 0.0);
+
+    let ev = events.0.lock().unwrap().clone();
+    assert_eq!(ev.len(), 1, "only /slow crosses its own threshold: {ev:?}");
+    assert!(ev[0].contains(&("route".into(), "/slow".into())), "{ev:?}");
+    assert!(
+        ev[0].contains(&("threshold_ms".into(), "f64:20".into())),
+        "{ev:?}"
+    );
+}

@@ -40,6 +40,11 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         "/json",
     ),
     s(
+        "perf-middleware around the whole Router (PerfLayer::around), JSON",
+        "perf-outer",
+        "/json",
+    ),
+    s(
         "peer tower-http TraceLayer, JSON",
         "peer-tower-http-trace",
         "/json",

@@ -30,11 +30,30 @@ pub(crate) static STATIC_BODY: &str = include_str!("static.txt");
 
 /// The routes every variant serves, without any layer.
 pub(crate) fn routes() -> Router {
+    routes_recorded(&mut perf_middleware::RouteTable::builder())
+}
+
+/// [`routes`], recording their templates for a layer placed around the whole router.
+fn routes_recorded(t: &mut perf_middleware::RouteTableBuilder) -> Router {
     Router::new()
-        .route("/json", get(json))
-        .route("/static", get(|| async { STATIC_BODY }))
-        .route("/work", get(work))
-        .route("/cpu", get(cpu))
+        .route(t.add("/json"), get(json))
+        .route(t.add("/static"), get(|| async { STATIC_BODY }))
+        .route(t.add("/work"), get(work))
+        .route(t.add("/cpu"), get(cpu))
+}
+
+/// `perf` placed around the whole router (no per-route layer), route templates from a
+/// `RouteTable` recorded while building it.
+fn perf_outer() -> Option<perf_middleware::PerfRouter> {
+    perf_middleware::prometheus::install().ok()?;
+    let mut table = perf_middleware::RouteTable::builder();
+    let router = routes_recorded(&mut table);
+    let layer = perf_middleware::PerfLayer::builder()
+        .slow_threshold(Duration::from_millis(500))
+        .route_table(table.build().ok()?)
+        .build()
+        .ok()?;
+    Some(layer.around(router))
 }
 
 async fn json() -> axum::Json<serde_json::Value> {
@@ -132,6 +151,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         let make = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
         axum::serve(listener, make).await?;
+        return Ok(());
+    }
+    if args.variant == "perf-outer" {
+        use axum::ServiceExt as _;
+        let app = perf_outer().ok_or("failed variant `perf-outer`")?;
+        let listener = tokio::net::TcpListener::bind(args.listen).await?;
+        axum::serve(listener, app.into_make_service()).await?;
         return Ok(());
     }
     let app = variant(&args.variant)
