@@ -81,6 +81,11 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
     s("bare axum, 1 ms CPU handler", "bare", "/cpu"),
     s("perf-cache-layer, 1 ms CPU handler cached", "cache", "/cpu"),
     s("perf-cache-layer hit, static 1 KiB", "cache", "/static"),
+    s(
+        "perf-cache-layer hit, around the whole Router, static 1 KiB",
+        "cache-outer",
+        "/static",
+    ),
     s("perf-cache-layer, 1 ms handler cached", "cache", "/work"),
     s(
         "peer http-cache-tower-server hit, static 1 KiB",

@@ -143,15 +143,34 @@ fn variant(name: &str) -> Option<Router> {
     Some(router)
 }
 
+/// Serves a service that wraps the whole router (no per-route layering).
+async fn serve_service<S>(listen: SocketAddr, app: S) -> Result<(), Box<dyn std::error::Error>>
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send,
+{
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let make = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
+    axum::serve(listener, make).await?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    // Layers around the whole router: served as plain services.
     if let Some(app) = budget::outer(&args.variant) {
-        // A layer around the whole router: served as a plain service.
-        let listener = tokio::net::TcpListener::bind(args.listen).await?;
-        let make = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
-        axum::serve(listener, make).await?;
-        return Ok(());
+        return serve_service(args.listen, app).await;
+    }
+    if let Some(app) = cache::outer(&args.variant) {
+        return serve_service(args.listen, app).await;
     }
     if args.variant == "perf-outer" {
         use axum::ServiceExt as _;
