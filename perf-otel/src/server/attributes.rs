@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use http::header::{FORWARDED, HOST, USER_AGENT};
 use http::{HeaderMap, HeaderName, Method, Request, Version};
@@ -138,21 +139,72 @@ fn owned(key: &'static str, value: &str) -> KeyValue {
     kv(key, Value::String(StringValue::from(value.to_owned())))
 }
 
-/// All request attributes known at the start of a recording span.
-pub(crate) fn request<B>(config: &Config, req: &Request<B>, route: Option<&str>) -> Vec<KeyValue> {
-    let headers = req.headers();
-    let uri = req.uri();
-    let mut attrs = Vec::with_capacity(14 + config.request_headers.len());
-    match known_method(req.method(), &config.known_methods) {
-        Some(m) => attrs.push(kv("http.request.method", Value::String(m.into()))),
-        None => {
-            attrs.push(kv("http.request.method", "_OTHER"));
-            attrs.push(owned("http.request.method_original", req.method().as_str()));
+/// `url.scheme` as a static string for the usual values.
+fn scheme(s: &str) -> StringValue {
+    if s.eq_ignore_ascii_case("http") {
+        StringValue::from("http")
+    } else if s.eq_ignore_ascii_case("https") {
+        StringValue::from("https")
+    } else {
+        StringValue::from(s.to_ascii_lowercase())
+    }
+}
+
+/// An IP address as one shared string (formatted on the stack, one allocation).
+fn ip_string(ip: IpAddr) -> StringValue {
+    struct Buf {
+        bytes: [u8; 48],
+        len: usize,
+    }
+    impl std::fmt::Write for Buf {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let end = self.len + s.len();
+            self.bytes
+                .get_mut(self.len..end)
+                .ok_or(std::fmt::Error)?
+                .copy_from_slice(s.as_bytes());
+            self.len = end;
+            Ok(())
         }
     }
-    attrs.push(owned("url.path", uri.path()));
+    let mut buf = Buf {
+        bytes: [0; 48],
+        len: 0,
+    };
+    // An IPv6 address is at most 45 characters, so the buffer always suffices.
+    let shared: Arc<str> = match std::fmt::Write::write_fmt(&mut buf, format_args!("{ip}")) {
+        Ok(()) => std::str::from_utf8(&buf.bytes[..buf.len])
+            .map_or_else(|_| ip.to_string().into(), Arc::from),
+        Err(_) => ip.to_string().into(),
+    };
+    StringValue::from(shared)
+}
+
+/// All request attributes known at the start of a recording span, handed to `push` one by one
+/// (the span stores them; no intermediate list). `route` is the `http.route` value, if routed.
+pub(crate) fn request<B>(
+    config: &Config,
+    req: &Request<B>,
+    route: Option<StringValue>,
+    push: &mut impl FnMut(KeyValue),
+) {
+    let headers = req.headers();
+    let uri = req.uri();
+    match known_method(req.method(), &config.known_methods) {
+        Some(m) => push(kv("http.request.method", Value::String(m.into()))),
+        None => {
+            push(kv("http.request.method", "_OTHER"));
+            push(owned("http.request.method_original", req.method().as_str()));
+        }
+    }
+    // A route without parameters usually is the path: share its string.
+    let path = uri.path();
+    match &route {
+        Some(r) if r.as_str() == path => push(kv("url.path", Value::String(r.clone()))),
+        _ => push(owned("url.path", path)),
+    }
     if let Some(q) = uri.query().filter(|q| !q.is_empty()) {
-        attrs.push(kv(
+        push(kv(
             "url.query",
             redact_query(q, &config.redacted_query_keys),
         ));
@@ -165,11 +217,11 @@ pub(crate) fn request<B>(config: &Config, req: &Request<B>, route: Option<&str>)
         })
         .flatten();
     match forwarded_proto.or_else(|| uri.scheme_str()) {
-        Some(s) => attrs.push(kv("url.scheme", s.to_ascii_lowercase())),
-        None => attrs.push(kv("url.scheme", config.scheme)),
+        Some(s) => push(kv("url.scheme", Value::String(scheme(s)))),
+        None => push(kv("url.scheme", config.scheme)),
     }
     if let Some(r) = route {
-        attrs.push(owned("http.route", r));
+        push(kv("http.route", Value::String(r)));
     }
     // server.address / server.port: trusted forwarded host, then :authority, then Host.
     let forwarded_host = config
@@ -182,9 +234,9 @@ pub(crate) fn request<B>(config: &Config, req: &Request<B>, route: Option<&str>)
         .or_else(|| uri.authority().map(|a| a.as_str()))
         .or_else(|| headers.get(HOST).and_then(|h| h.to_str().ok()));
     if let Some((h, port)) = host.and_then(split_host_port) {
-        attrs.push(owned("server.address", h));
+        push(owned("server.address", h));
         if let Some(p) = port {
-            attrs.push(kv("server.port", i64::from(p)));
+            push(kv("server.port", i64::from(p)));
         }
     }
     let peer = peer_addr(req.extensions());
@@ -196,34 +248,34 @@ pub(crate) fn request<B>(config: &Config, req: &Request<B>, route: Option<&str>)
         .flatten()
         .and_then(node_address);
     // One string for the peer IP, shared by `client.address` and `network.peer.address`.
-    let peer_ip = peer.map(|p| StringValue::from(std::sync::Arc::<str>::from(p.ip().to_string())));
+    let peer_ip = peer.map(|p| ip_string(p.ip()));
     match (forwarded_client, &peer_ip) {
-        (Some(c), _) => attrs.push(owned("client.address", c)),
-        (None, Some(ip)) => attrs.push(kv("client.address", Value::String(ip.clone()))),
+        (Some(c), _) => push(owned("client.address", c)),
+        (None, Some(ip)) => push(kv("client.address", Value::String(ip.clone()))),
         (None, None) => {}
     }
     if let (Some(p), Some(ip)) = (peer, peer_ip) {
-        attrs.push(kv("network.peer.address", Value::String(ip)));
-        attrs.push(kv("network.peer.port", i64::from(p.port())));
+        push(kv("network.peer.address", Value::String(ip)));
+        push(kv("network.peer.port", i64::from(p.port())));
     }
     if let Some(v) = protocol_version(req.version()) {
-        attrs.push(kv("network.protocol.version", v));
+        push(kv("network.protocol.version", v));
     }
     if let Some(ua) = headers.get(USER_AGENT) {
-        attrs.push(kv(
+        push(kv(
             "user_agent.original",
             String::from_utf8_lossy(ua.as_bytes()).into_owned(),
         ));
     }
-    capture_headers(&config.request_headers, headers, &mut attrs);
-    attrs
+    capture_headers(&config.request_headers, headers, push);
 }
 
-/// Appends `http.{request,response}.header.<name>` string arrays for the configured headers present.
+/// Hands `http.{request,response}.header.<name>` string arrays for the configured headers present
+/// to `push`.
 pub(crate) fn capture_headers(
     wanted: &[(HeaderName, Key)],
     headers: &HeaderMap,
-    attrs: &mut Vec<KeyValue>,
+    push: &mut impl FnMut(KeyValue),
 ) {
     for (name, key) in wanted {
         let values: Vec<StringValue> = headers
@@ -232,7 +284,7 @@ pub(crate) fn capture_headers(
             .map(|v| StringValue::from(String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
         if !values.is_empty() {
-            attrs.push(KeyValue::new(
+            push(KeyValue::new(
                 key.clone(),
                 Value::Array(Array::String(values)),
             ));

@@ -63,6 +63,7 @@ mod attributes;
 mod body;
 mod future;
 mod layer;
+mod names;
 mod service;
 mod span;
 

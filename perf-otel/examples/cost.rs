@@ -1,0 +1,162 @@
+//! Per-request cost of `OtelLayer` in a form `valgrind --tool=callgrind` can count exactly
+//! (instructions are repeatable where wall-clock time on a shared machine is not). Spans go
+//! through the SDK's `BatchSpanProcessor` to an exporter that discards them, as in the bench
+//! server; the processor thread's work (receiving and dropping spans) is counted too.
+//!
+//! ```sh
+//! cargo build --release -p perf-otel --example cost
+//! for n in 10000 20000; do
+//!   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/examples/cost sampled $n 2>&1 | grep refs
+//! done   # (difference) / 10000 = instructions per request
+//! ```
+//!
+//! Variants: `bare`, `noop` (an identity axum layer), `unsampled` (`ParentBased(AlwaysOff)`),
+//! `1pct` (`ParentBased(TraceIdRatioBased(0.01))`), `sampled` (`ParentBased(AlwaysOn)`),
+//! `sampled-parent` (sampled, the request carries a sampled `traceparent`), and `outer-*` versions
+//! of `unsampled`/`sampled` with the layer around the whole `Router`. `sdk-sampled` /
+//! `sdk-unsampled` start and end a bare SDK span (kind, name, the same attributes) with no HTTP
+//! stack at all: the SDK's own floor.
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use http::Request;
+use http_body_util::BodyExt;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt as _, Tracer as _};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
+};
+use perf_otel::OtelLayer;
+use tower::ServiceExt;
+
+/// Discards every batch.
+#[derive(Debug)]
+struct NullExporter;
+
+impl SpanExporter for NullExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        drop(batch);
+        Ok(())
+    }
+}
+
+fn provider(sampler: Sampler) -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_sampler(sampler)
+        .with_span_processor(BatchSpanProcessor::builder(NullExporter).build())
+        .build()
+}
+
+fn sampler(name: &str) -> Sampler {
+    let inner = match name {
+        "unsampled" => Sampler::AlwaysOff,
+        "1pct" => Sampler::TraceIdRatioBased(0.01),
+        _ => Sampler::AlwaysOn,
+    };
+    Sampler::ParentBased(Box::new(inner))
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let variant = args.next().unwrap_or_else(|| "sampled".into());
+    let n: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let router = Router::new().route("/json", get(|| async { r#"{"id":1}"# }));
+    let (base, outer) = match variant.strip_prefix("outer-") {
+        Some(b) => (b, true),
+        None => (variant.as_str(), false),
+    };
+    if let Some(s) = base.strip_prefix("sdk-") {
+        sdk_only(&provider(sampler(s)), n);
+        return;
+    }
+    let p = matches!(base, "unsampled" | "1pct" | "sampled" | "sampled-parent")
+        .then(|| provider(sampler(base)));
+    let traceparent = base == "sampled-parent";
+    match (base, &p) {
+        ("bare", _) => run(router, n, false),
+        ("noop", _) => run(
+            router.layer(tower::util::MapResponseLayer::new(
+                |r: axum::response::Response| r,
+            )),
+            n,
+            false,
+        ),
+        (_, Some(p)) if outer => run(
+            tower::ServiceBuilder::new()
+                .layer(OtelLayer::new(p.tracer("bench")))
+                .service(router),
+            n,
+            traceparent,
+        ),
+        (_, Some(p)) => run(
+            router.layer(OtelLayer::new(p.tracer("bench"))),
+            n,
+            traceparent,
+        ),
+        (other, None) => panic!("unknown variant {other}"),
+    }
+    if let Some(p) = p {
+        p.shutdown().expect("shutdown");
+    }
+}
+
+fn run<S, B>(app: S, n: u32, traceparent: bool)
+where
+    S: tower::Service<Request<Body>, Response = http::Response<B>> + Clone,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        for _ in 0..n {
+            let mut req = Request::get("/json").header("host", "127.0.0.1:3900");
+            if traceparent {
+                req = req.header(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                );
+            }
+            let req = req.body(Body::empty()).expect("request");
+            let res = app.clone().oneshot(req).await.expect("response");
+            std::hint::black_box(res.into_body().collect().await.expect("body"));
+        }
+    });
+}
+
+/// The SDK alone: one SERVER span per iteration with the attributes the layer records for the
+/// bench's request, put into a context as the layer does, then ended.
+fn sdk_only(provider: &SdkTracerProvider, n: u32) {
+    let tracer = provider.tracer("bench");
+    for _ in 0..n {
+        let mut span = tracer
+            .span_builder("GET")
+            .with_kind(SpanKind::Server)
+            .start_with_context(&tracer, &Context::new());
+        if span.is_recording() {
+            span.update_name("GET /json");
+            span.set_attributes([
+                KeyValue::new("http.request.method", "GET"),
+                KeyValue::new("url.path", "/json"),
+                KeyValue::new("url.scheme", "http"),
+                KeyValue::new("http.route", "/json"),
+                KeyValue::new("server.address", "127.0.0.1"),
+                KeyValue::new("server.port", 3900_i64),
+                KeyValue::new("network.protocol.version", "1.1"),
+            ]);
+        }
+        let cx = Context::new().with_span(span);
+        std::hint::black_box(&cx);
+        cx.span()
+            .set_attribute(KeyValue::new("http.response.status_code", 200_i64));
+        cx.span().end();
+    }
+    provider.shutdown().expect("shutdown");
+}
