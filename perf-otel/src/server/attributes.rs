@@ -77,19 +77,35 @@ pub(crate) fn redact_query(query: &str, keys: &[Cow<'static, str>]) -> String {
 }
 
 /// Splits `host[:port]` (IPv6 in brackets) into host and port; `None` when the host is empty.
+/// A port that is not 1–5 digits below 65536 is dropped.
 pub(crate) fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
-    let s = s.trim();
+    let s = s.trim_ascii();
     if let Some(rest) = s.strip_prefix('[') {
         let (host, after) = rest.split_once(']')?;
-        let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
+        let port = after.strip_prefix(':').and_then(parse_port);
         return (!host.is_empty()).then_some((host, port));
     }
-    let (host, port) = match s.rsplit_once(':') {
+    let b = s.as_bytes();
+    let (host, port) = match b.iter().rposition(|&c| c == b':') {
         // A bare IPv6 address without brackets has several colons: no port.
-        Some((h, p)) if !h.contains(':') => (h, p.parse().ok()),
+        Some(i) if !b[..i].contains(&b':') => (&s[..i], parse_port(&s[i + 1..])),
         _ => (s, None),
     };
     (!host.is_empty()).then_some((host, port))
+}
+
+fn parse_port(p: &str) -> Option<u16> {
+    if p.is_empty() || p.len() > 5 {
+        return None;
+    }
+    let mut n: u32 = 0;
+    for c in p.bytes() {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u32::from(c - b'0');
+    }
+    u16::try_from(n).ok()
 }
 
 /// The first element's `name=` parameter of an RFC 7239 `Forwarded` header, unquoted.
@@ -309,6 +325,10 @@ mod tests {
         assert_eq!(split_host_port("host:notaport"), Some(("host", None)));
         assert_eq!(split_host_port(""), None);
         assert_eq!(split_host_port("[]:80"), None);
+        assert_eq!(split_host_port(" h:65535 "), Some(("h", Some(65535))));
+        assert_eq!(split_host_port("h:65536"), Some(("h", None)));
+        assert_eq!(split_host_port("h:+80"), Some(("h", None)));
+        assert_eq!(split_host_port("h:"), Some(("h", None)));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! are formatted per span. Route templates are few and chosen by the application, so a real
 //! service stays far below the bound.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{LazyLock, PoisonError, RwLock};
 
@@ -30,9 +31,34 @@ static NAMES: LazyLock<RwLock<Names>> = LazyLock::new(|| {
     })
 });
 
+/// Slots of the per-thread cache in front of the table.
+const RECENT_SLOTS: usize = 16;
+
+thread_local! {
+    /// Names this thread used lately, `(method, name)`, by the address of the route string (an
+    /// axum route's template stays at one address): most requests find their name here without
+    /// hashing or locking. A slot is only a hint: its name is compared with method and route.
+    static RECENT: [Cell<Option<(&'static str, &'static str)>>; RECENT_SLOTS] =
+        const { [const { Cell::new(None) }; RECENT_SLOTS] };
+}
+
 /// `"{method} {route}"` from the table, added if there is room; `None` when the table is full
 /// or the route too long (the caller then formats the name).
 pub(crate) fn span_name(method: &'static str, route: &str) -> Option<&'static str> {
+    let slot = ((route.as_ptr() as usize >> 4) ^ route.len()) % RECENT_SLOTS;
+    let hint = RECENT.with(|r| r[slot].get());
+    if let Some((m, name)) = hint
+        && m == method
+        && route_of(name, m) == route
+    {
+        return Some(name);
+    }
+    let name = shared(method, route)?;
+    RECENT.with(|r| r[slot].set(Some((method, name))));
+    Some(name)
+}
+
+fn shared(method: &'static str, route: &str) -> Option<&'static str> {
     let found = NAMES
         .read()
         .unwrap_or_else(PoisonError::into_inner)
