@@ -79,6 +79,17 @@ fn main() {
         Some(b) => (b, true),
         None => (variant.as_str(), false),
     };
+    if base == "sizes" {
+        println!(
+            "KeyValue {} B, SDK Span {} B, SpanData {} B, SpanBuilder {} B, Context {} B",
+            size_of::<KeyValue>(),
+            size_of::<opentelemetry_sdk::trace::Span>(),
+            size_of::<SpanData>(),
+            size_of::<opentelemetry::trace::SpanBuilder>(),
+            size_of::<Context>(),
+        );
+        return;
+    }
     if let Some(s) = base.strip_prefix("sdk-") {
         sdk_only(&provider(sampler(s)), n);
         return;

@@ -1,11 +1,12 @@
 //! Stable HTTP server semantic-convention attributes (semconv v1.44), computed only for recording spans.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use http::header::{FORWARDED, HOST, USER_AGENT};
-use http::{HeaderMap, HeaderName, Method, Request, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Version};
 use opentelemetry::{Array, Key, KeyValue, StringValue, Value};
 
 use super::layer::Config;
@@ -196,6 +197,55 @@ fn ip_string(ip: IpAddr) -> StringValue {
     StringValue::from(shared)
 }
 
+/// `Host` and `User-Agent` in one pass over a small header map (hashing each name costs more).
+fn host_and_user_agent(headers: &HeaderMap) -> (Option<&HeaderValue>, Option<&HeaderValue>) {
+    if headers.len() > 12 {
+        return (headers.get(HOST), headers.get(USER_AGENT));
+    }
+    let (mut host, mut user_agent) = (None, None);
+    for (name, value) in headers {
+        if *name == HOST {
+            host = host.or(Some(value));
+        } else if *name == USER_AGENT {
+            user_agent = user_agent.or(Some(value));
+        }
+    }
+    (host, user_agent)
+}
+
+/// Strings of at most this length are kept by [`recent_string`].
+const RECENT_MAX_LEN: usize = 64;
+/// Slots of the per-thread cache of [`recent_string`].
+const RECENT_SLOTS: usize = 4;
+
+thread_local! {
+    static RECENT: RefCell<[Option<Arc<str>>; RECENT_SLOTS]> = const { RefCell::new([const { None }; RECENT_SLOTS]) };
+}
+
+/// A shared string for a value that most requests repeat (the server address): the same `Arc<str>`
+/// as the previous requests on this thread when it was one of the last few, else a new one. Saves
+/// an allocation here and a free on the export thread per span; bounded (a few short strings per
+/// thread).
+fn recent_string(s: &str) -> StringValue {
+    if s.len() > RECENT_MAX_LEN {
+        return StringValue::from(s.to_owned());
+    }
+    let shared = RECENT
+        .try_with(|recent| {
+            let mut recent = recent.try_borrow_mut().ok()?;
+            if let Some(hit) = recent.iter().flatten().find(|r| &***r == s) {
+                return Some(hit.clone());
+            }
+            let new: Arc<str> = Arc::from(s);
+            recent.rotate_right(1);
+            recent[0] = Some(new.clone());
+            Some(new)
+        })
+        .ok()
+        .flatten();
+    shared.map_or_else(|| StringValue::from(s.to_owned()), StringValue::from)
+}
+
 /// All request attributes known at the start of a recording span, handed to `push` one by one
 /// (the span stores them; no intermediate list). `route` is the `http.route` value, if routed.
 pub(crate) fn request<B>(
@@ -246,11 +296,12 @@ pub(crate) fn request<B>(
             forwarded_param(headers, "host").or_else(|| first_value(headers, "x-forwarded-host"))
         })
         .flatten();
+    let (host_header, user_agent) = host_and_user_agent(headers);
     let host = forwarded_host
         .or_else(|| uri.authority().map(|a| a.as_str()))
-        .or_else(|| headers.get(HOST).and_then(|h| h.to_str().ok()));
+        .or_else(|| host_header.and_then(|h| h.to_str().ok()));
     if let Some((h, port)) = host.and_then(split_host_port) {
-        push(owned("server.address", h));
+        push(kv("server.address", Value::String(recent_string(h))));
         if let Some(p) = port {
             push(kv("server.port", i64::from(p)));
         }
@@ -277,7 +328,7 @@ pub(crate) fn request<B>(
     if let Some(v) = protocol_version(req.version()) {
         push(kv("network.protocol.version", v));
     }
-    if let Some(ua) = headers.get(USER_AGENT) {
+    if let Some(ua) = user_agent {
         push(kv(
             "user_agent.original",
             String::from_utf8_lossy(ua.as_bytes()).into_owned(),

@@ -1,5 +1,6 @@
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use http::{HeaderName, Method};
 use opentelemetry::Key;
@@ -37,6 +38,10 @@ pub(crate) struct Config {
     pub(crate) redacted_query_keys: Vec<Cow<'static, str>>,
     pub(crate) request_headers: Vec<(HeaderName, Key)>,
     pub(crate) response_headers: Vec<(HeaderName, Key)>,
+    /// Whether the last span this layer started was recording: a hint to hand the SDK an attribute
+    /// list with room for all attributes (sampling runs before attributes are known, and a list the
+    /// span grows by pushing is re-allocated twice). Only a hint: a wrong guess costs one allocation.
+    pub(crate) last_recorded: AtomicBool,
 }
 
 impl std::fmt::Debug for Config {
@@ -101,6 +106,7 @@ impl OtelLayer {
                     .collect(),
                 request_headers: Vec::new(),
                 response_headers: Vec::new(),
+                last_recorded: AtomicBool::new(false),
             },
         }
     }

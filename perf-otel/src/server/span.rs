@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use http::{HeaderMap, Request, Response};
 use opentelemetry::propagation::TextMapPropagator;
@@ -12,6 +13,11 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use super::layer::Config;
 use super::{attributes, names};
 use crate::propagation::{HeaderExtractor, HeaderInjector};
+
+/// Room in a recording span's attribute list for the usual request and response attributes
+/// (method, path, query, scheme, route, server address and port, client and peer addresses, peer
+/// port, protocol version, user agent, status code, error type) plus the captured headers.
+const ATTRIBUTE_CAPACITY: usize = 15;
 
 /// `error.type` for requests whose response future or body was dropped before completion.
 pub(crate) const CANCELLED: &str = "cancelled";
@@ -90,8 +96,20 @@ impl RequestSpan {
         let parent = parent(config, req.headers());
         let method = attributes::known_method(req.method(), &config.known_methods)
             .unwrap_or(Cow::Borrowed("HTTP"));
-        let builder = SpanBuilder::from_name(method.clone()).with_kind(SpanKind::Server);
+        let mut builder = SpanBuilder::from_name(method.clone()).with_kind(SpanKind::Server);
+        let hint = config.last_recorded.load(Ordering::Relaxed);
+        if hint {
+            builder.attributes = Some(Vec::with_capacity(
+                ATTRIBUTE_CAPACITY + config.request_headers.len() + config.response_headers.len(),
+            ));
+        }
         let mut span = config.tracer.build_with_context(builder, &parent);
+        if span.is_recording() != hint {
+            // Written only when the answer changes, so the line stays shared between cores.
+            config
+                .last_recorded
+                .store(span.is_recording(), Ordering::Relaxed);
+        }
         let trace_id = span.span_context().trace_id();
         req.extensions_mut()
             .insert(perf_middleware::TraceId(trace_id.to_bytes()));
