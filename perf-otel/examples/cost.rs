@@ -1,29 +1,38 @@
 //! Per-request cost of `OtelLayer` in a form `valgrind --tool=callgrind` can count exactly
 //! (instructions are repeatable where wall-clock time on a shared machine is not). Spans go
 //! through the SDK's `BatchSpanProcessor` to an exporter that discards them, as in the bench
-//! server; the processor thread's work (receiving and dropping spans) is counted too.
+//! server.
 //!
 //! ```sh
 //! cargo build --release -p perf-otel --example cost
-//! for n in 10000 20000; do
-//!   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-//!     target/release/examples/cost sampled $n 2>&1 | grep refs
-//! done   # (difference) / 10000 = instructions per request
+//! for n in 10000 30000; do
+//!   valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file=cg.$n \
+//!     target/release/examples/cost sampled $n
+//! done
+//! # per request: (totals of cg.30000-01 - cg.10000-01) / 20000 for the request thread,
+//! # the same with the -02 files for the batch processor's thread
 //! ```
 //!
-//! Variants: `bare`, `noop` (an identity axum layer), `unsampled` (`ParentBased(AlwaysOff)`),
-//! `1pct` (`ParentBased(TraceIdRatioBased(0.01))`), `sampled` (`ParentBased(AlwaysOn)`),
-//! `sampled-parent` (sampled, the request carries a sampled `traceparent`), and `outer-*` versions
-//! of `unsampled`/`sampled` with the layer around the whole `Router`. `sdk-sampled` /
-//! `sdk-unsampled` start and end a bare SDK span (kind, name, the same attributes) with no HTTP
-//! stack at all: the SDK's own floor.
+//! The batch processor is flushed every 256 requests, so that under valgrind (which runs one
+//! thread at a time) its queue never overflows: its thread's count is then the cost of exporting
+//! every span, and the count of each thread is repeatable. The router gets its state once
+//! (`with_state(())`), as `axum::serve` does.
 //!
-//! The batch processor is flushed every 256 requests so that under valgrind (which runs one thread
-//! at a time) its queue never overflows: the count of its thread is then the cost of exporting
-//! each span. `--separate-threads=yes` splits the request thread from the processor thread.
+//! Variants:
+//! - `bare`; `noop` (an identity layer via `Router::layer`: axum's own per-layer cost);
+//! - `unsampled` (`ParentBased(AlwaysOff)`), `1pct` (`ParentBased(TraceIdRatioBased(0.01))`),
+//!   `sampled` (`ParentBased(AlwaysOn)`), `sampled-parent` (sampled, the request carries a sampled
+//!   `traceparent`): `OtelLayer` via `Router::layer`;
+//! - `outer-unsampled`, `outer-sampled`, ...: `OtelLayer` around the whole router, the route
+//!   template from a `RouteTemplate` request extension;
+//! - `sdk-start-unsampled` (an unsampled SDK span started and dropped), `sdk-unsampled` /
+//!   `sdk-sampled` (a SERVER span with the bench request's attributes, put into a `Context`,
+//!   ended): the SDK alone, no HTTP stack;
+//! - `sizes`: sizes of the SDK types that move per span.
 
 use axum::Router;
 use axum::body::Body;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use http::Request;
 use http_body_util::BodyExt;
@@ -34,6 +43,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
     BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
 };
+use perf_middleware::RouteTemplate;
 use perf_otel::OtelLayer;
 use tower::ServiceExt;
 
@@ -90,6 +100,10 @@ fn main() {
         );
         return;
     }
+    if base == "sdk-start-unsampled" {
+        sdk_start(&provider(sampler("unsampled")), n);
+        return;
+    }
     if let Some(s) = base.strip_prefix("sdk-") {
         sdk_only(&provider(sampler(s)), n);
         return;
@@ -97,26 +111,43 @@ fn main() {
     let p = matches!(base, "unsampled" | "1pct" | "sampled" | "sampled-parent")
         .then(|| provider(sampler(base)));
     let traceparent = base == "sampled-parent";
+    // `with_state(())` once, as `axum::serve` does per connection (without it axum re-boxes every
+    // handler per request).
     match (base, &p) {
-        ("bare", _) => run(router, n, false, None),
+        ("bare", _) => run(router.with_state(()), n, false, None),
         ("noop", _) => run(
-            router.layer(tower::util::MapResponseLayer::new(
-                |r: axum::response::Response| r,
-            )),
+            router
+                .layer(tower::util::MapResponseLayer::new(
+                    |r: axum::response::Response| r,
+                ))
+                .with_state(()),
             n,
             false,
             None,
         ),
-        (_, Some(p)) if outer => run(
-            tower::ServiceBuilder::new()
-                .layer(OtelLayer::new(p.tracer("bench")))
-                .service(router),
-            n,
-            traceparent,
-            Some(p),
-        ),
+        // Around the whole router, the route template from a `RouteTemplate` a layer in front put
+        // into the request (as perf-middleware's `MatchRouteLayer` does: its table lookup is not
+        // counted here); `axum::serve` wants axum's own response type.
+        (_, Some(p)) if outer => {
+            let template = RouteTemplate::new("/json");
+            run(
+                tower::ServiceBuilder::new()
+                    .map_response(IntoResponse::into_response)
+                    .map_request(move |mut req: Request<Body>| {
+                        req.extensions_mut().insert(template.clone());
+                        req
+                    })
+                    .layer(OtelLayer::new(p.tracer("bench")))
+                    .service(router.with_state(())),
+                n,
+                traceparent,
+                Some(p),
+            )
+        }
         (_, Some(p)) => run(
-            router.layer(OtelLayer::new(p.tracer("bench"))),
+            router
+                .layer(OtelLayer::new(p.tracer("bench")))
+                .with_state(()),
             n,
             traceparent,
             Some(p),
@@ -197,4 +228,17 @@ fn sdk_only(provider: &SdkTracerProvider, n: u32) {
     }
     provider.shutdown().expect("shutdown");
     eprintln!("exported {}", EXPORTED.load(Ordering::Relaxed));
+}
+
+/// The SDK's sampling decision alone: an unsampled SERVER span started and dropped.
+fn sdk_start(provider: &SdkTracerProvider, n: u32) {
+    let tracer = provider.tracer("bench");
+    let cx = Context::new();
+    for _ in 0..n {
+        let span = tracer
+            .span_builder("GET")
+            .with_kind(SpanKind::Server)
+            .start_with_context(&tracer, &cx);
+        std::hint::black_box(span);
+    }
 }
