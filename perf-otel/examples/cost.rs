@@ -15,7 +15,8 @@
 //!
 //! The batch processor is flushed every 256 requests, so that under valgrind (which runs one
 //! thread at a time) its queue never overflows: its thread's count is then the cost of exporting
-//! every span, and the count of each thread is repeatable. The router gets its state once
+//! every span, and the count of each thread is repeatable (`COST_FLUSH=0` turns this off for
+//! wall-clock timing). The router gets its state once
 //! (`with_state(())`), as `axum::serve` does.
 //!
 //! Variants:
@@ -162,7 +163,14 @@ fn main() {
 
 /// Requests between two flushes of the batch processor, so its queue never overflows under
 /// valgrind's serialised threads (dropped spans would make the processor's count meaningless).
-const FLUSH_EVERY: u32 = 256;
+/// `COST_FLUSH=0` turns the flushes off, for wall-clock timing (each flush is a round trip to the
+/// processor's thread).
+fn flush_every() -> u32 {
+    match std::env::var("COST_FLUSH").as_deref() {
+        Ok("0") => u32::MAX,
+        _ => 256,
+    }
+}
 
 fn run<S, B>(app: S, n: u32, traceparent: bool, provider: Option<&SdkTracerProvider>)
 where
@@ -175,9 +183,10 @@ where
         .enable_all()
         .build()
         .expect("runtime");
+    let flush = flush_every();
     rt.block_on(async {
         for i in 0..n {
-            if i % FLUSH_EVERY == 0
+            if i % flush == 0
                 && let Some(p) = provider
             {
                 p.force_flush().expect("flush");
@@ -200,8 +209,9 @@ where
 /// bench's request, put into a context as the layer does, then ended.
 fn sdk_only(provider: &SdkTracerProvider, n: u32) {
     let tracer = provider.tracer("bench");
+    let flush = flush_every();
     for i in 0..n {
-        if i % FLUSH_EVERY == 0 {
+        if i % flush == 0 {
             provider.force_flush().expect("flush");
         }
         let mut span = tracer

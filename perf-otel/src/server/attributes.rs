@@ -246,6 +246,38 @@ fn recent_string(s: &str) -> StringValue {
     shared.map_or_else(|| StringValue::from(s.to_owned()), StringValue::from)
 }
 
+/// An upper bound of the attributes a recording span of `req` gets: those [`request`] pushes and
+/// the response's status code and captured headers (an `error.type` or a late `http.route` may
+/// add one more). Cheap checks only (no string is built), so the SDK can be handed a list of the
+/// right size before it decides: a list grown by pushing is re-allocated, and one larger than
+/// needed is memory the export thread frees in bulk (with glibc's allocator, batches of larger
+/// chunks freed on that thread make the heap shrink and grow again: page faults per span).
+pub(crate) fn count<B>(config: &Config, req: &Request<B>, routed: bool) -> usize {
+    let headers = req.headers();
+    let uri = req.uri();
+    let peer = peer_addr(req.extensions()).is_some();
+    let (host, user_agent) = host_and_user_agent(headers);
+    let forwarded = |name: &str| {
+        config.trust_forwarded && (headers.contains_key(FORWARDED) || headers.contains_key(name))
+    };
+    // method, url.path, url.scheme, network.protocol.version, http.response.status_code
+    5 + usize::from(known_method(req.method(), &config.known_methods).is_none())
+        + usize::from(uri.query().is_some_and(|q| !q.is_empty()))
+        + usize::from(routed)
+        + 2 * usize::from(
+            uri.authority().is_some() || host.is_some() || forwarded("x-forwarded-host"),
+        )
+        + usize::from(peer || forwarded("x-forwarded-for"))
+        + 2 * usize::from(peer)
+        + usize::from(user_agent.is_some())
+        + config
+            .request_headers
+            .iter()
+            .filter(|(name, _)| headers.contains_key(name))
+            .count()
+        + config.response_headers.len()
+}
+
 /// All request attributes known at the start of a recording span, handed to `push` one by one
 /// (the span stores them; no intermediate list). `route` is the `http.route` value, if routed.
 pub(crate) fn request<B>(
@@ -410,6 +442,64 @@ mod tests {
         assert_eq!(forwarded_param(&h, "host"), Some("api.example.com"));
         assert_eq!(node_address("unknown"), None);
         assert_eq!(node_address("192.0.2.1:80"), Some("192.0.2.1"));
+    }
+
+    #[test]
+    fn the_count_bounds_the_attributes_closely() {
+        use opentelemetry::trace::TracerProvider as _;
+        let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .build()
+            .tracer("t");
+        let plain = crate::OtelLayer::new(tracer.clone());
+        let full = crate::OtelLayer::builder(tracer)
+            .trust_forwarded_headers(true)
+            .add_request_header(http::header::ACCEPT)
+            .add_response_header(http::header::CONTENT_TYPE)
+            .build();
+        let peer = crate::PeerAddr("192.0.2.1:5000".parse().unwrap());
+        let requests = [
+            Request::get("/a").body(()).unwrap(),
+            Request::get("/a?x=1")
+                .header(HOST, "h:80")
+                .header(USER_AGENT, "ua")
+                .body(())
+                .unwrap(),
+            Request::get("https://h/a").body(()).unwrap(),
+            Request::builder()
+                .method("PURGE")
+                .uri("/a")
+                .header(HOST, "h")
+                .header("x-forwarded-for", "203.0.113.1")
+                .header(http::header::ACCEPT, "*/*")
+                .body(())
+                .unwrap(),
+        ];
+        for layer in [&plain, &full] {
+            for mut req in requests.iter().map(|r| {
+                let mut c = Request::new(());
+                *c.method_mut() = r.method().clone();
+                *c.uri_mut() = r.uri().clone();
+                *c.headers_mut() = r.headers().clone();
+                c
+            }) {
+                for with_peer in [false, true] {
+                    if with_peer {
+                        req.extensions_mut().insert(peer);
+                    }
+                    for route in [None, Some(StringValue::from("/a"))] {
+                        let mut pushed = 1 + layer.config.response_headers.len(); // status, response headers
+                        request(&layer.config, &req, route.clone(), &mut |_| pushed += 1);
+                        let bound = count(&layer.config, &req, route.is_some());
+                        assert!(
+                            (pushed..=pushed + 2).contains(&bound),
+                            "{} {:?}: {pushed} attributes, bound {bound}",
+                            req.uri(),
+                            req.headers()
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -14,11 +14,6 @@ use super::layer::Config;
 use super::{attributes, names};
 use crate::propagation::{HeaderExtractor, HeaderInjector};
 
-/// Room in a recording span's attribute list for the usual request and response attributes
-/// (method, path, query, scheme, route, server address and port, client and peer addresses, peer
-/// port, protocol version, user agent, status code, error type) plus the captured headers.
-const ATTRIBUTE_CAPACITY: usize = 15;
-
 /// `error.type` for requests whose response future or body was dropped before completion.
 pub(crate) const CANCELLED: &str = "cancelled";
 
@@ -99,9 +94,8 @@ impl RequestSpan {
         let mut builder = SpanBuilder::from_name(method.clone()).with_kind(SpanKind::Server);
         let hint = config.last_recorded.load(Ordering::Relaxed);
         if hint {
-            builder.attributes = Some(Vec::with_capacity(
-                ATTRIBUTE_CAPACITY + config.request_headers.len() + config.response_headers.len(),
-            ));
+            let routed = route(req.extensions()).is_some();
+            builder.attributes = Some(Vec::with_capacity(attributes::count(config, req, routed)));
         }
         let mut span = config.tracer.build_with_context(builder, &parent);
         if span.is_recording() != hint {
