@@ -50,6 +50,10 @@ pub(crate) fn route(ext: &http::Extensions) -> Option<&str> {
 
 /// The span name for `route` and the `http.route` value: shared static strings when the name
 /// table has room, else formatted.
+#[expect(
+    clippy::ptr_arg,
+    reason = "only a `'static` method (the `Borrowed` case) can share a static name"
+)]
 fn name_and_route(method: &Cow<'static, str>, route: &str) -> (Cow<'static, str>, StringValue) {
     if let Cow::Borrowed(m) = method
         && let Some(name) = names::span_name(m, route)
