@@ -252,7 +252,12 @@ fn recent_string(s: &str) -> StringValue {
 /// right size before it decides: a list grown by pushing is re-allocated, and one larger than
 /// needed is memory the export thread frees in bulk (with glibc's allocator, batches of larger
 /// chunks freed on that thread make the heap shrink and grow again: page faults per span).
-pub(crate) fn count<B>(config: &Config, req: &Request<B>, routed: bool) -> usize {
+pub(crate) fn count<B>(
+    config: &Config,
+    req: &Request<B>,
+    known_method: bool,
+    routed: bool,
+) -> usize {
     let headers = req.headers();
     let uri = req.uri();
     let peer = peer_addr(req.extensions()).is_some();
@@ -261,7 +266,7 @@ pub(crate) fn count<B>(config: &Config, req: &Request<B>, routed: bool) -> usize
         config.trust_forwarded && (headers.contains_key(FORWARDED) || headers.contains_key(name))
     };
     // method, url.path, url.scheme, network.protocol.version, http.response.status_code
-    5 + usize::from(known_method(req.method(), &config.known_methods).is_none())
+    5 + usize::from(!known_method)
         + usize::from(uri.query().is_some_and(|q| !q.is_empty()))
         + usize::from(routed)
         + 2 * usize::from(
@@ -279,16 +284,18 @@ pub(crate) fn count<B>(config: &Config, req: &Request<B>, routed: bool) -> usize
 }
 
 /// All request attributes known at the start of a recording span, handed to `push` one by one
-/// (the span stores them; no intermediate list). `route` is the `http.route` value, if routed.
+/// (the span stores them; no intermediate list). `method` is [`known_method`]'s answer, `route`
+/// the `http.route` value, if routed.
 pub(crate) fn request<B>(
     config: &Config,
     req: &Request<B>,
+    method: Option<Cow<'static, str>>,
     route: Option<StringValue>,
     push: &mut impl FnMut(KeyValue),
 ) {
     let headers = req.headers();
     let uri = req.uri();
-    match known_method(req.method(), &config.known_methods) {
+    match method {
         Some(m) => push(kv("http.request.method", Value::String(m.into()))),
         None => {
             push(kv("http.request.method", "_OTHER"));
@@ -488,8 +495,12 @@ mod tests {
                     }
                     for route in [None, Some(StringValue::from("/a"))] {
                         let mut pushed = 1 + layer.config.response_headers.len(); // status, response headers
-                        request(&layer.config, &req, route.clone(), &mut |_| pushed += 1);
-                        let bound = count(&layer.config, &req, route.is_some());
+                        let method = known_method(req.method(), &layer.config.known_methods);
+                        let known = method.is_some();
+                        request(&layer.config, &req, method, route.clone(), &mut |_| {
+                            pushed += 1
+                        });
+                        let bound = count(&layer.config, &req, known, route.is_some());
                         assert!(
                             (pushed..=pushed + 2).contains(&bound),
                             "{} {:?}: {pushed} attributes, bound {bound}",

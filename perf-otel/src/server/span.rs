@@ -93,35 +93,40 @@ impl RequestSpan {
     /// when the span records, the request attributes and the routed name.
     pub(crate) fn start<B>(config: &Arc<Config>, req: &mut Request<B>) -> Self {
         let parent = parent(config, req.headers());
-        let method = attributes::known_method(req.method(), &config.known_methods)
-            .unwrap_or(Cow::Borrowed("HTTP"));
+        let known = attributes::known_method(req.method(), &config.known_methods);
+        let method = known.clone().unwrap_or(Cow::Borrowed("HTTP"));
         let mut builder = SpanBuilder::from_name(method.clone()).with_kind(SpanKind::Server);
         let hint = config.last_recorded.load(Ordering::Relaxed);
+        // Looked up once: for the size hint, then for the name.
+        let mut routed = None;
         if hint {
-            let routed = route(req.extensions()).is_some();
-            builder.attributes = Some(Vec::with_capacity(attributes::count(config, req, routed)));
+            let r = route(req.extensions());
+            let count = attributes::count(config, req, known.is_some(), r.is_some());
+            builder.attributes = Some(Vec::with_capacity(count));
+            routed = Some(r);
         }
         let mut span = config.tracer.build_with_context(builder, &parent);
-        if span.is_recording() != hint {
+        let recording = span.is_recording();
+        if recording != hint {
             // Written only when the answer changes, so the line stays shared between cores.
-            config
-                .last_recorded
-                .store(span.is_recording(), Ordering::Relaxed);
+            config.last_recorded.store(recording, Ordering::Relaxed);
         }
-        let trace_id = span.span_context().trace_id();
-        req.extensions_mut()
-            .insert(perf_middleware::TraceId(trace_id.to_bytes()));
-        if !span.is_recording() {
+        let trace_id = perf_middleware::TraceId(span.span_context().trace_id().to_bytes());
+        if !recording {
+            req.extensions_mut().insert(trace_id);
             // A non-recording span is its span context; keeping only that saves boxing the span.
             return Self::Unsampled(parent.with_remote_span_context(span.span_context().clone()));
         }
-        let route = route(req.extensions()).map(|r| name_and_route(&method, r));
+        let route = routed
+            .unwrap_or_else(|| route(req.extensions()))
+            .map(|r| name_and_route(&method, r));
         if let Some((name, _)) = &route {
             span.update_name(name.clone());
         }
-        attributes::request(config, req, route.map(|(_, r)| r), &mut |kv| {
+        attributes::request(config, req, known, route.map(|(_, r)| r), &mut |kv| {
             span.set_attribute(kv);
         });
+        req.extensions_mut().insert(trace_id);
         Self::Sampled(SpanGuard {
             cx: parent.with_span(span),
             config: config.clone(),
