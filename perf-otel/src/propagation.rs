@@ -32,9 +32,25 @@ pub fn default_propagator() -> TextMapCompositePropagator {
 #[derive(Debug)]
 pub(crate) struct HeaderExtractor<'a>(pub(crate) &'a HeaderMap);
 
+/// The W3C header names, so the usual lookups need not parse the key.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+
+impl HeaderExtractor<'_> {
+    fn value(&self, key: &str) -> Option<&HeaderValue> {
+        match key {
+            "traceparent" => self.0.get(TRACEPARENT),
+            "tracestate" => self.0.get(TRACESTATE),
+            "baggage" => self.0.get(BAGGAGE),
+            _ => self.0.get(key),
+        }
+    }
+}
+
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        let v = self.0.get(key).and_then(|v| v.to_str().ok())?;
+        let v = self.value(key).and_then(|v| v.to_str().ok())?;
         if key.eq_ignore_ascii_case("traceparent") && !valid_traceparent(v) {
             return None;
         }

@@ -568,7 +568,7 @@ impl OtelGuard {
 
     /// An [`OtelLayer`](crate::OtelLayer) builder with this guard's tracer and propagator.
     pub fn layer(&self) -> crate::OtelLayerBuilder {
-        crate::OtelLayer::builder(self.tracer()).propagator(self.propagator())
+        crate::OtelLayer::builder(self.tracer()).known_propagator(self.propagator())
     }
 
     /// The provider, for tracers with other scopes.

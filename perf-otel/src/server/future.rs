@@ -6,8 +6,8 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use super::body::ResponseBody;
-use super::layer::SpanEnd;
-use super::span::SpanGuard;
+use super::layer::{Config, SpanEnd};
+use super::span::{RequestSpan, inject_response};
 
 pin_project! {
     /// Response future of [`Otel`](super::Otel): polls the inner future inside the request span's
@@ -16,26 +16,28 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        guard: Option<SpanGuard>,
+        span: Option<RequestSpan>,
         end: SpanEnd,
+        inject_response: bool,
     }
 }
 
 impl<F> std::fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("guard", &self.guard)
+            .field("span", &self.span)
             .field("end", &self.end)
             .finish()
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, guard: SpanGuard, end: SpanEnd) -> Self {
+    pub(crate) fn new(inner: F, span: RequestSpan, config: &Config) -> Self {
         Self {
             inner,
-            guard: Some(guard),
-            end,
+            span: Some(span),
+            end: config.end,
+            inject_response: config.inject_response,
         }
     }
 }
@@ -50,12 +52,22 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = {
-            let _active = this.guard.as_ref().map(|g| g.cx.clone().attach());
+            let _active = this.span.as_ref().map(|s| s.cx().clone().attach());
             ready!(this.inner.poll(cx))
         };
-        let Some(mut guard) = this.guard.take() else {
+        let mut guard = match this.span.take() {
+            Some(RequestSpan::Sampled(guard)) => guard,
+            Some(RequestSpan::Unsampled(span_cx)) => {
+                // Nothing recorded, nothing to end: the body needs no wrapper state.
+                return Poll::Ready(result.map(|mut res| {
+                    if *this.inject_response {
+                        inject_response(&span_cx, res.headers_mut());
+                    }
+                    res.map(ResponseBody::untraced)
+                }));
+            }
             // Polled after completion: pass the inner output through without a span.
-            return Poll::Ready(result.map(|res| res.map(ResponseBody::untraced)));
+            None => return Poll::Ready(result.map(|res| res.map(ResponseBody::untraced))),
         };
         match result {
             Ok(mut res) => {

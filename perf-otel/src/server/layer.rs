@@ -1,10 +1,10 @@
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use http::{HeaderName, Method};
 use opentelemetry::Key;
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracer;
 use tower_layer::Layer;
 
@@ -27,7 +27,10 @@ pub enum SpanEnd {
 pub(crate) struct Config {
     pub(crate) tracer: SdkTracer,
     pub(crate) propagator: SharedPropagator,
-    pub(crate) response_propagator: Option<TraceContextPropagator>,
+    /// The propagator's fields when it is a known one whose `fields()` are all it reads: requests
+    /// carrying none of them skip extraction. `None` for custom propagators (always asked).
+    pub(crate) extract_fields: Option<Box<[HeaderName]>>,
+    pub(crate) inject_response: bool,
     pub(crate) end: SpanEnd,
     pub(crate) scheme: &'static str,
     pub(crate) trust_forwarded: bool,
@@ -35,6 +38,10 @@ pub(crate) struct Config {
     pub(crate) redacted_query_keys: Vec<Cow<'static, str>>,
     pub(crate) request_headers: Vec<(HeaderName, Key)>,
     pub(crate) response_headers: Vec<(HeaderName, Key)>,
+    /// Whether the last span this layer started was recording: a hint to hand the SDK an attribute
+    /// list with room for all attributes (sampling runs before attributes are known, and a list the
+    /// span grows by pushing is re-allocated twice). Only a hint: a wrong guess costs one allocation.
+    pub(crate) last_recorded: AtomicBool,
 }
 
 impl std::fmt::Debug for Config {
@@ -45,10 +52,7 @@ impl std::fmt::Debug for Config {
                 "propagator_fields",
                 &self.propagator.fields().collect::<Vec<_>>(),
             )
-            .field(
-                "inject_response_traceparent",
-                &self.response_propagator.is_some(),
-            )
+            .field("inject_response_traceparent", &self.inject_response)
             .field("end", &self.end)
             .field("scheme", &self.scheme)
             .field("trust_forwarded", &self.trust_forwarded)
@@ -58,6 +62,13 @@ impl std::fmt::Debug for Config {
             .field("response_headers", &self.response_headers)
             .finish()
     }
+}
+
+/// The header names of a propagator's fields.
+fn fields(p: &dyn TextMapPropagator) -> Box<[HeaderName]> {
+    p.fields()
+        .filter_map(|f| HeaderName::from_bytes(f.as_bytes()).ok())
+        .collect()
 }
 
 /// A Tower layer that opens one OpenTelemetry `SERVER` span per request.
@@ -83,7 +94,8 @@ impl OtelLayer {
             config: Config {
                 tracer,
                 propagator: Arc::new(default_propagator()),
-                response_propagator: None,
+                extract_fields: Some(fields(&default_propagator())),
+                inject_response: false,
                 end: SpanEnd::Body,
                 scheme: "http",
                 trust_forwarded: false,
@@ -94,6 +106,7 @@ impl OtelLayer {
                     .collect(),
                 request_headers: Vec::new(),
                 response_headers: Vec::new(),
+                last_recorded: AtomicBool::new(false),
             },
         }
     }
@@ -120,10 +133,28 @@ pub struct OtelLayerBuilder {
 impl OtelLayerBuilder {
     /// The propagator that reads the caller's context from request headers.
     /// Defaults to [`default_propagator`](crate::default_propagator) (trace context + baggage).
+    ///
+    /// The default propagator (and the one of [`OtelGuard::layer`](crate::OtelGuard::layer)) is
+    /// skipped for requests that carry none of its headers; a propagator set here is asked for
+    /// every request, since its [`fields`](TextMapPropagator::fields) need not name every header
+    /// it reads.
     pub fn propagator(
         mut self,
         propagator: impl TextMapPropagator + Send + Sync + 'static,
     ) -> Self {
+        self.config.propagator = Arc::new(propagator);
+        self.config.extract_fields = None;
+        self
+    }
+
+    /// A W3C propagator (trace context and/or baggage, from this crate) whose fields are all it
+    /// reads, so requests without them skip extraction.
+    #[cfg(feature = "otlp")]
+    pub(crate) fn known_propagator(
+        mut self,
+        propagator: opentelemetry::propagation::TextMapCompositePropagator,
+    ) -> Self {
+        self.config.extract_fields = Some(fields(&propagator));
         self.config.propagator = Arc::new(propagator);
         self
     }
@@ -131,7 +162,7 @@ impl OtelLayerBuilder {
     /// Writes the request span's `traceparent` (and `tracestate`) into every response, so clients and
     /// support staff can find the trace. Defaults to off.
     pub fn inject_response_traceparent(mut self, on: bool) -> Self {
-        self.config.response_propagator = on.then(TraceContextPropagator::new);
+        self.config.inject_response = on;
         self
     }
 

@@ -3,8 +3,11 @@
 //!
 //! - **Sampling first.** The span is started with only its kind, its parent (extracted from
 //!   `traceparent`/`tracestate`/`baggage`) and the method as name, so the provider's sampler
-//!   (e.g. `ParentBased(TraceIdRatioBased(0.01))`) decides before any attribute is allocated.
-//!   Unsampled requests cost an id, a context and no strings.
+//!   (e.g. `ParentBased(TraceIdRatioBased(0.01))`) decides before any attribute is built. An
+//!   unsampled request costs the SDK's decision and one context (its span's ids, so the handler,
+//!   its outgoing requests and the response `traceparent` continue the trace): no strings, no boxed
+//!   span, no body tracking. Requests that carry none of the default propagator's headers skip
+//!   extraction.
 //! - **Name** `{method} {http.route}` with the route template (axum `MatchedPath`, or
 //!   [`perf_middleware::RouteTemplate`] in the request or — for layers outside the router — the
 //!   response extensions); just `{method}` when no route matched; `HTTP` for unknown methods.
@@ -63,6 +66,7 @@ mod attributes;
 mod body;
 mod future;
 mod layer;
+mod names;
 mod service;
 mod span;
 

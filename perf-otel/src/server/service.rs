@@ -6,7 +6,7 @@ use tower_service::Service;
 
 use super::future::ResponseFuture;
 use super::layer::{Config, OtelLayer};
-use super::span::SpanGuard;
+use super::span::RequestSpan;
 
 /// The service built by [`OtelLayer`]: one `SERVER` span per request.
 ///
@@ -56,13 +56,13 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let guard = SpanGuard::start(&self.config, &mut req);
+        let span = RequestSpan::start(&self.config, &mut req);
         // The handler runs with the request span as the current OpenTelemetry context, so its own
         // spans (OTel API or `tracing` through `tracing-opentelemetry`) become children.
         let inner = {
-            let _active = guard.cx.clone().attach();
+            let _active = span.cx().clone().attach();
             self.inner.call(req)
         };
-        ResponseFuture::new(inner, guard, self.config.end)
+        ResponseFuture::new(inner, span, &self.config)
     }
 }

@@ -541,3 +541,200 @@ async fn tls_connections_record_https() {
     .await;
     assert_eq!(attrs(&only_span(&exporter))["url.scheme"], s("https"));
 }
+
+/// Sends `req` through an `InjectContextLayer` client from inside the handler and returns the
+/// `traceparent` the downstream service would see, plus the handler's view of the current span.
+fn propagating_app(layer: OtelLayer) -> Router {
+    Router::new()
+        .route(
+            "/call",
+            get(|| async {
+                let cx = Context::current();
+                let sc = cx.span().span_context().clone();
+                let client = ServiceBuilder::new()
+                    .layer(crate::InjectContextLayer::new())
+                    .service(service_fn(|req: Request<()>| async move {
+                        Ok::<_, Infallible>(req.headers().get("traceparent").cloned())
+                    }));
+                let sent = client.oneshot(Request::new(())).await.unwrap();
+                format!(
+                    "{}|{}|{}",
+                    sc.trace_id(),
+                    sc.is_sampled(),
+                    sent.map(|v| v.to_str().unwrap().to_owned())
+                        .unwrap_or_default()
+                )
+            }),
+        )
+        .layer(layer)
+}
+
+#[tokio::test]
+async fn unsampled_requests_give_the_handler_and_outgoing_calls_the_trace() {
+    // The caller decided not to sample; ParentBased follows it.
+    let (exporter, on) = always();
+    let req = Request::get("/call")
+        .header("traceparent", format!("00-{TRACE}-{PARENT}-00"))
+        .body(Body::empty())
+        .unwrap();
+    let res = send(propagating_app(OtelLayer::new(on.tracer("t"))), req).await;
+    let body = String::from_utf8(res.body().clone()).unwrap();
+    let [trace, sampled, sent] = body.split('|').collect::<Vec<_>>()[..] else {
+        panic!("{body}")
+    };
+    assert_eq!((trace, sampled), (TRACE, "false"));
+    assert!(
+        sent.starts_with(&format!("00-{TRACE}-"))
+            && sent.ends_with("-00")
+            && !sent.contains(PARENT),
+        "downstream continues the trace, unsampled, under our span id: {sent}"
+    );
+    assert!(exporter.get_finished_spans().unwrap().is_empty());
+
+    // A root request the sampler drops still gets a trace id, for the handler and downstream.
+    let (exporter, off) = provider(Sampler::AlwaysOff);
+    let req = Request::get("/call").body(Body::empty()).unwrap();
+    let res = send(propagating_app(OtelLayer::new(off.tracer("t"))), req).await;
+    let body = String::from_utf8(res.body().clone()).unwrap();
+    let [trace, sampled, sent] = body.split('|').collect::<Vec<_>>()[..] else {
+        panic!("{body}")
+    };
+    assert_ne!(trace, opentelemetry::trace::TraceId::INVALID.to_string());
+    assert_eq!(sampled, "false");
+    assert!(
+        sent.starts_with(&format!("00-{trace}-")) && sent.ends_with("-00"),
+        "{sent}"
+    );
+    assert!(exporter.get_finished_spans().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn sampled_requests_give_outgoing_calls_the_server_span() {
+    let (exporter, provider) = always();
+    let req = request("/call").body(Body::empty()).unwrap();
+    let res = send(propagating_app(OtelLayer::new(provider.tracer("t"))), req).await;
+    let span = only_span(&exporter);
+    assert_eq!(
+        String::from_utf8(res.body().clone()).unwrap(),
+        format!("{TRACE}|true|00-{TRACE}-{}-01", span.span_context.span_id())
+    );
+}
+
+#[tokio::test]
+async fn requests_without_propagation_headers_continue_the_current_context() {
+    // What the propagator would do: a request without its headers keeps the current context.
+    let (exporter, provider) = always();
+    let _outer =
+        Context::current_with_baggage([opentelemetry::KeyValue::new("tenant", "acme")]).attach();
+    let req = Request::get("/baggage").body(Body::empty()).unwrap();
+    let res = send(app(OtelLayer::new(provider.tracer("t"))), req).await;
+    let span = only_span(&exporter);
+    assert_eq!(
+        String::from_utf8(res.body().clone()).unwrap(),
+        format!("acme|{}", span.span_context.trace_id())
+    );
+    assert_eq!(span.parent_span_id, opentelemetry::trace::SpanId::INVALID);
+}
+
+/// Reads the parent from `x-parent: <trace id>-<span id>`, and names no fields.
+#[derive(Debug)]
+struct XParent;
+
+impl opentelemetry::propagation::TextMapPropagator for XParent {
+    fn inject_context(
+        &self,
+        _cx: &Context,
+        _injector: &mut dyn opentelemetry::propagation::Injector,
+    ) {
+    }
+
+    fn extract_with_context(
+        &self,
+        cx: &Context,
+        extractor: &dyn opentelemetry::propagation::Extractor,
+    ) -> Context {
+        use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+        let Some((t, s)) = extractor.get("x-parent").and_then(|v| v.split_once('-')) else {
+            return cx.clone();
+        };
+        let (Ok(t), Ok(s)) = (TraceId::from_hex(t), SpanId::from_hex(s)) else {
+            return cx.clone();
+        };
+        cx.with_remote_span_context(SpanContext::new(
+            t,
+            s,
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        ))
+    }
+
+    fn fields(&self) -> opentelemetry::propagation::text_map_propagator::FieldIter<'_> {
+        opentelemetry::propagation::text_map_propagator::FieldIter::new(&[])
+    }
+}
+
+#[tokio::test]
+async fn a_custom_propagator_is_asked_even_without_w3c_headers() {
+    let (exporter, provider) = always();
+    let layer = OtelLayer::builder(provider.tracer("t"))
+        .propagator(XParent)
+        .build();
+    let req = Request::get("/users/1")
+        .header("x-parent", format!("{TRACE}-{PARENT}"))
+        .body(Body::empty())
+        .unwrap();
+    send(app(layer), req).await;
+    let span = only_span(&exporter);
+    assert_eq!(span.span_context.trace_id().to_string(), TRACE);
+    assert_eq!(span.parent_span_id.to_string(), PARENT);
+}
+
+#[tokio::test]
+async fn server_addresses_of_consecutive_requests_stay_apart() {
+    // Server addresses are shared between requests that repeat them: each span keeps its own.
+    let (exporter, provider) = always();
+    let layer = OtelLayer::new(provider.tracer("t"));
+    let hosts = [
+        "a.example",
+        "b.example",
+        "a.example",
+        "c.example",
+        "d.example",
+        "e.example",
+        "a.example",
+    ];
+    for host in hosts {
+        let req = Request::get("/users/1")
+            .header("host", host)
+            .body(Body::empty())
+            .unwrap();
+        send(app(layer.clone()), req).await;
+    }
+    let spans = exporter.get_finished_spans().unwrap();
+    let got: Vec<Value> = spans
+        .iter()
+        .map(|s| attrs(s)["server.address"].clone())
+        .collect();
+    assert_eq!(got, hosts.map(s));
+}
+
+#[tokio::test]
+async fn sampled_and_unsampled_requests_alternate_cleanly() {
+    // The attribute-list size hint follows the last decision; neither guess changes a span.
+    let (exporter, on) = always();
+    let layer = OtelLayer::new(on.tracer("t"));
+    for flags in ["01", "00", "00", "01", "01", "00"] {
+        let req = Request::get("/users/3")
+            .header("traceparent", format!("00-{TRACE}-{PARENT}-{flags}"))
+            .body(Body::empty())
+            .unwrap();
+        send(app(layer.clone()), req).await;
+    }
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 3);
+    for span in spans {
+        assert_eq!(span.name, "GET /users/{id}");
+        assert_eq!(attrs(&span).len(), 6, "{:?}", attrs(&span));
+    }
+}
