@@ -360,6 +360,17 @@ async fn response_traceparent_carries_the_server_span_id() {
         res.headers()["traceparent"],
         format!("00-{TRACE}-{}-01", span.span_context.span_id())
     );
+    // The caller sent no `tracestate`: no empty field is sent back.
+    assert!(!res.headers().contains_key("tracestate"));
+    let with_state = request("/users/1")
+        .header("tracestate", "vendor=abc")
+        .body(Body::empty())
+        .unwrap();
+    let layer = OtelLayer::builder(provider.tracer("t"))
+        .inject_response_traceparent(true)
+        .build();
+    let res = send(app(layer), with_state).await;
+    assert_eq!(res.headers()["tracestate"], "vendor=abc");
 }
 
 #[tokio::test]
