@@ -30,6 +30,11 @@ const fn s(label: &'static str, variant: &'static str, path: &'static str) -> Sc
 pub(crate) const SCENARIOS: &[Scenario] = &[
     s("bare axum, JSON", "bare", "/json"),
     s(
+        "reference: identity layer via Router::layer, JSON",
+        "noop-layer",
+        "/json",
+    ),
+    s(
         "perf-middleware (metrics + slow log), JSON",
         "perf",
         "/json",
@@ -71,6 +76,16 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
     ),
     s("perf-otel, 100 % sampled, JSON", "otel", "/json"),
     s("perf-otel, 1 % sampled, JSON", "otel-1pct", "/json"),
+    s(
+        "reference: OpenTelemetry SDK alone, 100 % sampled, JSON",
+        "sdk-alone",
+        "/json",
+    ),
+    s(
+        "reference: OpenTelemetry SDK alone, 1 % sampled, JSON",
+        "sdk-alone-1pct",
+        "/json",
+    ),
     s(
         "peer axum-tracing-opentelemetry, 100 % sampled (otel::tracing=trace), JSON",
         "peer-axum-tracing-otel-sampled",

@@ -84,6 +84,9 @@ async fn work() -> axum::Json<serde_json::Value> {
 fn variant(name: &str) -> Option<Router> {
     let router = match name {
         "bare" => routes(),
+        // A reference: an identity layer through `Router::layer` (what axum's per-route layering
+        // costs by itself, whatever the layer does).
+        "noop-layer" => routes().layer(tower::layer::layer_fn(|inner| inner)),
         "perf" => {
             perf_middleware::prometheus::install().ok()?;
             let layer = perf_middleware::PerfLayer::builder()

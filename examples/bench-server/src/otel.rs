@@ -3,6 +3,10 @@
 //!
 //! - `otel`: `OtelLayer`, every request sampled (`ParentBased(AlwaysOn)`).
 //! - `otel-1pct`: `OtelLayer`, `ParentBased(TraceIdRatioBased(0.01))`.
+//! - `sdk-alone`, `sdk-alone-1pct`: a reference, not a product — what the OpenTelemetry SDK alone
+//!   costs per request in the same stack: a SERVER span started with the API, the bench request's
+//!   attributes (static strings) set and ended into the same processor, with no context, no
+//!   propagation and no body tracking. The lower bound for any layer built on the SDK.
 //! - `peer-axum-tracing-otel-sampled`: axum-tracing-opentelemetry with the `otel::tracing=trace`
 //!   directive its docs require (without it the TRACE-level request spans are filtered out and no
 //!   OpenTelemetry span exists), same processor and sink.
@@ -37,6 +41,8 @@ pub(crate) fn variant(name: &str) -> Option<axum::Router> {
         "otel" => 1.0,
         "otel-1pct" => 0.01,
         "peer-axum-tracing-otel-sampled" => return Some(peer_sampled()),
+        "sdk-alone" => return Some(sdk_alone(1.0)),
+        "sdk-alone-1pct" => return Some(sdk_alone(0.01)),
         _ => return None,
     };
     let provider = provider(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
@@ -64,4 +70,63 @@ fn peer_sampled() -> axum::Router {
     crate::routes()
         .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
         .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default())
+}
+
+/// The `sdk-alone` reference variants: the SDK's own cost per span (see the module docs).
+fn sdk_alone(ratio: f64) -> axum::Router {
+    use opentelemetry::KeyValue;
+    use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
+
+    #[derive(Clone)]
+    struct SdkAlone<S> {
+        inner: S,
+        tracer: opentelemetry_sdk::trace::SdkTracer,
+    }
+
+    impl<S: tower::Service<axum::extract::Request>> tower::Service<axum::extract::Request>
+        for SdkAlone<S>
+    {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = S::Future;
+
+        fn poll_ready(
+            &mut self,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), S::Error>> {
+            self.inner.poll_ready(cx)
+        }
+
+        fn call(&mut self, req: axum::extract::Request) -> S::Future {
+            let mut span = self
+                .tracer
+                .span_builder("GET")
+                .with_kind(SpanKind::Server)
+                .start_with_context(&self.tracer, &opentelemetry::Context::new());
+            if span.is_recording() {
+                span.update_name("GET /json");
+                span.set_attributes([
+                    KeyValue::new("http.request.method", "GET"),
+                    KeyValue::new("url.path", "/json"),
+                    KeyValue::new("url.scheme", "http"),
+                    KeyValue::new("http.route", "/json"),
+                    KeyValue::new("server.address", "127.0.0.1"),
+                    KeyValue::new("server.port", 3900_i64),
+                    KeyValue::new("network.protocol.version", "1.1"),
+                    KeyValue::new("http.response.status_code", 200_i64),
+                ]);
+                span.end();
+            }
+            self.inner.call(req)
+        }
+    }
+
+    let provider = provider(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+        ratio,
+    ))));
+    let tracer = provider.tracer("bench");
+    crate::routes().layer(tower::layer::layer_fn(move |inner| SdkAlone {
+        inner,
+        tracer: tracer.clone(),
+    }))
 }
