@@ -76,7 +76,7 @@
 //! is one header value). What remains per request: three clock readings (start, response head,
 //! end of body), the active-requests gauge up and down, and one sample per histogram, whose cost
 //! is the exporter's (`metrics-exporter-prometheus` timestamps and queues each sample). Numbers:
-//! the workspace's `BENCHMARKS.md` and `examples/cost.rs`.
+//! the workspace's `BENCHMARKS.md` and `examples/cost_middleware.rs`.
 //!
 //! # Example
 //!

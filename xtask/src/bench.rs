@@ -35,6 +35,11 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         "/json",
     ),
     s(
+        "reference: metrics-exporter-prometheus work alone (2 samples, gauge, 2 clock reads), JSON",
+        "metrics-alone",
+        "/json",
+    ),
+    s(
         "perf-middleware (metrics + slow log), JSON",
         "perf",
         "/json",

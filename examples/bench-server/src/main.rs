@@ -56,6 +56,45 @@ fn perf_outer() -> Option<perf_middleware::PerfRouter> {
     Some(layer.around(router))
 }
 
+/// A reference, not a product: the `metrics-exporter-prometheus` work that perf-middleware's
+/// metrics need per request and nothing else — two clock readings, the active-requests gauge up
+/// and down, the duration and response-size histogram samples on pre-resolved handles — in a
+/// `Router::layer`, with no body tracking, no route lookup and no slow log.
+fn metrics_alone() -> Option<Router> {
+    use perf_middleware::metrics as m;
+    perf_middleware::prometheus::install().ok()?;
+    let labels = [
+        (m::LABEL_METHOD, "GET"),
+        (m::LABEL_ROUTE, "/json"),
+        (m::LABEL_STATUS, "200"),
+        (m::LABEL_SCHEME, "http"),
+    ];
+    let active = metrics::gauge!(m::ACTIVE_REQUESTS, &labels[..1]);
+    let duration = metrics::histogram!(m::REQUEST_DURATION, &labels);
+    let size = metrics::histogram!(m::RESPONSE_BODY_SIZE, &labels);
+    let layer = tower::layer::layer_fn(move |inner| {
+        let (active, duration, size) = (active.clone(), duration.clone(), size.clone());
+        tower::ServiceBuilder::new()
+            .map_future(move |fut| {
+                let (active, duration, size) = (active.clone(), duration.clone(), size.clone());
+                let start = tokio::time::Instant::now();
+                active.increment(1);
+                async move {
+                    let res: Result<axum::response::Response, std::convert::Infallible> = fut.await;
+                    if let Ok(r) = &res {
+                        let bytes = http_body::Body::size_hint(r.body()).exact().unwrap_or(0);
+                        size.record(bytes as f64);
+                    }
+                    duration.record(start.elapsed().as_secs_f64());
+                    active.decrement(1);
+                    res
+                }
+            })
+            .service(inner)
+    });
+    Some(routes().layer(layer))
+}
+
 async fn json() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "id": 1, "name": "Ada Lovelace", "email": "ada@example.com" }))
 }
@@ -87,6 +126,7 @@ fn variant(name: &str) -> Option<Router> {
         // A reference: an identity layer through `Router::layer` (what axum's per-route layering
         // costs by itself, whatever the layer does).
         "noop-layer" => routes().layer(tower::layer::layer_fn(|inner| inner)),
+        "metrics-alone" => metrics_alone()?,
         "perf" => {
             perf_middleware::prometheus::install().ok()?;
             let layer = perf_middleware::PerfLayer::builder()

@@ -2,10 +2,10 @@
 //! repeatable where wall-clock time on a shared machine is not):
 //!
 //! ```sh
-//! cargo build --release -p perf-middleware --example cost
+//! cargo build --release -p perf-middleware --example cost_middleware
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
 //!     --collect-atstart=no --toggle-collect='cost::measured' \
-//!     target/release/examples/cost perf 20000
+//!     target/release/examples/cost_middleware perf 20000
 //! ```
 //!
 //! and divide the instruction count by the request count. Only the request loop is counted

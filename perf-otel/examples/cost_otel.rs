@@ -4,10 +4,10 @@
 //! server.
 //!
 //! ```sh
-//! cargo build --release -p perf-otel --example cost
+//! cargo build --release -p perf-otel --example cost_otel
 //! for n in 10000 30000; do
 //!   valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file=cg.$n \
-//!     target/release/examples/cost sampled $n
+//!     target/release/examples/cost_otel sampled $n
 //! done
 //! # per request: (totals of cg.30000-01 - cg.10000-01) / 20000 for the request thread,
 //! # the same with the -02 files for the batch processor's thread

@@ -2,9 +2,9 @@
 //! repeatable where wall-clock time on a shared machine is not):
 //!
 //! ```sh
-//! cargo build --release -p perf-budget --example cost
+//! cargo build --release -p perf-budget --example cost_budget
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-//!     target/release/examples/cost budget 20000
+//!     target/release/examples/cost_budget budget 20000
 //! ```
 //!
 //! Run with two request counts and take the difference per request. Variants: `bare`, `noop`

@@ -2,8 +2,8 @@
 //! (instructions are repeatable where wall-clock time on a shared machine is not):
 //!
 //! ```sh
-//! cargo build --release -p perf-cache-layer --example cost
-//! valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/cost hit 20000
+//! cargo build --release -p perf-cache-layer --example cost_cache
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/cost_cache hit 20000
 //! ```
 //!
 //! Run each variant with two request counts and divide the difference. Variants, all on an axum
