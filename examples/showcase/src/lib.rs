@@ -110,7 +110,7 @@ pub fn app(config: Config) -> Result<Router, Box<dyn std::error::Error + Send + 
     let api = Router::new()
         .route("/api/users/{id}", get(user))
         .route("/api/slow", get(slow))
-        .merge(cache::products(catalogue))
+        .merge(cache::products(catalogue)?)
         .with_state(AppState::default());
     let (api, _budgets) = budget::wrap(api.layer(perf))?;
     Ok(api.route_service("/metrics", prometheus::MetricsService::new(handle)))
