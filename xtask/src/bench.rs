@@ -276,30 +276,55 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
+/// Per-round ratios of `v` to `bare`: each round's sample over the bare sample of the same round.
+/// Robust to drift between rounds (a shared host slowing down for minutes), which shifts both
+/// samples of a round alike; the order alternates every round, so drift within a round evens out.
+fn paired_ratios(v: &[f64], bare: &[f64]) -> Vec<f64> {
+    v.iter().zip(bare).map(|(x, b)| x / b).collect()
+}
+
 fn render(selected: &[Scenario], samples: &[Vec<f64>], o: &Options) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "`cargo xtask bench --rounds {} --duration {}` — server on core 0, wrk -t1 -c{} on core 1, median of {} rounds\n",
+        "`cargo xtask bench --rounds {} --duration {}` — server on core 0, wrk -t1 -c{} on core 1, {} rounds\n",
         o.rounds, o.duration, o.connections, o.rounds
     );
     let _ = writeln!(
         t,
-        "| scenario | variant | path | median req/s | ratio to bare |"
+        "*ratio to bare* is the median over rounds of (variant ÷ bare on the same path, same round), \
+         with the range over rounds; *ratio of medians* divides the two columns' medians and moves \
+         with drift between rounds.\n"
     );
-    let _ = writeln!(t, "|---|---|---|---:|---:|");
+    let _ = writeln!(
+        t,
+        "| scenario | variant | path | median req/s | ratio to bare | range over rounds | ratio of medians |"
+    );
+    let _ = writeln!(t, "|---|---|---|---:|---:|---:|---:|");
     for (sc, v) in selected.iter().zip(samples) {
         let m = median(v);
         let bare = selected
             .iter()
             .zip(samples)
             .find(|(b, _)| b.variant == "bare" && b.path == sc.path)
-            .map(|(_, bv)| median(bv));
-        let ratio = bare.map_or("—".to_owned(), |b| format!("{:.3}×", m / b));
+            .map(|(_, bv)| bv);
+        let (ratio, range, of_medians) = match bare {
+            Some(b) => {
+                let r = paired_ratios(v, b);
+                let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                (
+                    format!("{:.3}×", median(&r)),
+                    format!("{lo:.3}–{hi:.3}"),
+                    format!("{:.3}×", m / median(b)),
+                )
+            }
+            None => ("—".to_owned(), "—".to_owned(), "—".to_owned()),
+        };
         let _ = writeln!(
             t,
-            "| {} | `{}` | `{}` | {:.0} | {} |",
-            sc.label, sc.variant, sc.path, m, ratio
+            "| {} | `{}` | `{}` | {:.0} | {} | {} | {} |",
+            sc.label, sc.variant, sc.path, m, ratio, range, of_medians
         );
     }
     t
@@ -323,4 +348,20 @@ fn write_benchmarks_md(table: &str) -> Result<(), String> {
     std::fs::write(&path, new).map_err(|e| e.to_string())?;
     println!("updated {}", path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{median, paired_ratios};
+
+    #[test]
+    fn paired_ratio_cancels_drift_between_rounds() {
+        // The host slows down by half from round 3 on (for bare from round 4: it ran later in
+        // round 3); the variant is 0.9× bare whenever both ran at the same speed.
+        let bare = [100.0, 100.0, 100.0, 50.0, 50.0];
+        let variant = [90.0, 90.0, 45.0, 45.0, 45.0];
+        assert!((median(&variant) / median(&bare) - 0.45).abs() < 1e-12);
+        assert!((median(&paired_ratios(&variant, &bare)) - 0.9).abs() < 1e-12);
+        assert_eq!(median(&[3.0, 1.0, 2.0, 4.0]), 2.5);
+    }
 }
