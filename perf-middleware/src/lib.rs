@@ -1,105 +1,44 @@
-//! Request timing to the last body byte, per-route RED metrics with OpenTelemetry HTTP
-//! semantic-convention names, a slow-request log and `Server-Timing`, in one Tower layer.
+//! The foundation of the tower-perf family, and its timing and metrics layer.
 //!
-//! # Why one layer
+//! # The foundation (always compiled)
 //!
-//! Metrics, the slow log, `Server-Timing` and hooks all need the same two clock readings and the
-//! same end-of-body signal. [`PerfLayer`] takes them once, wraps the response body once, and
-//! feeds every consumer from one [`Completion`] record; three stacked layers would read the
-//! clock three times and wrap the body three times. Each consumer can be switched off in the
-//! [builder](PerfLayerBuilder), and [`OnComplete`] hooks receive the same record.
+//! With `default-features = false` this crate is only the request vocabulary the family shares,
+//! as `tracing-core` is for `tracing`: no metrics facade, no exporter, no runtime. `perf-budget`,
+//! `perf-otel` and `perf-cache-layer` depend on it and on nothing else of the family.
 //!
-//! # What is measured
+//! | item | what it is |
+//! |---|---|
+//! | [`RouteTemplate`], [`route_template`], [`UNMATCHED_ROUTE`] | the route a router recorded (axum's `MatchedPath` or a `RouteTemplate`), read the same way by every layer, and the one value for requests that matched none |
+//! | [`RouteTable`], [`MatchRouteLayer`] | templates matched against the path (`matchit`, as axum) for layers outside the router, and for the `perf-budget` CLI |
+//! | [`KnownMethod`] | the methods the semantic conventions call known; every other is `_OTHER` |
+//! | [`Scheme`] | the `url.scheme` of requests whose URI has none |
+//! | [`TraceId`] | the trace id a tracing layer hands to the others (slow logs, budget logs) |
+//! | [`server_timing`] | the `Server-Timing` header: one [`ServerTiming`] switch and one [`append`](server_timing::append) |
+//! | [`completion`] | the completion guard: finish per-request state once, at the end of the body, on an error, or as cancelled |
+//! | [`ConfigError`] | what `build()` returns, the shape every crate of the family uses |
 //!
-//! - **duration**: from the request entering the layer to the end of the response body (the
-//!   last data frame, trailers, or the body reporting end-of-stream), or to the error or
-//!   cancellation. This is what `http.server.request.duration` records.
-//! - **time to headers**: until the inner service produced the response head; in hooks, the
-//!   slow log and the opt-in `perf.http.server.time_to_headers` histogram.
-//! - **outcome**: [`Outcome::Cancelled`] when the client went away first (the future or the
-//!   body was dropped), recorded with `error.type="cancelled"`.
+//! # The layer (feature `metrics`, on by default)
 //!
-//! # Metrics
-//!
-//! Recorded through the [`metrics`](::metrics) facade, so any exporter works;
-//! [`prometheus::install`] sets up `metrics-exporter-prometheus` with the right buckets.
-//!
-//! | metric (Prometheus name) | type | labels |
-//! |---|---|---|
-//! | `http.server.request.duration` (`http_server_request_duration_seconds`) | histogram, s | method, route, status, scheme, error type |
-//! | `http.server.active_requests` (`http_server_active_requests`) | gauge | method, scheme |
-//! | `http.server.request.body.size` (`http_server_request_body_size_bytes`) | histogram, B | as duration |
-//! | `http.server.response.body.size` (`http_server_response_body_size_bytes`) | histogram, B | as duration |
-//! | `perf.http.server.time_to_headers` (opt-in) | histogram, s | as duration |
-//!
-//! Labels: `http_request_method` (the nine RFC 9110 methods and `QUERY`; anything else is
-//! `_OTHER`), `http_route` (axum's `MatchedPath` template or a [`RouteTemplate`] extension;
-//! requests that matched no route share the one value [`UNMATCHED_ROUTE`] — **never the raw
-//! path**, so label sets stay bounded whatever clients send), `http_response_status_code`,
-//! `url_scheme`, and `error_type` only on failure (the status code for 5xx, `cancelled`,
-//! `service_error` or `body_error`). The request body size is recorded for requests that
-//! declare it (`Content-Length`, or a non-empty body with an exact size hint), as OpenTelemetry's
-//! Java instrumentation does; the request body type is left untouched, so any inner service fits.
-//!
-//! The active-requests gauge is decremented when the per-request state is dropped, whatever
-//! the outcome, so cancelled requests never leak it.
-//!
-//! # Slow-request log
-//!
-//! A WARN event with target `perf_middleware::slow` for each request whose duration reaches the
-//! threshold (global, with per-route overrides), with numeric fields `latency_ms`,
-//! `threshold_ms`, `time_to_headers_ms`, `status`, `response_body_bytes` and `route`, `method`,
-//! `outcome`, and `trace_id` when a tracing layer put a [`TraceId`] into the request. The raw
-//! path and query are logged only when enabled.
-//!
-//! # Placement
-//!
-//! - **`Router::layer`** (or `route_layer`): the router has recorded `MatchedPath` when the
-//!   request reaches the layer. The simplest setup; axum then boxes the layered service, its
-//!   future and its body for every route and request.
-//! - **Around the whole router**, with [`PerfLayer::around`]: one layer in front of the router,
-//!   no per-route boxing, and routing, 404s and 405s are inside the measurement. The router
-//!   records its template only after the layer saw the request, so the layer matches the path
-//!   against a [`RouteTable`] (`matchit`, as axum) given with
-//!   [`route_table`](PerfLayerBuilder::route_table). [`RouteTable::builder`] records the
-//!   templates while the router is built, so each is written once. The cheapest placement.
-//! - **`ServiceBuilder` / plain hyper**: the route comes from a [`RouteTemplate`] extension
-//!   (set by hand, or by [`MatchRouteLayer`] from a [`RouteTable`]), or from the route table.
-//!
-//! Without any of these, requests are labelled unmatched.
-//!
-//! # Cost
-//!
-//! Per-route state (label, slow-log threshold, ignore flag, metric handles per label set) is
-//! resolved the first time a route template or label set is seen and then found with lock-free
-//! lookups; the request path allocates nothing itself (the `Server-Timing` value, when enabled,
-//! is one header value). What remains per request: three clock readings (start, response head,
-//! end of body), the active-requests gauge up and down, and one sample per histogram, whose cost
-//! is the exporter's (`metrics-exporter-prometheus` timestamps and queues each sample). Numbers:
-//! the workspace's `BENCHMARKS.md` and `examples/cost_middleware.rs`.
-//!
-//! # Example
+//! [`PerfLayer`] times requests to the last body byte, records per-route RED metrics with
+//! OpenTelemetry HTTP semantic-convention names through the [`metrics`](::metrics) facade, logs
+//! slow requests and adds `Server-Timing`. See its module docs for what is measured, the metric
+//! table and placement.
 //!
 //! ```
+//! # #[cfg(feature = "metrics")] {
 //! use std::time::Duration;
 //! use axum::{Router, routing::get};
-//! use perf_middleware::{PerfLayer, ServerTiming, prometheus};
+//! use perf_middleware::{PerfLayer, ServerTiming};
 //!
-//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! let handle = prometheus::install()?;
 //! let perf = PerfLayer::builder()
 //!     .slow_threshold(Duration::from_millis(300))
 //!     .server_timing(ServerTiming::Always)
-//!     .build()?;
+//!     .build()
+//!     .expect("valid configuration");
 //! let app: Router = Router::new()
 //!     .route("/users/{id}", get(|| async { "{}" }))
-//!     .layer(perf)
-//!     .route_service("/metrics", prometheus::MetricsService::new(handle));
-//!
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! # drop(listener); let _ = app; return Ok(());
-//! axum::serve(listener, app).await?;
-//! # Ok(())
+//!     .layer(perf);
+//! # let _ = app;
 //! # }
 //! ```
 //!
@@ -107,44 +46,49 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `axum` | yes | reads the route template from axum's `MatchedPath` |
-//! | `prometheus` | yes | [`prometheus`]: exporter install helper and `/metrics` service |
+//! | `axum` | yes | [`route_template`] reads axum's `MatchedPath`; `PerfLayer::around` |
+//! | `metrics` | yes | [`PerfLayer`]: timing, slow log, metrics through the `metrics` facade, `Server-Timing` |
+//! | `prometheus` | no | `prometheus`: the `metrics-exporter-prometheus` install helper and the `/metrics` service |
+//! | `full` | no | all of the above |
 
-#[cfg(feature = "axum")]
-mod around;
-mod body;
-mod future;
-mod hooks;
-mod layer;
-pub mod metrics;
-#[cfg(feature = "prometheus")]
-pub mod prometheus;
-mod record;
-mod registry;
+pub mod completion;
+mod error;
+mod method;
 mod route;
+mod scheme;
 pub mod server_timing;
-mod service;
-mod table;
-#[cfg(test)]
-mod tests;
+mod trace_id;
 
-#[cfg(feature = "axum")]
-pub use around::{PerfRouter, PerfRouterFuture};
-pub use body::ResponseBody;
-pub use future::ResponseFuture;
-pub use hooks::{Completion, OnComplete, Outcome};
-pub use layer::{ConfigError, DEFAULT_SLOW_THRESHOLD, PerfLayer, PerfLayerBuilder};
-pub use route::{RequestStart, RouteTemplate, TraceId, UNMATCHED_ROUTE};
+#[cfg(feature = "metrics")]
+mod layer;
+
+pub use completion::Outcome;
+pub use error::ConfigError;
+pub use method::KnownMethod;
+pub use route::{
+    MatchRoute, MatchRouteLayer, RouteTable, RouteTableBuilder, RouteTemplate, UNMATCHED_ROUTE,
+    route_template,
+};
+pub use scheme::Scheme;
 pub use server_timing::ServerTiming;
-pub use service::Perf;
-pub use table::{MatchRoute, MatchRouteLayer, RouteTable, RouteTableBuilder};
+pub use trace_id::TraceId;
+
+#[cfg(all(feature = "metrics", feature = "axum"))]
+pub use layer::{PerfRouter, PerfRouterFuture};
+#[cfg(feature = "metrics")]
+pub use layer::{
+    Completion, DEFAULT_SLOW_THRESHOLD, OnComplete, Perf, PerfLayer, PerfLayerBuilder,
+    ResponseBody, ResponseFuture, metrics,
+};
+#[cfg(feature = "prometheus")]
+pub use layer::prometheus;
 
 /// The workspace README's examples compile (`cargo test --doc`).
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "full"))]
 #[doc = include_str!("../../README.md")]
 struct WorkspaceReadme;
 
 /// This crate's README examples compile and run.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "full"))]
 #[doc = include_str!("../README.md")]
 struct CrateReadme;

@@ -1,8 +1,9 @@
 //! The `Server-Timing` response header (W3C Server Timing).
 //!
-//! The layer appends one value, `total;dur=<ms>, app;dur=<ms>`, when enabled for a request.
-//! Other layers of the family append their own values with [`append`]; browsers merge all
-//! `Server-Timing` field lines.
+//! Every layer of the family appends its own value with [`append`] (`total` from the timing
+//! layer, `cache` from the cache, `budget` from the budget layer, `db` for the queries) and is
+//! switched on with the same [`ServerTiming`] setting; browsers merge all `Server-Timing` field
+//! lines.
 //!
 //! ```
 //! use std::time::Duration;
@@ -23,8 +24,9 @@ pub const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 
 type Predicate = dyn Fn(&Method, &Uri, &HeaderMap) -> bool + Send + Sync;
 
-/// When the layer adds its `Server-Timing` value. Defaults to [`ServerTiming::Off`]: timings
-/// can reveal infrastructure details, so send them only where callers are trusted.
+/// When a layer of the family adds its `Server-Timing` value: the one switch type every layer's
+/// builder takes (`.server_timing(ServerTiming::Always)`). Defaults to [`ServerTiming::Off`]:
+/// timings can reveal infrastructure details, so send them only where callers are trusted.
 #[derive(Clone, Default)]
 pub enum ServerTiming {
     /// Never.
@@ -42,12 +44,18 @@ impl ServerTiming {
         ServerTiming::When(Arc::new(f))
     }
 
+    /// Whether the value is ever added (not [`ServerTiming::Off`]).
+    pub fn is_enabled(&self) -> bool {
+        !matches!(self, ServerTiming::Off)
+    }
+
     /// Enabled when the request carries the header `name` (any value), e.g. `x-server-timing`.
     pub fn when_header(name: HeaderName) -> Self {
         Self::when(move |_, _, h| h.contains_key(&name))
     }
 
-    pub(crate) fn wants(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
+    /// Whether a request with this method, URI and headers gets the value.
+    pub fn wants(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
         match self {
             ServerTiming::Off => false,
             ServerTiming::Always => true,
@@ -101,54 +109,11 @@ pub fn append(headers: &mut HeaderMap, metrics: &[(&str, Option<Duration>, Optio
     push_value(headers, out);
 }
 
-/// The layer's own value, `total;dur=…, app;dur=…`, without the generic checks of [`append`].
-pub(crate) fn append_total_app(headers: &mut HeaderMap, total: Duration, app: Duration) {
-    let mut buf = [0u8; 80];
-    let mut n = put(&mut buf, 0, b"total");
-    n = put_dur(&mut buf, n, total);
-    n = put(&mut buf, n, b", app");
-    n = put_dur(&mut buf, n, app);
-    if let Ok(v) = HeaderValue::from_bytes(&buf[..n]) {
-        headers.append(SERVER_TIMING, v);
-    }
-}
-
-/// Copies `s` into `buf` at `at`; returns the new end.
-fn put(buf: &mut [u8], at: usize, s: &[u8]) -> usize {
-    let end = at + s.len();
-    buf[at..end].copy_from_slice(s);
-    end
-}
-
-/// Writes `;dur=` and `d` in milliseconds with two decimals, rounded half up (integer
-/// arithmetic: no float formatting on the request path) into `buf` at `at`; returns the new end.
-/// `buf` needs 30 bytes of room.
-fn put_dur(buf: &mut [u8], at: usize, d: Duration) -> usize {
-    let hundredths = d
-        .as_secs()
-        .saturating_mul(100_000)
-        .saturating_add(u64::from((d.subsec_nanos() + 5_000) / 10_000));
-    let mut digits = [0u8; 24];
-    let mut i = digits.len();
-    let mut n = hundredths;
-    while n > 0 || digits.len() - i < 3 {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    let split = digits.len() - 2;
-    let mut end = put(buf, at, b";dur=");
-    end = put(buf, end, &digits[i..split]);
-    end = put(buf, end, b".");
-    put(buf, end, &digits[split..])
-}
-
-/// `;dur=…` as a string (for [`append`]).
+/// Writes `;dur=` and `d` in milliseconds with two decimals, rounded half up.
 fn push_dur(out: &mut String, d: Duration) {
-    let mut buf = [0u8; 32];
-    let n = put_dur(&mut buf, 0, d);
-    // Only ASCII digits and punctuation were written.
-    out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
+    use std::fmt::Write as _;
+    let hundredths = (d.as_nanos() + 5_000) / 10_000;
+    let _ = write!(out, ";dur={}.{:02}", hundredths / 100, hundredths % 100);
 }
 
 /// Moves `value` into a header value (no copy) and appends it.
@@ -185,7 +150,7 @@ mod tests {
     }
 
     #[test]
-    fn durations_round_to_hundredths_of_a_millisecond() {
+    fn durations_round_half_up_to_hundredths_of_a_millisecond() {
         let fmt = |d| {
             let mut s = String::new();
             push_dur(&mut s, d);
@@ -199,13 +164,6 @@ mod tests {
             fmt(Duration::from_secs(3) + Duration::from_micros(70)),
             ";dur=3000.07"
         );
-        let mut h = HeaderMap::new();
-        append_total_app(
-            &mut h,
-            Duration::from_micros(1_500),
-            Duration::from_micros(250),
-        );
-        assert_eq!(h[SERVER_TIMING], "total;dur=1.50, app;dur=0.25");
     }
 
     #[test]

@@ -348,10 +348,7 @@ async fn server_timing_only_when_enabled() {
         .unwrap()
         .to_str()
         .unwrap();
-    assert!(
-        v.starts_with("total;dur=") && v.contains(", app;dur="),
-        "{v}"
-    );
+    assert!(v.starts_with("total;dur="), "{v}");
 
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let req = http::Request::get(format!("http://{gated}/x"))

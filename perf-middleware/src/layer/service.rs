@@ -8,13 +8,12 @@ use http_body::Body;
 use tokio::time::Instant;
 use tower_service::Service;
 
-use crate::body::ResponseBody;
-use crate::future::ResponseFuture;
-use crate::hooks::{OnComplete, Outcome};
-use crate::layer::{PerfLayer, Shared};
-use crate::record::{Cold, Record};
-use crate::registry::{OVERFLOW, Resolved};
-use crate::route::{QUERY_METHOD, RequestStart, TraceId, method_index};
+use super::body::ResponseBody;
+use super::builder::{PerfLayer, Shared};
+use super::future::ResponseFuture;
+use super::hooks::OnComplete;
+use super::record::Record;
+use crate::{KnownMethod, TraceId};
 
 /// Middleware that measures requests. Built by [`PerfLayer`]; see the [crate docs](crate).
 pub struct Perf<S, H = ()> {
@@ -85,76 +84,43 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let start = Instant::now();
         let shared = &self.shared;
-        let resolved = shared
+        let route = shared
             .routes
             .resolve(req.extensions(), req.uri().path(), |t| shared.entry_for(t));
-        let (route, overflow) = match resolved {
-            Resolved::Entry(_, e) if e.ignored => {
-                return ResponseFuture::new(self.inner.call(req), None, None);
-            }
-            Resolved::Entry(id, _) => (id, None),
-            Resolved::Overflow(r) if shared.ignored.contains(r.as_str()) => {
-                return ResponseFuture::new(self.inner.call(req), None, None);
-            }
-            Resolved::Overflow(r) => (OVERFLOW, Some(r)),
-        };
-        let method_idx = method_index(req.method());
-        let scheme_idx = match req.uri().scheme_str() {
-            Some(s) if s.eq_ignore_ascii_case("https") => 1,
-            Some(_) => 0,
-            None => shared.default_scheme,
-        };
-        if let Some(cache) = &shared.metrics {
-            cache.active(method_idx, scheme_idx).increment(1.0);
+        if route.ignored {
+            return ResponseFuture::new(self.inner.call(req), None);
         }
-        let server_timing = shared
-            .server_timing
-            .wants(req.method(), req.uri(), req.headers());
-        let total_start = if server_timing {
-            match req.extensions().get::<RequestStart>() {
-                Some(s) => Some(s.0),
-                None => {
-                    req.extensions_mut().insert(RequestStart(start));
-                    Some(start)
-                }
-            }
-        } else {
-            None
-        };
+        let known = KnownMethod::from_method(req.method());
+        let scheme = shared.scheme.of(req.uri());
+        if let Some(metrics) = &shared.metrics {
+            metrics.active(known, scheme).increment(1.0);
+        }
         let slow = &shared.slow;
-        let trace_id = req.extensions().get::<TraceId>().copied();
-        let log_uri = slow.log_path || slow.log_query;
-        let cold =
-            (trace_id.is_some() || log_uri || method_idx >= QUERY_METHOD || overflow.is_some())
-                .then(|| {
-                    Box::new(Cold {
-                        method: (method_idx >= QUERY_METHOD).then(|| req.method().clone()),
-                        uri: log_uri.then(|| req.uri().clone()),
-                        trace_id,
-                        route: overflow,
-                    })
-                });
         let record = Record {
             shared: shared.clone(),
+            route,
             start,
-            cold,
+            method: req.method().clone(),
+            known,
+            scheme,
             // Like OpenTelemetry's Java instrumentation: only requests that declare a body size.
             request_size: req
                 .body()
                 .size_hint()
                 .exact()
                 .filter(|&n| n > 0 || req.headers().contains_key(http::header::CONTENT_LENGTH)),
+            uri: (slow.log_path || slow.log_query).then(|| req.uri().clone()),
+            trace_id: TraceId::from_extensions(req.extensions()),
+            server_timing: shared
+                .server_timing
+                .wants(req.method(), req.uri(), req.headers()),
             headers_at: None,
-            response_size: 0,
-            route,
             status: None,
-            method_idx,
-            scheme_idx,
-            outcome: Outcome::Cancelled,
+            response_size: 0,
         };
-        ResponseFuture::new(self.inner.call(req), Some(record), total_start)
+        ResponseFuture::new(self.inner.call(req), Some(record))
     }
 }

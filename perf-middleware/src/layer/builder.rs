@@ -1,31 +1,28 @@
 //! [`PerfLayer`] and its builder.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tower_layer::Layer;
 
-use crate::hooks::OnComplete;
-use crate::metrics::HandleCache;
-use crate::registry::{RouteEntry, Routes};
-use crate::route::UNMATCHED_ROUTE;
-use crate::server_timing::ServerTiming;
-use crate::service::Perf;
-use crate::table::RouteTable;
+use super::hooks::OnComplete;
+use super::metrics::LayerMetrics;
+use super::registry::{RouteEntry, Routes};
+use super::service::Perf;
+use crate::{ConfigError, RouteTable, Scheme, ServerTiming};
 
 /// Default slow-request threshold: 1 second.
 pub const DEFAULT_SLOW_THRESHOLD: Duration = Duration::from_secs(1);
 
 /// Everything a [`Perf`] service shares with its clones.
 pub(crate) struct Shared<H> {
-    pub(crate) metrics: Option<HandleCache>,
+    pub(crate) metrics: Option<LayerMetrics>,
     pub(crate) slow: SlowLog,
     pub(crate) server_timing: ServerTiming,
-    pub(crate) default_scheme: u8,
-    pub(crate) unmatched_route: Box<str>,
-    pub(crate) ignored: std::collections::HashSet<Box<str>>,
+    pub(crate) scheme: Scheme,
+    pub(crate) ignored: HashSet<Box<str>>,
     /// Per-route state (label, threshold, ignore flag, metric handles), resolved once.
     pub(crate) routes: Routes,
     pub(crate) hook: H,
@@ -34,21 +31,13 @@ pub(crate) struct Shared<H> {
 impl<H> Shared<H> {
     /// The entry of a route template seen for the first time.
     pub(crate) fn entry_for(&self, template: &str) -> RouteEntry {
-        entry_for(&self.slow, &self.ignored, template)
+        RouteEntry::new(
+            template,
+            true,
+            self.slow.threshold_for(Some(template)),
+            self.ignored.contains(template),
+        )
     }
-}
-
-fn entry_for(
-    slow: &SlowLog,
-    ignored: &std::collections::HashSet<Box<str>>,
-    template: &str,
-) -> RouteEntry {
-    RouteEntry::new(
-        template.into(),
-        true,
-        slow.threshold_for(Some(template)),
-        ignored.contains(template),
-    )
 }
 
 impl<H> fmt::Debug for Shared<H> {
@@ -57,11 +46,7 @@ impl<H> fmt::Debug for Shared<H> {
             .field("metrics", &self.metrics.is_some())
             .field("slow", &self.slow)
             .field("server_timing", &self.server_timing)
-            .field(
-                "default_scheme",
-                &crate::metrics::SCHEMES[usize::from(self.default_scheme)],
-            )
-            .field("unmatched_route", &self.unmatched_route)
+            .field("scheme", &self.scheme)
             .field("routes", &self.routes)
             .finish_non_exhaustive()
     }
@@ -114,7 +99,7 @@ impl<H> fmt::Debug for PerfLayer<H> {
 
 impl PerfLayer {
     /// A layer with the defaults: metrics on, slow-request log at 1 s, no `Server-Timing`,
-    /// scheme `http`, unmatched requests labelled `unmatched`.
+    /// scheme `http`.
     pub fn new() -> Self {
         PerfLayerBuilder::new()
             .build()
@@ -167,9 +152,8 @@ pub struct PerfLayerBuilder<H = ()> {
     time_to_headers_metric: bool,
     slow: SlowLog,
     server_timing: ServerTiming,
-    scheme: String,
-    unmatched_route: String,
-    ignored: std::collections::HashSet<Box<str>>,
+    scheme: Scheme,
+    ignored: HashSet<Box<str>>,
     route_table: Option<RouteTable>,
     errors: Vec<ConfigError>,
     hook: H,
@@ -198,8 +182,7 @@ impl PerfLayerBuilder {
                 log_query: false,
             },
             server_timing: ServerTiming::Off,
-            scheme: "http".into(),
-            unmatched_route: UNMATCHED_ROUTE.into(),
+            scheme: Scheme::Http,
             ignored: Default::default(),
             route_table: None,
             errors: Vec::new(),
@@ -287,16 +270,9 @@ impl<H> PerfLayerBuilder<H> {
     }
 
     /// The `url.scheme` label for requests whose URI carries no scheme (the usual case on a
-    /// server): `http` or `https`. Defaults to `http`.
-    pub fn scheme(mut self, scheme: &str) -> Self {
-        self.scheme = scheme.to_owned();
-        self
-    }
-
-    /// The `http.route` label for requests that matched no route. Defaults to
-    /// [`UNMATCHED_ROUTE`]. It must not start with `/`, so it can never equal a template.
-    pub fn unmatched_route(mut self, label: &str) -> Self {
-        self.unmatched_route = label.to_owned();
+    /// server). Defaults to [`Scheme::Http`].
+    pub fn scheme(mut self, scheme: Scheme) -> Self {
+        self.scheme = scheme;
         self
     }
 
@@ -317,7 +293,6 @@ impl<H> PerfLayerBuilder<H> {
             slow: self.slow,
             server_timing: self.server_timing,
             scheme: self.scheme,
-            unmatched_route: self.unmatched_route,
             ignored: self.ignored,
             route_table: self.route_table,
             errors: self.errors,
@@ -334,38 +309,15 @@ impl<H> PerfLayerBuilder<H> {
         if let Some(e) = self.errors.drain(..).next() {
             return Err(e);
         }
-        let default_scheme = match self.scheme.to_ascii_lowercase().as_str() {
-            "http" => 0,
-            "https" => 1,
-            _ => {
-                return Err(ConfigError::InvalidScheme {
-                    scheme: self.scheme,
-                });
-            }
-        };
-        if self.unmatched_route.is_empty() || self.unmatched_route.starts_with('/') {
-            return Err(ConfigError::InvalidUnmatchedRoute {
-                label: self.unmatched_route,
-            });
-        }
-        let unmatched = RouteEntry::new(
-            self.unmatched_route.as_str().into(),
-            false,
-            self.slow.threshold_for(None),
-            false,
-        );
-        let routes = Routes::new(unmatched, self.route_table, |t| {
-            entry_for(&self.slow, &self.ignored, t)
-        });
+        let routes = Routes::new(self.slow.threshold_for(None), self.route_table);
         Ok(PerfLayer {
             shared: Arc::new(Shared {
                 metrics: self
                     .metrics
-                    .then(|| HandleCache::new(self.time_to_headers_metric)),
+                    .then(|| LayerMetrics::new(self.time_to_headers_metric)),
                 slow: self.slow,
                 server_timing: self.server_timing,
-                default_scheme,
-                unmatched_route: self.unmatched_route.into(),
+                scheme: self.scheme,
                 ignored: self.ignored,
                 routes,
                 hook: self.hook,
@@ -373,61 +325,6 @@ impl<H> PerfLayerBuilder<H> {
         })
     }
 }
-
-/// An invalid [`PerfLayerBuilder`] setting.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A per-route setting named something that is not a route template.
-    InvalidRoute {
-        /// The value given.
-        route: String,
-    },
-    /// The scheme is neither `http` nor `https`.
-    InvalidScheme {
-        /// The value given.
-        scheme: String,
-    },
-    /// The unmatched-route label is empty or starts with `/`.
-    InvalidUnmatchedRoute {
-        /// The value given.
-        label: String,
-    },
-    /// A [`RouteTable`] template is malformed or conflicts with another one.
-    InvalidRouteTemplate {
-        /// The template given.
-        route: String,
-        /// What the matcher objected to.
-        reason: String,
-    },
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::InvalidRoute { route } => write!(
-                f,
-                "route `{route}` is not a route template: write it as the router does, starting with `/` (e.g. `/users/{{id}}`)"
-            ),
-            ConfigError::InvalidScheme { scheme } => {
-                write!(
-                    f,
-                    "scheme `{scheme}` is not supported: use `http` or `https`"
-                )
-            }
-            ConfigError::InvalidUnmatchedRoute { label } => write!(
-                f,
-                "unmatched-route label `{label}` must be non-empty and must not start with `/` (so it cannot equal a real template)"
-            ),
-            ConfigError::InvalidRouteTemplate { route, reason } => write!(
-                f,
-                "route template `{route}` is rejected: {reason} (write it as for axum's `Router::route`, e.g. `/users/{{id}}`)"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 #[cfg(test)]
 mod tests {
@@ -440,19 +337,7 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(e.to_string().contains("starting with `/`"), "{e}");
-        let e = PerfLayer::builder().scheme("ftp").build().unwrap_err();
-        assert_eq!(
-            e,
-            ConfigError::InvalidScheme {
-                scheme: "ftp".into()
-            }
-        );
-        let e = PerfLayer::builder()
-            .unmatched_route("/x")
-            .build()
-            .unwrap_err();
-        assert!(matches!(e, ConfigError::InvalidUnmatchedRoute { .. }));
-        assert!(PerfLayer::builder().scheme("HTTPS").build().is_ok());
+        assert!(PerfLayer::builder().scheme(Scheme::Https).build().is_ok());
     }
 
     #[test]

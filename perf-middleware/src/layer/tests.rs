@@ -247,7 +247,7 @@ async fn routes_and_label_sets_beyond_the_tables_are_labelled_right() {
 
     let mut per_label_set = std::collections::HashMap::new();
     for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        if key.key().name() != crate::metrics::REQUEST_DURATION {
+        if key.key().name() != super::metrics::REQUEST_DURATION {
             continue;
         }
         let DebugValue::Histogram(samples) = value else {

@@ -4,31 +4,7 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 
-/// How a request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Outcome {
-    /// The response body was sent to its end.
-    Completed,
-    /// The client went away (the response future or the body was dropped) before the end.
-    Cancelled,
-    /// The inner service returned an error instead of a response.
-    ServiceError,
-    /// The response body returned an error while streaming.
-    BodyError,
-}
-
-impl Outcome {
-    /// A short lowercase name: `completed`, `cancelled`, `service_error`, `body_error`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Completed => "completed",
-            Outcome::Cancelled => "cancelled",
-            Outcome::ServiceError => "service_error",
-            Outcome::BodyError => "body_error",
-        }
-    }
-}
+use crate::Outcome;
 
 /// Everything measured about one request, handed to [`OnComplete`] hooks when the request ends
 /// (end of the response body, an error, or cancellation).

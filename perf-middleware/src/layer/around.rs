@@ -13,10 +13,10 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::future::ResponseFuture;
-use crate::hooks::OnComplete;
-use crate::layer::PerfLayer;
-use crate::service::Perf;
+use super::future::ResponseFuture;
+use super::hooks::OnComplete;
+use super::builder::PerfLayer;
+use super::service::Perf;
 
 impl<H> PerfLayer<H> {
     /// Wraps a whole axum `Router` (rather than each of its routes, as `Router::layer` does).

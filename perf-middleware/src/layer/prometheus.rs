@@ -34,7 +34,7 @@ use http::{HeaderValue, Request, Response, header};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use tower_service::Service;
 
-use crate::metrics::{
+use super::metrics::{
     DEFAULT_BODY_SIZE_BUCKETS, DEFAULT_DURATION_BUCKETS, REQUEST_BODY_SIZE, REQUEST_DURATION,
     RESPONSE_BODY_SIZE, TIME_TO_HEADERS, describe,
 };
