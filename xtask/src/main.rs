@@ -1,7 +1,8 @@
 //! Project automation, run as `cargo xtask <task>` (alias in `.cargo/config.toml`).
 //!
-//! - `cargo xtask test`: fmt check, clippy `-D warnings`, every test, doc tests, then the checks
-//!   against real servers and tools (promtool on the showcase's `/metrics`, each crate's own).
+//! - `cargo xtask test`: fmt check, clippy `-D warnings`, every test, doc tests, the docs with
+//!   `-D warnings`, each library crate built with each of its features alone (cargo-hack), then the
+//!   checks against real servers and tools (promtool on the showcase's `/metrics`, each crate's own).
 //! - `cargo xtask bench [--rounds N] [--duration SECS] [--only LABEL] [--write]`: the side-by-side
 //!   throughput harness (bench-server pinned to core 0, wrk to core 1); `--write` updates
 //!   `BENCHMARKS.md`.
@@ -21,8 +22,10 @@ const HELP: &str = "\
 cargo xtask <task>
 
 tasks:
-  test                 fmt check, clippy -D warnings, all tests, real-server checks
-                       (--skip-lint to skip fmt/clippy while iterating)
+  test                 fmt check, clippy -D warnings, all tests, docs -D warnings,
+                       per-feature builds (cargo-hack), real-server checks
+                       (--skip-lint to skip fmt/clippy/docs/features while iterating)
+  lint                 fmt check, clippy, docs -D warnings, per-feature builds only
   conformance          HTTP caching conformance suite against cache-proxy (root; needs node)
   otel-e2e             perf-otel against a Python OTLP receiver (gRPC + HTTP), signals, collector down
   bench                side-by-side throughput table (bare vs tower-perf vs peers)
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
+        Some("lint") => lint(),
         Some("bench") => bench::run(&args[1..]),
         Some("conformance") => cache::test(),
         Some("otel-e2e") => otel::test(),
@@ -52,20 +56,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// The library crates: each is built alone with each of its features.
+const LIBRARIES: [&str; 4] = [
+    "perf-middleware",
+    "perf-cache-layer",
+    "perf-budget",
+    "perf-otel",
+];
+
 fn test(args: &[String]) -> Result<(), String> {
     use util::{cargo, run};
     let skip_lint = args.iter().any(|a| a == "--skip-lint");
     if !skip_lint {
-        run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-        run(cargo().args([
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--locked",
-            "--",
-            "-D",
-            "warnings",
-        ]))?;
+        lint()?;
     }
     // One build with one feature set: the tests, the binaries and the examples the real-server
     // checks start all come from it.
@@ -96,4 +99,46 @@ fn test(args: &[String]) -> Result<(), String> {
     } else {
         Err(format!("real-server checks failed: {}", failed.join(", ")))
     }
+}
+
+/// fmt, clippy, the docs with `-D warnings`, and every library with each of its features alone.
+fn lint() -> Result<(), String> {
+    use util::{cargo, run};
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    let mut doc = cargo();
+    doc.args(["doc", "--no-deps", "--all-features", "--locked"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    for lib in LIBRARIES {
+        doc.args(["-p", lib]);
+    }
+    run(&mut doc)?;
+    util::require_cargo_tool(
+        "hack",
+        "cargo install cargo-hack --locked (`.ci/run` does this)",
+    )?;
+    // `--no-dev-deps`: the libraries as users build them; one check per feature (and none).
+    let mut hack = cargo();
+    hack.args([
+        "hack",
+        "check",
+        "--each-feature",
+        "--no-dev-deps",
+        "--locked",
+    ])
+    // Its own target directory: other `RUSTFLAGS` would otherwise rebuild the main build.
+    .env("RUSTFLAGS", "-D warnings")
+    .env("CARGO_TARGET_DIR", util::target_dir().join("hack"));
+    for lib in LIBRARIES {
+        hack.args(["-p", lib]);
+    }
+    run(&mut hack)
 }

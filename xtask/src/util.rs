@@ -101,6 +101,23 @@ pub(crate) fn require_tool(name: &str, how_to_get: &str) -> Result<PathBuf, Stri
     ))
 }
 
+/// Fails with `how_to_get` unless the cargo subcommand `cargo-<name>` is installed. Never skips.
+pub(crate) fn require_cargo_tool(name: &str, how_to_get: &str) -> Result<(), String> {
+    let installed = cargo()
+        .args([name, "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if installed {
+        Ok(())
+    } else {
+        Err(format!(
+            "`cargo {name}` is required but is not installed; get it with: {how_to_get}"
+        ))
+    }
+}
+
 /// A free TCP port on 127.0.0.1 (bound, then released).
 pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
