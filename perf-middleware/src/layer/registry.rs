@@ -179,7 +179,10 @@ mod tests {
         for i in 0..MAX_ROUTES + 10 {
             let mut ext = Extensions::new();
             ext.insert(RouteTemplate::new(format!("/r{i}")));
-            assert_eq!(routes.resolve(&ext, "/", entry).route(), Some(&*format!("/r{i}")));
+            assert_eq!(
+                routes.resolve(&ext, "/", entry).route(),
+                Some(&*format!("/r{i}"))
+            );
         }
         assert_eq!(routes.entries.read().unwrap().len(), MAX_ROUTES);
     }
