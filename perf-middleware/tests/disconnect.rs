@@ -5,7 +5,9 @@
 mod common;
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -17,6 +19,14 @@ use perf_middleware::{Outcome, PerfLayer};
 use perf_test_support::{Collector, TestRecorder, send_raw, serve};
 use tokio::io::AsyncReadExt;
 use tokio::sync::Notify;
+
+/// Fails instead of hanging when a signal never comes. Not a timing assertion: the signals
+/// come within milliseconds.
+async fn within<T>(signal: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), signal)
+        .await
+        .expect("the signal came")
+}
 
 #[tokio::test(flavor = "current_thread")]
 async fn cancelled_request_returns_the_gauge_to_zero_and_records_cancelled() {
@@ -51,10 +61,10 @@ async fn cancelled_request_returns_the_gauge_to_zero_and_records_cancelled() {
 
     // 1. The client goes away while the handler is still running (no response yet).
     let conn = send_raw(addr, b"GET /hang HTTP/1.1\r\nhost: x\r\n\r\n").await;
-    entered.notified().await;
+    within(entered.notified()).await;
     assert_eq!(recorder.snapshot().gauge(ACTIVE_REQUESTS, &[]), 1.0);
     drop(conn);
-    let seen = log.wait_for(1).await;
+    let seen = within(log.wait_for(1)).await;
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0].outcome, Outcome::Cancelled);
     assert_eq!(seen[0].status, None);
@@ -71,7 +81,7 @@ async fn cancelled_request_returns_the_gauge_to_zero_and_records_cancelled() {
     }
     assert!(head.starts_with(b"HTTP/1.1 200"));
     drop(conn);
-    let seen = log.wait_for(2).await;
+    let seen = within(log.wait_for(2)).await;
     assert_eq!(seen[1].outcome, Outcome::Cancelled);
     assert_eq!(seen[1].status, Some(200));
     assert_eq!(seen[1].route.as_deref(), Some("/stream"));

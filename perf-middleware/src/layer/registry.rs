@@ -13,9 +13,9 @@ use super::metrics::Handles;
 use crate::{RouteTable, UNMATCHED_ROUTE, route_template};
 
 /// Route templates with a cached entry; more are resolved per request.
-const MAX_ROUTES: usize = 1024;
+pub(crate) const MAX_ROUTES: usize = 1024;
 /// Label sets (method × scheme × status × error type) with cached handles, per route.
-const MAX_SERIES: usize = 64;
+pub(crate) const MAX_SERIES: usize = 64;
 
 /// The label set of a request apart from the route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
