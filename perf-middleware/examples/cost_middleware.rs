@@ -2,7 +2,7 @@
 //! repeatable where wall-clock time on a shared machine is not):
 //!
 //! ```sh
-//! cargo build --release -p perf-middleware --example cost_middleware
+//! cargo build --release -p perf-middleware --features prometheus --example cost_middleware
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
 //!     --collect-atstart=no --toggle-collect='cost::measured' \
 //!     target/release/examples/cost_middleware perf 20000

@@ -15,7 +15,7 @@ use super::hooks::OnComplete;
 use super::record::Record;
 use crate::{KnownMethod, TraceId};
 
-/// Middleware that measures requests. Built by [`PerfLayer`]; see the [crate docs](crate).
+/// Middleware that measures requests. Built by [`PerfLayer`]; see its docs.
 pub struct Perf<S, H = ()> {
     pub(crate) inner: S,
     pub(crate) shared: Arc<Shared<H>>,
