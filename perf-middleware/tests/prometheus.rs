@@ -1,5 +1,5 @@
 //! `prometheus::install` sets up the one global recorder of the process: this file is its own
-//! test binary, so it owns that recorder.
+//! test binary, so it owns that recorder (and `foreign_recorder.rs` tests the other case).
 
 use std::time::Duration;
 

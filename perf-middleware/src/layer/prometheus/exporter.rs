@@ -62,7 +62,7 @@ impl Exporter {
     }
 
     /// Adds a label to every series (e.g. `service="checkout"`), instead of name prefixes.
-    pub fn global_label(mut self, key: &str, value: &str) -> Self {
+    pub fn add_global_label(mut self, key: &str, value: &str) -> Self {
         self.global_labels.push((key.to_owned(), value.to_owned()));
         self
     }
