@@ -112,7 +112,7 @@ where
                 .size_hint()
                 .exact()
                 .filter(|&n| n > 0 || req.headers().contains_key(http::header::CONTENT_LENGTH)),
-            uri: (slow.log_path || slow.log_query).then(|| req.uri().clone()),
+            uri: (slow.log_path || slow.log_query).then(|| Box::new(req.uri().clone())),
             trace_id: TraceId::from_extensions(req.extensions()),
             server_timing: shared
                 .server_timing
