@@ -2,15 +2,18 @@
 //! repeatable where wall-clock time on a shared machine is not):
 //!
 //! ```sh
-//! cargo build --release -p perf-middleware --example cost_middleware
-//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-//!     --collect-atstart=no --toggle-collect='cost::measured' \
-//!     target/release/examples/cost_middleware perf 20000
+//! cargo build --release -p perf-middleware --features prometheus --example cost_middleware
+//! for n in 10000 20000; do
+//!     valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!         --collect-atstart=no --toggle-collect='cost_middleware::measured*' \
+//!         target/release/examples/cost_middleware perf $n 2>&1 | grep Collected
+//! done
 //! ```
 //!
-//! and divide the instruction count by the request count. Only the request loop is counted
-//! (after a warm-up that resolves metric handles), on the calling thread: the exporter's upkeep
-//! thread (which drains histogram samples every 5 s) is not.
+//! and divide the difference of the two instruction counts by 10,000: the fixed cost of the
+//! first requests cancels. Only the request loop is counted (after a warm-up that resolves
+//! metric handles), on the calling thread: the exporter's upkeep thread (which drains
+//! histogram samples every 5 s) is not.
 //!
 //! The router gets its state (`with_state(())`) once, as `axum::serve` does per connection:
 //! calling a `Router` without it re-boxes every handler on every request, which a server never

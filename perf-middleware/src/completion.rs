@@ -36,7 +36,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! let seen = Arc::new(Mutex::new(Vec::new()));
-//! let inner = async { Ok::<_, std::convert::Infallible>(Response::new(Full::from("hello"))) };
+//! let inner = async { Ok::<_, std::convert::Infallible>(Response::new(Full::new(bytes::Bytes::from_static(b"hello")))) };
 //! let res = GuardedFuture::new(inner, Some(Log(seen.clone(), 0))).await.unwrap();
 //! assert!(seen.lock().unwrap().is_empty(), "not complete before the body ends");
 //! let body = res.into_body().collect().await.unwrap().to_bytes();
@@ -162,7 +162,10 @@ impl<G: Complete> Guard<G> {
         if body.is_end_stream() {
             self.finish(Outcome::Completed);
         }
-        GuardedBody { inner: body, guard: self }
+        GuardedBody {
+            inner: body,
+            guard: self,
+        }
     }
 }
 
@@ -389,7 +392,10 @@ mod tests {
         drop(res);
         assert_eq!(
             *seen.lock().unwrap(),
-            [(Outcome::Cancelled, 0, false), (Outcome::Cancelled, 0, true)]
+            [
+                (Outcome::Cancelled, 0, false),
+                (Outcome::Cancelled, 0, true)
+            ]
         );
     }
 
@@ -397,7 +403,11 @@ mod tests {
     async fn errors_complete_with_their_outcome() {
         let seen = Seen::default();
         let fut = std::future::ready(Err::<Response<Full<Bytes>>, _>("boom"));
-        assert!(GuardedFuture::new(fut, Some(Probe::new(&seen))).await.is_err());
+        assert!(
+            GuardedFuture::new(fut, Some(Probe::new(&seen)))
+                .await
+                .is_err()
+        );
         let frames: Vec<Result<Frame<Bytes>, &str>> =
             vec![Ok(Frame::data(Bytes::from_static(b"ab"))), Err("broken")];
         let body = StreamBody::new(futures_util::stream::iter(frames));

@@ -73,15 +73,15 @@ pub use scheme::Scheme;
 pub use server_timing::ServerTiming;
 pub use trace_id::TraceId;
 
-#[cfg(all(feature = "metrics", feature = "axum"))]
-pub use layer::{PerfRouter, PerfRouterFuture};
+#[cfg(feature = "prometheus")]
+pub use layer::prometheus;
 #[cfg(feature = "metrics")]
 pub use layer::{
     Completion, DEFAULT_SLOW_THRESHOLD, OnComplete, Perf, PerfLayer, PerfLayerBuilder,
     ResponseBody, ResponseFuture, metrics,
 };
-#[cfg(feature = "prometheus")]
-pub use layer::prometheus;
+#[cfg(all(feature = "metrics", feature = "axum"))]
+pub use layer::{PerfRouter, PerfRouterFuture};
 
 /// The workspace README's examples compile (`cargo test --doc`).
 #[cfg(all(doctest, feature = "full"))]

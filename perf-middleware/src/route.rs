@@ -300,7 +300,11 @@ mod tests {
         ext.insert(RouteTemplate::new("/a/{b}"));
         assert_eq!(route_template(&ext), Some("/a/{b}"));
         let t = RouteTable::new(["/x/{y}"]).unwrap();
-        assert_eq!(t.resolve(&ext, "/x/1"), Some("/a/{b}"), "the router's template wins");
+        assert_eq!(
+            t.resolve(&ext, "/x/1"),
+            Some("/a/{b}"),
+            "the router's template wins"
+        );
         assert_eq!(t.resolve(&Extensions::new(), "/x/1"), Some("/x/{y}"));
     }
 

@@ -13,9 +13,9 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::builder::PerfLayer;
 use super::future::ResponseFuture;
 use super::hooks::OnComplete;
-use super::builder::PerfLayer;
 use super::service::Perf;
 
 impl<H> PerfLayer<H> {

@@ -72,10 +72,7 @@ impl SlowLog {
     }
 }
 
-/// Layer that times requests to the last body byte and records metrics, slow-request logs,
-/// `Server-Timing` and hooks. See the [crate docs](crate) for the full behaviour and an example.
-///
-/// Clones share one state (metric handles, configuration, hook) behind an `Arc`.
+#[doc = include_str!("docs.md")]
 #[must_use]
 pub struct PerfLayer<H = ()> {
     pub(crate) shared: Arc<Shared<H>>,
@@ -279,7 +276,7 @@ impl<H> PerfLayerBuilder<H> {
     /// Route templates to match the request path against when no router recorded one (no axum
     /// `MatchedPath`, no [`RouteTemplate`](crate::RouteTemplate) extension): for a layer placed
     /// around a whole axum `Router`, or in front of a router that records no template. See
-    /// [`RouteTable`] and the crate docs' *Placement*.
+    /// [`RouteTable`] and *Placement* in the [`PerfLayer`] docs.
     pub fn route_table(mut self, table: RouteTable) -> Self {
         self.route_table = Some(table);
         self

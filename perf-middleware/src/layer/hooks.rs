@@ -30,7 +30,7 @@ pub struct Completion<'a> {
     pub response_body_size: u64,
 }
 
-/// A hook called once per request when it ends. See the crate docs for an example.
+/// A hook called once per request when it ends. See [`PerfLayer`](crate::PerfLayer) for an example.
 ///
 /// `()` is the no-op hook; any `Fn(&Completion<'_>) + Send + Sync + 'static` closure is a hook.
 pub trait OnComplete: Send + Sync + 'static {

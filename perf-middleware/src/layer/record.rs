@@ -24,8 +24,9 @@ pub(crate) struct Record<H> {
     pub(crate) scheme: Scheme,
     /// The request body size, when declared.
     pub(crate) request_size: Option<u64>,
-    /// The URI, when the slow log shows the path or query.
-    pub(crate) uri: Option<Uri>,
+    /// The URI, when the slow log shows the path or query (off by default). Boxed: a `Uri` is
+    /// larger than the rest of the record, and the record moves with the response future.
+    pub(crate) uri: Option<Box<Uri>>,
     pub(crate) trace_id: Option<TraceId>,
     /// Whether the response gets a `Server-Timing` value.
     pub(crate) server_timing: bool,
@@ -115,7 +116,7 @@ impl<H> Record<H> {
 
     fn log_slow(&self, duration: Duration, threshold: Duration, outcome: Outcome) {
         let slow = &self.shared.slow;
-        let uri = self.uri.as_ref();
+        let uri = self.uri.as_deref();
         tracing::warn!(
             target: "perf_middleware::slow",
             latency_ms = round_ms(duration),

@@ -15,7 +15,7 @@ use super::hooks::OnComplete;
 use super::record::Record;
 use crate::{KnownMethod, TraceId};
 
-/// Middleware that measures requests. Built by [`PerfLayer`]; see the [crate docs](crate).
+/// Middleware that measures requests. Built by [`PerfLayer`]; see its docs.
 pub struct Perf<S, H = ()> {
     pub(crate) inner: S,
     pub(crate) shared: Arc<Shared<H>>,
@@ -112,7 +112,7 @@ where
                 .size_hint()
                 .exact()
                 .filter(|&n| n > 0 || req.headers().contains_key(http::header::CONTENT_LENGTH)),
-            uri: (slow.log_path || slow.log_query).then(|| req.uri().clone()),
+            uri: (slow.log_path || slow.log_query).then(|| Box::new(req.uri().clone())),
             trace_id: TraceId::from_extensions(req.extensions()),
             server_timing: shared
                 .server_timing

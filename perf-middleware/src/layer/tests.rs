@@ -1,24 +1,24 @@
 //! Unit tests of the service, future and body over `tower::service_fn` (no socket).
 
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody};
+use perf_test_support::{Collector, Events, TestRecorder};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
 use crate::{Completion, Outcome, PerfLayer, RouteTemplate};
 
-type Seen = Arc<Mutex<Vec<(Outcome, Option<u16>, Option<String>, u64, Duration)>>>;
+type Seen = Collector<(Outcome, Option<u16>, Option<String>, u64, Duration)>;
 
 fn layer(seen: &Seen) -> PerfLayer<impl crate::OnComplete> {
     let seen = seen.clone();
     PerfLayer::builder()
         .metrics(false)
         .on_complete(move |c: &Completion<'_>| {
-            seen.lock().unwrap().push((
+            seen.push((
                 c.outcome,
                 c.status.map(|s| s.as_u16()),
                 c.route.map(str::to_owned),
@@ -43,12 +43,9 @@ async fn works_in_service_builder_with_a_route_template_and_paused_time() {
     let mut req = Request::new(Full::new(Bytes::from_static(b"abc")));
     req.extensions_mut().insert(RouteTemplate::new("/t/{x}"));
     let res = svc.oneshot(req).await.unwrap();
-    assert!(
-        seen.lock().unwrap().is_empty(),
-        "recorded only when the body ends"
-    );
+    assert!(seen.is_empty(), "recorded only when the body ends");
     assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "hello");
-    let seen = seen.lock().unwrap();
+    let seen = seen.items();
     assert_eq!(seen.len(), 1);
     let (outcome, status, route, size, duration) = seen[0].clone();
     assert_eq!(
@@ -94,7 +91,7 @@ async fn service_errors_and_body_errors_are_their_own_outcomes() {
         .unwrap();
     assert!(res.into_body().collect().await.is_err());
 
-    let seen = seen.lock().unwrap();
+    let seen = seen.items();
     assert_eq!(seen[0].0, Outcome::ServiceError);
     assert_eq!(seen[0].1, None);
     assert_eq!(
@@ -118,16 +115,16 @@ async fn empty_bodies_complete_at_headers_and_keep_content_length() {
         }));
     let res = svc.oneshot(Request::new(Full::default())).await.unwrap();
     assert_eq!(
-        seen.lock().unwrap()[0].0,
+        seen.items()[0].0,
         Outcome::Completed,
         "recorded without polling the body"
     );
     assert_eq!(http_body::Body::size_hint(res.body()).exact(), Some(0));
     drop(res);
-    assert_eq!(seen.lock().unwrap().len(), 1, "recorded exactly once");
+    assert_eq!(seen.len(), 1, "recorded exactly once");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn dropped_future_is_cancelled() {
     let seen = Seen::default();
     let svc = ServiceBuilder::new()
@@ -142,7 +139,7 @@ async fn dropped_future_is_cancelled() {
             .await
             .is_err()
     );
-    assert_eq!(seen.lock().unwrap()[0].0, Outcome::Cancelled);
+    assert_eq!(seen.items()[0].0, Outcome::Cancelled);
 }
 
 #[tokio::test]
@@ -152,12 +149,7 @@ async fn ignored_routes_are_not_measured() {
     let layer = PerfLayer::builder()
         .ignore_route("/health")
         .server_timing(crate::ServerTiming::Always)
-        .on_complete(move |c: &Completion<'_>| {
-            seen2
-                .lock()
-                .unwrap()
-                .push((c.outcome, None, None, 0, c.duration))
-        })
+        .on_complete(move |c: &Completion<'_>| seen2.push((c.outcome, None, None, 0, c.duration)))
         .build()
         .unwrap();
     let svc =
@@ -176,31 +168,25 @@ async fn ignored_routes_are_not_measured() {
         );
         assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "ok");
     }
-    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert_eq!(seen.len(), 1);
 }
 
-/// Label sets and templates past the lock-free tables' capacity are still measured and labelled
-/// right (through the slower map).
+/// Templates and label sets beyond the bounded maps are still measured and labelled right
+/// (resolved per request instead of cached).
 #[tokio::test(flavor = "current_thread")]
-async fn routes_and_label_sets_beyond_the_tables_are_labelled_right() {
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+async fn routes_and_label_sets_beyond_the_maps_are_labelled_right() {
+    use super::registry::{MAX_ROUTES, MAX_SERIES};
 
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let _guard = metrics::set_default_local_recorder(&recorder);
-    let slow = SlowEvents::default();
-    let _sub = {
-        use tracing_subscriber::layer::SubscriberExt as _;
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(slow.clone()))
-    };
-    let routes = Arc::new(Mutex::new(Vec::new()));
+    let recorder = TestRecorder::new();
+    let _local = recorder.local();
+    let slow = Events::for_target("perf_middleware::slow");
+    let _sub = slow.set_default();
+    let routes = Collector::new();
     let seen = routes.clone();
     let layer = PerfLayer::builder()
         .route_slow_threshold("/r/1500", Duration::ZERO)
         .ignore_route("/r/1501")
-        .on_complete(move |c: &Completion<'_>| {
-            seen.lock().unwrap().push(c.route.map(str::to_owned));
-        })
+        .on_complete(move |c: &Completion<'_>| seen.push(c.route.map(str::to_owned)))
         .build()
         .unwrap();
     let svc = ServiceBuilder::new().layer(layer).service(service_fn(
@@ -226,17 +212,23 @@ async fn routes_and_label_sets_beyond_the_tables_are_labelled_right() {
             res.into_body().collect().await.unwrap();
         }
     };
-    // More templates than the route table holds (1024)...
+    // More templates than the route map holds...
+    const { assert!(MAX_ROUTES < 1500) };
     for i in 0..1502 {
         call(format!("/r/{i}"), 200).await;
     }
-    // ...and more label sets on one route than its series table holds (32).
-    for status in 200..260 {
+    // ...and more label sets on one route than its series map holds.
+    let statuses = 200..(200 + MAX_SERIES as u16 + 16);
+    for status in statuses.clone() {
         call("/many".into(), status).await;
         call("/many".into(), status).await;
     }
-    let routes = routes.lock().unwrap();
-    assert_eq!(routes.len(), 1501 + 120, "/r/1501 is ignored");
+    let routes = routes.items();
+    assert_eq!(
+        routes.len(),
+        1501 + 2 * statuses.len(),
+        "/r/1501 is ignored"
+    );
     assert_eq!(routes[1500].as_deref(), Some("/r/1500"));
     assert!(
         routes[..1501]
@@ -245,46 +237,23 @@ async fn routes_and_label_sets_beyond_the_tables_are_labelled_right() {
             .all(|(i, r)| r.as_deref() == Some(format!("/r/{i}").as_str()))
     );
 
-    let mut per_label_set = std::collections::HashMap::new();
-    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        if key.key().name() != super::metrics::REQUEST_DURATION {
-            continue;
-        }
-        let DebugValue::Histogram(samples) = value else {
-            panic!("not a histogram")
-        };
-        let label = |name: &str| {
-            key.key()
-                .labels()
-                .find(|l| l.key() == name)
-                .map(|l| l.value().to_owned())
-        };
-        let id = (
-            label("http.route").unwrap(),
-            label("http.response.status_code").unwrap(),
-        );
-        *per_label_set.entry(id).or_insert(0) += samples.len();
-    }
-    assert_eq!(per_label_set.len(), 1501 + 60);
-    assert!(per_label_set.values().all(|&n| n == 1 || n == 2));
-    assert_eq!(per_label_set[&("/r/1499".to_owned(), "200".to_owned())], 1);
-    assert_eq!(per_label_set[&("/many".to_owned(), "259".to_owned())], 2);
-    assert!(!per_label_set.contains_key(&("/r/1501".to_owned(), "200".to_owned())));
+    let snap = recorder.snapshot();
+    let durations: Vec<_> = snap
+        .matching(super::metrics::REQUEST_DURATION, &[])
+        .collect();
+    assert_eq!(durations.len(), 1501 + statuses.len());
+    let samples = |route: &str, status: &str| {
+        let labels = [("http.route", route), ("http.response.status_code", status)];
+        snap.samples(super::metrics::REQUEST_DURATION, &labels)
+            .len()
+    };
+    assert_eq!(samples("/r/1499", "200"), 1);
+    assert_eq!(samples("/many", "200"), 2);
+    assert_eq!(samples("/many", &(statuses.end - 1).to_string()), 2);
+    assert_eq!(samples("/r/1501", "200"), 0);
     assert_eq!(
-        *slow.0.lock().unwrap(),
+        slow.events().len(),
         1,
         "the per-route threshold of an overflowing template applies"
     );
-}
-
-/// Counts slow-request events.
-#[derive(Clone, Default)]
-struct SlowEvents(Arc<Mutex<usize>>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SlowEvents {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if event.metadata().target() == "perf_middleware::slow" {
-            *self.0.lock().unwrap() += 1;
-        }
-    }
 }
