@@ -141,8 +141,10 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        self.propagator
-            .inject_context(&Context::current(), &mut HeaderInjector(req.headers_mut()));
+        self.propagator.inject_context(
+            &Context::current(),
+            &mut HeaderInjector::new(req.headers_mut()),
+        );
         self.inner.call(req)
     }
 }

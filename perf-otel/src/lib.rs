@@ -12,7 +12,9 @@ pub mod setup;
 pub use bridge::tracing_layer;
 pub use client::{InjectContext, InjectContextLayer};
 pub use propagation::default_propagator;
-pub use server::{Otel, OtelLayer, OtelLayerBuilder, SpanEnd};
+pub use server::{
+    ConfigError, Otel, OtelLayer, OtelLayerBuilder, ResponseBody, ResponseFuture, SpanEnd,
+};
 #[cfg(feature = "otlp")]
 pub use setup::{ExportStats, OtelConfig, OtelGuard, SetupError, StatsHandle};
 

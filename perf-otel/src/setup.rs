@@ -567,7 +567,7 @@ impl OtelGuard {
     }
 
     /// An [`OtelLayer`](crate::OtelLayer) builder with this guard's tracer and propagator.
-    pub fn layer(&self) -> crate::OtelLayerBuilder {
+    pub fn layer(&self) -> crate::OtelLayerBuilder<SdkTracer> {
         crate::OtelLayer::builder(self.tracer()).known_propagator(self.propagator())
     }
 

@@ -15,7 +15,8 @@
 //!   route is known when the request arrives; a layer wrapping the whole `Router` from outside sees
 //!   no route and names spans `{method}` (unless the app returns a `RouteTemplate` in the response).
 //! - **Attributes**, each only when known (never an empty string): `http.request.method`
-//!   (`_OTHER` + `http.request.method_original`), `url.path`, `url.scheme`, `url.query` (signature
+//!   ([`perf_middleware::KnownMethod`]: the semconv methods including `QUERY`, else `_OTHER` +
+//!   `http.request.method_original`, the same value the family's metrics label), `url.path`, `url.scheme`, `url.query` (signature
 //!   keys `REDACTED`), `http.route`, `http.response.status_code` (int), `error.type`,
 //!   `server.address`/`server.port`, `client.address`, `network.peer.address`/`.port`,
 //!   `network.protocol.version`, `user_agent.original`, and opt-in `http.{request,response}.header.*`.
@@ -45,7 +46,12 @@
 //! let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
 //! let app = Router::new()
 //!     .route("/users/{id}", get(|| async { "hi" }))
-//!     .layer(OtelLayer::builder(provider.tracer("my-service")).inject_response_traceparent(true).build());
+//!     .layer(
+//!         OtelLayer::builder(provider.tracer("my-service"))
+//!             .inject_response_traceparent(true)
+//!             .build()
+//!             .expect("valid settings"),
+//!     );
 //!
 //! let req = Request::get("/users/7")
 //!     .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
@@ -62,17 +68,21 @@
 //! # }
 //! ```
 
+mod address;
 mod attributes;
 mod body;
+mod builder;
+mod error;
 mod future;
 mod layer;
-mod names;
 mod service;
 mod span;
 
 pub use body::ResponseBody;
+pub use builder::OtelLayerBuilder;
+pub use error::ConfigError;
 pub use future::ResponseFuture;
-pub use layer::{OtelLayer, OtelLayerBuilder, SpanEnd};
+pub use layer::{OtelLayer, SpanEnd};
 pub use service::Otel;
 
 #[cfg(test)]

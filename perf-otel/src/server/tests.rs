@@ -12,7 +12,9 @@ use http_body_util::{BodyExt, Full};
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, TracerProvider as _};
 use opentelemetry::{Context, Value};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::{
+    InMemorySpanExporter, Sampler, SdkTracer, SdkTracerProvider, SpanData,
+};
 use proptest::prelude::*;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
@@ -34,7 +36,7 @@ fn always() -> (InMemorySpanExporter, SdkTracerProvider) {
     provider(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
 }
 
-fn app(layer: OtelLayer) -> Router {
+fn app(layer: OtelLayer<SdkTracer>) -> Router {
     Router::new()
         .route("/users/{id}", get(|| async { "user" }))
         .route("/boom", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
@@ -237,7 +239,8 @@ async fn headers_mode_ends_at_response_head() {
     let (exporter, provider) = always();
     let layer = OtelLayer::builder(provider.tracer("t"))
         .span_end(SpanEnd::Headers)
-        .build();
+        .build()
+        .unwrap();
     let svc = ServiceBuilder::new()
         .layer(layer)
         .service(service_fn(|_req: Request<()>| async {
@@ -285,6 +288,45 @@ async fn unknown_method_is_other_with_original() {
 }
 
 #[tokio::test]
+async fn query_is_a_known_method_as_in_the_metrics_label() {
+    let (exporter, provider) = always();
+    let req = Request::builder()
+        .method("QUERY")
+        .uri("/users/1")
+        .body(Body::empty())
+        .unwrap();
+    send(app(OtelLayer::new(provider.tracer("t"))), req).await;
+    let span = only_span(&exporter);
+    assert_eq!(span.name, "QUERY /users/{id}");
+    let a = attrs(&span);
+    let label =
+        perf_middleware::KnownMethod::from_method(&http::Method::from_bytes(b"QUERY").unwrap());
+    assert_eq!(a["http.request.method"], s(label.as_str()));
+    assert_eq!(a["http.request.method"], s("QUERY"));
+    assert!(!a.contains_key("http.request.method_original"));
+}
+
+#[tokio::test]
+async fn methods_are_named_as_the_family_names_them() {
+    // Case-sensitive: `get` is not `GET` (RFC 9110 §9.1), so it is `_OTHER` like any unknown method.
+    for (method, name, recorded) in [
+        ("PATCH", "PATCH /users/{id}", "PATCH"),
+        ("get", "HTTP /users/{id}", "_OTHER"),
+    ] {
+        let (exporter, provider) = always();
+        let req = Request::builder()
+            .method(method)
+            .uri("/users/1")
+            .body(Body::empty())
+            .unwrap();
+        send(app(OtelLayer::new(provider.tracer("t"))), req).await;
+        let span = only_span(&exporter);
+        assert_eq!(span.name, name);
+        assert_eq!(attrs(&span)["http.request.method"], s(recorded));
+    }
+}
+
+#[tokio::test]
 async fn forwarded_headers_only_when_trusted() {
     let (exporter, provider) = always();
     let req = || {
@@ -311,7 +353,8 @@ async fn forwarded_headers_only_when_trusted() {
     send(
         app(OtelLayer::builder(provider.tracer("t"))
             .trust_forwarded_headers(true)
-            .build()),
+            .build()
+            .unwrap()),
         req(),
     )
     .await;
@@ -328,7 +371,8 @@ async fn unsampled_requests_export_nothing_but_still_propagate() {
     let (exporter, provider) = provider(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
     let layer = OtelLayer::builder(provider.tracer("t"))
         .inject_response_traceparent(true)
-        .build();
+        .build()
+        .unwrap();
     // The caller decided not to sample: ParentBased follows it.
     let req = Request::get("/trace-id")
         .header("traceparent", format!("00-{TRACE}-{PARENT}-00"))
@@ -353,7 +397,8 @@ async fn response_traceparent_carries_the_server_span_id() {
     let (exporter, provider) = always();
     let layer = OtelLayer::builder(provider.tracer("t"))
         .inject_response_traceparent(true)
-        .build();
+        .build()
+        .unwrap();
     let res = send(app(layer), request("/users/1").body(Body::empty()).unwrap()).await;
     let span = only_span(&exporter);
     assert_eq!(
@@ -368,7 +413,8 @@ async fn response_traceparent_carries_the_server_span_id() {
         .unwrap();
     let layer = OtelLayer::builder(provider.tracer("t"))
         .inject_response_traceparent(true)
-        .build();
+        .build()
+        .unwrap();
     let res = send(app(layer), with_state).await;
     assert_eq!(res.headers()["tracestate"], "vendor=abc");
 }
@@ -394,7 +440,8 @@ async fn captured_headers_are_string_arrays() {
     let layer = OtelLayer::builder(provider.tracer("t"))
         .add_request_header(http::header::ACCEPT)
         .add_response_header(http::header::CONTENT_TYPE)
-        .build();
+        .build()
+        .unwrap();
     let req = request("/users/1")
         .header("accept", "text/plain")
         .header("accept", "*/*")
@@ -499,7 +546,7 @@ proptest! {
         // AlwaysOn: valid parents with the sampled flag off must still produce a span to inspect.
         let (exporter, provider) = provider(Sampler::AlwaysOn);
         let svc = ServiceBuilder::new()
-            .layer(OtelLayer::builder(provider.tracer("t")).inject_response_traceparent(true).build())
+            .layer(OtelLayer::builder(provider.tracer("t")).inject_response_traceparent(true).build().unwrap())
             .service(service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(Full::new(bytes::Bytes::new()))) }));
         let mut req = Request::new(());
         for (name, value) in [("traceparent", &traceparent), ("tracestate", &tracestate), ("baggage", &baggage)] {
@@ -546,7 +593,10 @@ async fn http2_authority_scheme_and_version() {
 async fn tls_connections_record_https() {
     let (exporter, provider) = always();
     send(
-        app(OtelLayer::builder(provider.tracer("t")).tls(true).build()),
+        app(OtelLayer::builder(provider.tracer("t"))
+            .scheme(perf_middleware::Scheme::Https)
+            .build()
+            .unwrap()),
         request("/users/1").body(Body::empty()).unwrap(),
     )
     .await;
@@ -555,7 +605,7 @@ async fn tls_connections_record_https() {
 
 /// Sends `req` through an `InjectContextLayer` client from inside the handler and returns the
 /// `traceparent` the downstream service would see, plus the handler's view of the current span.
-fn propagating_app(layer: OtelLayer) -> Router {
+fn propagating_app(layer: OtelLayer<SdkTracer>) -> Router {
     Router::new()
         .route(
             "/call",
@@ -690,7 +740,8 @@ async fn a_custom_propagator_is_asked_even_without_w3c_headers() {
     let (exporter, provider) = always();
     let layer = OtelLayer::builder(provider.tracer("t"))
         .propagator(XParent)
-        .build();
+        .build()
+        .unwrap();
     let req = Request::get("/users/1")
         .header("x-parent", format!("{TRACE}-{PARENT}"))
         .body(Body::empty())
