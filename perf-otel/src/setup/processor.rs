@@ -162,8 +162,12 @@ pub(super) mod tests {
             inner: exporter,
             stats: stats.clone(),
         };
+        // The SDK's queue and batch are larger than the admission capacity, so no batch fills up
+        // and no export starts on the processor thread before `force_flush`: the counts below do
+        // not depend on when that thread runs.
         let batch = BatchConfigBuilder::default()
-            .with_max_queue_size(capacity)
+            .with_max_queue_size(64)
+            .with_max_export_batch_size(64)
             .with_scheduled_delay(Duration::from_secs(3600))
             .build();
         let inner = BatchSpanProcessor::builder(counting)
