@@ -171,3 +171,59 @@ fn captured(names: &[String], prefix: &str) -> Result<Vec<(HeaderName, Key)>, Co
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::noop::NoopTracer;
+
+    use super::*;
+
+    fn builder() -> OtelLayerBuilder<NoopTracer> {
+        OtelLayerBuilder::new(NoopTracer::new())
+    }
+
+    #[test]
+    fn captured_headers_are_validated_at_build() {
+        let layer = builder()
+            .add_request_header("X-Request-Id")
+            .add_response_header(http::header::CONTENT_TYPE)
+            .build()
+            .unwrap();
+        assert_eq!(
+            layer.settings.request_headers[0].1.as_str(),
+            "http.request.header.x-request-id"
+        );
+        let err = builder()
+            .add_request_header("bad name")
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::InvalidHeaderName {
+                name: "bad name".into()
+            }
+        );
+        assert!(err.to_string().contains("x-request-id"), "{err}");
+        let err = builder()
+            .add_response_header("etag")
+            .add_response_header("ETag")
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::DuplicateHeader {
+                name: "etag".into()
+            }
+        );
+    }
+
+    #[test]
+    fn an_empty_redacted_query_key_is_an_error() {
+        let err = builder()
+            .redacted_query_keys(["sig", ""])
+            .build()
+            .unwrap_err();
+        assert_eq!(err, ConfigError::EmptyQueryKey);
+        assert!(err.to_string().starts_with("empty key"), "{err}");
+    }
+}

@@ -78,7 +78,7 @@ fn parse_sampler(vars: Lookup<'_>) -> Result<Sampler, SetupError> {
 }
 
 impl OtelConfig {
-    /// Reads the `OTEL_*` variables listed in the [module docs](self).
+    /// Reads the `OTEL_*` variables listed in the [module docs](crate::setup).
     ///
     /// # Errors
     ///

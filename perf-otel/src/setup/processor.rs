@@ -25,7 +25,7 @@ pub struct ExportStats {
     pub dropped: u64,
 }
 
-/// Reads the export counters of an [`OtelGuard`]; clones share them.
+/// Reads the export counters of an [`OtelGuard`](super::OtelGuard); clones share them.
 #[derive(Debug, Clone)]
 pub struct StatsHandle(pub(super) Arc<Counters>);
 

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use axum::extract::ConnectInfo;
 use opentelemetry::trace::{SpanKind, Status, TracerProvider as _};
+use tower::{ServiceBuilder, service_fn};
 
 use super::*;
 
@@ -227,7 +228,7 @@ async fn tls_connections_record_https() {
 
 #[tokio::test]
 async fn server_addresses_of_consecutive_requests_stay_apart() {
-    // Server addresses are shared between requests that repeat them: each span keeps its own.
+    // Each span keeps the server address of its own request.
     let (exporter, provider) = always();
     let layer = OtelLayer::new(provider.tracer("t"));
     let hosts = [
@@ -252,4 +253,39 @@ async fn server_addresses_of_consecutive_requests_stay_apart() {
         .map(|s| attrs(s)["server.address"].clone())
         .collect();
     assert_eq!(got, hosts.map(s));
+}
+
+#[tokio::test]
+async fn a_match_route_layer_in_front_names_spans_of_a_layer_around_the_router() {
+    use perf_middleware::{MatchRouteLayer, RouteTable};
+
+    let (exporter, provider) = always();
+    let routes = RouteTable::new(["/users/{id}", "/users/me"]).unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(MatchRouteLayer::new(routes))
+        .layer(OtelLayer::new(provider.tracer("t")))
+        .service(service_fn(|_req: Request<Body>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
+        }));
+    for path in ["/users/7", "/users/me", "/nope"] {
+        let req = Request::get(path).body(Body::empty()).unwrap();
+        svc.clone().oneshot(req).await.unwrap();
+    }
+    let spans = exporter.get_finished_spans().unwrap();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
+    assert_eq!(names, ["GET /users/{id}", "GET /users/me", "GET"]);
+    assert_eq!(attrs(&spans[0])["http.route"], s("/users/{id}"));
+    assert!(!attrs(&spans[2]).contains_key("http.route"));
+}
+
+#[tokio::test]
+async fn any_api_tracer_works_and_the_trace_continues() {
+    // The no-op tracer of the API: nothing records, but the caller's trace id reaches the handler.
+    let layer = OtelLayer::new(opentelemetry::trace::noop::NoopTracer::new());
+    let res = send(
+        app_with(layer),
+        request("/trace-id").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(String::from_utf8(res.into_body()).unwrap(), TRACE);
 }

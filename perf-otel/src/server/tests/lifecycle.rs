@@ -117,7 +117,7 @@ async fn inner_error_sets_error_type_to_the_error_type_name() {
 
 #[tokio::test]
 async fn sampled_and_unsampled_requests_alternate_cleanly() {
-    // The attribute-list size hint follows the last decision; neither guess changes a span.
+    // Unsampled requests in between leave the sampled spans whole.
     let (exporter, on) = always();
     let layer = OtelLayer::new(on.tracer("t"));
     for flags in ["01", "00", "00", "01", "01", "00"] {

@@ -40,6 +40,15 @@ pub(super) fn always() -> (InMemorySpanExporter, SdkTracerProvider) {
 }
 
 pub(super) fn app(layer: OtelLayer<SdkTracer>) -> Router {
+    app_with(layer)
+}
+
+/// [`app`] behind a layer with any tracer.
+pub(super) fn app_with<T>(layer: OtelLayer<T>) -> Router
+where
+    T: opentelemetry::trace::Tracer + Clone + Send + Sync + 'static,
+    T::Span: Send + Sync + 'static,
+{
     Router::new()
         .route("/users/{id}", get(|| async { "user" }))
         .route("/boom", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
