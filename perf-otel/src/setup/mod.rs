@@ -22,8 +22,11 @@
 //!
 //! The same counts go to the `metrics` facade (so to `/metrics` when a Prometheus recorder is
 //! installed), named per the OpenTelemetry SDK self-observability conventions:
-//! `otel.sdk.processor.span.processed` (`error.type="queue_full"` for dropped spans) and
-//! `otel.sdk.exporter.span.exported` (`error.type="export_failed"` for failed batches).
+//! `otel.sdk.processor.span.processed` (spans submitted to the exporter; `error.type="queue_full"`
+//! for dropped spans) and `otel.sdk.exporter.span.exported` (delivered spans;
+//! `error.type="export_failed"` for spans of failed batches). The first failed export of a run
+//! logs one WARN and the first export after it one INFO (`tracing`), so a collector outage shows
+//! up once in the logs, not once per batch.
 //!
 //! # Example
 //!
@@ -127,6 +130,7 @@ impl OtelConfig {
     /// [`SetupError::NoRuntime`] for gRPC outside a Tokio runtime; [`SetupError::Exporter`] when the
     /// endpoint is unusable.
     pub fn install(self) -> Result<OtelGuard, SetupError> {
+        processor::describe();
         let stats = Arc::new(Counters::default());
         let mut builder = SdkTracerProvider::builder()
             .with_sampler(self.sampler.clone())

@@ -1,15 +1,42 @@
 //! Counting the spans on their way out: a bounded admission in front of the SDK's batch
 //! processor (every drop is counted here; the SDK's own counter is private) and an exporter
-//! wrapper that counts exported and failed spans.
+//! wrapper that counts exported and failed spans, logs the first failure of a run of failed exports
+//! (WARN) and the recovery (INFO), and reports the SDK self-observability counters through the
+//! `metrics` facade.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use opentelemetry::Context;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor};
+
+/// `otel.sdk.processor.span.processed`: spans the processor is done with — submitted to the
+/// exporter, or dropped (`error.type="queue_full"`).
+const PROCESSED: &str = "otel.sdk.processor.span.processed";
+/// `otel.sdk.exporter.span.exported`: spans whose export finished (`error.type="export_failed"`
+/// when the exporter gave up on their batch).
+const EXPORTED: &str = "otel.sdk.exporter.span.exported";
+/// `error.type` of a span dropped by a full queue.
+const QUEUE_FULL: &str = "queue_full";
+/// `error.type` of a span in a batch the exporter failed to deliver.
+const EXPORT_FAILED: &str = "export_failed";
+
+/// Describes the counters (name, unit, help) to the installed recorder; called by `install`.
+pub(super) fn describe() {
+    metrics::describe_counter!(
+        PROCESSED,
+        metrics::Unit::Count,
+        "Spans the span processor is done with: submitted to the exporter, or dropped (error.type)"
+    );
+    metrics::describe_counter!(
+        EXPORTED,
+        metrics::Unit::Count,
+        "Spans whose export finished: delivered, or failed (error.type)"
+    );
+}
 
 /// Counts of spans handed to export, for self-observability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -43,6 +70,8 @@ pub(super) struct Counters {
     exported: AtomicU64,
     failed: AtomicU64,
     dropped: AtomicU64,
+    /// Whether the last export failed (the WARN was logged; the next success logs INFO).
+    failing: AtomicBool,
 }
 
 impl Counters {
@@ -87,8 +116,7 @@ impl SpanProcessor for AdmissionProcessor {
         if self.stats.pending.fetch_add(1, Ordering::AcqRel) >= self.capacity {
             self.stats.pending.fetch_sub(1, Ordering::AcqRel);
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("otel.sdk.processor.span.processed", "error.type" => "queue_full")
-                .increment(1);
+            metrics::counter!(PROCESSED, "error.type" => QUEUE_FULL).increment(1);
             return;
         }
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
@@ -118,19 +146,44 @@ impl<E> CountingExporter<E> {
     pub(super) fn new(inner: E, stats: Arc<Counters>) -> Self {
         Self { inner, stats }
     }
+
+    /// Counts an export of `n` spans, and logs when exports start failing or recover.
+    fn record(&self, n: u64, result: &OTelSdkResult) {
+        match result {
+            Ok(()) => {
+                self.stats.exported.fetch_add(n, Ordering::Relaxed);
+                metrics::counter!(EXPORTED).increment(n);
+                if self.stats.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(
+                        exported = self.stats.exported.load(Ordering::Relaxed),
+                        failed = self.stats.failed.load(Ordering::Relaxed),
+                        "otel: span export recovered"
+                    );
+                }
+            }
+            Err(error) => {
+                self.stats.failed.fetch_add(n, Ordering::Relaxed);
+                metrics::counter!(EXPORTED, "error.type" => EXPORT_FAILED).increment(n);
+                if !self.stats.failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        %error,
+                        spans = n,
+                        "otel: span export failed; spans of failed batches are lost until it \
+                         recovers (is the collector reachable?)"
+                    );
+                }
+            }
+        }
+    }
 }
 
 impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let n = batch.len();
+        metrics::counter!(PROCESSED).increment(n as u64);
         let result = self.inner.export(batch).await;
         self.stats.pending.fetch_sub(n, Ordering::AcqRel);
-        let counter = if result.is_ok() {
-            &self.stats.exported
-        } else {
-            &self.stats.failed
-        };
-        counter.fetch_add(n as u64, Ordering::Relaxed);
+        self.record(n as u64, &result);
         result
     }
 
@@ -219,5 +272,107 @@ pub(super) mod tests {
         // The queue has room again.
         tracer.start("op").end();
         assert_eq!(stats.snapshot().queued, 5);
+    }
+
+    /// Fails every export while `down` is set.
+    #[derive(Debug)]
+    struct Collector {
+        down: Arc<AtomicBool>,
+    }
+
+    impl SpanExporter for Collector {
+        async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+            if self.down.load(Ordering::Relaxed) {
+                Err(opentelemetry_sdk::error::OTelSdkError::InternalFailure(
+                    "connection refused".into(),
+                ))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    /// A batch of `n` finished spans.
+    fn batch(n: usize) -> Vec<SpanData> {
+        let spans = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(spans.clone())
+            .build();
+        let tracer = provider.tracer("t");
+        for _ in 0..n {
+            tracer.start("op").end();
+        }
+        spans.get_finished_spans().unwrap()
+    }
+
+    #[derive(Clone, Default)]
+    struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn failed_exports_are_counted_and_logged_once_until_recovery() {
+        let down = Arc::new(AtomicBool::new(true));
+        let stats = Arc::new(Counters::default());
+        let exporter = CountingExporter::new(Collector { down: down.clone() }, stats.clone());
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            metrics::with_local_recorder(&recorder, || {
+                for (is_down, n) in [(true, 2), (true, 3), (false, 1), (false, 4)] {
+                    down.store(is_down, Ordering::Relaxed);
+                    stats.pending.fetch_add(n, Ordering::Relaxed);
+                    let _ = rt.block_on(exporter.export(batch(n)));
+                }
+            });
+        });
+        let s = stats.snapshot();
+        assert_eq!((s.exported, s.failed), (5, 5));
+
+        let counters: std::collections::BTreeMap<(String, Option<String>), u64> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(k, _, _, v)| {
+                let error = k
+                    .key()
+                    .labels()
+                    .find(|l| l.key() == "error.type")
+                    .map(|l| l.value().to_owned());
+                let metrics_util::debugging::DebugValue::Counter(v) = v else {
+                    panic!("{k:?} is not a counter")
+                };
+                ((k.key().name().to_owned(), error), v)
+            })
+            .collect();
+        let key = |name: &str, error: Option<&str>| (name.to_owned(), error.map(str::to_owned));
+        assert_eq!(counters[&key(PROCESSED, None)], 10);
+        assert_eq!(counters[&key(EXPORTED, None)], 5);
+        assert_eq!(counters[&key(EXPORTED, Some(EXPORT_FAILED))], 5);
+
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let warns: Vec<&str> = text.lines().filter(|l| l.contains(" WARN ")).collect();
+        let infos: Vec<&str> = text.lines().filter(|l| l.contains(" INFO ")).collect();
+        assert_eq!(warns.len(), 1, "{text}");
+        assert!(warns[0].contains("connection refused"), "{text}");
+        assert_eq!(infos.len(), 1, "{text}");
+        assert!(infos[0].contains("recovered"), "{text}");
     }
 }
