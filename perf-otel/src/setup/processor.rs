@@ -12,13 +12,14 @@ use opentelemetry::Context;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor};
+use opentelemetry_semantic_conventions::attribute::ERROR_TYPE;
+// `otel.sdk.exporter.span.exported`: spans whose export finished (`error.type="export_failed"`
+// when the exporter gave up on their batch). `otel.sdk.processor.span.processed`: spans the
+// processor is done with — submitted to the exporter, or dropped (`error.type="queue_full"`).
+use opentelemetry_semantic_conventions::metric::{
+    OTEL_SDK_EXPORTER_SPAN_EXPORTED as EXPORTED, OTEL_SDK_PROCESSOR_SPAN_PROCESSED as PROCESSED,
+};
 
-/// `otel.sdk.processor.span.processed`: spans the processor is done with — submitted to the
-/// exporter, or dropped (`error.type="queue_full"`).
-const PROCESSED: &str = "otel.sdk.processor.span.processed";
-/// `otel.sdk.exporter.span.exported`: spans whose export finished (`error.type="export_failed"`
-/// when the exporter gave up on their batch).
-const EXPORTED: &str = "otel.sdk.exporter.span.exported";
 /// `error.type` of a span dropped by a full queue.
 const QUEUE_FULL: &str = "queue_full";
 /// `error.type` of a span in a batch the exporter failed to deliver.
@@ -116,7 +117,7 @@ impl SpanProcessor for AdmissionProcessor {
         if self.stats.pending.fetch_add(1, Ordering::AcqRel) >= self.capacity {
             self.stats.pending.fetch_sub(1, Ordering::AcqRel);
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!(PROCESSED, "error.type" => QUEUE_FULL).increment(1);
+            metrics::counter!(PROCESSED, ERROR_TYPE => QUEUE_FULL).increment(1);
             return;
         }
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
@@ -163,7 +164,7 @@ impl<E> CountingExporter<E> {
             }
             Err(error) => {
                 self.stats.failed.fetch_add(n, Ordering::Relaxed);
-                metrics::counter!(EXPORTED, "error.type" => EXPORT_FAILED).increment(n);
+                metrics::counter!(EXPORTED, ERROR_TYPE => EXPORT_FAILED).increment(n);
                 if !self.stats.failing.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
                         %error,
