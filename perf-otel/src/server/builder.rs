@@ -6,6 +6,7 @@ use opentelemetry::Key;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry_semantic_conventions::attribute::{HTTP_REQUEST_HEADER, HTTP_RESPONSE_HEADER};
 use perf_middleware::Scheme;
+use perf_middleware::server_timing::ServerTiming;
 
 use super::attributes::DEFAULT_REDACTED_QUERY_KEYS;
 use super::error::ConfigError;
@@ -47,6 +48,7 @@ impl<T> OtelLayerBuilder<T> {
                 .collect(),
             request_headers: Vec::new(),
             response_headers: Vec::new(),
+            server_timing: ServerTiming::Off,
         }
     }
 
@@ -81,6 +83,15 @@ impl<T> OtelLayerBuilder<T> {
     /// and support staff can find the trace. Defaults to off.
     pub fn inject_response_traceparent(mut self, on: bool) -> Self {
         self.settings.inject_response = on;
+        self
+    }
+
+    /// Appends the request span's trace context to `Server-Timing` as
+    /// `traceparent;desc="00-…"` for the requests `server_timing` selects, so browser
+    /// instrumentation (e.g. the OpenTelemetry JS document-load instrumentation) links the page
+    /// load to the server trace. Defaults to [`ServerTiming::Off`].
+    pub fn server_timing(mut self, server_timing: ServerTiming) -> Self {
+        self.settings.server_timing = server_timing;
         self
     }
 

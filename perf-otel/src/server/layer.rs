@@ -6,6 +6,7 @@ use opentelemetry::Key;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::Tracer;
 use perf_middleware::Scheme;
+use perf_middleware::server_timing::ServerTiming;
 use tower_layer::Layer;
 
 use super::builder::OtelLayerBuilder;
@@ -36,6 +37,7 @@ pub(crate) struct Settings {
     pub(crate) redacted_query_keys: Vec<Cow<'static, str>>,
     pub(crate) request_headers: Vec<(HeaderName, Key)>,
     pub(crate) response_headers: Vec<(HeaderName, Key)>,
+    pub(crate) server_timing: ServerTiming,
 }
 
 impl std::fmt::Debug for Settings {
@@ -52,6 +54,7 @@ impl std::fmt::Debug for Settings {
             .field("redacted_query_keys", &self.redacted_query_keys)
             .field("request_headers", &self.request_headers)
             .field("response_headers", &self.response_headers)
+            .field("server_timing", &self.server_timing)
             .finish()
     }
 }

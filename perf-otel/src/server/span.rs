@@ -2,6 +2,7 @@
 //! [`Complete`] state of the family's completion guard.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::{HeaderMap, Request, Response};
@@ -13,7 +14,7 @@ use opentelemetry_semantic_conventions::attribute::{
     ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE,
 };
 use perf_middleware::completion::{Complete, Outcome};
-use perf_middleware::{KnownMethod, TraceId, route_template};
+use perf_middleware::{KnownMethod, TraceId, route_template, server_timing};
 
 use super::attributes;
 use super::layer::{Settings, SpanEnd};
@@ -31,6 +32,8 @@ pub(crate) struct RequestSpan {
     /// The `{method}` part of the span name (`HTTP` for unknown methods).
     method: &'static str,
     recording: bool,
+    /// Whether the response gets a `Server-Timing: traceparent` entry.
+    server_timing: bool,
 }
 
 /// The span name `{method} {route}`.
@@ -88,11 +91,15 @@ impl RequestSpan {
             // A non-recording span is its span context; keeping only that saves boxing the span.
             parent.with_remote_span_context(span_cx)
         };
+        let server_timing = settings
+            .server_timing
+            .wants(req.method(), req.uri(), req.headers());
         Self {
             cx,
             settings: settings.clone(),
             method,
             recording,
+            server_timing,
         }
     }
 
@@ -149,6 +156,16 @@ impl Complete for RequestSpan {
         if self.settings.inject_response {
             TraceContextPropagator::new()
                 .inject_context(&self.cx, &mut HeaderInjector::new(res.headers_mut()));
+        }
+        if self.server_timing {
+            let mut fields = HashMap::new();
+            TraceContextPropagator::new().inject_context(&self.cx, &mut fields);
+            if let Some(traceparent) = fields.get("traceparent") {
+                server_timing::append(
+                    res.headers_mut(),
+                    &[("traceparent", None, Some(traceparent))],
+                );
+            }
         }
     }
 

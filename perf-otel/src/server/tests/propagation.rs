@@ -334,3 +334,34 @@ async fn a_custom_propagator_is_asked_even_without_w3c_headers() {
     assert_eq!(span.span_context.trace_id().to_string(), TRACE);
     assert_eq!(span.parent_span_id.to_string(), PARENT);
 }
+
+#[tokio::test]
+async fn server_timing_carries_the_traceparent_when_selected() {
+    let (_exporter, provider) = always();
+    let layer = OtelLayer::builder(provider.tracer("t"))
+        .server_timing(perf_middleware::ServerTiming::when_header(
+            http::HeaderName::from_static("x-timing"),
+        ))
+        .build()
+        .unwrap();
+    let plain = send(
+        app(layer.clone()),
+        request("/users/1").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert!(plain.headers().get("server-timing").is_none());
+    let res = send(
+        app(layer),
+        request("/users/1")
+            .header("x-timing", "1")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let value = res.headers()["server-timing"].to_str().unwrap();
+    assert!(
+        value.starts_with(&format!("traceparent;desc=\"00-{TRACE}-")),
+        "{value}"
+    );
+    assert!(value.ends_with("-01\""), "{value}");
+}
