@@ -72,11 +72,13 @@ impl InjectContextLayer {
         }
     }
 
-    /// Injects with `propagator` instead.
-    pub fn with_propagator(propagator: impl TextMapPropagator + Send + Sync + 'static) -> Self {
-        Self {
-            propagator: Arc::new(propagator),
-        }
+    /// Injects with `propagator` instead of the default.
+    pub fn propagator(
+        mut self,
+        propagator: impl TextMapPropagator + Send + Sync + 'static,
+    ) -> Self {
+        self.propagator = Arc::new(propagator);
+        self
     }
 }
 
