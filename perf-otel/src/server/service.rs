@@ -20,8 +20,23 @@ pub struct Otel<S, T> {
     pub(crate) settings: Arc<Settings>,
 }
 
-impl<S, T: Tracer> Otel<S, T> {
+/// `Otel::layer(..)` names no inner service, so it lives on `Otel<(), T>` (the type parameter is
+/// then known).
+impl<T: Tracer> Otel<(), T> {
     /// The layer with the defaults, as [`OtelLayer::new`].
+    ///
+    /// ```
+    /// use opentelemetry::trace::noop::NoopTracer;
+    /// use perf_otel::Otel;
+    /// use tower::ServiceBuilder;
+    ///
+    /// let svc = ServiceBuilder::new()
+    ///     .layer(Otel::layer(NoopTracer::new()))
+    ///     .service(tower::service_fn(|_req: http::Request<()>| async {
+    ///         Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    ///     }));
+    /// # let _ = svc;
+    /// ```
     pub fn layer(tracer: T) -> OtelLayer<T> {
         OtelLayer::new(tracer)
     }
