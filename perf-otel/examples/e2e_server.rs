@@ -46,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .layer(
             OtelLayer::builder(guard.tracer())
                 .inject_response_traceparent(true)
-                .build(),
+                .build()?,
         );
     let listener = tokio::net::TcpListener::bind(addr).await?;
     axum::serve(

@@ -1,6 +1,6 @@
 //! `tracing` integration through `tracing-opentelemetry` 0.34.
 
-use opentelemetry_sdk::trace::SdkTracer;
+use opentelemetry::trace::Tracer;
 use tracing_subscriber::Layer;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -30,7 +30,8 @@ fn is_export_path(target: &str) -> bool {
 /// of the request span; the per-span noise attributes (`code.*`, `thread.*`, `target`, `busy_ns`,
 /// `idle_ns`) are off; spans of the export path itself (`h2`, `hyper`, `tonic`, `tower`, `reqwest`,
 /// `opentelemetry*`) are not exported — they would describe, and multiply, the export of spans.
-/// Use the same tracer (or one from the same provider) as the server layer.
+/// Use the same tracer (or one from the same provider) as the server layer; any OpenTelemetry
+/// API [`Tracer`] works (the SDK's `SdkTracer` in practice).
 ///
 /// ```
 /// use opentelemetry::trace::TracerProvider as _;
@@ -43,9 +44,11 @@ fn is_export_path(target: &str) -> bool {
 ///     let _span = tracing::info_span!("load_user").entered();
 /// });
 /// ```
-pub fn tracing_layer<S>(tracer: SdkTracer) -> impl Layer<S>
+pub fn tracing_layer<S, T>(tracer: T) -> impl Layer<S>
 where
     S: tracing::Subscriber + for<'span> LookupSpan<'span>,
+    T: Tracer + Send + Sync + 'static,
+    T::Span: Send + Sync,
 {
     tracing_opentelemetry::layer()
         .with_tracer(tracer)

@@ -72,11 +72,13 @@ impl InjectContextLayer {
         }
     }
 
-    /// Injects with `propagator` instead.
-    pub fn with_propagator(propagator: impl TextMapPropagator + Send + Sync + 'static) -> Self {
-        Self {
-            propagator: Arc::new(propagator),
-        }
+    /// Injects with `propagator` instead of the default.
+    pub fn propagator(
+        mut self,
+        propagator: impl TextMapPropagator + Send + Sync + 'static,
+    ) -> Self {
+        self.propagator = Arc::new(propagator);
+        self
     }
 }
 
@@ -141,8 +143,10 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        self.propagator
-            .inject_context(&Context::current(), &mut HeaderInjector(req.headers_mut()));
+        self.propagator.inject_context(
+            &Context::current(),
+            &mut HeaderInjector::new(req.headers_mut()),
+        );
         self.inner.call(req)
     }
 }

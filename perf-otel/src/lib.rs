@@ -12,9 +12,11 @@ pub mod setup;
 pub use bridge::tracing_layer;
 pub use client::{InjectContext, InjectContextLayer};
 pub use propagation::default_propagator;
-pub use server::{Otel, OtelLayer, OtelLayerBuilder, SpanEnd};
+pub use server::{
+    ConfigError, Otel, OtelLayer, OtelLayerBuilder, ResponseBody, ResponseFuture, SpanEnd,
+};
 #[cfg(feature = "otlp")]
-pub use setup::{ExportStats, OtelConfig, OtelGuard, SetupError, StatsHandle};
+pub use setup::{Export, ExportStats, OtelConfig, OtelGuard, SetupError, StatsHandle};
 
 /// The socket peer of a connection, for servers that are not axum (axum's
 /// `ConnectInfo<SocketAddr>` is read directly). Insert it into the request extensions to get

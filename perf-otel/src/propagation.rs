@@ -1,7 +1,7 @@
 //! W3C trace-context and baggage propagation over `http::HeaderMap`.
 
 use http::HeaderMap;
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderName;
 use opentelemetry::propagation::{
     Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
 };
@@ -25,53 +25,38 @@ pub fn default_propagator() -> TextMapCompositePropagator {
     ])
 }
 
-/// Reads propagation fields from request headers. Values that are not visible ASCII are ignored;
-/// repeated headers are seen through [`Extractor::get_all`]; a `traceparent` that is not valid
-/// W3C Trace Context (see [`valid_traceparent`]) is not seen at all, so the request starts a new
-/// trace (the SDK's own parser also accepts e.g. `+`-signed or short hex fields).
-#[derive(Debug)]
-pub(crate) struct HeaderExtractor<'a>(pub(crate) &'a HeaderMap);
+/// Reads propagation fields from request headers through `opentelemetry-http`'s extractor, with
+/// one stricter rule: a `traceparent` that is not valid W3C Trace Context (see
+/// [`valid_traceparent`]) is not seen at all, so the request starts a new trace (the SDK's own
+/// parser also accepts e.g. `+`-signed or short hex fields).
+pub(crate) struct HeaderExtractor<'a>(opentelemetry_http::HeaderExtractor<'a>);
 
-/// The W3C header names, so the usual lookups need not parse the key.
-const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
-const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
-
-impl HeaderExtractor<'_> {
-    fn value(&self, key: &str) -> Option<&HeaderValue> {
-        match key {
-            "traceparent" => self.0.get(TRACEPARENT),
-            "tracestate" => self.0.get(TRACESTATE),
-            "baggage" => self.0.get(BAGGAGE),
-            _ => self.0.get(key),
-        }
+impl<'a> HeaderExtractor<'a> {
+    pub(crate) fn new(headers: &'a HeaderMap) -> Self {
+        Self(opentelemetry_http::HeaderExtractor(headers))
     }
+}
+
+fn is_traceparent(key: &str) -> bool {
+    key.eq_ignore_ascii_case("traceparent")
 }
 
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        let v = self.value(key).and_then(|v| v.to_str().ok())?;
-        if key.eq_ignore_ascii_case("traceparent") && !valid_traceparent(v) {
-            return None;
-        }
-        Some(v)
+        self.0
+            .get(key)
+            .filter(|v| !is_traceparent(key) || valid_traceparent(v))
     }
 
     fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(HeaderName::as_str).collect()
+        self.0.keys()
     }
 
     fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-        if key.eq_ignore_ascii_case("traceparent") {
+        if is_traceparent(key) {
             return self.get(key).map(|v| vec![v]);
         }
-        let v: Vec<&str> = self
-            .0
-            .get_all(key)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        (!v.is_empty()).then_some(v)
+        self.0.get_all(key).filter(|v| !v.is_empty())
     }
 }
 
@@ -103,23 +88,25 @@ pub(crate) fn valid_traceparent(v: &str) -> bool {
         }
 }
 
-/// Writes propagation fields into headers; invalid names or values are skipped, never panic.
-#[derive(Debug)]
-pub(crate) struct HeaderInjector<'a>(pub(crate) &'a mut HeaderMap);
+/// Writes propagation fields into headers through `opentelemetry-http`'s injector, except that an
+/// empty value (no `tracestate` members, no baggage) removes the field instead of sending it empty.
+pub(crate) struct HeaderInjector<'a>(opentelemetry_http::HeaderInjector<'a>);
+
+impl<'a> HeaderInjector<'a> {
+    pub(crate) fn new(headers: &'a mut HeaderMap) -> Self {
+        Self(opentelemetry_http::HeaderInjector(headers))
+    }
+}
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        let Ok(name) = HeaderName::from_bytes(key.as_bytes()) else {
-            return;
-        };
         if value.is_empty() {
-            // An empty list (no `tracestate` members, no baggage) is not sent as an empty field.
-            self.0.remove(name);
+            if let Ok(name) = HeaderName::from_bytes(key.as_bytes()) {
+                self.0.0.remove(name);
+            }
             return;
         }
-        if let Ok(value) = HeaderValue::try_from(value) {
-            self.0.insert(name, value);
-        }
+        self.0.set(key, value);
     }
 }
 

@@ -68,7 +68,8 @@ async fn slow_log_of_perf_middleware_carries_the_trace_id_and_the_span_arrives()
         .layer(
             OtelLayer::builder(provider.tracer("t"))
                 .inject_response_traceparent(true)
-                .build(),
+                .build()
+                .unwrap(),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

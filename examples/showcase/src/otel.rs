@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use perf_otel::setup::Export;
-use perf_otel::{OtelConfig, OtelGuard, OtelLayer, SetupError};
+use perf_otel::setup::SdkTracer;
+use perf_otel::{Export, OtelConfig, OtelGuard, OtelLayer, SetupError};
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -35,7 +35,7 @@ pub fn endpoint_configured() -> bool {
 pub fn init() -> Result<OtelGuard, SetupError> {
     let mut config = OtelConfig::from_env()?.service_name("showcase");
     if !endpoint_configured() {
-        config = config.with_export(Export::None);
+        config = config.export(Export::None);
     }
     let guard = config.install()?;
     let stats = guard.stats_handle();
@@ -71,10 +71,11 @@ pub fn init_tracing(guard: &OtelGuard) {
 }
 
 /// The request-span layer; responses carry `traceparent` so a client can look its trace up.
-pub fn layer(guard: &OtelGuard) -> OtelLayer {
+pub fn layer(guard: &OtelGuard) -> OtelLayer<SdkTracer> {
     OtelLayer::builder(guard.tracer())
         .inject_response_traceparent(true)
         .build()
+        .expect("no captured headers or query keys that could be invalid")
 }
 
 /// Flushes the queued spans and logs the export counters (`otel: spans flushed …`).

@@ -8,15 +8,18 @@
 //!   its outgoing requests and the response `traceparent` continue the trace): no strings, no boxed
 //!   span, no body tracking. Requests that carry none of the default propagator's headers skip
 //!   extraction.
-//! - **Name** `{method} {http.route}` with the route template (axum `MatchedPath`, or
-//!   [`perf_middleware::RouteTemplate`] in the request or — for layers outside the router — the
-//!   response extensions); just `{method}` when no route matched; `HTTP` for unknown methods.
-//!   Never the raw path. Apply the layer with axum's `Router::layer` (or `route_layer`) so the
-//!   route is known when the request arrives; a layer wrapping the whole `Router` from outside sees
-//!   no route and names spans `{method}` (unless the app returns a `RouteTemplate` in the response).
+//! - **Name** `{method} {http.route}` with the route template that
+//!   [`perf_middleware::route_template`] reads (axum `MatchedPath`, or a
+//!   [`perf_middleware::RouteTemplate`] in the request or — for a router that records it only
+//!   there — the response extensions); just `{method}` when no route matched; `HTTP` for methods
+//!   that are not [`perf_middleware::KnownMethod`]s. Never the raw path. Apply the layer with axum's
+//!   `Router::layer` (or `route_layer`) so the route is known when the request arrives; around the
+//!   whole router, put a [`perf_middleware::MatchRouteLayer`] outermost, as for every layer of the
+//!   family.
 //! - **Attributes**, each only when known (never an empty string): `http.request.method`
-//!   (`_OTHER` + `http.request.method_original`), `url.path`, `url.scheme`, `url.query` (signature
-//!   keys `REDACTED`), `http.route`, `http.response.status_code` (int), `error.type`,
+//!   ([`perf_middleware::KnownMethod`]: the semconv methods including `QUERY`, else `_OTHER` +
+//!   `http.request.method_original`; the same value the family's metrics label), `url.path`,
+//!   `url.scheme`, `url.query` (signature keys `REDACTED`), `http.route`, `http.response.status_code` (int), `error.type`,
 //!   `server.address`/`server.port`, `client.address`, `network.peer.address`/`.port`,
 //!   `network.protocol.version`, `user_agent.original`, and opt-in `http.{request,response}.header.*`.
 //! - **Status**: 5xx → `Error` with `error.type` = the code; 4xx and below stay `Unset`; an inner
@@ -27,7 +30,7 @@
 //! - The trace id goes into the request extensions as [`perf_middleware::TraceId`], so the
 //!   slow-request log of `perf-middleware` (placed inside this layer) carries it.
 //! - The handler is polled with the request span as the current OpenTelemetry context: spans it
-//!   starts — directly or through [`tracing_layer`](crate::tracing_layer) — are children.
+//!   starts — directly or through `tracing_layer` (feature `tracing`) — are children.
 //!
 //! # Example
 //!
@@ -45,7 +48,12 @@
 //! let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
 //! let app = Router::new()
 //!     .route("/users/{id}", get(|| async { "hi" }))
-//!     .layer(OtelLayer::builder(provider.tracer("my-service")).inject_response_traceparent(true).build());
+//!     .layer(
+//!         OtelLayer::builder(provider.tracer("my-service"))
+//!             .inject_response_traceparent(true)
+//!             .build()
+//!             .expect("valid settings"),
+//!     );
 //!
 //! let req = Request::get("/users/7")
 //!     .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
@@ -62,17 +70,21 @@
 //! # }
 //! ```
 
+mod address;
 mod attributes;
 mod body;
+mod builder;
+mod error;
 mod future;
 mod layer;
-mod names;
 mod service;
 mod span;
 
 pub use body::ResponseBody;
+pub use builder::OtelLayerBuilder;
+pub use error::ConfigError;
 pub use future::ResponseFuture;
-pub use layer::{OtelLayer, OtelLayerBuilder, SpanEnd};
+pub use layer::{OtelLayer, SpanEnd};
 pub use service::Otel;
 
 #[cfg(test)]

@@ -1,87 +1,58 @@
-//! The request span: start (sampling first), response recording, end, and the cancellation guard.
+//! The request span: start (sampling first), response recording and end, as the
+//! [`Complete`] state of the family's completion guard.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use http::{HeaderMap, Request, Response};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
-use opentelemetry::{Context, Key, KeyValue, StringValue, Value};
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_semantic_conventions::attribute::{
+    ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE,
+};
+use perf_middleware::completion::{Complete, Outcome};
+use perf_middleware::{KnownMethod, TraceId, route_template, server_timing};
 
-use super::layer::Config;
-use super::{attributes, names};
+use super::attributes;
+use super::layer::{Settings, SpanEnd};
 use crate::propagation::{HeaderExtractor, HeaderInjector};
 
-/// `error.type` for requests whose response future or body was dropped before completion.
-pub(crate) const CANCELLED: &str = "cancelled";
-
 /// The OpenTelemetry state of one request, from `call` until its span ends.
+///
+/// An unsampled request keeps only its context (the caller's, with our span's ids), so the
+/// handler, its outgoing requests and the response `traceparent` continue the trace; it has
+/// nothing to end and is completed at the response head.
 #[derive(Debug)]
-pub(crate) enum RequestSpan {
-    /// Not sampled: only the context (the caller's, with our span's ids), so the handler, its
-    /// outgoing requests and the response `traceparent` continue the trace; nothing to end.
-    Unsampled(Context),
-    /// Sampled: the recording span, ended by the guard.
-    Sampled(SpanGuard),
+pub(crate) struct RequestSpan {
+    cx: Context,
+    settings: Arc<Settings>,
+    /// The `{method}` part of the span name (`HTTP` for unknown methods).
+    method: &'static str,
+    recording: bool,
+    /// Whether the response gets a `Server-Timing: traceparent` entry.
+    server_timing: bool,
 }
 
-/// Owns the recording request span until it ends; ending is idempotent and dropping an unended
-/// guard ends the span as cancelled.
-#[derive(Debug)]
-pub(crate) struct SpanGuard {
-    pub(crate) cx: Context,
-    config: Arc<Config>,
-    /// `{method}` part of the span name (`HTTP` for unknown methods).
-    method: Cow<'static, str>,
-    ended: bool,
-}
-
-/// The route template the routers in front of us recorded, if any.
-pub(crate) fn route(ext: &http::Extensions) -> Option<&str> {
-    #[cfg(feature = "axum")]
-    if let Some(m) = ext.get::<axum::extract::MatchedPath>() {
-        return Some(m.as_str());
+/// The span name `{method} {route}`.
+fn span_name(method: &'static str, route: Option<&str>) -> Cow<'static, str> {
+    match route {
+        Some(route) => Cow::Owned(format!("{method} {route}")),
+        None => Cow::Borrowed(method),
     }
-    ext.get::<perf_middleware::RouteTemplate>()
-        .map(perf_middleware::RouteTemplate::as_str)
-}
-
-/// The span name for `route` and the `http.route` value: shared static strings when the name
-/// table has room, else formatted.
-#[expect(
-    clippy::ptr_arg,
-    reason = "only a `'static` method (the `Borrowed` case) can share a static name"
-)]
-fn name_and_route(method: &Cow<'static, str>, route: &str) -> (Cow<'static, str>, StringValue) {
-    if let Cow::Borrowed(m) = method
-        && let Some(name) = names::span_name(m, route)
-    {
-        return (
-            Cow::Borrowed(name),
-            StringValue::from(names::route_of(name, m)),
-        );
-    }
-    (
-        Cow::Owned(format!("{method} {route}")),
-        StringValue::from(route.to_owned()),
-    )
 }
 
 /// The context the propagator reads from the request, or the current one when the request
 /// carries none of the propagator's fields (known propagators only: a custom one is always asked).
-fn parent(config: &Config, headers: &HeaderMap) -> Context {
-    let present = config.extract_fields.as_deref().is_none_or(|fields| {
-        !fields.is_empty()
-            && if headers.len() <= 16 {
-                headers.keys().any(|k| fields.contains(k))
-            } else {
-                fields.iter().any(|f| headers.contains_key(f))
-            }
-    });
+fn parent(settings: &Settings, headers: &HeaderMap) -> Context {
+    let present = settings
+        .extract_fields
+        .as_deref()
+        .is_none_or(|fields| fields.iter().any(|f| headers.contains_key(f)));
     if present {
-        config.propagator.extract(&HeaderExtractor(headers))
+        settings.propagator.extract(&HeaderExtractor::new(headers))
     } else {
         Context::current()
     }
@@ -91,152 +62,135 @@ impl RequestSpan {
     /// Extracts the caller's context, starts the span with only its kind, parent and method-only
     /// name (the sampler decides before anything is built), puts the trace id into the request and,
     /// when the span records, the request attributes and the routed name.
-    pub(crate) fn start<B>(config: &Arc<Config>, req: &mut Request<B>) -> Self {
-        let parent = parent(config, req.headers());
-        let known = attributes::known_method(req.method(), &config.known_methods);
-        let method = known.clone().unwrap_or(Cow::Borrowed("HTTP"));
-        let mut builder = SpanBuilder::from_name(method.clone()).with_kind(SpanKind::Server);
-        let hint = config.last_recorded.load(Ordering::Relaxed);
-        // Looked up once: for the size hint, then for the name.
-        let mut routed = None;
-        if hint {
-            let r = route(req.extensions());
-            let count = attributes::count(config, req, known.is_some(), r.is_some());
-            builder.attributes = Some(Vec::with_capacity(count));
-            routed = Some(r);
-        }
-        let mut span = config.tracer.build_with_context(builder, &parent);
+    pub(crate) fn start<T, B>(tracer: &T, settings: &Arc<Settings>, req: &mut Request<B>) -> Self
+    where
+        T: Tracer,
+        T::Span: Send + Sync + 'static,
+    {
+        let parent = parent(settings, req.headers());
+        let known = KnownMethod::from_method(req.method());
+        let method = if known.is_other() {
+            "HTTP"
+        } else {
+            known.as_str()
+        };
+        let builder = SpanBuilder::from_name(method).with_kind(SpanKind::Server);
+        let mut span = tracer.build_with_context(builder, &parent);
+        let span_cx = span.span_context().clone();
+        req.extensions_mut()
+            .insert(TraceId::from_bytes(span_cx.trace_id().to_bytes()));
         let recording = span.is_recording();
-        if recording != hint {
-            // Written only when the answer changes, so the line stays shared between cores.
-            config.last_recorded.store(recording, Ordering::Relaxed);
-        }
-        let trace_id = perf_middleware::TraceId(span.span_context().trace_id().to_bytes());
-        if !recording {
-            req.extensions_mut().insert(trace_id);
+        let cx = if recording {
+            let route = route_template(req.extensions());
+            if route.is_some() {
+                span.update_name(span_name(method, route));
+            }
+            span.set_attributes(attributes::request(settings, req, known, route));
+            parent.with_span(span)
+        } else {
             // A non-recording span is its span context; keeping only that saves boxing the span.
-            return Self::Unsampled(parent.with_remote_span_context(span.span_context().clone()));
-        }
-        let route = routed
-            .unwrap_or_else(|| route(req.extensions()))
-            .map(|r| name_and_route(&method, r));
-        if let Some((name, _)) = &route {
-            span.update_name(name.clone());
-        }
-        attributes::request(config, req, known, route.map(|(_, r)| r), &mut |kv| {
-            span.set_attribute(kv);
-        });
-        req.extensions_mut().insert(trace_id);
-        Self::Sampled(SpanGuard {
-            cx: parent.with_span(span),
-            config: config.clone(),
+            parent.with_remote_span_context(span_cx)
+        };
+        let server_timing = settings
+            .server_timing
+            .wants(req.method(), req.uri(), req.headers());
+        Self {
+            cx,
+            settings: settings.clone(),
             method,
-            ended: false,
-        })
+            recording,
+            server_timing,
+        }
     }
 
     /// The context to poll the inner service in.
     pub(crate) fn cx(&self) -> &Context {
-        match self {
-            Self::Unsampled(cx) => cx,
-            Self::Sampled(guard) => &guard.cx,
-        }
+        &self.cx
     }
-}
 
-/// Writes the span's `traceparent` (and `tracestate`) into the response.
-pub(crate) fn inject_response(cx: &Context, headers: &mut HeaderMap) {
-    TraceContextPropagator::new().inject_context(cx, &mut HeaderInjector(headers));
-}
-
-/// `error.type` of a 5xx status: its code.
-fn server_error_type(code: u16) -> StringValue {
-    const CODES: &str = "500501502503504505506507508509510511";
-    match code.checked_sub(500).map(usize::from) {
-        Some(i @ 0..=11) => StringValue::from(&CODES[i * 3..i * 3 + 3]),
-        _ => StringValue::from(code.to_string()),
+    /// Whether the span records (was sampled).
+    pub(crate) fn is_recording(&self) -> bool {
+        self.recording
     }
-}
 
-impl SpanGuard {
-    /// Records the response: status code, status, `error.type`, the route the response names (a
-    /// layer outside the router), captured headers, and the response `traceparent` when configured.
-    pub(crate) fn on_response<B>(&mut self, res: &mut Response<B>) {
-        let status = res.status();
-        let span = self.cx.span();
-        let code = KeyValue::new(
-            Key::from_static_str("http.response.status_code"),
-            i64::from(status.as_u16()),
-        );
-        let error = status.is_server_error().then(|| {
-            span.set_status(Status::error(""));
-            KeyValue::new(
-                Key::from_static_str("error.type"),
-                Value::String(server_error_type(status.as_u16())),
-            )
-        });
-        // The route may only be known after routing (layer outside the router).
-        let route = res
-            .extensions()
-            .get::<perf_middleware::RouteTemplate>()
-            .map(|r| {
-                let (name, route) = name_and_route(&self.method, r.as_str());
-                span.update_name(name);
-                KeyValue::new(Key::from_static_str("http.route"), Value::String(route))
-            });
-        if error.is_none() && route.is_none() && self.config.response_headers.is_empty() {
-            span.set_attribute(code);
-        } else {
-            let mut attrs: Vec<KeyValue> =
-                [Some(code), error, route].into_iter().flatten().collect();
-            attributes::capture_headers(&self.config.response_headers, res.headers(), &mut |kv| {
-                attrs.push(kv);
-            });
-            span.set_attributes(attrs);
-        }
-        if self.config.inject_response {
-            inject_response(&self.cx, res.headers_mut());
-        }
+    /// When the span ends.
+    pub(crate) fn end(&self) -> SpanEnd {
+        self.settings.end
     }
 
     /// Marks the request failed before or while the response was produced.
-    pub(crate) fn error(&mut self, error_type: &'static str) {
+    fn error(&self, error_type: &'static str) {
         let span = self.cx.span();
         span.set_status(Status::error(""));
-        span.set_attribute(KeyValue::new(
-            Key::from_static_str("error.type"),
-            error_type,
-        ));
+        span.set_attribute(KeyValue::new(ERROR_TYPE, error_type));
     }
 
-    /// Ends the span now.
-    pub(crate) fn end(mut self) {
-        self.finish();
-    }
-
-    fn finish(&mut self) {
-        if !self.ended {
-            self.ended = true;
-            self.cx.span().end();
+    /// Records status code, status, `error.type`, the route the response names (a layer outside
+    /// the router) and the captured response headers.
+    fn record_response<B>(&self, res: &Response<B>) {
+        let status = res.status();
+        let span = self.cx.span();
+        let mut attrs = vec![KeyValue::new(
+            HTTP_RESPONSE_STATUS_CODE,
+            i64::from(status.as_u16()),
+        )];
+        if status.is_server_error() {
+            span.set_status(Status::error(""));
+            attrs.push(KeyValue::new(ERROR_TYPE, status.as_str().to_owned()));
         }
+        // The route may only be known after routing (layer outside the router).
+        if let Some(route) = route_template(res.extensions()) {
+            span.update_name(span_name(self.method, Some(route)));
+            attrs.push(KeyValue::new(HTTP_ROUTE, route.to_owned()));
+        }
+        attributes::capture_headers(&self.settings.response_headers, res.headers(), &mut attrs);
+        span.set_attributes(attrs);
     }
 }
 
-impl Drop for SpanGuard {
-    fn drop(&mut self) {
-        if !self.ended {
-            self.error(CANCELLED);
-            self.finish();
+impl Complete for RequestSpan {
+    fn on_response<B>(&mut self, res: &mut Response<B>) {
+        if self.recording {
+            self.record_response(res);
         }
+        if self.settings.inject_response {
+            TraceContextPropagator::new()
+                .inject_context(&self.cx, &mut HeaderInjector::new(res.headers_mut()));
+        }
+        if self.server_timing {
+            let mut fields = HashMap::new();
+            TraceContextPropagator::new().inject_context(&self.cx, &mut fields);
+            if let Some(traceparent) = fields.get("traceparent") {
+                server_timing::append(
+                    res.headers_mut(),
+                    &[("traceparent", None, Some(traceparent))],
+                );
+            }
+        }
+    }
+
+    fn on_service_error<E>(&mut self, _error: &E) {
+        self.error(short_type_name::<E>());
+    }
+
+    fn on_body_error<E>(&mut self, _error: &E) {
+        self.error(short_type_name::<E>());
+    }
+
+    fn complete(self, outcome: Outcome) {
+        if !self.recording {
+            return;
+        }
+        if outcome == Outcome::Cancelled {
+            self.error(Outcome::Cancelled.as_str());
+        }
+        self.cx.span().end();
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn server_error_types_are_the_code() {
-        for code in [500, 503, 511, 599] {
-            assert_eq!(super::server_error_type(code).as_str(), code.to_string());
-        }
-    }
+/// A low-cardinality `error.type`: the error's type name without its module path.
+fn short_type_name<T: ?Sized>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
 }
