@@ -14,7 +14,7 @@
 //! let (layer, handle) = BudgetLayer::pair(policy);
 //! let app: Router = Router::new()
 //!     .route("/users", get(|| async { "[]" }))
-//!     .layer(layer.axum_body())
+//!     .layer(layer)
 //!     .route("/perf/budgets", get(perf_budget::axum::report).with_state(handle));
 //! ```
 

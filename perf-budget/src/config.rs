@@ -43,7 +43,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::error::{ConfigError, ConfigErrorKind};
+use crate::error::{ConfigError, Kind};
 use crate::policy::{
     BudgetPolicy, BudgetPolicyBuilder, ErrorClasses, Measure, Mode, Objective, Regression,
     RouteBudget, Severity, parse_duration, parse_route,
@@ -136,12 +136,12 @@ impl BudgetPolicy {
         let src = Src(source);
         let file: File = toml::from_str(source).map_err(|e| {
             let line = e.span().map(|s| src.line(s.start));
-            ConfigError::new(ConfigErrorKind::Syntax, e.message().trim().to_owned()).at_line(line)
+            ConfigError::new(Kind::Syntax, e.message().trim().to_owned()).at_line(line)
         })?;
         let d = file.defaults;
         let mut b = BudgetPolicy::builder();
         let value =
-            |m: String, line| Err(ConfigError::new(ConfigErrorKind::Value, m).at_line(line));
+            |m: String, line| Err(ConfigError::new(Kind::Value, m).at_line(line));
         if let Some(w) = &d.window {
             match parse_duration(w.get_ref()) {
                 Ok(w) => b = b.window(w),
@@ -249,7 +249,7 @@ impl BudgetPolicy {
         b.build().map_err(|e| {
             // Attach the most useful line we know for policy-level errors.
             let line = match e.kind() {
-                ConfigErrorKind::Route => {
+                Kind::Route => {
                     let msg = e.message().to_owned();
                     file.budget
                         .iter()
@@ -282,7 +282,7 @@ fn read_budget(
     };
     let (method, route) = match parse_route(t.route.get_ref()) {
         Ok(r) => r,
-        Err(m) => return err(ConfigErrorKind::Route, m, src.at(&t.route)),
+        Err(m) => return err(Kind::Route, m, src.at(&t.route)),
     };
     let mut bb = BudgetPolicy::builder();
     let mut objectives = Vec::new();
@@ -291,7 +291,7 @@ fn read_budget(
             Ok(o) => objectives.push(o),
             Err(e) => {
                 return err(
-                    ConfigErrorKind::Objective,
+                    Kind::Objective,
                     e.message().to_owned(),
                     src.at(o),
                 );
@@ -301,7 +301,7 @@ fn read_budget(
     let deadline = match &t.deadline {
         Some(d) => match parse_duration(d.get_ref()) {
             Ok(d) => Some(d),
-            Err(m) => return err(ConfigErrorKind::Value, format!("deadline: {m}"), src.at(d)),
+            Err(m) => return err(Kind::Value, format!("deadline: {m}"), src.at(d)),
         },
         None => None,
     };
@@ -317,7 +317,7 @@ fn read_budget(
                 Ok(d) => regression.floor = d,
                 Err(m) => {
                     return err(
-                        ConfigErrorKind::Value,
+                        Kind::Value,
                         format!("regression.floor: {m}"),
                         line,
                     );
@@ -332,7 +332,7 @@ fn read_budget(
                 Some(pp) if pp >= 0.0 => regression.error_rate = Some(pp / 100.0),
                 _ => {
                     return err(
-                        ConfigErrorKind::Value,
+                        Kind::Value,
                         format!(
                             "regression.error_rate = {s:?}: write percentage points, e.g. \"+0.5pp\""
                         ),
@@ -355,14 +355,14 @@ fn read_budget(
                 }
                 (None, _) => {
                     return err(
-                        ConfigErrorKind::Value,
+                        Kind::Value,
                         format!("regression key {k:?} is unknown; use pNN, floor or error_rate"),
                         line,
                     );
                 }
                 _ => {
                     return err(
-                        ConfigErrorKind::Value,
+                        Kind::Value,
                         format!(
                             "regression.{k} = {s:?}: write a relative tolerance, e.g. \"+20%\""
                         ),
@@ -407,7 +407,7 @@ fn read_budget(
         }
         Err(e) => return Err(e.at_line(src.at(&t.name))),
     }
-    result.ok_or_else(|| ConfigError::new(ConfigErrorKind::Value, "internal: budget lost"))
+    result.ok_or_else(|| ConfigError::new(Kind::Value, "internal: budget lost"))
 }
 
 #[cfg(test)]

@@ -1,69 +1,69 @@
-//! [`BudgetLayer`] and [`BudgetHandle`].
+//! [`BudgetLayer`], its builder and [`BudgetHandle`].
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 
+use perf_middleware::ServerTiming;
 use tower_layer::Layer;
 
 use crate::State;
-use crate::body::Wrapped;
-use crate::policy::BudgetPolicy;
+use crate::error::ConfigError;
+use crate::policy::{BudgetPolicy, BudgetPolicyBuilder};
 use crate::report::BudgetReport;
 use crate::service::Budget;
 use crate::shared::Shared;
 
 /// Applies [`Budget`] to a service. Clones share the same counters, windows and states.
 ///
-/// `K` is the [`BodyKind`](crate::BodyKind) of the responses: [`Wrapped`] by default, axum's
-/// `Body` after [`axum_body`](Self::axum_body). See the crate docs for an example.
-#[derive(Debug)]
+/// See the crate docs for an example.
+#[derive(Debug, Clone)]
 #[must_use]
-pub struct BudgetLayer<K = Wrapped> {
+pub struct BudgetLayer {
     pub(crate) shared: Arc<Shared>,
-    kind: PhantomData<fn() -> K>,
-}
-
-impl<K> Clone for BudgetLayer<K> {
-    fn clone(&self) -> Self {
-        Self {
-            shared: self.shared.clone(),
-            kind: PhantomData,
-        }
-    }
 }
 
 impl BudgetLayer {
+    /// A layer running `policy`, with the defaults of [`BudgetLayer::builder`].
+    pub fn new(policy: BudgetPolicy) -> Self {
+        Self::from_shared(Shared::new(policy, ServerTiming::Off))
+    }
+
     /// A layer and a handle onto its shared state (for reports and tests).
     pub fn pair(policy: BudgetPolicy) -> (Self, BudgetHandle) {
-        let shared = Arc::new(Shared::new(policy));
-        (
-            Self {
-                shared: shared.clone(),
-                kind: PhantomData,
-            },
-            BudgetHandle { shared },
-        )
+        let layer = Self::new(policy);
+        let handle = layer.handle();
+        (layer, handle)
     }
 
-    /// A layer without a handle.
-    pub fn new(policy: BudgetPolicy) -> Self {
-        Self::pair(policy).0
-    }
-
-    /// The same layer (same state), answering with axum's `Body`
-    /// ([`AxumBody`](crate::AxumBody)) instead of wrapping every body: axum then has nothing to
-    /// box. Recommended with axum; the inner service must return `Response<axum::body::Body>`
-    /// (every axum `Router` and route does).
-    #[cfg(feature = "axum")]
-    pub fn axum_body(self) -> BudgetLayer<crate::AxumBody> {
-        BudgetLayer {
-            shared: self.shared,
-            kind: PhantomData,
+    /// A builder: the policy (built here or given) and the layer's own settings.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use perf_budget::{BudgetLayer, Mode};
+    /// use perf_middleware::ServerTiming;
+    ///
+    /// let layer = BudgetLayer::builder()
+    ///     .budgets(|p| {
+    ///         p.mode(Mode::Observe)
+    ///             .budget("users", "GET /users/{id}", |b| b.p95(Duration::from_millis(200)))
+    ///     })
+    ///     .server_timing(ServerTiming::Always)
+    ///     .build()?;
+    /// # let _ = layer;
+    /// # Ok::<(), perf_budget::ConfigError>(())
+    /// ```
+    pub fn builder() -> BudgetLayerBuilder {
+        BudgetLayerBuilder {
+            policy: BudgetPolicy::builder(),
+            server_timing: ServerTiming::Off,
         }
     }
-}
 
-impl<K> BudgetLayer<K> {
+    fn from_shared(shared: Shared) -> Self {
+        Self {
+            shared: Arc::new(shared),
+        }
+    }
+
     /// A handle onto this layer's state.
     pub fn handle(&self) -> BudgetHandle {
         BudgetHandle {
@@ -72,15 +72,56 @@ impl<K> BudgetLayer<K> {
     }
 }
 
-impl<S, K> Layer<S> for BudgetLayer<K> {
-    type Service = Budget<S, K>;
+impl<S> Layer<S> for BudgetLayer {
+    type Service = Budget<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Budget {
             inner,
             shared: self.shared.clone(),
-            kind: PhantomData,
         }
+    }
+}
+
+/// Builder of a [`BudgetLayer`]; see [`BudgetLayer::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct BudgetLayerBuilder {
+    policy: BudgetPolicyBuilder,
+    server_timing: ServerTiming,
+}
+
+impl BudgetLayerBuilder {
+    /// Runs `policy` (built with [`BudgetPolicy::builder`] or read with `BudgetPolicy::from_toml`).
+    pub fn policy(mut self, policy: BudgetPolicy) -> Self {
+        self.policy = BudgetPolicyBuilder::from(policy);
+        self
+    }
+
+    /// Edits the policy being built: `.budgets(|p| p.window(..).budget(..))`.
+    pub fn budgets(mut self, f: impl FnOnce(BudgetPolicyBuilder) -> BudgetPolicyBuilder) -> Self {
+        self.policy = f(self.policy);
+        self
+    }
+
+    /// When to add the `budget` entry to `Server-Timing` (`budget;dur=12.30;desc="users ok"`).
+    /// Defaults to [`ServerTiming::Off`]; mode `annotate` adds it to every response.
+    pub fn server_timing(mut self, server_timing: ServerTiming) -> Self {
+        self.server_timing = server_timing;
+        self
+    }
+
+    /// Validates the policy and returns the layer.
+    ///
+    /// # Errors
+    ///
+    /// The first mistake in the policy, saying what to fix.
+    pub fn build(self) -> Result<BudgetLayer, ConfigError> {
+        let policy = self.policy.build()?;
+        Ok(BudgetLayer::from_shared(Shared::new(
+            policy,
+            self.server_timing,
+        )))
     }
 }
 
@@ -117,23 +158,6 @@ impl BudgetHandle {
     #[cfg(test)]
     pub(crate) fn shared_start(&self) -> tokio::time::Instant {
         self.shared.clock.start()
-    }
-
-    /// Records one finished request for the `index`-th budget, as the layer does (for the
-    /// criterion bench of the record path; not a stable API).
-    #[doc(hidden)]
-    pub fn __record(&self, index: usize, latency: std::time::Duration, error: bool) {
-        let now = self.shared.clock.nanos(tokio::time::Instant::now());
-        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-        self.shared
-            .record(index.min(self.shared.entries.len() - 1), now, nanos, error);
-    }
-
-    /// One clock reading as the layer takes it at each end of a request (for the criterion
-    /// bench; not a stable API).
-    #[doc(hidden)]
-    pub fn __clock(&self) -> u64 {
-        self.shared.clock.nanos(tokio::time::Instant::now())
     }
 
     /// The policy this layer runs.

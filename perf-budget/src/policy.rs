@@ -31,7 +31,8 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 
-use crate::error::{ConfigError, ConfigErrorKind};
+use crate::error::{ConfigError, Kind};
+use crate::route::Routes;
 
 /// The name of the budget every request that matches no configured route shares.
 pub const OTHER: &str = "__other__";
@@ -106,7 +107,7 @@ impl Objective {
     pub fn parse(expr: &str) -> Result<Self, ConfigError> {
         parse_objective(expr).map_err(|m| {
             ConfigError::new(
-                ConfigErrorKind::Objective,
+                Kind::Objective,
                 format!("invalid objective {expr:?}: {m}"),
             )
         })
@@ -420,6 +421,7 @@ pub struct BudgetPolicy {
     pub(crate) on_transition: Option<TransitionHook>,
     pub(crate) exceeded_response: Option<ExceededHook>,
     pub(crate) warnings: Vec<String>,
+    pub(crate) routes: Routes,
 }
 
 impl fmt::Debug for BudgetPolicy {
@@ -476,6 +478,16 @@ impl BudgetPolicy {
     pub fn min_samples_for(&self, o: &Objective) -> u64 {
         self.min_samples.max(o.min_samples())
     }
+    /// The position (in [`budgets`](Self::budgets)) of the budget that a request with `method`
+    /// and `path` counts against when no router recorded its route template; `None` means
+    /// [`OTHER`]. The budgets' templates are matched as axum's router matches them (a static
+    /// template wins over a parameter, whatever the order in the file), then the budget for the
+    /// method wins over one for every method. The layer attributes requests the same way; the
+    /// `perf-budget gate` command uses this to judge client-side numbers.
+    pub fn budget_for(&self, method: &Method, path: &str) -> Option<usize> {
+        let path = path.split_once('?').map_or(path, |(p, _)| p);
+        self.routes.by_path(method, path)
+    }
     pub(crate) fn share_for(&self, priority: Option<&str>) -> f64 {
         priority
             .and_then(|p| self.shares.iter().find(|(n, _)| n == p).map(|(_, s)| *s))
@@ -522,7 +534,18 @@ impl Default for BudgetPolicyBuilder {
                 on_transition: None,
                 exceeded_response: None,
                 warnings: Vec::new(),
+                routes: Routes::default(),
             },
+            error: None,
+        }
+    }
+}
+
+impl From<BudgetPolicy> for BudgetPolicyBuilder {
+    /// A builder starting from a built policy, to change it.
+    fn from(policy: BudgetPolicy) -> Self {
+        Self {
+            policy,
             error: None,
         }
     }
@@ -594,7 +617,7 @@ impl BudgetPolicyBuilder {
     pub fn shed_share(mut self, priority: impl Into<String>, share: f64) -> Self {
         if !(0.0..=1.0).contains(&share) {
             self.fail(ConfigError::new(
-                ConfigErrorKind::Value,
+                Kind::Value,
                 format!("shed share {share} must lie in [0, 1]"),
             ));
         }
@@ -659,7 +682,7 @@ impl BudgetPolicyBuilder {
                 Err(e) => self.fail(e),
             },
             Err(m) => self.fail(ConfigError::new(
-                ConfigErrorKind::Route,
+                Kind::Route,
                 format!("budget {name:?}: {m}"),
             )),
         }
@@ -679,7 +702,7 @@ impl BudgetPolicyBuilder {
             return Err(e);
         }
         let mut p = self.policy;
-        let v = |m: String| Err(ConfigError::new(ConfigErrorKind::Value, m));
+        let v = |m: String| Err(ConfigError::new(Kind::Value, m));
         if p.slots < 2 || p.slots > 1024 {
             return v(format!("slots = {} must lie in 2..=1024", p.slots));
         }
@@ -723,7 +746,7 @@ impl BudgetPolicyBuilder {
             for other in &p.budgets[..i] {
                 if other.name == b.name {
                     return Err(ConfigError::new(
-                        ConfigErrorKind::Route,
+                        Kind::Route,
                         format!(
                             "budget name {:?} is used twice; names must be unique",
                             b.name
@@ -732,7 +755,7 @@ impl BudgetPolicyBuilder {
                 }
                 if other.method == b.method && other.route == b.route {
                     return Err(ConfigError::new(
-                        ConfigErrorKind::Route,
+                        Kind::Route,
                         format!(
                             "budgets {:?} and {:?} both cover {}; merge their objectives",
                             other.name,
@@ -764,6 +787,7 @@ impl BudgetPolicyBuilder {
             })
             .collect();
         p.warnings.extend(warnings);
+        p.routes = Routes::new(&p.budgets)?;
         Ok(p)
     }
 }
@@ -785,9 +809,7 @@ pub(crate) fn parse_route(route: &str) -> Result<(Option<Method>, String), Strin
             "route {route:?} must be `METHOD /path/{{param}}` (an axum route template), e.g. \"GET /api/users/{{id}}\""
         ));
     }
-    let mut probe = matchit::Router::new();
-    probe
-        .insert(path, ())
+    perf_middleware::RouteTable::new([path])
         .map_err(|e| format!("route template {path:?} is invalid: {e}"))?;
     Ok((method, path.to_owned()))
 }
@@ -843,7 +865,7 @@ impl BudgetBuilder {
             })
         } else {
             Err(ConfigError::new(
-                ConfigErrorKind::Objective,
+                Kind::Objective,
                 format!(
                     "quantile {quantile} must lie in (0, 1) and the threshold must be positive"
                 ),
@@ -865,7 +887,7 @@ impl BudgetBuilder {
             Ok(Objective::ErrorRate { max })
         } else {
             Err(ConfigError::new(
-                ConfigErrorKind::Objective,
+                Kind::Objective,
                 format!("error_rate {max} must lie in (0, 1); 1 % is 0.01"),
             ))
         };
@@ -898,10 +920,7 @@ impl BudgetBuilder {
     }
     fn finish(self) -> Result<RouteBudget, ConfigError> {
         if let Some(e) = self.error {
-            return Err(ConfigError::new(
-                e.kind(),
-                format!("budget {:?}: {}", self.budget.name, e.message()),
-            ));
+            return Err(e.prefixed(&format!("budget {:?}: ", self.budget.name)));
         }
         let b = self.budget;
         if b.name.is_empty()
@@ -912,7 +931,7 @@ impl BudgetBuilder {
                 .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
         {
             return Err(ConfigError::new(
-                ConfigErrorKind::Value,
+                Kind::Value,
                 format!(
                     "budget name {:?} must be 1-64 characters of [A-Za-z0-9-_.]",
                     b.name
@@ -921,7 +940,7 @@ impl BudgetBuilder {
         }
         if b.objectives.len() > 16 {
             return Err(ConfigError::new(
-                ConfigErrorKind::Objective,
+                Kind::Objective,
                 format!("budget {:?}: at most 16 objectives", b.name),
             ));
         }
@@ -942,7 +961,7 @@ impl BudgetBuilder {
                 let (lo, hi) = if a.0 < c.0 { (a, c) } else { (c, a) };
                 if lo.0 == hi.0 {
                     return Err(ConfigError::new(
-                        ConfigErrorKind::Objective,
+                        Kind::Objective,
                         format!(
                             "budget {:?}: p{} is given twice; keep one",
                             b.name,
@@ -952,7 +971,7 @@ impl BudgetBuilder {
                 }
                 if hi.1 < lo.1 {
                     return Err(ConfigError::new(
-                        ConfigErrorKind::Objective,
+                        Kind::Objective,
                         format!(
                             "budget {:?}: p{} < {} is stricter than p{} < {}; a higher percentile needs a threshold at least as high",
                             b.name,

@@ -1,6 +1,5 @@
 //! The [`Budget`] service.
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -11,34 +10,31 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::State;
-use crate::body::{BodyKind, Wrapped};
+use crate::body::ResponseBody;
 use crate::future::{Pending, ResponseFuture};
-use crate::policy::Mode;
-use crate::response::{Deadline, ExceededReason, exceeded};
+use crate::layer::BudgetLayer;
+use crate::policy::{BudgetPolicy, Mode};
+use crate::response::{Deadline, ExceededKind, exceeded};
 use crate::shared::Shared;
 
 /// Records every request against its route's budget and applies the policy's mode.
 ///
-/// Built by [`BudgetLayer`](crate::BudgetLayer); see the crate docs for an example. `K` is the
-/// [`BodyKind`] of its responses.
-#[derive(Debug)]
-pub struct Budget<S, K = Wrapped> {
+/// Built by [`BudgetLayer`](crate::BudgetLayer) or [`Budget::layer`]; see the crate docs for an
+/// example.
+#[derive(Debug, Clone)]
+pub struct Budget<S> {
     pub(crate) inner: S,
     pub(crate) shared: Arc<Shared>,
-    pub(crate) kind: PhantomData<fn() -> K>,
 }
 
-impl<S: Clone, K> Clone for Budget<S, K> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            shared: self.shared.clone(),
-            kind: PhantomData,
-        }
+impl Budget<()> {
+    /// A [`BudgetLayer`] running `policy` (the same as [`BudgetLayer::new`]).
+    pub fn layer(policy: BudgetPolicy) -> BudgetLayer {
+        BudgetLayer::new(policy)
     }
 }
 
-impl<S, K> Budget<S, K> {
+impl<S> Budget<S> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -53,16 +49,15 @@ impl<S, K> Budget<S, K> {
     }
 }
 
-impl<S, ReqB, ResB, K> Service<Request<ReqB>> for Budget<S, K>
+impl<S, ReqB, ResB> Service<Request<ReqB>> for Budget<S>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     ResB: Body,
     ResB::Data: From<Bytes>,
-    K: BodyKind<ResB>,
 {
-    type Response = Response<K::Body>;
+    type Response = Response<ResponseBody<ResB>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResB, K>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -82,7 +77,7 @@ where
                 &self.shared.policy,
                 StatusCode::SERVICE_UNAVAILABLE,
                 entry.budget.name(),
-                ExceededReason::Shed,
+                ExceededKind::Shed,
                 Some(self.shared.clock.slot()),
             );
             return ResponseFuture::ready(res);
@@ -94,7 +89,15 @@ where
         if let Some((at, _)) = deadline {
             req.extensions_mut().insert(Deadline::new(at));
         }
-        let pending = Pending::new(self.shared.clone(), idx, start, mode == Mode::Annotate);
+        let timing = mode == Mode::Annotate
+            || (self.shared.server_timing.wants(req.method(), req.uri(), req.headers()));
+        let pending = Pending::new(
+            self.shared.clone(),
+            idx,
+            start,
+            mode == Mode::Annotate,
+            timing,
+        );
         ResponseFuture::new(self.inner.call(req), pending, deadline)
     }
 }

@@ -3,11 +3,8 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 
-use foldhash::fast::RandomState;
-use hashbrown::HashMap;
-use http::{Method, Request};
-#[cfg(feature = "axum")]
-use once_cell::race::OnceBox;
+use http::Request;
+use perf_middleware::ServerTiming;
 use tokio::time::Instant;
 
 use crate::eval::{Hysteresis, Machine, State, Status, burn, wilson_lower};
@@ -16,13 +13,17 @@ use crate::policy::{BudgetPolicy, Measure, OTHER, Objective, RouteBudget, Severi
 use crate::report::{BudgetEntry, BudgetReport, ObjectiveEntry, Observed};
 use crate::window::{Clock, Sums, Window};
 
-type Candidates = Vec<(Option<Method>, usize)>;
+/// One objective's evaluation: status, Wilson lower bound, short and long burn rates, and the
+/// count of bad requests in the long window.
+pub(crate) type Verdict = (Status, f64, f64, f64, u64);
 
 /// Evaluation state behind a mutex that the request path only ever `try_lock`s.
 #[derive(Debug, Default)]
 struct EvalState {
     machines: Vec<Machine>,
     since: Option<Instant>,
+    /// The counter values last published (kept monotonic across slot races).
+    #[cfg(feature = "metrics")]
     exported: Vec<u64>,
 }
 
@@ -31,7 +32,7 @@ pub(crate) struct Entry {
     pub(crate) budget: RouteBudget,
     pub(crate) window: Window,
     /// Index of each objective's `over` counter (latency objectives only).
-    over_index: Vec<Option<usize>>,
+    pub(crate) over_index: Vec<Option<usize>>,
     state: AtomicU8,
     last_eval: AtomicU64,
     shed_seq: AtomicU64,
@@ -40,7 +41,6 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    #[inline]
     pub(crate) fn state(&self) -> State {
         State::from_u8(self.state.load(Relaxed))
     }
@@ -63,78 +63,12 @@ pub(crate) struct Shared {
     pub(crate) policy: BudgetPolicy,
     pub(crate) clock: Clock,
     pub(crate) entries: Vec<Entry>,
-    by_template: HashMap<String, Candidates, RandomState>,
-    /// The templates without parameters: a path equal to one of them is what `matchit` would
-    /// match first (a static route wins), found with one hash lookup.
-    static_paths: HashMap<String, Candidates, RandomState>,
-    router: matchit::Router<Candidates>,
-    #[cfg(feature = "axum")]
-    routes: RouteCache,
     hysteresis: Hysteresis,
-}
-
-/// Slots of the [`RouteCache`] (a power of two).
-#[cfg(feature = "axum")]
-const ROUTE_CACHE: usize = 64;
-
-/// The budget candidates of axum's `MatchedPath` templates, cached by the address of the
-/// template string. axum keeps one `Arc<str>` per route for the router's lifetime and hands out
-/// clones of it, so after a route's first request its resolution costs one pointer comparison
-/// instead of hashing and comparing the template. Each slot is written once (a race, never a
-/// wait) and keeps its `MatchedPath` alive, so an equal address always means the same string.
-/// A slot taken by another route only sends lookups back to the hash map: bounded, never wrong.
-#[cfg(feature = "axum")]
-struct RouteCache {
-    slots: [OnceBox<CachedRoute>; ROUTE_CACHE],
-}
-
-#[cfg(feature = "axum")]
-struct CachedRoute {
-    key: axum::extract::MatchedPath,
-    /// `None`: no budget has this template (the request goes to `__other__`).
-    candidates: Option<Candidates>,
-}
-
-#[cfg(feature = "axum")]
-impl std::fmt::Debug for RouteCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let used = self.slots.iter().filter(|s| s.get().is_some()).count();
-        f.debug_struct("RouteCache").field("used", &used).finish()
-    }
-}
-
-#[cfg(feature = "axum")]
-impl RouteCache {
-    fn new() -> Self {
-        Self {
-            slots: std::array::from_fn(|_| OnceBox::new()),
-        }
-    }
-
-    #[inline]
-    fn slot(&self, template: &str) -> &OnceBox<CachedRoute> {
-        // Fibonacci hashing of the address: the top bits of the product.
-        let h = (template.as_ptr() as usize as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        &self.slots[(h >> (64 - ROUTE_CACHE.trailing_zeros())) as usize]
-    }
-}
-
-/// The candidate for `method`, else the one for every method.
-#[inline]
-fn pick(c: &Candidates, method: &Method) -> Option<usize> {
-    let mut any = None;
-    for (m, i) in c {
-        match m {
-            Some(m) if m == method => return Some(*i),
-            None if any.is_none() => any = Some(*i),
-            _ => {}
-        }
-    }
-    any
+    pub(crate) server_timing: ServerTiming,
 }
 
 impl Shared {
-    pub(crate) fn new(policy: BudgetPolicy) -> Self {
+    pub(crate) fn new(policy: BudgetPolicy, server_timing: ServerTiming) -> Self {
         let mut budgets = policy.budgets.clone();
         budgets.push(RouteBudget {
             name: OTHER.to_owned(),
@@ -147,16 +81,8 @@ impl Shared {
             regression: Default::default(),
             measure: Measure::Headers,
         });
-        let mut by_template: HashMap<String, Candidates, RandomState> = HashMap::default();
-        let mut router = matchit::Router::new();
         let mut entries = Vec::with_capacity(budgets.len());
-        for (i, b) in budgets.into_iter().enumerate() {
-            if b.name != OTHER {
-                by_template
-                    .entry(b.route.clone())
-                    .or_default()
-                    .push((b.method.clone(), i));
-            }
+        for b in budgets {
             let mut over_index = Vec::new();
             let mut thresholds = Vec::new();
             for o in &b.objectives {
@@ -180,89 +106,38 @@ impl Shared {
                 budget: b,
             });
         }
-        for (template, c) in &by_template {
-            // Validated when the policy was built; a conflict only loses the path fallback.
-            let _ = router.insert(template.clone(), c.clone());
-        }
-        let static_paths = by_template
-            .iter()
-            .filter(|(t, _)| !t.contains(['{', '}']))
-            .map(|(t, c)| (t.clone(), c.clone()))
-            .collect();
         let hysteresis = Hysteresis {
             breach_burn: policy.breach_burn,
             recover_burn: policy.recover_burn,
             breach_evals: policy.breach_evals,
             recover_evals: policy.recover_evals,
         };
+        #[cfg(feature = "metrics")]
+        crate::metrics::describe();
         Self {
             clock: Clock::new(Instant::now(), policy.slot_len()),
             policy,
             entries,
-            by_template,
-            static_paths,
-            router,
-            #[cfg(feature = "axum")]
-            routes: RouteCache::new(),
             hysteresis,
+            server_timing,
         }
     }
 
-    /// The entry for a request: the route template from axum's `MatchedPath` or perf-middleware's
-    /// `RouteTemplate`, else the configured templates matched against the path, else `__other__`.
-    #[inline]
+    /// The entry for a request (see [`crate::route`]); the last one, `__other__`, when no
+    /// budget covers it.
     pub(crate) fn lookup<B>(&self, req: &Request<B>) -> usize {
-        let other = self.entries.len() - 1;
-        #[cfg(feature = "axum")]
-        if let Some(m) = req.extensions().get::<axum::extract::MatchedPath>() {
-            return self.by_matched_path(m, req.method()).unwrap_or(other);
-        }
-        let found = match req.extensions().get::<perf_middleware::RouteTemplate>() {
-            Some(t) => self
-                .by_template
-                .get(t.as_str())
-                .and_then(|c| pick(c, req.method())),
-            None => {
-                let path = req.uri().path();
-                let candidates = match self.static_paths.get(path) {
-                    Some(c) => Some(c),
-                    None => self.router.at(path).ok().map(|m| m.value),
-                };
-                candidates.and_then(|c| pick(c, req.method()))
-            }
-        };
-        found.unwrap_or(other)
+        let found = self
+            .policy
+            .routes
+            .lookup(req.extensions(), req.method(), req.uri().path());
+        found.unwrap_or(self.entries.len() - 1)
     }
 
-    /// The entry of a `MatchedPath` template through the [`RouteCache`].
-    #[cfg(feature = "axum")]
-    #[inline]
-    fn by_matched_path(&self, m: &axum::extract::MatchedPath, method: &Method) -> Option<usize> {
-        let template = m.as_str();
-        let slot = self.routes.slot(template);
-        if let Some(c) = slot.get() {
-            if std::ptr::eq(c.key.as_str(), template) {
-                return c.candidates.as_ref().and_then(|c| pick(c, method));
-            }
-            return self.by_template.get(template).and_then(|c| pick(c, method));
-        }
-        let candidates = self.by_template.get(template).cloned();
-        let found = candidates.as_ref().and_then(|c| pick(c, method));
-        // Losing the race to another request only leaves the other resolution in the slot.
-        let _ = slot.set(Box::new(CachedRoute {
-            key: m.clone(),
-            candidates,
-        }));
-        found
-    }
-
-    #[inline]
     pub(crate) fn epoch(&self, now: Instant) -> u64 {
         self.clock.epoch(now)
     }
 
     /// Records a request finished at `now` ([`Clock::nanos`]) and evaluates at most once per slot.
-    #[inline]
     pub(crate) fn record(&self, idx: usize, now: u64, nanos: u64, error: bool) {
         let epoch = self.clock.epoch_at(now);
         let e = &self.entries[idx];
@@ -270,7 +145,6 @@ impl Shared {
         self.maybe_evaluate(idx, epoch);
     }
 
-    #[inline]
     pub(crate) fn maybe_evaluate(&self, idx: usize, epoch: u64) {
         let e = &self.entries[idx];
         let last = e.last_eval.load(Relaxed);
@@ -300,7 +174,7 @@ impl Shared {
         }
     }
 
-    fn verdicts(&self, e: &Entry, long: &Sums, short: &Sums) -> Vec<(Status, f64, f64, f64, u64)> {
+    fn verdicts(&self, e: &Entry, long: &Sums, short: &Sums) -> Vec<Verdict> {
         e.budget
             .objectives
             .iter()
@@ -356,7 +230,8 @@ impl Shared {
             worst = worst.max(m.state);
         }
         e.state.store(worst as u8, Relaxed);
-        self.export(e, &verdicts, st);
+        #[cfg(feature = "metrics")]
+        crate::metrics::export(e, &verdicts, &st.machines, &mut st.exported);
     }
 
     fn announce(&self, e: &Entry, t: &Transition) {
@@ -377,51 +252,10 @@ impl Shared {
         if t.to == State::Breached && self.policy.mode == crate::Mode::Shed {
             tracing::warn!(target: "perf_budget", budget, share = e.share, "shedding: admitting {:.0} % of requests", e.share * 100.0);
         }
-        metrics::counter!("perf_budget_transitions_total", "budget" => budget.clone(), "objective" => objective.clone(), "to" => to).increment(1);
+        #[cfg(feature = "metrics")]
+        crate::metrics::transition(t);
         if let Some(hook) = &self.policy.on_transition {
             hook(t);
-        }
-    }
-
-    /// Publishes cumulative counters (monotonic) and gauges through the `metrics` facade.
-    fn export(&self, e: &Entry, verdicts: &[(Status, f64, f64, f64, u64)], st: &mut EvalState) {
-        let c = e.window.cumulative();
-        let name = e.budget.name.clone();
-        let route = e.budget.route.clone();
-        let method = e
-            .budget
-            .method
-            .as_ref()
-            .map_or("*", Method::as_str)
-            .to_owned();
-        let mut values = vec![c.total, c.errors, c.shed];
-        values.extend(c.over.iter().copied());
-        if st.exported.len() != values.len() {
-            st.exported = vec![0; values.len()];
-        }
-        for (v, last) in values.iter_mut().zip(st.exported.iter_mut()) {
-            *v = (*v).max(*last);
-            *last = *v;
-        }
-        let labels = [
-            ("budget", name.clone()),
-            ("route", route),
-            ("method", method),
-        ];
-        metrics::counter!("perf_budget_requests_total", &labels).absolute(values[0]);
-        metrics::counter!("perf_budget_errors_total", &labels).absolute(values[1]);
-        metrics::counter!("perf_budget_shed_total", &labels).absolute(values[2]);
-        for ((o, oi), v) in e.budget.objectives.iter().zip(&e.over_index).zip(verdicts) {
-            let label = o.label();
-            if let (Some(i), Objective::Latency { threshold, .. }) = (oi, o) {
-                metrics::counter!("perf_budget_slow_requests_total", "budget" => name.clone(), "objective" => label.clone(), "threshold_seconds" => format!("{}", threshold.as_secs_f64()))
-                    .absolute(values[3 + i]);
-            }
-            metrics::gauge!("perf_budget_burn_rate", "budget" => name.clone(), "objective" => label.clone(), "window" => "short").set(v.2);
-            metrics::gauge!("perf_budget_burn_rate", "budget" => name.clone(), "objective" => label.clone(), "window" => "long").set(v.3);
-        }
-        for (o, m) in e.budget.objectives.iter().zip(&st.machines) {
-            metrics::gauge!("perf_budget_state", "budget" => name.clone(), "objective" => o.label()).set(f64::from(m.state as u8));
         }
     }
 

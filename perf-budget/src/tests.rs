@@ -12,7 +12,7 @@ use tower::{Service, ServiceExt, service_fn};
 
 use crate::{
     BudgetExceeded, BudgetHandle, BudgetLayer, BudgetPolicy, BudgetPolicyBuilder, Deadline,
-    ExceededReason, Measure, Mode, OTHER, State, Status,
+    ExceededKind, Measure, Mode, OTHER, State, Status,
 };
 
 const MS: Duration = Duration::from_millis(1);
@@ -215,8 +215,8 @@ async fn deadline_answers_503_at_the_cap_and_counts_an_error_with_latency_cap() 
     );
     let why = res.extensions().get::<BudgetExceeded>().unwrap();
     assert_eq!(
-        (why.budget.as_str(), why.reason),
-        ("slow", ExceededReason::Deadline)
+        (why.budget(), why.kind()),
+        ("slow", ExceededKind::Deadline)
     );
     let body = res.into_body().collect().await.unwrap().to_bytes();
     assert!(body.starts_with(b"performance budget deadline exceeded"));
@@ -249,7 +249,7 @@ async fn the_exceeded_response_can_be_rewritten() {
             .mode(Mode::Deadline)
             .deadline_status(StatusCode::GATEWAY_TIMEOUT)
             .exceeded_response(|why, mut res| {
-                *res.body_mut() = Bytes::from(format!("{{\"budget\":\"{}\"}}", why.budget));
+                *res.body_mut() = Bytes::from(format!("{{\"budget\":\"{}\"}}", why.budget()));
                 res.headers_mut()
                     .insert("content-type", "application/json".parse().unwrap());
                 res
@@ -301,8 +301,8 @@ async fn shed_admits_exactly_the_configured_share_while_breached() {
     assert_eq!(shed.len(), 100, "exactly 10 % shed");
     assert_eq!(shed[0].headers()["retry-after"], "1");
     assert_eq!(
-        shed[0].extensions().get::<BudgetExceeded>().unwrap().reason,
-        ExceededReason::Shed
+        shed[0].extensions().get::<BudgetExceeded>().unwrap().kind(),
+        ExceededKind::Shed
     );
     let b = handle.report().budget("live").unwrap().clone();
     assert_eq!(
@@ -491,6 +491,7 @@ async fn assert_pass_panics_with_a_table_when_failing() {
     );
 }
 
+#[cfg(feature = "metrics")]
 #[tokio::test(start_paused = true)]
 async fn exports_counters_and_states_through_the_metrics_facade() {
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
@@ -512,27 +513,38 @@ async fn exports_counters_and_states_through_the_metrics_facade() {
             .map(|(_, _, _, v)| v)
     };
     assert_eq!(
-        find("perf_budget_requests_total", Some(("budget", "users"))),
+        find("perf.budget.requests", Some(("budget", "users"))),
         Some(&DebugValue::Counter(300))
     );
     assert_eq!(
+        find("perf.budget.requests", Some(("http.route", "/users"))),
+        Some(&DebugValue::Counter(300))
+    );
+    assert!(find("perf.budget.requests", Some(("http.request.method", "GET"))).is_some());
+    assert_eq!(
+        find("perf.budget.requests", Some(("http.route", "unmatched"))),
+        Some(&DebugValue::Counter(0)),
+        "__other__ is published under the family's unmatched route"
+    );
+    assert_eq!(
         find(
-            "perf_budget_slow_requests_total",
+            "perf.budget.slow_requests",
             Some(("objective", "p95"))
         ),
         Some(&DebugValue::Counter(300))
     );
     assert!(
-        matches!(find("perf_budget_state", Some(("objective", "p95"))), Some(DebugValue::Gauge(g)) if g.0 == 2.0)
+        matches!(find("perf.budget.state", Some(("objective", "p95"))), Some(DebugValue::Gauge(g)) if g.0 == 2.0)
     );
-    assert!(find("perf_budget_transitions_total", Some(("to", "breached"))).is_some());
+    assert!(find("perf.budget.transitions", Some(("to", "breached"))).is_some());
 }
 
 /// A request to an axum app, answered with its status, headers, extensions and whole body.
-async fn axum_call<S>(app: &S, method: &str, path: &str) -> (http::response::Parts, Bytes)
+async fn axum_call<S, B>(app: &S, method: &str, path: &str) -> (http::response::Parts, Bytes)
 where
-    S: Service<Request<axum::body::Body>, Response = axum::response::Response, Error = Infallible>
-        + Clone,
+    S: Service<Request<axum::body::Body>, Response = Response<B>, Error = Infallible> + Clone,
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
 {
     let req = Request::builder()
         .method(method)
@@ -557,7 +569,7 @@ async fn axum_body_passes_bodies_through_and_keeps_every_mode() {
                     "dl"
                 }),
             )
-            .layer(layer.axum_body());
+            .layer(layer);
         (router, handle)
     };
     // observe: the handler's body as it is, and the request recorded.
@@ -636,7 +648,7 @@ async fn around_the_whole_router_the_configured_templates_select_the_budget() {
         .route("/static", get(|| async { "s" }).post(|| async { "s" }))
         .route("/other", get(|| async { "o" }));
     let app = tower::ServiceBuilder::new()
-        .layer(layer.axum_body())
+        .layer(layer)
         .service(router);
     for (m, p) in [
         ("GET", "/users/1"),
@@ -682,7 +694,7 @@ async fn matched_path_resolutions_stay_right_with_many_routes_and_routers() {
                 get(|| async { "" }).post(|| async { "" }),
             );
         }
-        r.layer(layer.clone().axum_body())
+        r.layer(layer.clone())
     };
     let (a, b) = (router(), router());
     for round in 0..3 {

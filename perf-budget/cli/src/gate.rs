@@ -95,19 +95,12 @@ pub(crate) struct Validity {
     pub(crate) gap: f64,
 }
 
-/// Maps a request to a budget index (`budgets.len()` = `__other__`).
+/// Maps a request to a budget index (`budgets.len()` = `__other__`), as the layer does
+/// ([`BudgetPolicy::budget_for`]: a static template wins over a parameter, whatever the order).
 pub(crate) fn budget_for(policy: &BudgetPolicy, method: &http::Method, path: &str) -> usize {
-    let path = path.split('?').next().unwrap_or(path);
-    for (i, b) in policy.budgets().iter().enumerate() {
-        if b.method().is_some_and(|m| m != method) {
-            continue;
-        }
-        let mut r = matchit::Router::new();
-        if r.insert(b.route(), ()).is_ok() && r.at(path).is_ok() {
-            return i;
-        }
-    }
-    policy.budgets().len()
+    policy
+        .budget_for(method, path)
+        .unwrap_or(policy.budgets().len())
 }
 
 pub(crate) fn client_stats(policy: &BudgetPolicy, views: &[View]) -> Vec<ClientBudget> {

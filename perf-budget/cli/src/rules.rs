@@ -65,11 +65,11 @@ pub(crate) fn slos(policy: &BudgetPolicy, service: &str) -> Vec<Slo> {
             let error_metric = match o {
                 Objective::Latency { .. } => {
                     format!(
-                        "perf_budget_slow_requests_total{{{sel},objective={}}}",
+                        "perf_budget_slow_requests{{{sel},objective={}}}",
                         q(&label)
                     )
                 }
-                _ => format!("perf_budget_errors_total{{{sel}}}"),
+                _ => format!("perf_budget_errors{{{sel}}}"),
             };
             out.push(Slo {
                 budget: b.name().to_owned(),
@@ -79,7 +79,7 @@ pub(crate) fn slos(policy: &BudgetPolicy, service: &str) -> Vec<Slo> {
                 objective: 1.0 - o.allowance(),
                 budget_ratio: o.allowance(),
                 error_metric,
-                total_metric: format!("perf_budget_requests_total{{{sel}}}"),
+                total_metric: format!("perf_budget_requests{{{sel}}}"),
             });
         }
     }
