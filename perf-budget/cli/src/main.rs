@@ -9,6 +9,8 @@
 //! baseline, 3 invalid run (rate not reached, too few samples, closed-loop client), 4 config or
 //! usage error. When several apply: 4 > 3 > 1 > 2.
 
+#[cfg(test)]
+mod attribution_tests;
 mod gate;
 mod load;
 mod rules;
