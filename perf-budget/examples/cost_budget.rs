@@ -43,8 +43,11 @@ fn policy() -> BudgetPolicy {
 /// applied (handlers turned into routes once, not per request).
 async fn run<S, B>(app: S, n: u32)
 where
-    S: tower::Service<Request<Body>, Response = http::Response<B>, Error = std::convert::Infallible>
-        + Clone,
+    S: tower::Service<
+            Request<Body>,
+            Response = http::Response<B>,
+            Error = std::convert::Infallible,
+        > + Clone,
     B: http_body::Body,
     B::Error: std::fmt::Debug,
 {

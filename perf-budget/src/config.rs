@@ -140,8 +140,7 @@ impl BudgetPolicy {
         })?;
         let d = file.defaults;
         let mut b = BudgetPolicy::builder();
-        let value =
-            |m: String, line| Err(ConfigError::new(Kind::Value, m).at_line(line));
+        let value = |m: String, line| Err(ConfigError::new(Kind::Value, m).at_line(line));
         if let Some(w) = &d.window {
             match parse_duration(w.get_ref()) {
                 Ok(w) => b = b.window(w),
@@ -290,11 +289,7 @@ fn read_budget(
         match Objective::parse(o.get_ref()) {
             Ok(o) => objectives.push(o),
             Err(e) => {
-                return err(
-                    Kind::Objective,
-                    e.message().to_owned(),
-                    src.at(o),
-                );
+                return err(Kind::Objective, e.message().to_owned(), src.at(o));
             }
         }
     }
@@ -316,11 +311,7 @@ fn read_budget(
             match parse_duration(s) {
                 Ok(d) => regression.floor = d,
                 Err(m) => {
-                    return err(
-                        Kind::Value,
-                        format!("regression.floor: {m}"),
-                        line,
-                    );
+                    return err(Kind::Value, format!("regression.floor: {m}"), line);
                 }
             }
         } else if k == "error_rate" {

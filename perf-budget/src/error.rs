@@ -42,6 +42,7 @@ pub enum ConfigError {
 /// The variant of a [`ConfigError`], to build one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
+    #[cfg(feature = "config")]
     Syntax,
     Objective,
     Route,
@@ -52,6 +53,7 @@ impl ConfigError {
     pub(crate) fn new(kind: Kind, message: impl Into<String>) -> Self {
         let (line, message) = (None, message.into());
         match kind {
+            #[cfg(feature = "config")]
             Kind::Syntax => Self::Syntax { line, message },
             Kind::Objective => Self::Objective { line, message },
             Kind::Route => Self::Route { line, message },
@@ -59,6 +61,7 @@ impl ConfigError {
         }
     }
 
+    #[cfg(feature = "config")]
     pub(crate) fn kind(&self) -> Kind {
         match self {
             Self::Syntax { .. } => Kind::Syntax,

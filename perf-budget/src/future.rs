@@ -178,9 +178,9 @@ where
         let (fut, guard, deadline) = match self.project().kind.project() {
             KindProj::Ready { response } => {
                 // Polled after completion: never panic on the request path.
-                return response
-                    .take()
-                    .map_or(Poll::Pending, |r| Poll::Ready(Ok(r.map(ResponseBody::full))));
+                return response.take().map_or(Poll::Pending, |r| {
+                    Poll::Ready(Ok(r.map(ResponseBody::full)))
+                });
             }
             KindProj::Inner {
                 fut,

@@ -82,7 +82,7 @@
 //!
 //! With feature `metrics`, through the [`metrics`](::metrics) facade, updated at each evaluation
 //! (once per slot), described with units and help when a layer is built (names in
-//! [`metrics`](crate::metrics)): counters `perf.budget.requests`, `perf.budget.errors`,
+//! [`crate::metrics`]): counters `perf.budget.requests`, `perf.budget.errors`,
 //! `perf.budget.shed` (labels `budget`, `http.route` — the template, or `unmatched` for
 //! `__other__` — and `http.request.method` for a budget of one method),
 //! `perf.budget.slow_requests` (`budget`, `objective`, `threshold_seconds`),
@@ -96,8 +96,9 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `config` | yes | [`BudgetPolicy::from_toml`] |
-//! | `axum` | yes | `MatchedPath` routes, [`axum::report`](crate::axum::report) handler |
+//! | `axum` | yes | `MatchedPath` routes, [`axum::report`] handler |
 //! | `metrics` | yes | budget metrics through the `metrics` facade |
+//! | `serde` | yes | reports serialize (`serde`); the report service and handler answer JSON (else text) |
 //!
 //! The `perf-budget` command (`rules`, `gate`) is its own crate, `perf-budget-cli`
 //! (`cargo install perf-budget-cli`), so the library stays free of client dependencies.

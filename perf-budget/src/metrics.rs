@@ -1,10 +1,10 @@
 //! The budget metrics: their names, and (feature `metrics`) their publication through the
-//! [`metrics`](::metrics) facade at evaluation time (once per slot), never per request.
+//! `metrics` facade at evaluation time (once per slot), never per request.
 //!
 //! Names follow the family convention (`perf.budget.*`, dotted; Prometheus shows
 //! `perf_budget_requests`); the route label is `http.route` (the template, or
-//! [`UNMATCHED_ROUTE`] for `__other__`) and the method label `http.request.method` (a
-//! [`KnownMethod`], absent for a budget of every method).
+//! [`UNMATCHED_ROUTE`](perf_middleware::UNMATCHED_ROUTE) for `__other__`) and the method label `http.request.method` (a
+//! [`KnownMethod`](perf_middleware::KnownMethod), absent for a budget of every method).
 
 #[cfg(feature = "metrics")]
 pub(crate) use export::{describe, export, transition};
@@ -36,11 +36,30 @@ mod export {
 
     /// Describes the metrics (units and help) to the installed recorder.
     pub(crate) fn describe() {
-        ::metrics::describe_counter!(REQUESTS, Unit::Count, "requests counted against each performance budget");
-        ::metrics::describe_counter!(ERRORS, Unit::Count, "requests that counted as errors (5xx, deadline, shed by default)");
-        ::metrics::describe_counter!(SHED, Unit::Count, "requests answered 503 while shedding a breached budget");
-        ::metrics::describe_counter!(SLOW_REQUESTS, Unit::Count, "requests at or over a latency objective's threshold");
-        ::metrics::describe_gauge!(BURN_RATE, "error-budget burn rate per objective; window = short | long");
+        ::metrics::describe_counter!(
+            REQUESTS,
+            Unit::Count,
+            "requests counted against each performance budget"
+        );
+        ::metrics::describe_counter!(
+            ERRORS,
+            Unit::Count,
+            "requests that counted as errors (5xx, deadline, shed by default)"
+        );
+        ::metrics::describe_counter!(
+            SHED,
+            Unit::Count,
+            "requests answered 503 while shedding a breached budget"
+        );
+        ::metrics::describe_counter!(
+            SLOW_REQUESTS,
+            Unit::Count,
+            "requests at or over a latency objective's threshold"
+        );
+        ::metrics::describe_gauge!(
+            BURN_RATE,
+            "error-budget burn rate per objective; window = short | long"
+        );
         ::metrics::describe_gauge!(STATE, "objective state: 0 ok, 1 warning, 2 breached");
         ::metrics::describe_counter!(TRANSITIONS, Unit::Count, "objective state transitions");
     }
@@ -57,7 +76,12 @@ mod export {
 
     /// Publishes an entry's cumulative counters (monotonic: never below `exported`, the values
     /// published last) and its gauges.
-    pub(crate) fn export(e: &Entry, verdicts: &[Verdict], machines: &[Machine], exported: &mut Vec<u64>) {
+    pub(crate) fn export(
+        e: &Entry,
+        verdicts: &[Verdict],
+        machines: &[Machine],
+        exported: &mut Vec<u64>,
+    ) {
         let c = e.window.cumulative();
         let name = e.budget.name().to_owned();
         let mut values = vec![c.total, c.errors, c.shed];
@@ -76,7 +100,10 @@ mod export {
         };
         let mut labels = vec![("budget", name.clone()), ("http.route", route.to_owned())];
         if let Some(m) = e.budget.method() {
-            labels.push(("http.request.method", KnownMethod::from_method(m).as_str().to_owned()));
+            labels.push((
+                "http.request.method",
+                KnownMethod::from_method(m).as_str().to_owned(),
+            ));
         }
         ::metrics::counter!(REQUESTS, &labels).absolute(values[0]);
         ::metrics::counter!(ERRORS, &labels).absolute(values[1]);

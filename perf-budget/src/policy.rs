@@ -55,8 +55,9 @@ pub enum Mode {
 }
 
 /// Whether a failing objective fails a gate (`Error`) or is only reported (`Warn`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum Severity {
     /// Reported and logged at WARN; never fails [`assert_pass`](crate::BudgetReport::assert_pass) or the gate.
     Warn,
@@ -106,10 +107,7 @@ impl Objective {
     /// A message saying what to write instead.
     pub fn parse(expr: &str) -> Result<Self, ConfigError> {
         parse_objective(expr).map_err(|m| {
-            ConfigError::new(
-                Kind::Objective,
-                format!("invalid objective {expr:?}: {m}"),
-            )
+            ConfigError::new(Kind::Objective, format!("invalid objective {expr:?}: {m}"))
         })
     }
 
@@ -688,6 +686,7 @@ impl BudgetPolicyBuilder {
         }
         self
     }
+    #[cfg(feature = "config")]
     pub(crate) fn push_budget(&mut self, b: RouteBudget) {
         self.policy.budgets.push(b);
     }

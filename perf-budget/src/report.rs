@@ -33,14 +33,14 @@ use std::future::{Ready, ready};
 use std::task::{Context, Poll};
 
 use http::{HeaderValue, Request, Response, header};
-use serde::{Deserialize, Serialize};
 
 use crate::eval::{State, Status};
 use crate::layer::BudgetHandle;
 use crate::policy::Severity;
 
 /// A snapshot of every budget over the current window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BudgetReport {
     /// Unix time in milliseconds.
     pub generated_at_unix_ms: u64,
@@ -59,7 +59,8 @@ pub struct BudgetReport {
 }
 
 /// One budget in a [`BudgetReport`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BudgetEntry {
     /// The budget's name.
     pub name: String,
@@ -88,7 +89,8 @@ pub struct BudgetEntry {
 }
 
 /// Observed values over the window (quantiles from the histogram, see `quantile_rel_error`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Observed {
     /// Median in ms.
     pub p50_ms: Option<f64>,
@@ -105,7 +107,8 @@ pub struct Observed {
 }
 
 /// One objective in a [`BudgetEntry`]. Decisions use exact counts, not the histogram.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ObjectiveEntry {
     /// `p95 < 200ms`.
     pub expr: String,
@@ -315,6 +318,17 @@ impl ReportService {
 }
 
 /// Renders the report for a request's URI query and `Accept` header.
+#[cfg(feature = "serde")]
+fn json(report: &BudgetReport) -> (String, &'static str) {
+    let body = serde_json::to_string_pretty(report).unwrap_or_default();
+    (body, "application/json")
+}
+
+#[cfg(not(feature = "serde"))]
+fn json(report: &BudgetReport) -> (String, &'static str) {
+    (report.to_text(), "text/plain; charset=utf-8")
+}
+
 pub(crate) fn render(
     handle: &BudgetHandle,
     query: Option<&str>,
@@ -328,10 +342,7 @@ pub(crate) fn render(
     let (body, ct) = if text {
         (report.to_text(), "text/plain; charset=utf-8")
     } else {
-        (
-            serde_json::to_string_pretty(&report).unwrap_or_default(),
-            "application/json",
-        )
+        json(&report)
     };
     let mut res = Response::new(body);
     res.headers_mut()

@@ -90,7 +90,10 @@ where
             req.extensions_mut().insert(Deadline::new(at));
         }
         let timing = mode == Mode::Annotate
-            || (self.shared.server_timing.wants(req.method(), req.uri(), req.headers()));
+            || (self
+                .shared
+                .server_timing
+                .wants(req.method(), req.uri(), req.headers()));
         let pending = Pending::new(
             self.shared.clone(),
             idx,

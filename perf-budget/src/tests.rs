@@ -214,10 +214,7 @@ async fn deadline_answers_503_at_the_cap_and_counts_an_error_with_latency_cap() 
         "answered exactly at the cap"
     );
     let why = res.extensions().get::<BudgetExceeded>().unwrap();
-    assert_eq!(
-        (why.budget(), why.kind()),
-        ("slow", ExceededKind::Deadline)
-    );
+    assert_eq!((why.budget(), why.kind()), ("slow", ExceededKind::Deadline));
     let body = res.into_body().collect().await.unwrap().to_bytes();
     assert!(body.starts_with(b"performance budget deadline exceeded"));
     // Under the cap the handler answers, and sees the remaining budget.
@@ -527,10 +524,7 @@ async fn exports_counters_and_states_through_the_metrics_facade() {
         "__other__ is published under the family's unmatched route"
     );
     assert_eq!(
-        find(
-            "perf.budget.slow_requests",
-            Some(("objective", "p95"))
-        ),
+        find("perf.budget.slow_requests", Some(("objective", "p95"))),
         Some(&DebugValue::Counter(300))
     );
     assert!(
@@ -647,9 +641,7 @@ async fn around_the_whole_router_the_configured_templates_select_the_budget() {
         .route("/users/me", get(|| async { "me" }))
         .route("/static", get(|| async { "s" }).post(|| async { "s" }))
         .route("/other", get(|| async { "o" }));
-    let app = tower::ServiceBuilder::new()
-        .layer(layer)
-        .service(router);
+    let app = tower::ServiceBuilder::new().layer(layer).service(router);
     for (m, p) in [
         ("GET", "/users/1"),
         ("GET", "/users/2"),

@@ -15,8 +15,10 @@ use tower::Layer;
 use tower::util::MapResponse;
 
 /// The `budget-outer` service: the layer around the router, answering with axum's `Body`.
-pub(crate) type Outer =
-    MapResponse<Budget<Router>, fn(axum::http::Response<ResponseBody<Body>>) -> axum::response::Response>;
+pub(crate) type Outer = MapResponse<
+    Budget<Router>,
+    fn(axum::http::Response<ResponseBody<Body>>) -> axum::response::Response,
+>;
 
 fn policy() -> Option<BudgetPolicy> {
     BudgetPolicy::builder()

@@ -63,9 +63,21 @@ fn a_static_route_wins_over_a_parameter_whatever_the_order_in_the_file() {
         "#,
     )
     .expect("valid budgets");
-    for (path, expected) in [("/users/me", "me"), ("/users/7", "by_id"), ("/users", OTHER)] {
-        assert_eq!(cli_attribution(&policy, &Method::GET, path), expected, "{path}");
-        assert_eq!(layer_attribution(&policy, &Method::GET, path), expected, "{path}");
+    for (path, expected) in [
+        ("/users/me", "me"),
+        ("/users/7", "by_id"),
+        ("/users", OTHER),
+    ] {
+        assert_eq!(
+            cli_attribution(&policy, &Method::GET, path),
+            expected,
+            "{path}"
+        );
+        assert_eq!(
+            layer_attribution(&policy, &Method::GET, path),
+            expected,
+            "{path}"
+        );
     }
 }
 

@@ -64,10 +64,7 @@ pub(crate) fn slos(policy: &BudgetPolicy, service: &str) -> Vec<Slo> {
             let sel = format!("budget={}", q(b.name()));
             let error_metric = match o {
                 Objective::Latency { .. } => {
-                    format!(
-                        "perf_budget_slow_requests{{{sel},objective={}}}",
-                        q(&label)
-                    )
+                    format!("perf_budget_slow_requests{{{sel},objective={}}}", q(&label))
                 }
                 _ => format!("perf_budget_errors{{{sel}}}"),
             };
