@@ -3,20 +3,7 @@
 //! Values below 64 µs are exact; above, each octave is split into 32 equal buckets, up to
 //! 2^26 µs (about 67 s); larger values share one overflow bucket. A quantile is reported as the
 //! midpoint of the bucket holding the nearest-rank sample, so its relative error is at most
-//! 1/64 ≈ **1.56 %** ([`REL_ERROR`]). Decisions never use it: they come from exact counters.
-//!
-//! # Example
-//!
-//! ```
-//! use perf_budget::histogram::{Counts, REL_ERROR};
-//!
-//! let mut c = Counts::default();
-//! for us in 1..=10_000u64 {
-//!     c.record(us);
-//! }
-//! let p95 = c.quantile(0.95).unwrap() as f64;
-//! assert!((p95 - 9_500.0).abs() / 9_500.0 <= REL_ERROR);
-//! ```
+//! 1/64 ≈ **1.56 %** (`REL_ERROR`). Decisions never use it: they come from exact counters.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -27,13 +14,13 @@ const LINEAR: u64 = 2 * SUB;
 /// Highest octave (most significant bit) kept; above it values overflow.
 const MAX_MSB: u32 = 25;
 /// Number of buckets, the last one being the overflow bucket.
-pub const BUCKETS: usize = (LINEAR + (MAX_MSB as u64 - 5) * SUB) as usize + 1;
+pub(crate) const BUCKETS: usize = (LINEAR + (MAX_MSB as u64 - 5) * SUB) as usize + 1;
 /// The stated bound on the relative error of reported quantiles (values ≥ 64 µs).
-pub const REL_ERROR: f64 = 1.0 / 64.0;
+pub(crate) const REL_ERROR: f64 = 1.0 / 64.0;
 
 /// The bucket index of a value in µs.
 #[inline]
-pub fn index(us: u64) -> usize {
+pub(crate) fn index(us: u64) -> usize {
     if us < LINEAR {
         return us as usize;
     }
@@ -47,7 +34,7 @@ pub fn index(us: u64) -> usize {
 }
 
 /// The `[low, high)` range of a bucket in µs (the overflow bucket reports `[2^26, 2^26]`).
-pub fn bounds(i: usize) -> (u64, u64) {
+pub(crate) fn bounds(i: usize) -> (u64, u64) {
     let i = i as u64;
     if i < LINEAR {
         return (i, i + 1);
@@ -97,7 +84,7 @@ impl AtomicHistogram {
 
 /// Plain merged counts (the sum of a window's slots), for queries.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Counts {
+pub(crate) struct Counts {
     buckets: Vec<u64>,
 }
 
@@ -111,15 +98,16 @@ impl Default for Counts {
 
 impl Counts {
     /// Adds one value in µs.
-    pub fn record(&mut self, us: u64) {
+    #[cfg(test)]
+    pub(crate) fn record(&mut self, us: u64) {
         self.buckets[index(us)] += 1;
     }
     /// The number of recorded values.
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.buckets.iter().sum()
     }
     /// The nearest-rank `q` quantile in µs (bucket midpoint), or `None` when empty.
-    pub fn quantile(&self, q: f64) -> Option<u64> {
+    pub(crate) fn quantile(&self, q: f64) -> Option<u64> {
         let n = self.total();
         if n == 0 {
             return None;
@@ -134,21 +122,20 @@ impl Counts {
         }
         None
     }
-    /// The non-empty buckets as `(low_us, high_us, count)`.
-    pub fn nonzero(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
-        self.buckets
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c > 0)
-            .map(|(i, c)| {
-                let (lo, hi) = bounds(i);
-                (lo, hi, *c)
-            })
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn quantiles_are_within_the_relative_error() {
+        let mut c = super::Counts::default();
+        for us in 1..=10_000u64 {
+            c.record(us);
+        }
+        let p95 = c.quantile(0.95).unwrap() as f64;
+        assert!((p95 - 9_500.0).abs() / 9_500.0 <= super::REL_ERROR);
+    }
+
     use super::*;
 
     #[test]

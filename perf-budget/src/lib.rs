@@ -9,11 +9,11 @@
 //! latency threshold, so verdicts need no quantile sketch and no bucket alignment. A verdict
 //! needs evidence: at least `min_samples` requests (raised to `10 / allowance`, so 1,000 for
 //! p99) and a one-sided Wilson lower bound of the miss share above the allowance
-//! ([`eval`]). States go `ok → warning → breached → ok` with hysteresis; transitions are logged
+//! (see [`Status`]). States go `ok → warning → breached → ok` with hysteresis; transitions are logged
 //! (`tracing`, target `perf_budget`), counted (`perf.budget.transitions`) and passed to
 //! [`BudgetPolicyBuilder::on_transition`].
 //!
-//! A log-linear histogram ([`histogram`]) only *reports* p50/p95/p99, within 1.56 % relative
+//! A log-linear histogram only *reports* p50/p95/p99, within 1.56 % relative
 //! error.
 //!
 //! # Recording cost
@@ -134,12 +134,12 @@ mod body;
 #[cfg(feature = "config")]
 pub mod config;
 mod error;
-pub mod eval;
+mod eval;
 mod future;
-pub mod histogram;
+mod histogram;
 mod layer;
 pub mod metrics;
-pub mod policy;
+mod policy;
 pub mod report;
 mod response;
 mod route;

@@ -15,13 +15,18 @@ mod gate;
 mod load;
 mod rules;
 
+/// Parses a command-line duration: `10s`, `50ms`, `2m`, `30d` (`humantime`).
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{s:?} is not a duration ({e}); write one like 200ms, 10s or 30d"))
+}
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use perf_budget::BudgetPolicy;
-use perf_budget::policy::parse_duration;
 
 use crate::gate::{CONFIG, Check, Output, Validity};
 use crate::load::{Plan, Target, View};

@@ -447,7 +447,7 @@ pub(crate) fn tests(policy: &BudgetPolicy, opts: &Options, rules_file: &str) -> 
 }
 
 pub(crate) fn parse_period(s: &str) -> Result<u64, String> {
-    let d: Duration = perf_budget::policy::parse_duration(s)?;
+    let d: Duration = crate::parse_duration(s)?;
     let min = d.as_secs() / 60;
     if min < 60 {
         return Err(format!(

@@ -1,0 +1,508 @@
+//! [`BudgetPolicyBuilder`] and [`BudgetBuilder`]: budgets built in code, validated once.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+
+use crate::error::{ConfigError, Kind};
+use crate::policy::{
+    BudgetPolicy, ErrorClasses, Measure, Mode, OTHER, Objective, Regression, RouteBudget, Severity,
+    Transition, format_duration, trim_float,
+};
+use crate::route::Routes;
+
+/// Builder for [`BudgetPolicy`]; mistakes are reported by [`build`](Self::build).
+#[must_use]
+pub struct BudgetPolicyBuilder {
+    policy: BudgetPolicy,
+    error: Option<ConfigError>,
+}
+
+impl fmt::Debug for BudgetPolicyBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BudgetPolicyBuilder")
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+impl Default for BudgetPolicyBuilder {
+    fn default() -> Self {
+        Self {
+            policy: BudgetPolicy {
+                window: Duration::from_secs(60),
+                slots: 12,
+                short_slots: 2,
+                min_samples: 200,
+                confidence: 0.95,
+                mode: Mode::Observe,
+                errors: ErrorClasses::default(),
+                breach_burn: 1.0,
+                recover_burn: 0.8,
+                breach_evals: 2,
+                recover_evals: 3,
+                shares: Vec::new(),
+                default_share: 0.5,
+                deadline_status: StatusCode::SERVICE_UNAVAILABLE,
+                budgets: Vec::new(),
+                other: Vec::new(),
+                instance: None,
+                on_transition: None,
+                exceeded_response: None,
+                warnings: Vec::new(),
+                routes: Routes::default(),
+            },
+            error: None,
+        }
+    }
+}
+
+impl From<BudgetPolicy> for BudgetPolicyBuilder {
+    /// A builder starting from a built policy, to change it.
+    fn from(policy: BudgetPolicy) -> Self {
+        Self {
+            policy,
+            error: None,
+        }
+    }
+}
+
+impl BudgetPolicyBuilder {
+    fn fail(&mut self, e: ConfigError) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+    /// The sliding window. Defaults to 60 s.
+    pub fn window(mut self, window: Duration) -> Self {
+        self.policy.window = window;
+        self
+    }
+    /// Slots in the window (at least 2). Defaults to 12.
+    pub fn slots(mut self, slots: usize) -> Self {
+        self.policy.slots = slots;
+        self
+    }
+    /// Slots in the short burn window (1 ..= slots). Defaults to 2.
+    pub fn short_slots(mut self, slots: usize) -> Self {
+        self.policy.short_slots = slots;
+        self
+    }
+    /// Minimum samples in the window before any verdict. Defaults to 200.
+    pub fn min_samples(mut self, n: u64) -> Self {
+        self.policy.min_samples = n;
+        self
+    }
+    /// One-sided confidence of the Wilson lower bound, in [0.5, 1). 0.5 judges the point
+    /// estimate. Defaults to 0.95.
+    pub fn confidence(mut self, c: f64) -> Self {
+        self.policy.confidence = c;
+        self
+    }
+    /// The enforcement mode. Defaults to [`Mode::Observe`].
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.policy.mode = mode;
+        self
+    }
+    /// Which outcomes count as errors.
+    pub fn errors(mut self, errors: ErrorClasses) -> Self {
+        self.policy.errors = errors;
+        self
+    }
+    /// Short-window burn above which a failing objective becomes breached. Defaults to 1.0.
+    pub fn breach_burn(mut self, burn: f64) -> Self {
+        self.policy.breach_burn = burn;
+        self
+    }
+    /// Both burns must stay below this to recover. Defaults to 0.8.
+    pub fn recover_burn(mut self, burn: f64) -> Self {
+        self.policy.recover_burn = burn;
+        self
+    }
+    /// Consecutive failing evaluations before breached. Defaults to 2.
+    pub fn breach_evals(mut self, n: u32) -> Self {
+        self.policy.breach_evals = n;
+        self
+    }
+    /// Consecutive calm evaluations before a breach clears. Defaults to 3.
+    pub fn recover_evals(mut self, n: u32) -> Self {
+        self.policy.recover_evals = n;
+        self
+    }
+    /// The share of a priority class admitted while shedding, e.g. `("live", 0.9)`.
+    pub fn shed_share(mut self, priority: impl Into<String>, share: f64) -> Self {
+        if !(0.0..=1.0).contains(&share) {
+            self.fail(ConfigError::new(
+                Kind::Value,
+                format!("shed share {share} must lie in [0, 1]"),
+            ));
+        }
+        self.policy.shares.push((priority.into(), share));
+        self
+    }
+    /// The share admitted while shedding for budgets without a listed priority. Defaults to 0.5.
+    pub fn default_share(mut self, share: f64) -> Self {
+        self.policy.default_share = share;
+        self
+    }
+    /// The status for requests cut at their deadline: 503 (default) or 504 for gateways.
+    pub fn deadline_status(mut self, status: StatusCode) -> Self {
+        self.policy.deadline_status = status;
+        self
+    }
+    /// An instance name shown in reports.
+    pub fn instance(mut self, name: impl Into<String>) -> Self {
+        self.policy.instance = Some(name.into());
+        self
+    }
+    /// Objectives for the shared `__other__` budget (requests matching no route). None by default.
+    pub fn other(mut self, f: impl FnOnce(BudgetBuilder) -> BudgetBuilder) -> Self {
+        let b = f(BudgetBuilder::new(OTHER, None, "/*"));
+        match b.finish() {
+            Ok(b) => self.policy.other = b.objectives,
+            Err(e) => self.fail(e),
+        }
+        self
+    }
+    /// A hook called on every state transition (off the request path's fast case).
+    pub fn on_transition(mut self, f: impl Fn(&Transition) + Send + Sync + 'static) -> Self {
+        self.policy.on_transition = Some(Arc::new(f));
+        self
+    }
+    /// Rewrites the layer's own responses (deadline 503/504, shed 503 + `Retry-After`): the
+    /// hook gets the reason and the default response and returns the one to send, e.g. a JSON
+    /// problem document or a gRPC status. [`BudgetExceeded`](crate::BudgetExceeded) is added to
+    /// its extensions afterwards.
+    pub fn exceeded_response(
+        mut self,
+        f: impl Fn(&crate::BudgetExceeded, http::Response<bytes::Bytes>) -> http::Response<bytes::Bytes>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.policy.exceeded_response = Some(Arc::new(f));
+        self
+    }
+
+    /// Adds a budget for `route` (`"GET /api/users/{id}"`, or `"/path"` for every method).
+    pub fn budget(
+        mut self,
+        name: impl Into<String>,
+        route: &str,
+        f: impl FnOnce(BudgetBuilder) -> BudgetBuilder,
+    ) -> Self {
+        let name = name.into();
+        match parse_route(route) {
+            Ok((method, path)) => match f(BudgetBuilder::new(&name, method, &path)).finish() {
+                Ok(b) => self.policy.budgets.push(b),
+                Err(e) => self.fail(e),
+            },
+            Err(m) => self.fail(ConfigError::new(
+                Kind::Route,
+                format!("budget {name:?}: {m}"),
+            )),
+        }
+        self
+    }
+    #[cfg(feature = "config")]
+    pub(crate) fn push_budget(&mut self, b: RouteBudget) {
+        self.policy.budgets.push(b);
+    }
+
+    /// Validates and returns the policy.
+    ///
+    /// # Errors
+    ///
+    /// The first mistake found, saying what to fix.
+    pub fn build(self) -> Result<BudgetPolicy, ConfigError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let mut p = self.policy;
+        let v = |m: String| Err(ConfigError::new(Kind::Value, m));
+        if p.slots < 2 || p.slots > 1024 {
+            return v(format!("slots = {} must lie in 2..=1024", p.slots));
+        }
+        if p.window < Duration::from_millis(p.slots as u64) {
+            return v(format!(
+                "window {:?} is too short for {} slots",
+                p.window, p.slots
+            ));
+        }
+        if p.short_slots == 0 || p.short_slots > p.slots {
+            return v(format!(
+                "short_slots = {} must lie in 1..={}",
+                p.short_slots, p.slots
+            ));
+        }
+        if !(0.5..1.0).contains(&p.confidence) {
+            return v(format!(
+                "confidence = {} must lie in [0.5, 1), e.g. 0.95",
+                p.confidence
+            ));
+        }
+        if !(p.breach_burn > 0.0 && p.recover_burn > 0.0 && p.recover_burn <= p.breach_burn) {
+            return v("recover_burn must be positive and at most breach_burn".to_owned());
+        }
+        if p.breach_evals == 0 || p.recover_evals == 0 {
+            return v("breach_evals and recover_evals must be at least 1".to_owned());
+        }
+        if !(0.0..=1.0).contains(&p.default_share) {
+            return v(format!(
+                "default_share = {} must lie in [0, 1]",
+                p.default_share
+            ));
+        }
+        if !(p.deadline_status.is_server_error() || p.deadline_status.is_client_error()) {
+            return v(format!(
+                "deadline_status {} must be a 4xx or 5xx",
+                p.deadline_status
+            ));
+        }
+        for (i, b) in p.budgets.iter().enumerate() {
+            for other in &p.budgets[..i] {
+                if other.name == b.name {
+                    return Err(ConfigError::new(
+                        Kind::Route,
+                        format!(
+                            "budget name {:?} is used twice; names must be unique",
+                            b.name
+                        ),
+                    ));
+                }
+                if other.method == b.method && other.route == b.route {
+                    return Err(ConfigError::new(
+                        Kind::Route,
+                        format!(
+                            "budgets {:?} and {:?} both cover {}; merge their objectives",
+                            other.name,
+                            b.name,
+                            b.route_key()
+                        ),
+                    ));
+                }
+            }
+            if b.deadline.is_none() && p.mode == Mode::Deadline {
+                p.warnings.push(format!(
+                    "budget {:?} has no deadline; mode deadline does nothing for it",
+                    b.name
+                ));
+            }
+        }
+        let warnings: Vec<String> = p
+            .budgets
+            .iter()
+            .flat_map(|b| b.objectives.iter().map(move |o| (b, o)))
+            .filter(|(_, o)| o.min_samples() > p.min_samples)
+            .map(|(b, o)| {
+                format!(
+                    "budget {:?}: {o} needs at least {} samples for a verdict (min_samples {} raised)",
+                    b.name,
+                    o.min_samples(),
+                    p.min_samples
+                )
+            })
+            .collect();
+        p.warnings.extend(warnings);
+        p.routes = Routes::new(&p.budgets)?;
+        Ok(p)
+    }
+}
+
+/// Splits `"GET /api/users"` into method and path; a bare path matches every method.
+pub(crate) fn parse_route(route: &str) -> Result<(Option<Method>, String), String> {
+    let route = route.trim();
+    let (method, path) = match route.split_once(char::is_whitespace) {
+        Some((m, p)) => {
+            let m = Method::from_bytes(m.as_bytes())
+                .map_err(|_| format!("{m:?} is not an HTTP method"))?;
+            (if m.as_str() == "*" { None } else { Some(m) }, p.trim())
+        }
+        None if route.starts_with("* ") => (None, &route[2..]),
+        None => (None, route),
+    };
+    if !path.starts_with('/') {
+        return Err(format!(
+            "route {route:?} must be `METHOD /path/{{param}}` (an axum route template), e.g. \"GET /api/users/{{id}}\""
+        ));
+    }
+    perf_middleware::RouteTable::new([path])
+        .map_err(|e| format!("route template {path:?} is invalid: {e}"))?;
+    Ok((method, path.to_owned()))
+}
+
+/// Builds one [`RouteBudget`]; see [`BudgetPolicyBuilder::budget`].
+#[must_use]
+#[derive(Debug)]
+pub struct BudgetBuilder {
+    budget: RouteBudget,
+    error: Option<ConfigError>,
+}
+
+impl BudgetBuilder {
+    fn new(name: &str, method: Option<Method>, route: &str) -> Self {
+        Self {
+            budget: RouteBudget {
+                name: name.to_owned(),
+                method,
+                route: route.to_owned(),
+                objectives: Vec::new(),
+                severity: Severity::Error,
+                deadline: None,
+                priority: None,
+                regression: Regression {
+                    floor: Duration::from_millis(1),
+                    ..Regression::default()
+                },
+                measure: Measure::Headers,
+            },
+            error: None,
+        }
+    }
+    fn push(mut self, o: Result<Objective, ConfigError>) -> Self {
+        match o {
+            Ok(o) => self.budget.objectives.push(o),
+            Err(e) if self.error.is_none() => self.error = Some(e),
+            Err(_) => {}
+        }
+        self
+    }
+    /// Adds an objective from an expression (`"p95 < 200ms"`, `"error_rate < 1%"`).
+    pub fn objective(self, expr: &str) -> Self {
+        let o = Objective::parse(expr);
+        self.push(o)
+    }
+    /// Adds `pQ < threshold` for a quantile in (0, 1).
+    pub fn quantile(self, quantile: f64, threshold: Duration) -> Self {
+        let o = if quantile > 0.0 && quantile < 1.0 && !threshold.is_zero() {
+            Ok(Objective::Latency {
+                quantile,
+                threshold,
+                inclusive: false,
+            })
+        } else {
+            Err(ConfigError::new(
+                Kind::Objective,
+                format!(
+                    "quantile {quantile} must lie in (0, 1) and the threshold must be positive"
+                ),
+            ))
+        };
+        self.push(o)
+    }
+    /// Adds `p95 < threshold`.
+    pub fn p95(self, threshold: Duration) -> Self {
+        self.quantile(0.95, threshold)
+    }
+    /// Adds `p99 < threshold`.
+    pub fn p99(self, threshold: Duration) -> Self {
+        self.quantile(0.99, threshold)
+    }
+    /// Adds `error_rate < max` (a share, `0.01` = 1 %).
+    pub fn error_rate(self, max: f64) -> Self {
+        let o = if max > 0.0 && max < 1.0 {
+            Ok(Objective::ErrorRate { max })
+        } else {
+            Err(ConfigError::new(
+                Kind::Objective,
+                format!("error_rate {max} must lie in (0, 1); 1 % is 0.01"),
+            ))
+        };
+        self.push(o)
+    }
+    /// The severity. Defaults to [`Severity::Error`].
+    pub fn severity(mut self, s: Severity) -> Self {
+        self.budget.severity = s;
+        self
+    }
+    /// The per-request cap used in [`Mode::Deadline`].
+    pub fn deadline(mut self, d: Duration) -> Self {
+        self.budget.deadline = Some(d);
+        self
+    }
+    /// The priority class used in [`Mode::Shed`].
+    pub fn priority(mut self, p: impl Into<String>) -> Self {
+        self.budget.priority = Some(p.into());
+        self
+    }
+    /// Where latency ends. Defaults to [`Measure::Headers`].
+    pub fn measure(mut self, m: Measure) -> Self {
+        self.budget.measure = m;
+        self
+    }
+    /// The gate's regression tolerances.
+    pub fn regression(mut self, r: Regression) -> Self {
+        self.budget.regression = r;
+        self
+    }
+    fn finish(self) -> Result<RouteBudget, ConfigError> {
+        if let Some(e) = self.error {
+            return Err(e.prefixed(&format!("budget {:?}: ", self.budget.name)));
+        }
+        let b = self.budget;
+        if b.name.is_empty()
+            || b.name.len() > 64
+            || !b
+                .name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
+        {
+            return Err(ConfigError::new(
+                Kind::Value,
+                format!(
+                    "budget name {:?} must be 1-64 characters of [A-Za-z0-9-_.]",
+                    b.name
+                ),
+            ));
+        }
+        if b.objectives.len() > 16 {
+            return Err(ConfigError::new(
+                Kind::Objective,
+                format!("budget {:?}: at most 16 objectives", b.name),
+            ));
+        }
+        let lat: Vec<_> = b
+            .objectives
+            .iter()
+            .filter_map(|o| match *o {
+                Objective::Latency {
+                    quantile,
+                    threshold,
+                    ..
+                } => Some((quantile, threshold)),
+                Objective::ErrorRate { .. } => None,
+            })
+            .collect();
+        for (i, a) in lat.iter().enumerate() {
+            for c in &lat[i + 1..] {
+                let (lo, hi) = if a.0 < c.0 { (a, c) } else { (c, a) };
+                if lo.0 == hi.0 {
+                    return Err(ConfigError::new(
+                        Kind::Objective,
+                        format!(
+                            "budget {:?}: p{} is given twice; keep one",
+                            b.name,
+                            trim_float(lo.0 * 100.0)
+                        ),
+                    ));
+                }
+                if hi.1 < lo.1 {
+                    return Err(ConfigError::new(
+                        Kind::Objective,
+                        format!(
+                            "budget {:?}: p{} < {} is stricter than p{} < {}; a higher percentile needs a threshold at least as high",
+                            b.name,
+                            trim_float(hi.0 * 100.0),
+                            format_duration(hi.1),
+                            trim_float(lo.0 * 100.0),
+                            format_duration(lo.1)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(b)
+    }
+}
