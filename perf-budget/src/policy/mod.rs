@@ -25,6 +25,7 @@
 //! # Ok::<(), perf_budget::ConfigError>(())
 //! ```
 
+mod budget;
 mod builder;
 mod duration;
 mod objective;
@@ -37,9 +38,9 @@ use http::{Method, StatusCode};
 
 use crate::route::Routes;
 
-#[cfg(feature = "config")]
-pub(crate) use builder::parse_route;
-pub use builder::{BudgetBuilder, BudgetPolicyBuilder};
+pub use budget::BudgetBuilder;
+pub(crate) use budget::parse_route;
+pub use builder::BudgetPolicyBuilder;
 pub(crate) use duration::{format_duration, parse_duration};
 pub use objective::Objective;
 pub(crate) use objective::trim_float;
