@@ -2,69 +2,43 @@
 
 use std::fmt::Write as _;
 
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
 use crate::gate::*;
 
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 impl Output {
+    /// The checks as a JUnit XML report: one test case per check.
     pub(crate) fn junit(&self) -> String {
-        let failures = self.checks.iter().filter(|c| c.outcome == "fail").count();
-        let skipped = self
-            .checks
-            .iter()
-            .filter(|c| c.outcome == "skipped")
-            .count();
-        let mut x = format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"perf-budget\" tests=\"{n}\" failures=\"{failures}\">\n  <testsuite name=\"perf-budget gate\" tests=\"{n}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">\n",
-            n = self.checks.len()
-        );
+        let mut suite = TestSuite::new("perf-budget gate");
         for c in &self.checks {
-            let class = format!(
-                "perf-budget.{}.{}.{}",
-                c.class,
-                c.view,
-                c.budget.as_deref().unwrap_or("run")
-            );
+            let budget = c.budget.as_deref().unwrap_or("run");
+            let class = format!("perf-budget.{}.{}.{budget}", c.class, c.view);
             let name = c
                 .objective
                 .clone()
                 .unwrap_or_else(|| c.message.split(':').next().unwrap_or("check").to_owned());
-            let _ = write!(
-                x,
-                "    <testcase classname=\"{}\" name=\"{}\">",
-                xml(&class),
-                xml(&name)
-            );
-            match c.outcome.as_str() {
-                "fail" => {
-                    let _ = write!(
-                        x,
-                        "<failure message=\"{}\" type=\"{}\">{}</failure>",
-                        xml(&c.message),
-                        xml(&c.class),
-                        xml(&c.message)
-                    );
-                }
-                "skipped" => {
-                    let _ = write!(x, "<skipped message=\"{}\"/>", xml(&c.message));
-                }
-                _ => {
-                    let _ = write!(
-                        x,
-                        "<system-out>{}</system-out>",
-                        xml(&format!("{}: {}", c.outcome, c.message))
-                    );
-                }
+            let mut status = match c.outcome.as_str() {
+                "fail" => TestCaseStatus::non_success(NonSuccessKind::Failure),
+                "skipped" => TestCaseStatus::skipped(),
+                _ => TestCaseStatus::success(),
+            };
+            if matches!(c.outcome.as_str(), "fail" | "skipped") {
+                status.set_message(c.message.as_str());
             }
-            x.push_str("</testcase>\n");
+            if c.outcome == "fail" {
+                status.set_type(c.class.as_str());
+                status.set_description(c.message.as_str());
+            }
+            let mut case = TestCase::new(name, status);
+            case.set_classname(class);
+            if !matches!(c.outcome.as_str(), "fail" | "skipped") {
+                case.set_system_out(format!("{}: {}", c.outcome, c.message));
+            }
+            suite.add_test_case(case);
         }
-        x.push_str("  </testsuite>\n</testsuites>\n");
-        x
+        let mut report = Report::new("perf-budget");
+        report.add_test_suite(suite);
+        report.to_string().unwrap_or_default()
     }
 
     fn rows(&self) -> Vec<[String; 6]> {
