@@ -246,5 +246,12 @@ fn deadline_response<B>(guard: &mut Guard<Pending>, cap: Duration) -> Response<R
     guard.finish(Outcome::Completed);
     let name = shared.entries[idx].budget.name();
     let status = shared.policy.deadline_status;
-    exceeded(&shared.policy, status, name, ExceededKind::Deadline, None).map(ResponseBody::full)
+    exceeded(
+        &*shared.hooks.exceeded,
+        status,
+        name,
+        ExceededKind::Deadline,
+        None,
+    )
+    .map(ResponseBody::full)
 }

@@ -7,6 +7,7 @@ use tower_layer::Layer;
 
 use crate::State;
 use crate::error::ConfigError;
+use crate::hooks::{Hooks, OnTransition, ResponseForBudgetExceeded};
 use crate::policy::{BudgetPolicy, BudgetPolicyBuilder};
 use crate::report::BudgetReport;
 use crate::service::Budget;
@@ -24,7 +25,7 @@ pub struct BudgetLayer {
 impl BudgetLayer {
     /// A layer running `policy`, with the defaults of [`BudgetLayer::builder`].
     pub fn new(policy: BudgetPolicy) -> Self {
-        Self::from_shared(Shared::new(policy, ServerTiming::Off))
+        Self::from_shared(Shared::new(policy, ServerTiming::Off, Hooks::default()))
     }
 
     /// A layer and a handle onto its shared state (for reports and tests).
@@ -34,7 +35,8 @@ impl BudgetLayer {
         (layer, handle)
     }
 
-    /// A builder: the policy (built here or given) and the layer's own settings.
+    /// A builder: the policy (built here or given), the layer's `Server-Timing` switch and its
+    /// hooks.
     ///
     /// ```
     /// use std::time::Duration;
@@ -55,6 +57,7 @@ impl BudgetLayer {
         BudgetLayerBuilder {
             policy: BudgetPolicy::builder(),
             server_timing: ServerTiming::Off,
+            hooks: Hooks::default(),
         }
     }
 
@@ -89,6 +92,7 @@ impl<S> Layer<S> for BudgetLayer {
 pub struct BudgetLayerBuilder {
     policy: BudgetPolicyBuilder,
     server_timing: ServerTiming,
+    hooks: Hooks,
 }
 
 impl BudgetLayerBuilder {
@@ -111,6 +115,21 @@ impl BudgetLayerBuilder {
         self
     }
 
+    /// Calls `hook` on every state transition (see [`OnTransition`]; a closure
+    /// `|t: &Transition| ..` will do). Defaults to `()`, nothing.
+    pub fn on_transition(mut self, hook: impl OnTransition) -> Self {
+        self.hooks.on_transition = Box::new(hook);
+        self
+    }
+
+    /// Rewrites the layer's own deadline and shed responses (see [`ResponseForBudgetExceeded`];
+    /// a closure `|why: &BudgetExceeded, res| ..` will do). Defaults to `()`, the plain-text
+    /// response.
+    pub fn exceeded_response(mut self, hook: impl ResponseForBudgetExceeded) -> Self {
+        self.hooks.exceeded = Box::new(hook);
+        self
+    }
+
     /// Validates the policy and returns the layer.
     ///
     /// # Errors
@@ -118,10 +137,8 @@ impl BudgetLayerBuilder {
     /// The first mistake in the policy, saying what to fix.
     pub fn build(self) -> Result<BudgetLayer, ConfigError> {
         let policy = self.policy.build()?;
-        Ok(BudgetLayer::from_shared(Shared::new(
-            policy,
-            self.server_timing,
-        )))
+        let shared = Shared::new(policy, self.server_timing, self.hooks);
+        Ok(BudgetLayer::from_shared(shared))
     }
 }
 

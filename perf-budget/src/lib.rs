@@ -11,7 +11,7 @@
 //! p99) and a one-sided Wilson lower bound of the miss share above the allowance
 //! (see [`Status`]). States go `ok → warning → breached → ok` with hysteresis; transitions are logged
 //! (`tracing`, target `perf_budget`), counted (`perf.budget.transitions`) and passed to
-//! [`BudgetPolicyBuilder::on_transition`].
+//! the [`OnTransition`] hook.
 //!
 //! A log-linear histogram only *reports* p50/p95/p99, within 1.56 % relative
 //! error.
@@ -137,6 +137,7 @@ mod error;
 mod eval;
 mod future;
 mod histogram;
+mod hooks;
 mod layer;
 pub mod metrics;
 mod policy;
@@ -151,6 +152,7 @@ pub use body::ResponseBody;
 pub use error::ConfigError;
 pub use eval::{State, Status};
 pub use future::{PERF_BUDGET, ResponseFuture};
+pub use hooks::{OnTransition, ResponseForBudgetExceeded};
 pub use layer::{BudgetHandle, BudgetLayer, BudgetLayerBuilder};
 pub use policy::{
     BudgetBuilder, BudgetPolicy, BudgetPolicyBuilder, ErrorClasses, Measure, Mode, OTHER,

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use tokio::time::Instant;
 
-use crate::policy::BudgetPolicy;
+use crate::hooks::ResponseForBudgetExceeded;
 
 /// Why the layer answered instead of the inner service; in the response's extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +70,7 @@ impl Deadline {
 }
 
 pub(crate) fn exceeded(
-    policy: &BudgetPolicy,
+    hook: &dyn ResponseForBudgetExceeded,
     status: StatusCode,
     budget: &str,
     reason: ExceededKind,
@@ -97,9 +97,7 @@ pub(crate) fn exceeded(
         budget: budget.to_owned(),
         kind: reason,
     };
-    if let Some(hook) = &policy.exceeded_response {
-        res = hook(&why, res);
-    }
+    res = hook.response(&why, res);
     let (mut parts, body) = res.into_parts();
     parts
         .headers

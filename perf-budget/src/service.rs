@@ -74,7 +74,7 @@ where
             self.shared
                 .record(idx, start, 0, self.shared.policy.errors.shed);
             let res = exceeded(
-                &self.shared.policy,
+                &*self.shared.hooks.exceeded,
                 StatusCode::SERVICE_UNAVAILABLE,
                 entry.budget.name(),
                 ExceededKind::Shed,

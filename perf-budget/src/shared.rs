@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::eval::{Hysteresis, Machine, State, Status, burn, wilson_lower};
 use crate::histogram::{Counts, REL_ERROR};
+use crate::hooks::Hooks;
 use crate::policy::{BudgetPolicy, Measure, OTHER, Objective, RouteBudget, Severity, Transition};
 use crate::report::{BudgetEntry, BudgetReport, ObjectiveEntry, Observed};
 use crate::window::{Clock, Sums, Window};
@@ -65,10 +66,11 @@ pub(crate) struct Shared {
     pub(crate) entries: Vec<Entry>,
     hysteresis: Hysteresis,
     pub(crate) server_timing: ServerTiming,
+    pub(crate) hooks: Hooks,
 }
 
 impl Shared {
-    pub(crate) fn new(policy: BudgetPolicy, server_timing: ServerTiming) -> Self {
+    pub(crate) fn new(policy: BudgetPolicy, server_timing: ServerTiming, hooks: Hooks) -> Self {
         let mut budgets = policy.budgets.clone();
         budgets.push(RouteBudget {
             name: OTHER.to_owned(),
@@ -120,6 +122,7 @@ impl Shared {
             entries,
             hysteresis,
             server_timing,
+            hooks,
         }
     }
 
@@ -254,9 +257,7 @@ impl Shared {
         }
         #[cfg(feature = "metrics")]
         crate::metrics::transition(t);
-        if let Some(hook) = &self.policy.on_transition {
-            hook(t);
-        }
+        self.hooks.on_transition.on_transition(t);
     }
 
     pub(crate) fn report(&self) -> BudgetReport {

@@ -47,7 +47,19 @@ fn stack(
     + Clone,
     BudgetHandle,
 ) {
-    let (layer, handle) = BudgetLayer::pair(b.build().unwrap());
+    stack_with(BudgetLayer::builder().policy(b.build().unwrap()))
+}
+
+/// The handler behind a layer built by `b`.
+fn stack_with(
+    b: crate::BudgetLayerBuilder,
+) -> (
+    impl Service<Request<()>, Response = Response<crate::ResponseBody<Full<Bytes>>>, Error = Infallible>
+    + Clone,
+    BudgetHandle,
+) {
+    let layer = b.build().unwrap();
+    let handle = layer.handle();
     (
         tower::ServiceBuilder::new()
             .layer(layer)
@@ -143,17 +155,19 @@ async fn wilson_bound_needs_evidence_at_95_percent_confidence() {
 async fn states_go_ok_warning_breached_ok_with_hysteresis() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
-    let (mut svc, handle) = stack(
-        p95_policy()
-            .short_slots(2)
-            .breach_evals(2)
-            .recover_evals(2)
-            .on_transition(move |t| {
-                log.lock()
-                    .unwrap()
-                    .push((t.objective.clone(), t.from, t.to));
-            }),
-    );
+    let policy = p95_policy()
+        .short_slots(2)
+        .breach_evals(2)
+        .recover_evals(2)
+        .build()
+        .unwrap();
+    let (mut svc, handle) = stack_with(BudgetLayer::builder().policy(policy).on_transition(
+        move |t: &crate::Transition| {
+            log.lock()
+                .unwrap()
+                .push((t.objective.clone(), t.from, t.to));
+        },
+    ));
     let mut states = Vec::new();
     for epoch in 1..=16u32 {
         let slow = matches!(epoch, 2 | 3);
@@ -241,18 +255,20 @@ async fn deadline_answers_503_at_the_cap_and_counts_an_error_with_latency_cap() 
 
 #[tokio::test(start_paused = true)]
 async fn the_exceeded_response_can_be_rewritten() {
-    let (mut svc, _handle) = stack(
-        p95_policy()
-            .mode(Mode::Deadline)
-            .deadline_status(StatusCode::GATEWAY_TIMEOUT)
-            .exceeded_response(|why, mut res| {
+    let policy = p95_policy()
+        .mode(Mode::Deadline)
+        .deadline_status(StatusCode::GATEWAY_TIMEOUT)
+        .budget("slow", "GET /slow", |b| {
+            b.objective("p99 < 1s").deadline(Duration::from_secs(1))
+        });
+    let (mut svc, _handle) = stack_with(
+        BudgetLayer::builder()
+            .policy(policy.build().unwrap())
+            .exceeded_response(|why: &BudgetExceeded, mut res: Response<Bytes>| {
                 *res.body_mut() = Bytes::from(format!("{{\"budget\":\"{}\"}}", why.budget()));
                 res.headers_mut()
                     .insert("content-type", "application/json".parse().unwrap());
                 res
-            })
-            .budget("slow", "GET /slow", |b| {
-                b.objective("p99 < 1s").deadline(Duration::from_secs(1))
             }),
     );
     let res = svc
@@ -372,6 +388,44 @@ async fn annotate_adds_perf_budget_and_server_timing() {
     assert!(
         res.headers().get("perf-budget").is_none(),
         "observe mode adds nothing"
+    );
+    assert!(res.headers().get("server-timing").is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_server_timing_switch_adds_the_budget_entry_in_any_mode() {
+    use perf_middleware::ServerTiming;
+    let builder = |st| {
+        BudgetLayer::builder()
+            .policy(p95_policy().build().unwrap())
+            .server_timing(st)
+    };
+    let (mut svc, _handle) = stack_with(builder(ServerTiming::Always));
+    let res = send(&mut svc, "/users", 1, 3).await.pop().unwrap();
+    assert_eq!(
+        res.headers()["server-timing"],
+        "budget;dur=3.00;desc=\"users ok\""
+    );
+    assert!(
+        res.headers().get("perf-budget").is_none(),
+        "Perf-Budget is annotate mode's"
+    );
+    let (mut svc, _handle) = stack_with(builder(ServerTiming::when_header(
+        http::HeaderName::from_static("x-timing"),
+    )));
+    let res = send(&mut svc, "/users", 1, 0).await.pop().unwrap();
+    assert!(
+        res.headers().get("server-timing").is_none(),
+        "not asked for"
+    );
+    let asked = Request::get("/users")
+        .header("x-timing", "1")
+        .body(())
+        .unwrap();
+    let res = svc.ready().await.unwrap().call(asked).await.unwrap();
+    assert_eq!(
+        res.headers()["server-timing"],
+        "budget;dur=0.00;desc=\"users ok\""
     );
 }
 

@@ -31,7 +31,7 @@ pub(crate) fn parse_route(route: &str) -> Result<(Option<Method>, String), Strin
     Ok((method, path.to_owned()))
 }
 
-/// Builds one [`RouteBudget`]; see [`BudgetPolicyBuilder::budget`].
+/// Builds one [`RouteBudget`]; see [`BudgetPolicyBuilder::budget`](crate::BudgetPolicyBuilder::budget).
 #[must_use]
 #[derive(Debug)]
 pub struct BudgetBuilder {
@@ -115,12 +115,12 @@ impl BudgetBuilder {
         self.budget.severity = s;
         self
     }
-    /// The per-request cap used in [`Mode::Deadline`].
+    /// The per-request cap used in [`Mode::Deadline`](crate::Mode::Deadline).
     pub fn deadline(mut self, d: Duration) -> Self {
         self.budget.deadline = Some(d);
         self
     }
-    /// The priority class used in [`Mode::Shed`].
+    /// The priority class used in [`Mode::Shed`](crate::Mode::Shed).
     pub fn priority(mut self, p: impl Into<String>) -> Self {
         self.budget.priority = Some(p.into());
         self

@@ -1,15 +1,12 @@
 //! [`BudgetPolicyBuilder`] and [`BudgetBuilder`]: budgets built in code, validated once.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
 
 use crate::error::{ConfigError, Kind};
-use crate::policy::{
-    BudgetBuilder, BudgetPolicy, ErrorClasses, Mode, OTHER, Transition, parse_route,
-};
+use crate::policy::{BudgetBuilder, BudgetPolicy, ErrorClasses, Mode, OTHER, parse_route};
 use crate::route::Routes;
 
 /// Builder for [`BudgetPolicy`]; mistakes are reported by [`build`](Self::build).
@@ -48,8 +45,6 @@ impl Default for BudgetPolicyBuilder {
                 budgets: Vec::new(),
                 other: Vec::new(),
                 instance: None,
-                on_transition: None,
-                exceeded_response: None,
                 warnings: Vec::new(),
                 routes: Routes::default(),
             },
@@ -165,26 +160,6 @@ impl BudgetPolicyBuilder {
         }
         self
     }
-    /// A hook called on every state transition (off the request path's fast case).
-    pub fn on_transition(mut self, f: impl Fn(&Transition) + Send + Sync + 'static) -> Self {
-        self.policy.on_transition = Some(Arc::new(f));
-        self
-    }
-    /// Rewrites the layer's own responses (deadline 503/504, shed 503 + `Retry-After`): the
-    /// hook gets the reason and the default response and returns the one to send, e.g. a JSON
-    /// problem document or a gRPC status. [`BudgetExceeded`](crate::BudgetExceeded) is added to
-    /// its extensions afterwards.
-    pub fn exceeded_response(
-        mut self,
-        f: impl Fn(&crate::BudgetExceeded, http::Response<bytes::Bytes>) -> http::Response<bytes::Bytes>
-        + Send
-        + Sync
-        + 'static,
-    ) -> Self {
-        self.policy.exceeded_response = Some(Arc::new(f));
-        self
-    }
-
     /// Adds a budget for `route` (`"GET /api/users/{id}"`, or `"/path"` for every method).
     pub fn budget(
         mut self,

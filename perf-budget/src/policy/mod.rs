@@ -31,7 +31,6 @@ mod duration;
 mod objective;
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Method, StatusCode};
@@ -184,7 +183,8 @@ impl Default for ErrorClasses {
     }
 }
 
-/// A state change of one objective, passed to [`BudgetPolicyBuilder::on_transition`].
+/// A state change of one objective, passed to the layer's
+/// [`on_transition`](crate::BudgetLayerBuilder::on_transition) hook.
 #[derive(Debug, Clone)]
 pub struct Transition {
     /// The budget's name.
@@ -200,16 +200,6 @@ pub struct Transition {
     /// The short-window burn rate at the transition.
     pub burn_short: f64,
 }
-
-/// A transition hook.
-pub(crate) type TransitionHook = Arc<dyn Fn(&Transition) + Send + Sync>;
-
-/// A hook rewriting the layer's own deadline and shed responses.
-pub(crate) type ExceededHook = Arc<
-    dyn Fn(&crate::BudgetExceeded, http::Response<bytes::Bytes>) -> http::Response<bytes::Bytes>
-        + Send
-        + Sync,
->;
 
 /// The whole budget configuration. Build with [`BudgetPolicy::builder`] or
 /// [`BudgetPolicy::from_toml`]. See the module docs for an example.
@@ -232,8 +222,6 @@ pub struct BudgetPolicy {
     pub(crate) budgets: Vec<RouteBudget>,
     pub(crate) other: Vec<Objective>,
     pub(crate) instance: Option<String>,
-    pub(crate) on_transition: Option<TransitionHook>,
-    pub(crate) exceeded_response: Option<ExceededHook>,
     pub(crate) warnings: Vec<String>,
     pub(crate) routes: Routes,
 }
