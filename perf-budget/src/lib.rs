@@ -133,6 +133,7 @@ pub mod axum;
 mod body;
 #[cfg(feature = "config")]
 pub mod config;
+mod engine;
 mod error;
 mod eval;
 mod future;
@@ -146,6 +147,7 @@ mod response;
 mod route;
 mod service;
 mod shared;
+mod snapshot;
 mod window;
 
 pub use body::ResponseBody;

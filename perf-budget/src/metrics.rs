@@ -30,9 +30,10 @@ mod export {
     use perf_middleware::{KnownMethod, UNMATCHED_ROUTE};
 
     use super::*;
+    use crate::engine::Verdict;
     use crate::eval::Machine;
     use crate::policy::{OTHER, Objective, Transition};
-    use crate::shared::{Entry, Verdict};
+    use crate::shared::Entry;
 
     /// Describes the metrics (units and help) to the installed recorder.
     pub(crate) fn describe() {
