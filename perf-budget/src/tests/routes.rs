@@ -233,3 +233,29 @@ async fn matched_path_resolutions_stay_right_with_many_routes_and_routers() {
     }
     assert_eq!(r.budget(OTHER).unwrap().samples, 3 * (100 * 3 - 34 * 2));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_router_template_from_match_route_layer_wins_over_the_budgets_templates() {
+    use perf_middleware::{MatchRouteLayer, RouteTable};
+    // Only `/users/{id}` has a budget; the app's table also knows `/users/me`.
+    let policy = BudgetPolicy::builder()
+        .budget("user", "GET /users/{id}", |b| b.p95(Duration::from_secs(1)))
+        .build()
+        .unwrap();
+    let (layer, handle) = BudgetLayer::pair(policy);
+    let table = RouteTable::new(["/users/{id}", "/users/me"]).unwrap();
+    let app = tower::ServiceBuilder::new()
+        .layer(MatchRouteLayer::new(table))
+        .layer(layer)
+        .service(service_fn(handler));
+    for path in ["/users/7", "/users/me", "/nowhere"] {
+        app.clone().oneshot(req(path, 0)).await.unwrap();
+    }
+    let r = handle.report();
+    assert_eq!(r.budget("user").unwrap().samples, 1);
+    assert_eq!(
+        r.budget(OTHER).unwrap().samples,
+        2,
+        "/users/me is its own route: not the budget of /users/{{id}}"
+    );
+}
