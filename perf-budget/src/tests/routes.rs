@@ -259,3 +259,27 @@ async fn the_router_template_from_match_route_layer_wins_over_the_budgets_templa
         "/users/me is its own route: not the budget of /users/{{id}}"
     );
 }
+
+/// Around the whole router, the layer's service serves with `axum::serve` once its body is
+/// boxed into axum's `Body` (as the bench server's `budget-outer` variant does).
+#[test]
+fn around_the_router_it_serves_with_axum() {
+    use axum::body::Body;
+    use tower::util::MapResponse;
+    fn servable<S>(_: &S)
+    where
+        S: Service<Request<Body>, Response = axum::response::Response, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send,
+    {
+    }
+    let policy = BudgetPolicy::builder().build().unwrap();
+    let router = axum::Router::new().route("/", axum::routing::get(|| async { "" }));
+    let svc = tower::Layer::layer(&BudgetLayer::new(policy), router.with_state::<()>(()));
+    let to_axum: fn(Response<crate::ResponseBody<Body>>) -> axum::response::Response =
+        |res| res.map(Body::new);
+    servable(&MapResponse::new(svc, to_axum));
+}
