@@ -120,6 +120,69 @@ async fn send(pool: &Pool, plan: &Plan, t: &Target) -> Result<u16, String> {
     Ok(status)
 }
 
+/// Sends one scheduled request and measures it from its scheduled time.
+async fn one(
+    pool: &Pool,
+    plan: &Plan,
+    targets: &[Target],
+    ti: usize,
+    sched: Instant,
+    measured: bool,
+) -> Sample {
+    let lag = Instant::now().saturating_duration_since(sched);
+    let r = tokio::time::timeout(plan.timeout, send(pool, plan, &targets[ti])).await;
+    let (error, timeout) = match &r {
+        Ok(Ok(status)) => (*status >= 500, false),
+        Ok(Err(_)) => (true, false),
+        Err(_) => (true, true),
+    };
+    // Latency from the scheduled send; a timeout counts as latency = timeout.
+    let latency = if timeout {
+        plan.timeout
+    } else {
+        Instant::now().saturating_duration_since(sched)
+    };
+    Sample {
+        target: ti,
+        latency,
+        lag,
+        error,
+        timeout,
+        measured,
+    }
+}
+
+/// Adds the measured samples to their budgets' views; the count sent and the lag histogram.
+async fn collect(
+    rx: &mut mpsc::UnboundedReceiver<Sample>,
+    targets: &[Target],
+    views: &mut [View],
+    thresholds: &[Vec<Option<u64>>],
+) -> (u64, Histogram<u64>) {
+    let mut lag = hist();
+    let mut sent = 0;
+    while let Some(s) = rx.recv().await {
+        if !s.measured {
+            continue;
+        }
+        sent += 1;
+        let _ = lag.record(s.lag.as_micros().max(1) as u64);
+        let b = targets[s.target].budget;
+        let v = &mut views[b];
+        let us = s.latency.as_micros().max(1) as u64;
+        let _ = v.hist.record(us.min(v.hist.high()));
+        v.errors += u64::from(s.error);
+        v.timeouts += u64::from(s.timeout);
+        let ns = u64::try_from(s.latency.as_nanos()).unwrap_or(u64::MAX);
+        for (o, t) in v.over.iter_mut().zip(&thresholds[b]) {
+            if let Some(t) = t {
+                *o += u64::from(ns >= *t);
+            }
+        }
+    }
+    (sent, lag)
+}
+
 /// Runs the plan; returns per-budget views and the schedule statistics.
 pub(crate) async fn run(
     plan: Plan,
@@ -156,52 +219,13 @@ pub(crate) async fn run(
         let (pool, plan, targets, tx) = (pool.clone(), plan.clone(), targets.clone(), tx.clone());
         let ti = (i % targets.len() as u64) as usize;
         tokio::spawn(async move {
-            let lag = Instant::now().saturating_duration_since(sched);
-            let r = tokio::time::timeout(plan.timeout, send(&pool, &plan, &targets[ti])).await;
-            let (error, timeout) = match &r {
-                Ok(Ok(status)) => (*status >= 500, false),
-                Ok(Err(_)) => (true, false),
-                Err(_) => (true, true),
-            };
-            // Latency from the scheduled send; a timeout counts as latency = timeout.
-            let latency = if timeout {
-                plan.timeout
-            } else {
-                Instant::now().saturating_duration_since(sched)
-            };
-            let _ = tx.send(Sample {
-                target: ti,
-                latency,
-                lag,
-                error,
-                timeout,
-                measured,
-            });
+            let sample = one(&pool, &plan, &targets, ti, sched, measured).await;
+            let _ = tx.send(sample);
             drop(permit);
         });
     }
     drop(tx);
-    let mut lag = hist();
-    let mut sent = 0;
-    while let Some(s) = rx.recv().await {
-        if !s.measured {
-            continue;
-        }
-        sent += 1;
-        let _ = lag.record(s.lag.as_micros().max(1) as u64);
-        let b = targets[s.target].budget;
-        let v = &mut views[b];
-        let us = s.latency.as_micros().max(1) as u64;
-        let _ = v.hist.record(us.min(v.hist.high()));
-        v.errors += u64::from(s.error);
-        v.timeouts += u64::from(s.timeout);
-        let ns = u64::try_from(s.latency.as_nanos()).unwrap_or(u64::MAX);
-        for (o, t) in v.over.iter_mut().zip(&thresholds[b]) {
-            if let Some(t) = t {
-                *o += u64::from(ns >= *t);
-            }
-        }
-    }
+    let (sent, lag) = collect(&mut rx, &targets, views, thresholds).await;
     let measured_span = first_measured
         .map_or(Duration::ZERO, |f| last_sent.saturating_duration_since(f))
         + interval;
