@@ -27,16 +27,15 @@
 //! # }
 //! ```
 
-use std::convert::Infallible;
-use std::fmt::Write as _;
-use std::future::{Ready, ready};
-use std::task::{Context, Poll};
-
-use http::{HeaderValue, Request, Response, header};
+mod service;
+mod text;
 
 use crate::eval::{State, Status};
-use crate::layer::BudgetHandle;
 use crate::policy::Severity;
+
+pub use service::ReportService;
+#[cfg(feature = "axum")]
+pub(crate) use service::render;
 
 /// A snapshot of every budget over the current window.
 #[derive(Debug, Clone, PartialEq)]
@@ -195,177 +194,5 @@ impl BudgetReport {
         if !self.pass {
             panic!("performance budget failed:\n\n{}", self.to_markdown());
         }
-    }
-
-    fn rows(&self) -> Vec<[String; 10]> {
-        let f = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
-        let mut rows = Vec::new();
-        for b in &self.budgets {
-            if b.objectives.is_empty() && b.samples == 0 {
-                continue;
-            }
-            let observed = format!(
-                "p50 {} p95 {} p99 {} ms",
-                f(b.observed.p50_ms),
-                f(b.observed.p95_ms),
-                f(b.observed.p99_ms)
-            );
-            if b.objectives.is_empty() {
-                rows.push([
-                    b.name.clone(),
-                    b.route.clone(),
-                    b.state.as_str().to_owned(),
-                    "-".into(),
-                    "-".into(),
-                    b.samples.to_string(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    observed.clone(),
-                ]);
-            }
-            for o in &b.objectives {
-                let status = match (o.status, b.severity) {
-                    (Status::Pass, _) => "pass",
-                    (Status::Fail, Severity::Error) => "FAIL",
-                    (Status::Fail, Severity::Warn) => "fail (warn)",
-                    (Status::Insufficient, _) => "insufficient",
-                };
-                rows.push([
-                    b.name.clone(),
-                    b.route.clone(),
-                    o.state.as_str().to_owned(),
-                    o.expr.clone(),
-                    status.to_owned(),
-                    o.samples.to_string(),
-                    format!("{}/{}", o.bad, o.allowed),
-                    format!("{:.2}%", o.lower_bound * 100.0),
-                    format!("{:.2}/{:.2}", o.burn_short, o.burn_long),
-                    observed.clone(),
-                ]);
-            }
-        }
-        rows
-    }
-
-    const HEAD: [&'static str; 10] = [
-        "budget",
-        "route",
-        "state",
-        "objective",
-        "status",
-        "n",
-        "bad/allowed",
-        "lower",
-        "burn s/l",
-        "observed",
-    ];
-
-    /// An aligned text table.
-    pub fn to_text(&self) -> String {
-        let rows = self.rows();
-        let mut w: Vec<usize> = Self::HEAD.iter().map(|h| h.len()).collect();
-        for r in &rows {
-            for (w, c) in w.iter_mut().zip(r) {
-                *w = (*w).max(c.chars().count());
-            }
-        }
-        let mut out = String::new();
-        let mut line = |cells: &mut dyn Iterator<Item = &str>| {
-            let parts: Vec<String> = cells.zip(&w).map(|(c, w)| format!("{c:<w$}")).collect();
-            let _ = writeln!(out, "{}", parts.join("  ").trim_end());
-        };
-        line(&mut Self::HEAD.iter().copied());
-        for r in &rows {
-            line(&mut r.iter().map(String::as_str));
-        }
-        let verdict = if self.pass { "PASS" } else { "FAIL" };
-        let _ = writeln!(
-            out,
-            "{verdict}: window {}s, confidence {}",
-            self.window_s, self.confidence
-        );
-        out
-    }
-
-    /// A Markdown table.
-    pub fn to_markdown(&self) -> String {
-        let mut out = format!(
-            "| {} |\n|{}\n",
-            Self::HEAD.join(" | "),
-            "---|".repeat(Self::HEAD.len())
-        );
-        for r in self.rows() {
-            let _ = writeln!(out, "| {} |", r.map(|c| c.replace('|', "\\|")).join(" | "));
-        }
-        out
-    }
-}
-
-/// Serves a [`BudgetHandle`]'s report: JSON by default, the text table with `?format=text`
-/// or `Accept: text/plain`. A plain `Service`, so it mounts in axum (`route_service`), tower
-/// and hyper alike. See the module docs for an example.
-#[derive(Debug, Clone)]
-pub struct ReportService {
-    handle: BudgetHandle,
-}
-
-impl ReportService {
-    /// Serves this handle's report.
-    pub fn new(handle: BudgetHandle) -> Self {
-        Self { handle }
-    }
-}
-
-/// Renders the report for a request's URI query and `Accept` header.
-#[cfg(feature = "serde")]
-fn json(report: &BudgetReport) -> (String, &'static str) {
-    let body = serde_json::to_string_pretty(report).unwrap_or_default();
-    (body, "application/json")
-}
-
-#[cfg(not(feature = "serde"))]
-fn json(report: &BudgetReport) -> (String, &'static str) {
-    (report.to_text(), "text/plain; charset=utf-8")
-}
-
-pub(crate) fn render(
-    handle: &BudgetHandle,
-    query: Option<&str>,
-    accept: Option<&HeaderValue>,
-) -> Response<String> {
-    let report = handle.report();
-    let text = query.is_some_and(|q| q.split('&').any(|p| p == "format=text"))
-        || accept
-            .and_then(|a| a.to_str().ok())
-            .is_some_and(|a| a.contains("text/plain") && !a.contains("json"));
-    let (body, ct) = if text {
-        (report.to_text(), "text/plain; charset=utf-8")
-    } else {
-        json(&report)
-    };
-    let mut res = Response::new(body);
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
-}
-
-impl<B> tower_service::Service<Request<B>> for ReportService {
-    type Response = Response<String>;
-    type Error = Infallible;
-    type Future = Ready<Result<Response<String>, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        ready(Ok(render(
-            &self.handle,
-            req.uri().query(),
-            req.headers().get(header::ACCEPT),
-        )))
     }
 }
