@@ -1,5 +1,6 @@
 //! The gate judges client-side numbers against the budget the server's layer counted: both must
-//! attribute every request to the same budget.
+//! attribute every request to the same budget, whether the layer matches the path itself or reads
+//! the template a router recorded.
 
 use std::convert::Infallible;
 
@@ -7,15 +8,18 @@ use bytes::Bytes;
 use http::{Method, Request, Response};
 use http_body_util::Empty;
 use perf_budget::{BudgetLayer, BudgetPolicy, OTHER};
+use perf_middleware::{MatchRouteLayer, RouteTable};
 use proptest::prelude::*;
 use tower::{Layer, ServiceExt, service_fn};
 
 use crate::gate::budget_for;
 
-/// The name of the budget the layer counted one `method` `path` request against.
-fn layer_attribution(policy: &BudgetPolicy, method: &Method, path: &str) -> String {
+/// The name of the budget the layer counted one `method` `path` request against: matching the
+/// path itself, or (`routed`) reading the template that a `MatchRouteLayer` over the budgets'
+/// templates recorded.
+fn layer_attribution(policy: &BudgetPolicy, method: &Method, path: &str, routed: bool) -> String {
     let (layer, handle) = BudgetLayer::pair(policy.clone());
-    let svc = layer.layer(service_fn(|_req: Request<()>| async {
+    let inner = layer.layer(service_fn(|_req: Request<()>| async {
         Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
     }));
     let req = Request::builder()
@@ -27,7 +31,14 @@ fn layer_attribution(policy: &BudgetPolicy, method: &Method, path: &str) -> Stri
         .enable_time()
         .build()
         .expect("runtime");
-    rt.block_on(svc.oneshot(req)).expect("response");
+    if routed {
+        let templates: Vec<&str> = policy.budgets().iter().map(|b| b.route()).collect();
+        let table = RouteTable::new(templates).expect("the policy's templates");
+        let svc = MatchRouteLayer::new(table).layer(inner);
+        rt.block_on(svc.oneshot(req)).expect("response");
+    } else {
+        rt.block_on(inner.oneshot(req)).expect("response");
+    }
     let report = handle.report();
     let counted: Vec<_> = report
         .budgets
@@ -73,11 +84,13 @@ fn a_static_route_wins_over_a_parameter_whatever_the_order_in_the_file() {
             expected,
             "{path}"
         );
-        assert_eq!(
-            layer_attribution(&policy, &Method::GET, path),
-            expected,
-            "{path}"
-        );
+        for routed in [false, true] {
+            assert_eq!(
+                layer_attribution(&policy, &Method::GET, path, routed),
+                expected,
+                "{path}"
+            );
+        }
     }
 }
 
@@ -130,11 +143,9 @@ proptest! {
         prop_assume!(policy.is_some());
         let policy = policy.expect("assumed");
         for (m, p) in &requests {
-            prop_assert_eq!(
-                cli_attribution(&policy, m, p),
-                layer_attribution(&policy, m, p),
-                "{} {}", m, p
-            );
+            let gate = cli_attribution(&policy, m, p);
+            prop_assert_eq!(&gate, &layer_attribution(&policy, m, p, false), "{} {}", m, p);
+            prop_assert_eq!(&gate, &layer_attribution(&policy, m, p, true), "{} {} (routed)", m, p);
         }
     }
 }
