@@ -10,11 +10,12 @@ use perf_middleware::completion::GuardedBody;
 use pin_project_lite::pin_project;
 
 use crate::future::Pending;
+use crate::hooks::OnTransition;
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<B> {
-        Inner { #[pin] body: GuardedBody<B, Pending> },
+    enum Kind<B, T: OnTransition, X> {
+        Inner { #[pin] body: GuardedBody<B, Pending<T, X>> },
         Full { data: Option<Bytes> },
     }
 }
@@ -23,20 +24,22 @@ pin_project! {
     /// The response body of [`Budget`](crate::Budget). Forwards `is_end_stream` and `size_hint`.
     ///
     /// Dropping it before its end (with `measure = "body"`) counts the request once as cancelled.
-    pub struct ResponseBody<B> {
+    ///
+    /// `T` and `X` are the layer's hooks (see [`BudgetLayer`](crate::BudgetLayer)).
+    pub struct ResponseBody<B, T: OnTransition = (), X = ()> {
         #[pin]
-        kind: Kind<B>,
+        kind: Kind<B, T, X>,
     }
 }
 
-impl<B> std::fmt::Debug for ResponseBody<B> {
+impl<B, T: OnTransition, X> std::fmt::Debug for ResponseBody<B, T, X> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseBody").finish_non_exhaustive()
     }
 }
 
-impl<B> ResponseBody<B> {
-    pub(crate) fn inner(body: GuardedBody<B, Pending>) -> Self {
+impl<B, T: OnTransition, X> ResponseBody<B, T, X> {
+    pub(crate) fn inner(body: GuardedBody<B, Pending<T, X>>) -> Self {
         Self {
             kind: Kind::Inner { body },
         }
@@ -49,10 +52,11 @@ impl<B> ResponseBody<B> {
     }
 }
 
-impl<B> Body for ResponseBody<B>
+impl<B, T, X> Body for ResponseBody<B, T, X>
 where
     B: Body,
     B::Data: From<Bytes>,
+    T: OnTransition,
 {
     type Data = B::Data;
     type Error = B::Error;

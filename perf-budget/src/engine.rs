@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use tokio::time::Instant;
 
 use crate::eval::{State, Status, burn, wilson_lower};
+use crate::hooks::OnTransition;
 use crate::policy::{Severity, Transition};
 use crate::shared::{Entry, EvalState, Shared};
 use crate::window::Sums;
@@ -14,7 +15,7 @@ use crate::window::Sums;
 /// count of bad requests in the long window.
 pub(crate) type Verdict = (Status, f64, f64, f64, u64);
 
-impl Shared {
+impl<T: OnTransition, X> Shared<T, X> {
     pub(crate) fn verdicts(&self, e: &Entry, long: &Sums, short: &Sums) -> Vec<Verdict> {
         e.budget
             .objectives
@@ -95,6 +96,6 @@ impl Shared {
         }
         #[cfg(feature = "metrics")]
         crate::metrics::transition(t);
-        self.hooks.on_transition.on_transition(t);
+        self.on_transition.on_transition(t);
     }
 }

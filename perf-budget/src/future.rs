@@ -14,6 +14,7 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
 use crate::body::ResponseBody;
+use crate::hooks::{OnTransition, ResponseForBudgetExceeded};
 use crate::policy::Measure;
 use crate::response::{ExceededKind, exceeded};
 use crate::shared::Shared;
@@ -24,9 +25,8 @@ pub const PERF_BUDGET: HeaderName = HeaderName::from_static("perf-budget");
 /// One request in flight, finished exactly once by the foundation's [`Guard`]: at the response
 /// head, at the end of the body (`measure = "body"`), or — dropped unfinished — as a
 /// cancellation (neither success nor latency).
-#[derive(Debug)]
-pub(crate) struct Pending {
-    shared: Arc<Shared>,
+pub(crate) struct Pending<T, X> {
+    shared: Arc<Shared<T, X>>,
     idx: usize,
     /// When the request started, in [`Clock::nanos`](crate::window::Clock::nanos).
     start: u64,
@@ -40,9 +40,18 @@ pub(crate) struct Pending {
     latency: Option<Duration>,
 }
 
-impl Pending {
+impl<T, X> std::fmt::Debug for Pending<T, X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("idx", &self.idx)
+            .field("start", &self.start)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, X> Pending<T, X> {
     pub(crate) fn new(
-        shared: Arc<Shared>,
+        shared: Arc<Shared<T, X>>,
         idx: usize,
         start: u64,
         annotate: bool,
@@ -90,7 +99,7 @@ impl Pending {
     }
 }
 
-impl Complete for Pending {
+impl<T: OnTransition, X> Complete for Pending<T, X> {
     fn complete(self, outcome: Outcome) {
         let now = self.shared.clock.nanos(Instant::now());
         let error = match outcome {
@@ -113,11 +122,11 @@ impl Complete for Pending {
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<F> {
+    enum Kind<F, T: OnTransition, X> {
         Inner {
             #[pin]
             fut: F,
-            guard: Guard<Pending>,
+            guard: Guard<Pending<T, X>>,
             // Mode `deadline` only: the timer and the cap. Boxed so the other modes' futures
             // stay small.
             deadline: Option<(Pin<Box<Sleep>>, Duration)>,
@@ -131,22 +140,28 @@ pin_project! {
     /// The response future of [`Budget`](crate::Budget).
     ///
     /// Dropping it before completion counts the request once as cancelled.
-    pub struct ResponseFuture<F> {
+    ///
+    /// `T` and `X` are the layer's hooks (see [`BudgetLayer`](crate::BudgetLayer)).
+    pub struct ResponseFuture<F, T: OnTransition = (), X = ()> {
         #[pin]
-        kind: Kind<F>,
+        kind: Kind<F, T, X>,
     }
 }
 
-impl<F> std::fmt::Debug for ResponseFuture<F> {
+impl<F, T: OnTransition, X> std::fmt::Debug for ResponseFuture<F, T, X> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
-impl<F> ResponseFuture<F> {
+impl<F, T: OnTransition, X> ResponseFuture<F, T, X> {
     /// The inner future, accounted by `pending`; `deadline` is the instant and the cap of mode
     /// `deadline`.
-    pub(crate) fn new(fut: F, pending: Pending, deadline: Option<(Instant, Duration)>) -> Self {
+    pub(crate) fn new(
+        fut: F,
+        pending: Pending<T, X>,
+        deadline: Option<(Instant, Duration)>,
+    ) -> Self {
         let deadline = deadline.map(|(at, cap)| (Box::pin(tokio::time::sleep_until(at)), cap));
         Self {
             kind: Kind::Inner {
@@ -167,12 +182,14 @@ impl<F> ResponseFuture<F> {
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F>
+impl<F, B, E, T, X> Future for ResponseFuture<F, T, X>
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: http_body::Body,
+    T: OnTransition,
+    X: ResponseForBudgetExceeded,
 {
-    type Output = Result<Response<ResponseBody<B>>, E>;
+    type Output = Result<Response<ResponseBody<B, T, X>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let (fut, guard, deadline) = match self.project().kind.project() {
@@ -214,10 +231,10 @@ where
 
 /// The response head from the inner service: annotated, and finished now or at the end of the
 /// body (`measure = "body"`).
-fn head<B: http_body::Body>(
-    mut guard: Guard<Pending>,
+fn head<B: http_body::Body, T: OnTransition, X>(
+    mut guard: Guard<Pending<T, X>>,
     mut res: Response<B>,
-) -> Response<ResponseBody<B>> {
+) -> Response<ResponseBody<B, T, X>> {
     let Some(p) = guard.get_mut() else {
         return res.map(|b| ResponseBody::inner(GuardedBody::unguarded(b)));
     };
@@ -234,7 +251,14 @@ fn head<B: http_body::Body>(
 }
 
 /// The layer's answer when the deadline passes first: recorded with the cap as its latency.
-fn deadline_response<B>(guard: &mut Guard<Pending>, cap: Duration) -> Response<ResponseBody<B>> {
+fn deadline_response<B, T, X>(
+    guard: &mut Guard<Pending<T, X>>,
+    cap: Duration,
+) -> Response<ResponseBody<B, T, X>>
+where
+    T: OnTransition,
+    X: ResponseForBudgetExceeded,
+{
     let mut guard = Guard::new(guard.take());
     let Some(p) = guard.get_mut() else {
         return Response::new(ResponseBody::full(Bytes::new()));
@@ -246,12 +270,5 @@ fn deadline_response<B>(guard: &mut Guard<Pending>, cap: Duration) -> Response<R
     guard.finish(Outcome::Completed);
     let name = shared.entries[idx].budget.name();
     let status = shared.policy.deadline_status;
-    exceeded(
-        &*shared.hooks.exceeded,
-        status,
-        name,
-        ExceededKind::Deadline,
-        None,
-    )
-    .map(ResponseBody::full)
+    exceeded(&shared.exceeded, status, name, ExceededKind::Deadline, None).map(ResponseBody::full)
 }

@@ -1,6 +1,6 @@
-//! Hooks of the layer: [`OnTransition`] and [`ResponseForBudgetExceeded`], set on
-//! [`BudgetLayerBuilder`](crate::BudgetLayerBuilder). Closures implement both, and `()` is the
-//! hook that does nothing (the default).
+//! Hooks of the layer: [`OnTransition`] and [`ResponseForBudgetExceeded`], type parameters of
+//! the layer set on [`BudgetLayerBuilder`](crate::BudgetLayerBuilder). Closures implement both,
+//! and `()` is the hook that does nothing (the default).
 
 use bytes::Bytes;
 use http::Response;
@@ -59,27 +59,5 @@ where
 {
     fn response(&self, why: &BudgetExceeded, default: Response<Bytes>) -> Response<Bytes> {
         self(why, default)
-    }
-}
-
-/// The hooks of one layer, behind the shared state that every clone, service and handle sees
-/// (a handle can run evaluations, so the hooks cannot be a type parameter of the handle).
-pub(crate) struct Hooks {
-    pub(crate) on_transition: Box<dyn OnTransition>,
-    pub(crate) exceeded: Box<dyn ResponseForBudgetExceeded>,
-}
-
-impl Default for Hooks {
-    fn default() -> Self {
-        Self {
-            on_transition: Box::new(()),
-            exceeded: Box::new(()),
-        }
-    }
-}
-
-impl std::fmt::Debug for Hooks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hooks").finish_non_exhaustive()
     }
 }

@@ -7,7 +7,7 @@ use tower_layer::Layer;
 
 use crate::State;
 use crate::error::ConfigError;
-use crate::hooks::{Hooks, OnTransition, ResponseForBudgetExceeded};
+use crate::hooks::{OnTransition, ResponseForBudgetExceeded};
 use crate::policy::{BudgetPolicy, BudgetPolicyBuilder};
 use crate::report::BudgetReport;
 use crate::service::Budget;
@@ -15,17 +15,33 @@ use crate::shared::Shared;
 
 /// Applies [`Budget`] to a service. Clones share the same counters, windows and states.
 ///
-/// See the crate docs for an example.
-#[derive(Debug, Clone)]
+/// `T` and `X` are the [`OnTransition`] and [`ResponseForBudgetExceeded`] hooks (`()`, none, by
+/// default; set them with [`BudgetLayer::builder`]). See the crate docs for an example.
 #[must_use]
-pub struct BudgetLayer {
-    pub(crate) shared: Arc<Shared>,
+pub struct BudgetLayer<T = (), X = ()> {
+    pub(crate) shared: Arc<Shared<T, X>>,
+}
+
+impl<T, X> Clone for BudgetLayer<T, X> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T, X> std::fmt::Debug for BudgetLayer<T, X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BudgetLayer")
+            .field("shared", &self.shared)
+            .finish()
+    }
 }
 
 impl BudgetLayer {
     /// A layer running `policy`, with the defaults of [`BudgetLayer::builder`].
     pub fn new(policy: BudgetPolicy) -> Self {
-        Self::from_shared(Shared::new(policy, ServerTiming::Off, Hooks::default()))
+        Self::from_shared(Shared::new(policy, ServerTiming::Off, (), ()))
     }
 
     /// A layer and a handle onto its shared state (for reports and tests).
@@ -57,11 +73,18 @@ impl BudgetLayer {
         BudgetLayerBuilder {
             policy: BudgetPolicy::builder(),
             server_timing: ServerTiming::Off,
-            hooks: Hooks::default(),
+            on_transition: (),
+            exceeded: (),
         }
     }
+}
 
-    fn from_shared(shared: Shared) -> Self {
+impl<T, X> BudgetLayer<T, X>
+where
+    T: OnTransition,
+    X: ResponseForBudgetExceeded,
+{
+    fn from_shared(shared: Shared<T, X>) -> Self {
         Self {
             shared: Arc::new(shared),
         }
@@ -75,8 +98,8 @@ impl BudgetLayer {
     }
 }
 
-impl<S> Layer<S> for BudgetLayer {
-    type Service = Budget<S>;
+impl<S, T, X> Layer<S> for BudgetLayer<T, X> {
+    type Service = Budget<S, T, X>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Budget {
@@ -87,15 +110,28 @@ impl<S> Layer<S> for BudgetLayer {
 }
 
 /// Builder of a [`BudgetLayer`]; see [`BudgetLayer::builder`].
-#[derive(Debug)]
 #[must_use]
-pub struct BudgetLayerBuilder {
+pub struct BudgetLayerBuilder<T = (), X = ()> {
     policy: BudgetPolicyBuilder,
     server_timing: ServerTiming,
-    hooks: Hooks,
+    on_transition: T,
+    exceeded: X,
 }
 
-impl BudgetLayerBuilder {
+impl<T, X> std::fmt::Debug for BudgetLayerBuilder<T, X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BudgetLayerBuilder")
+            .field("policy", &self.policy)
+            .field("server_timing", &self.server_timing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, X> BudgetLayerBuilder<T, X>
+where
+    T: OnTransition,
+    X: ResponseForBudgetExceeded,
+{
     /// Runs `policy` (built with [`BudgetPolicy::builder`] or read with `BudgetPolicy::from_toml`).
     pub fn policy(mut self, policy: BudgetPolicy) -> Self {
         self.policy = BudgetPolicyBuilder::from(policy);
@@ -117,17 +153,28 @@ impl BudgetLayerBuilder {
 
     /// Calls `hook` on every state transition (see [`OnTransition`]; a closure
     /// `|t: &Transition| ..` will do). Defaults to `()`, nothing.
-    pub fn on_transition(mut self, hook: impl OnTransition) -> Self {
-        self.hooks.on_transition = Box::new(hook);
-        self
+    pub fn on_transition<H: OnTransition>(self, hook: H) -> BudgetLayerBuilder<H, X> {
+        BudgetLayerBuilder {
+            policy: self.policy,
+            server_timing: self.server_timing,
+            on_transition: hook,
+            exceeded: self.exceeded,
+        }
     }
 
     /// Rewrites the layer's own deadline and shed responses (see [`ResponseForBudgetExceeded`];
     /// a closure `|why: &BudgetExceeded, res| ..` will do). Defaults to `()`, the plain-text
     /// response.
-    pub fn exceeded_response(mut self, hook: impl ResponseForBudgetExceeded) -> Self {
-        self.hooks.exceeded = Box::new(hook);
-        self
+    pub fn exceeded_response<H: ResponseForBudgetExceeded>(
+        self,
+        hook: H,
+    ) -> BudgetLayerBuilder<T, H> {
+        BudgetLayerBuilder {
+            policy: self.policy,
+            server_timing: self.server_timing,
+            on_transition: self.on_transition,
+            exceeded: hook,
+        }
     }
 
     /// Validates the policy and returns the layer.
@@ -135,10 +182,51 @@ impl BudgetLayerBuilder {
     /// # Errors
     ///
     /// The first mistake in the policy, saying what to fix.
-    pub fn build(self) -> Result<BudgetLayer, ConfigError> {
+    pub fn build(self) -> Result<BudgetLayer<T, X>, ConfigError> {
         let policy = self.policy.build()?;
-        let shared = Shared::new(policy, self.server_timing, self.hooks);
+        let shared = Shared::new(
+            policy,
+            self.server_timing,
+            self.on_transition,
+            self.exceeded,
+        );
         Ok(BudgetLayer::from_shared(shared))
+    }
+}
+
+/// What a handle needs of a layer's shared state, whatever its hooks.
+trait Cold: Send + Sync + std::fmt::Debug {
+    fn report(&self) -> BudgetReport;
+    fn evaluate(&self);
+    fn state(&self, budget: &str) -> Option<State>;
+    fn policy(&self) -> &BudgetPolicy;
+    #[cfg(test)]
+    fn start(&self) -> tokio::time::Instant;
+}
+
+impl<T: OnTransition, X: ResponseForBudgetExceeded> Cold for Shared<T, X> {
+    fn report(&self) -> BudgetReport {
+        Shared::report(self)
+    }
+
+    fn evaluate(&self) {
+        self.evaluate_all();
+    }
+
+    fn state(&self, budget: &str) -> Option<State> {
+        self.entries
+            .iter()
+            .find(|e| e.budget.name() == budget)
+            .map(|e| e.state())
+    }
+
+    fn policy(&self) -> &BudgetPolicy {
+        &self.policy
+    }
+
+    #[cfg(test)]
+    fn start(&self) -> tokio::time::Instant {
+        self.clock.start()
     }
 }
 
@@ -147,7 +235,7 @@ impl BudgetLayerBuilder {
 /// Cheap to clone; every clone sees the same state.
 #[derive(Debug, Clone)]
 pub struct BudgetHandle {
-    shared: Arc<Shared>,
+    shared: Arc<dyn Cold>,
 }
 
 impl BudgetHandle {
@@ -160,25 +248,21 @@ impl BudgetHandle {
     /// Runs one evaluation step now for every budget whose state machine has not yet seen the
     /// current slot. Requests trigger the same step lazily, at most once per slot.
     pub fn evaluate(&self) {
-        self.shared.evaluate_all();
+        self.shared.evaluate();
     }
 
     /// The state of a budget by name (`__other__` for unmatched requests).
     pub fn state(&self, budget: &str) -> Option<State> {
-        self.shared
-            .entries
-            .iter()
-            .find(|e| e.budget.name() == budget)
-            .map(|e| e.state())
+        self.shared.state(budget)
     }
 
     #[cfg(test)]
     pub(crate) fn shared_start(&self) -> tokio::time::Instant {
-        self.shared.clock.start()
+        self.shared.start()
     }
 
     /// The policy this layer runs.
     pub fn policy(&self) -> &BudgetPolicy {
-        &self.shared.policy
+        self.shared.policy()
     }
 }

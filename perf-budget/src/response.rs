@@ -70,7 +70,7 @@ impl Deadline {
 }
 
 pub(crate) fn exceeded(
-    hook: &dyn ResponseForBudgetExceeded,
+    hook: &impl ResponseForBudgetExceeded,
     status: StatusCode,
     budget: &str,
     reason: ExceededKind,

@@ -12,6 +12,7 @@ use tower_service::Service;
 use crate::State;
 use crate::body::ResponseBody;
 use crate::future::{Pending, ResponseFuture};
+use crate::hooks::{OnTransition, ResponseForBudgetExceeded};
 use crate::layer::BudgetLayer;
 use crate::policy::{BudgetPolicy, Mode};
 use crate::response::{Deadline, ExceededKind, exceeded};
@@ -21,10 +22,29 @@ use crate::shared::Shared;
 ///
 /// Built by [`BudgetLayer`](crate::BudgetLayer) or [`Budget::layer`]; see the crate docs for an
 /// example.
-#[derive(Debug, Clone)]
-pub struct Budget<S> {
+///
+/// `T` and `X` are the layer's hooks (see [`BudgetLayer`]).
+pub struct Budget<S, T = (), X = ()> {
     pub(crate) inner: S,
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared<T, X>>,
+}
+
+impl<S: Clone, T, X> Clone for Budget<S, T, X> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: std::fmt::Debug, T, X> std::fmt::Debug for Budget<S, T, X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Budget")
+            .field("inner", &self.inner)
+            .field("shared", &self.shared)
+            .finish()
+    }
 }
 
 impl Budget<()> {
@@ -34,7 +54,7 @@ impl Budget<()> {
     }
 }
 
-impl<S> Budget<S> {
+impl<S, T, X> Budget<S, T, X> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -49,15 +69,17 @@ impl<S> Budget<S> {
     }
 }
 
-impl<S, ReqB, ResB> Service<Request<ReqB>> for Budget<S>
+impl<S, ReqB, ResB, T, X> Service<Request<ReqB>> for Budget<S, T, X>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     ResB: Body,
     ResB::Data: From<Bytes>,
+    T: OnTransition,
+    X: ResponseForBudgetExceeded,
 {
-    type Response = Response<ResponseBody<ResB>>;
+    type Response = Response<ResponseBody<ResB, T, X>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, T, X>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -74,7 +96,7 @@ where
             self.shared
                 .record(idx, start, 0, self.shared.policy.errors.shed);
             let res = exceeded(
-                &*self.shared.hooks.exceeded,
+                &self.shared.exceeded,
                 StatusCode::SERVICE_UNAVAILABLE,
                 entry.budget.name(),
                 ExceededKind::Shed,

@@ -8,7 +8,7 @@ use perf_middleware::ServerTiming;
 use tokio::time::Instant;
 
 use crate::eval::{Hysteresis, Machine, State};
-use crate::hooks::Hooks;
+use crate::hooks::OnTransition;
 use crate::policy::{BudgetPolicy, Measure, OTHER, RouteBudget, Severity};
 use crate::window::{Clock, Window};
 
@@ -53,18 +53,34 @@ impl Entry {
     }
 }
 
-#[derive(Debug)]
-pub(crate) struct Shared {
+/// What every clone of a layer, its services and its handle share. `T` and `X` are the layer's
+/// [`OnTransition`] and [`ResponseForBudgetExceeded`] hooks.
+pub(crate) struct Shared<T = (), X = ()> {
     pub(crate) policy: BudgetPolicy,
     pub(crate) clock: Clock,
     pub(crate) entries: Vec<Entry>,
     pub(crate) hysteresis: Hysteresis,
     pub(crate) server_timing: ServerTiming,
-    pub(crate) hooks: Hooks,
+    pub(crate) on_transition: T,
+    pub(crate) exceeded: X,
 }
 
-impl Shared {
-    pub(crate) fn new(policy: BudgetPolicy, server_timing: ServerTiming, hooks: Hooks) -> Self {
+impl<T, X> std::fmt::Debug for Shared<T, X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("policy", &self.policy)
+            .field("server_timing", &self.server_timing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, X> Shared<T, X> {
+    pub(crate) fn new(
+        policy: BudgetPolicy,
+        server_timing: ServerTiming,
+        on_transition: T,
+        exceeded: X,
+    ) -> Self {
         let mut budgets = policy.budgets.clone();
         budgets.push(RouteBudget {
             name: OTHER.to_owned(),
@@ -116,7 +132,8 @@ impl Shared {
             entries,
             hysteresis,
             server_timing,
-            hooks,
+            on_transition,
+            exceeded,
         }
     }
 
@@ -133,7 +150,9 @@ impl Shared {
     pub(crate) fn epoch(&self, now: Instant) -> u64 {
         self.clock.epoch(now)
     }
+}
 
+impl<T: OnTransition, X> Shared<T, X> {
     /// Records a request finished at `now` ([`Clock::nanos`]) and evaluates at most once per slot.
     pub(crate) fn record(&self, idx: usize, now: u64, nanos: u64, error: bool) {
         let epoch = self.clock.epoch_at(now);

@@ -3,11 +3,12 @@
 use tokio::time::Instant;
 
 use crate::histogram::{Counts, REL_ERROR};
+use crate::hooks::OnTransition;
 use crate::policy::Objective;
 use crate::report::{BudgetEntry, BudgetReport, ObjectiveEntry, Observed};
 use crate::shared::{Entry, Shared};
 
-impl Shared {
+impl<T: OnTransition, X> Shared<T, X> {
     /// The report, after an evaluation step for every budget that has not seen this slot.
     pub(crate) fn report(&self) -> BudgetReport {
         self.evaluate_all();

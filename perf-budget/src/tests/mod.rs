@@ -52,13 +52,20 @@ fn stack(
 }
 
 /// The handler behind a layer built by `b`.
-fn stack_with(
-    b: crate::BudgetLayerBuilder,
+fn stack_with<T, X>(
+    b: crate::BudgetLayerBuilder<T, X>,
 ) -> (
-    impl Service<Request<()>, Response = Response<crate::ResponseBody<Full<Bytes>>>, Error = Infallible>
-    + Clone,
+    impl Service<
+        Request<()>,
+        Response = Response<crate::ResponseBody<Full<Bytes>, T, X>>,
+        Error = Infallible,
+    > + Clone,
     BudgetHandle,
-) {
+)
+where
+    T: crate::OnTransition,
+    X: crate::ResponseForBudgetExceeded,
+{
     let layer = b.build().unwrap();
     let handle = layer.handle();
     (
@@ -76,18 +83,9 @@ fn req(path: &str, sleep_ms: u64) -> Request<()> {
         .unwrap()
 }
 
-async fn send<S>(
-    svc: &mut S,
-    path: &str,
-    n: usize,
-    sleep_ms: u64,
-) -> Vec<Response<crate::ResponseBody<Full<Bytes>>>>
+async fn send<S, B>(svc: &mut S, path: &str, n: usize, sleep_ms: u64) -> Vec<Response<B>>
 where
-    S: Service<
-            Request<()>,
-            Response = Response<crate::ResponseBody<Full<Bytes>>>,
-            Error = Infallible,
-        >,
+    S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
 {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
