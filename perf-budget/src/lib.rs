@@ -13,8 +13,8 @@
 //! (`tracing`, target `perf_budget`), counted (`perf.budget.transitions`) and passed to
 //! the [`OnTransition`] hook.
 //!
-//! A log-linear histogram only *reports* p50/p95/p99, within 1.56 % relative
-//! error.
+//! A log-linear histogram ([`LatencyHistogram`]) only *reports* p50/p95/p99, within 1.56 %
+//! relative error; the CLI records its client-side latencies in the same type.
 //!
 //! # Recording cost
 //!
@@ -154,6 +154,7 @@ pub use body::ResponseBody;
 pub use error::ConfigError;
 pub use eval::{State, Status};
 pub use future::{PERF_BUDGET, ResponseFuture};
+pub use histogram::LatencyHistogram;
 pub use hooks::{OnTransition, ResponseForBudgetExceeded};
 pub use layer::{BudgetHandle, BudgetLayer, BudgetLayerBuilder};
 pub use policy::{

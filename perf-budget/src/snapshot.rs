@@ -2,7 +2,7 @@
 
 use tokio::time::Instant;
 
-use crate::histogram::{Counts, REL_ERROR};
+use crate::histogram::{LatencyHistogram, REL_ERROR};
 use crate::hooks::OnTransition;
 use crate::policy::Objective;
 use crate::report::{BudgetEntry, BudgetReport, ObjectiveEntry, Observed};
@@ -37,12 +37,12 @@ impl<T: OnTransition, X> Shared<T, X> {
     /// One budget's entry at `now`; `covered` is the time the window covers, in seconds.
     fn entry_report(&self, e: &Entry, now: Instant, covered: f64) -> BudgetEntry {
         let epoch = self.epoch(now);
-        let mut hist = Counts::default();
+        let mut hist = LatencyHistogram::default();
         let long = e.window.sums(epoch, self.policy.slots, Some(&mut hist));
         let short = e.window.sums(epoch, self.policy.short_slots, None);
         let verdicts = self.verdicts(e, &long, &short);
         let st = e.eval.lock().unwrap_or_else(|p| p.into_inner());
-        let q = |q: f64| hist.quantile(q).map(|us| us as f64 / 1000.0);
+        let q = |q: f64| hist.quantile_us(q).map(|us| us as f64 / 1000.0);
         let ratio = |bad: u64| {
             if long.total == 0 {
                 0.0

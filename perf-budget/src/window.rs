@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::histogram::{AtomicHistogram, Counts};
+use crate::histogram::{AtomicHistogram, LatencyHistogram};
 
 /// Maps instants to slot epochs (1-based; 0 means "never used").
 #[derive(Debug, Clone, Copy)]
@@ -161,7 +161,7 @@ impl Window {
     }
 
     /// Sums the `k` most recent slots up to and including `epoch`.
-    pub(crate) fn sums(&self, epoch: u64, k: usize, hist: Option<&mut Counts>) -> Sums {
+    pub(crate) fn sums(&self, epoch: u64, k: usize, hist: Option<&mut LatencyHistogram>) -> Sums {
         let mut out = Sums {
             over: vec![0; self.slow_from.len()],
             ..Sums::default()

@@ -5,10 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use perf_budget::LatencyHistogram;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
@@ -36,7 +36,8 @@ pub(crate) struct Plan {
 /// Per-budget client-side results.
 #[derive(Debug, Clone)]
 pub(crate) struct View {
-    pub(crate) hist: Histogram<u64>,
+    /// Latencies from the scheduled send, in the layer's histogram type.
+    pub(crate) hist: LatencyHistogram,
     pub(crate) errors: u64,
     pub(crate) timeouts: u64,
     /// Exact counts of requests at or over each objective threshold (same order as objectives).
@@ -46,7 +47,7 @@ pub(crate) struct View {
 impl View {
     pub(crate) fn new(objectives: usize) -> Self {
         Self {
-            hist: hist(),
+            hist: LatencyHistogram::new(),
             errors: 0,
             timeouts: 0,
             over: vec![0; objectives],
@@ -57,9 +58,9 @@ impl View {
     }
 }
 
-pub(crate) fn hist() -> Histogram<u64> {
-    // 1 µs .. 1 h, 3 significant figures (0.1 %).
-    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid HDR histogram bounds")
+/// Milliseconds of a histogram reading (0 when empty).
+pub(crate) fn ms(d: Option<Duration>) -> f64 {
+    d.map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 /// What the schedule achieved.
@@ -158,19 +159,18 @@ async fn collect(
     targets: &[Target],
     views: &mut [View],
     thresholds: &[Vec<Option<u64>>],
-) -> (u64, Histogram<u64>) {
-    let mut lag = hist();
+) -> (u64, LatencyHistogram) {
+    let mut lag = LatencyHistogram::new();
     let mut sent = 0;
     while let Some(s) = rx.recv().await {
         if !s.measured {
             continue;
         }
         sent += 1;
-        let _ = lag.record(s.lag.as_micros().max(1) as u64);
+        lag.record(s.lag);
         let b = targets[s.target].budget;
         let v = &mut views[b];
-        let us = s.latency.as_micros().max(1) as u64;
-        let _ = v.hist.record(us.min(v.hist.high()));
+        v.hist.record(s.latency);
         v.errors += u64::from(s.error);
         v.timeouts += u64::from(s.timeout);
         let ns = u64::try_from(s.latency.as_nanos()).unwrap_or(u64::MAX);
@@ -235,8 +235,8 @@ pub(crate) async fn run(
         scheduled: total - warm_n,
         sent,
         dropped,
-        lag_p99_ms: lag.value_at_quantile(0.99) as f64 / 1000.0,
-        lag_max_ms: lag.max() as f64 / 1000.0,
+        lag_p99_ms: ms(lag.quantile(0.99)),
+        lag_max_ms: ms(lag.max()),
         duration_s: plan.duration.as_secs_f64(),
         warmup_s: plan.warmup.as_secs_f64(),
         open_model: true,

@@ -3,7 +3,7 @@
 use perf_budget::{BudgetPolicy, BudgetReport, Objective, Severity, Status};
 
 use crate::gate::*;
-use crate::load::{RunStats, View};
+use crate::load::{RunStats, View, ms};
 
 pub(crate) fn client_stats(policy: &BudgetPolicy, views: &[View]) -> Vec<ClientBudget> {
     let z = 1.96;
@@ -13,7 +13,6 @@ pub(crate) fn client_stats(policy: &BudgetPolicy, views: &[View]) -> Vec<ClientB
         .filter(|(_, v)| v.n() > 0)
         .map(|(i, v)| {
             let n = v.n() as f64;
-            let ms = |us: u64| us as f64 / 1000.0;
             let quantiles = [0.5, 0.95, 0.99]
                 .iter()
                 .map(|&q| {
@@ -22,9 +21,9 @@ pub(crate) fn client_stats(policy: &BudgetPolicy, views: &[View]) -> Vec<ClientB
                     let hi = ((n * q + d).ceil() / n).clamp(0.0, 1.0);
                     (
                         q,
-                        ms(v.hist.value_at_quantile(q)),
-                        ms(v.hist.value_at_quantile(lo)),
-                        ms(v.hist.value_at_quantile(hi)),
+                        ms(v.hist.quantile(q)),
+                        ms(v.hist.quantile(lo)),
+                        ms(v.hist.quantile(hi)),
                     )
                 })
                 .collect();
@@ -83,10 +82,8 @@ pub(crate) fn judge_client(
                 Objective::Latency { quantile, .. } => {
                     let s = stats.iter().find(|s| s.budget == b.name());
                     let val = s.map(|s| {
-                        s.q(*quantile).map_or_else(
-                            || v.hist.value_at_quantile(*quantile) as f64 / 1000.0,
-                            |x| x.0,
-                        )
+                        s.q(*quantile)
+                            .map_or_else(|| ms(v.hist.quantile(*quantile)), |x| x.0)
                     });
                     format!("{} = {:.1}ms", o.label(), val.unwrap_or(0.0))
                 }

@@ -1,5 +1,7 @@
 //! An `oha --json` result as the client view.
 
+use std::time::Duration;
+
 use perf_budget::Objective;
 
 use crate::gate::*;
@@ -54,9 +56,8 @@ pub(crate) fn read_oha(
             view.over[i] = if over { n } else { 0 };
         }
     }
-    let _ = view
-        .hist
-        .record_n(get_ms("p50").map_or(1, |m| (m * 1000.0) as u64).max(1), n);
+    let p50_us = get_ms("p50").map_or(1, |m| (m * 1000.0) as u64).max(1);
+    view.hist.record_n(Duration::from_micros(p50_us), n);
     view.errors = errors;
     let q = |qq: f64, key: &str| get_ms(key).map(|m| (qq, m, m, m));
     let stats = ClientBudget {
