@@ -23,7 +23,7 @@ use tower::{Layer, Service, service_fn};
 
 fn policy() -> BudgetPolicy {
     BudgetPolicy::builder()
-        .budget("users", "GET /api/users/{id}", |b| {
+        .add_budget("users", "GET /api/users/{id}", |b| {
             b.objective("p95 < 200ms")
                 .objective("p99 < 500ms")
                 .objective("error_rate < 1%")

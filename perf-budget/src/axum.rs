@@ -8,7 +8,7 @@
 //! use perf_budget::{BudgetLayer, BudgetPolicy};
 //!
 //! let policy = BudgetPolicy::builder()
-//!     .budget("users", "GET /users", |b| b.p95(Duration::from_millis(200)))
+//!     .add_budget("users", "GET /users", |b| b.p95(Duration::from_millis(200)))
 //!     .build()
 //!     .unwrap();
 //! let (layer, handle) = BudgetLayer::pair(policy);

@@ -272,7 +272,7 @@ fn read_shed(
             let m = format!("shed share {name} = {} must lie in [0, 1]", share.get_ref());
             return value_error(m, src.at(share));
         }
-        b = b.shed_share(name.clone(), *share.get_ref());
+        b = b.add_shed_share(name.clone(), *share.get_ref());
     }
     Ok(b)
 }
@@ -320,7 +320,7 @@ fn read_budget(
         None => route.clone(),
     };
     let policy = BudgetPolicy::builder()
-        .budget(name.clone(), &route_str, |mut b| {
+        .add_budget(name.clone(), &route_str, |mut b| {
             for o in &objectives {
                 b = b.objective(&o.to_string());
             }

@@ -62,7 +62,7 @@ impl BudgetLayer {
     /// let layer = BudgetLayer::builder()
     ///     .budgets(|p| {
     ///         p.mode(Mode::Observe)
-    ///             .budget("users", "GET /users/{id}", |b| b.p95(Duration::from_millis(200)))
+    ///             .add_budget("users", "GET /users/{id}", |b| b.p95(Duration::from_millis(200)))
     ///     })
     ///     .server_timing(ServerTiming::Always)
     ///     .build()?;

@@ -55,7 +55,7 @@
 //!   # use axum::{Router, ServiceExt, extract::Request, response::IntoResponse, routing::get};
 //!   # use perf_budget::{BudgetLayer, BudgetPolicy};
 //!   # let policy = BudgetPolicy::builder()
-//!   #     .budget("users", "GET /users/{id}", |b| b.p95(Duration::from_millis(200)))
+//!   #     .add_budget("users", "GET /users/{id}", |b| b.p95(Duration::from_millis(200)))
 //!   #     .build()?;
 //!   let router: Router = Router::new().route("/users/{id}", get(|| async { "{}" }));
 //!   let app = tower::ServiceBuilder::new()

@@ -22,12 +22,12 @@ pub(crate) type Outer = MapResponse<
 
 fn policy() -> Option<BudgetPolicy> {
     BudgetPolicy::builder()
-        .budget("json", "GET /json", |b| {
+        .add_budget("json", "GET /json", |b| {
             b.p95(Duration::from_millis(200))
                 .p99(Duration::from_millis(500))
                 .error_rate(0.01)
         })
-        .budget("static", "GET /static", |b| {
+        .add_budget("static", "GET /static", |b| {
             b.p95(Duration::from_millis(200))
                 .p99(Duration::from_millis(500))
                 .error_rate(0.01)

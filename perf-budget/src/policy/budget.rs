@@ -31,7 +31,7 @@ pub(crate) fn parse_route(route: &str) -> Result<(Option<Method>, String), Strin
     Ok((method, path.to_owned()))
 }
 
-/// Builds one [`RouteBudget`]; see [`BudgetPolicyBuilder::budget`](crate::BudgetPolicyBuilder::budget).
+/// Builds one [`RouteBudget`]; see [`BudgetPolicyBuilder::add_budget`](crate::BudgetPolicyBuilder::add_budget).
 #[must_use]
 #[derive(Debug)]
 pub struct BudgetBuilder {

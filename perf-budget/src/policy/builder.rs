@@ -126,7 +126,7 @@ impl BudgetPolicyBuilder {
         self
     }
     /// The share of a priority class admitted while shedding, e.g. `("live", 0.9)`.
-    pub fn shed_share(mut self, priority: impl Into<String>, share: f64) -> Self {
+    pub fn add_shed_share(mut self, priority: impl Into<String>, share: f64) -> Self {
         if !(0.0..=1.0).contains(&share) {
             self.fail(ConfigError::new(
                 Kind::Value,
@@ -161,7 +161,7 @@ impl BudgetPolicyBuilder {
         self
     }
     /// Adds a budget for `route` (`"GET /api/users/{id}"`, or `"/path"` for every method).
-    pub fn budget(
+    pub fn add_budget(
         mut self,
         name: impl Into<String>,
         route: &str,

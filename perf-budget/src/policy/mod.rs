@@ -12,15 +12,15 @@
 //!     .window(Duration::from_secs(60))
 //!     .slots(12)
 //!     .mode(Mode::Annotate)
-//!     .budget("users", "GET /api/users/{id}", |b| {
+//!     .add_budget("users", "GET /api/users/{id}", |b| {
 //!         b.p95(Duration::from_millis(200)).p99(Duration::from_millis(500)).error_rate(0.01)
 //!     })
-//!     .budget("search", "GET /api/search", |b| b.objective("p(95)<300").severity(Severity::Warn))
+//!     .add_budget("search", "GET /api/search", |b| b.objective("p(95)<300").severity(Severity::Warn))
 //!     .build()?;
 //! assert_eq!(policy.budgets().len(), 2);
 //! assert_eq!(policy.budgets()[1].objectives()[0].to_string(), "p95 < 300ms");
 //!
-//! let err = BudgetPolicy::builder().budget("x", "GET /x", |b| b.objective("p95 < 2xs")).build();
+//! let err = BudgetPolicy::builder().add_budget("x", "GET /x", |b| b.objective("p95 < 2xs")).build();
 //! assert!(err.unwrap_err().to_string().contains("unknown unit"));
 //! # Ok::<(), perf_budget::ConfigError>(())
 //! ```

@@ -34,7 +34,7 @@ fn rejects_with_a_fix() {
 #[test]
 fn builder_validates_consistency() {
     let e = BudgetPolicy::builder()
-        .budget("a", "GET /a", |b| {
+        .add_budget("a", "GET /a", |b| {
             b.p95(Duration::from_millis(300))
                 .p99(Duration::from_millis(200))
         })
@@ -42,20 +42,20 @@ fn builder_validates_consistency() {
         .unwrap_err();
     assert!(e.to_string().contains("stricter"), "{e}");
     let e = BudgetPolicy::builder()
-        .budget("a", "GET /a", |b| b)
-        .budget("b", "GET /a", |b| b)
+        .add_budget("a", "GET /a", |b| b)
+        .add_budget("b", "GET /a", |b| b)
         .build()
         .unwrap_err();
     assert!(e.to_string().contains("merge"), "{e}");
     let e = BudgetPolicy::builder()
-        .budget("a", "api", |b| b)
+        .add_budget("a", "api", |b| b)
         .build()
         .unwrap_err();
     assert!(e.to_string().contains("METHOD /path"), "{e}");
     let e = BudgetPolicy::builder().slots(1).build().unwrap_err();
     assert!(e.to_string().contains("slots"), "{e}");
     let p = BudgetPolicy::builder()
-        .budget("a", "/a", |b| b.objective("p99.9 < 1s"))
+        .add_budget("a", "/a", |b| b.objective("p99.9 < 1s"))
         .build()
         .unwrap();
     assert!(

@@ -14,7 +14,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! let policy = BudgetPolicy::builder()
-//!     .budget("users", "GET /users", |b| b.p95(Duration::from_millis(200)))
+//!     .add_budget("users", "GET /users", |b| b.p95(Duration::from_millis(200)))
 //!     .build()
 //!     .unwrap();
 //! let (_layer, handle) = BudgetLayer::pair(policy);

@@ -106,7 +106,7 @@ fn p95_policy() -> BudgetPolicyBuilder {
         .window(Duration::from_secs(10))
         .slots(10)
         .confidence(0.5)
-        .budget("users", "GET /users", |b| b.p95(MS).error_rate(0.5))
+        .add_budget("users", "GET /users", |b| b.p95(MS).error_rate(0.5))
 }
 
 fn handle_start(h: &BudgetHandle) -> Instant {

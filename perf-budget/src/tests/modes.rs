@@ -4,7 +4,7 @@ use super::*;
 
 #[tokio::test(start_paused = true)]
 async fn deadline_answers_503_at_the_cap_and_counts_an_error_with_latency_cap() {
-    let (mut svc, handle) = stack(p95_policy().mode(Mode::Deadline).budget(
+    let (mut svc, handle) = stack(p95_policy().mode(Mode::Deadline).add_budget(
         "slow",
         "GET /slow",
         |b| {
@@ -58,7 +58,7 @@ async fn the_exceeded_response_can_be_rewritten() {
     let policy = p95_policy()
         .mode(Mode::Deadline)
         .deadline_status(StatusCode::GATEWAY_TIMEOUT)
-        .budget("slow", "GET /slow", |b| {
+        .add_budget("slow", "GET /slow", |b| {
             b.objective("p99 < 1s").deadline(Duration::from_secs(1))
         });
     let (mut svc, _handle) = stack_with(
@@ -92,8 +92,8 @@ async fn shed_admits_exactly_the_configured_share_while_breached() {
         p95_policy()
             .mode(Mode::Shed)
             .breach_evals(1)
-            .shed_share("live", 0.9)
-            .budget("live", "GET /live", |b| b.p95(MS).priority("live")),
+            .add_shed_share("live", 0.9)
+            .add_budget("live", "GET /live", |b| b.p95(MS).priority("live")),
     );
     send(&mut svc, "/live", 300, 1).await;
     assert!(

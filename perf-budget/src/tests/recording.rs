@@ -110,7 +110,7 @@ async fn a_cancelled_request_is_counted_once() {
 
 #[tokio::test(start_paused = true)]
 async fn measure_body_times_to_the_end_and_counts_a_dropped_body_as_cancelled() {
-    let (mut svc, handle) = stack(p95_policy().budget("dl", "GET /dl", |b| {
+    let (mut svc, handle) = stack(p95_policy().add_budget("dl", "GET /dl", |b| {
         b.p95(Duration::from_secs(1)).measure(Measure::Body)
     }));
     let res = send(&mut svc, "/dl", 1, 0).await.pop().unwrap();

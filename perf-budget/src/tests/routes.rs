@@ -6,10 +6,10 @@ use super::*;
 async fn axum_matched_path_selects_the_budget_and_the_report_is_served() {
     use axum::{Router, routing::get};
     let policy = BudgetPolicy::builder()
-        .budget("user", "GET /users/{id}", |b| {
+        .add_budget("user", "GET /users/{id}", |b| {
             b.p95(Duration::from_millis(100))
         })
-        .budget("user-put", "PUT /users/{id}", |b| {
+        .add_budget("user-put", "PUT /users/{id}", |b| {
             b.p95(Duration::from_millis(100))
         })
         .build()
@@ -106,12 +106,13 @@ async fn axum_routes_keep_every_mode() {
     let (parts, _) = axum_call(&router, "GET", "/users").await;
     assert_eq!(parts.headers["perf-budget"], "users; state=ok; dur=0.0ms");
     // deadline: the layer's own response as an axum body.
-    let (router, handle) = app(p95_policy()
-        .mode(Mode::Deadline)
-        .budget("dl", "GET /dl", |b| {
-            b.p99(Duration::from_secs(1))
-                .deadline(Duration::from_secs(2))
-        }));
+    let (router, handle) =
+        app(p95_policy()
+            .mode(Mode::Deadline)
+            .add_budget("dl", "GET /dl", |b| {
+                b.p99(Duration::from_secs(1))
+                    .deadline(Duration::from_secs(2))
+            }));
     let start = Instant::now();
     let (parts, body) = axum_call(&router, "GET", "/dl").await;
     assert_eq!(parts.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -120,11 +121,11 @@ async fn axum_routes_keep_every_mode() {
     assert!(body.starts_with(b"performance budget deadline exceeded"));
     assert_eq!(handle.report().budget("dl").unwrap().errors, 1);
     // measure = body: still timed to the end of the body, and a dropped body is cancelled.
-    let (router, handle) = app(
-        BudgetPolicy::builder().budget("users-body", "GET /users", |b| {
-            b.p95(Duration::from_secs(1)).measure(Measure::Body)
-        }),
-    );
+    let (router, handle) = app(BudgetPolicy::builder().add_budget(
+        "users-body",
+        "GET /users",
+        |b| b.p95(Duration::from_secs(1)).measure(Measure::Body),
+    ));
     let res = router
         .clone()
         .oneshot(
@@ -156,13 +157,13 @@ async fn axum_routes_keep_every_mode() {
 async fn around_the_whole_router_the_configured_templates_select_the_budget() {
     use axum::{Router, routing::get};
     let policy = BudgetPolicy::builder()
-        .budget("user", "GET /users/{id}", |b| {
+        .add_budget("user", "GET /users/{id}", |b| {
             b.p95(Duration::from_millis(100))
         })
-        .budget("any-static", "/static", |b| {
+        .add_budget("any-static", "/static", |b| {
             b.p95(Duration::from_millis(100))
         })
-        .budget("me", "GET /users/me", |b| b.p95(Duration::from_millis(100)))
+        .add_budget("me", "GET /users/me", |b| b.p95(Duration::from_millis(100)))
         .build()
         .unwrap();
     let (layer, handle) = BudgetLayer::pair(policy);
@@ -203,7 +204,7 @@ async fn matched_path_resolutions_stay_right_with_many_routes_and_routers() {
     // templates, distinct strings), budgets on some templates and methods only.
     let mut b = BudgetPolicy::builder();
     for i in (0..100).step_by(3) {
-        b = b.budget(format!("r{i}"), &format!("GET /r{i}/{{id}}"), |b| {
+        b = b.add_budget(format!("r{i}"), &format!("GET /r{i}/{{id}}"), |b| {
             b.p95(Duration::from_secs(1))
         });
     }
@@ -239,7 +240,7 @@ async fn the_router_template_from_match_route_layer_wins_over_the_budgets_templa
     use perf_middleware::{MatchRouteLayer, RouteTable};
     // Only `/users/{id}` has a budget; the app's table also knows `/users/me`.
     let policy = BudgetPolicy::builder()
-        .budget("user", "GET /users/{id}", |b| b.p95(Duration::from_secs(1)))
+        .add_budget("user", "GET /users/{id}", |b| b.p95(Duration::from_secs(1)))
         .build()
         .unwrap();
     let (layer, handle) = BudgetLayer::pair(policy);

@@ -215,7 +215,7 @@ mod tests {
     #[test]
     fn drops_or_clamps_unreachable_burn_rates() {
         let p = BudgetPolicy::builder()
-            .budget("a", "GET /a", |b| b.objective("p90 < 100ms"))
+            .add_budget("a", "GET /a", |b| b.objective("p90 < 100ms"))
             .build()
             .unwrap();
         let slo = &slos(&p, "svc")[0];
@@ -235,7 +235,7 @@ mod tests {
     #[test]
     fn rule_and_test_files_are_yaml_of_sloths_layout() {
         let p = BudgetPolicy::builder()
-            .budget("a", "GET /a", |b| {
+            .add_budget("a", "GET /a", |b| {
                 b.objective("p99 < 100ms").error_rate(0.01)
             })
             .build()
