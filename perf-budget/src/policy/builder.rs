@@ -195,92 +195,107 @@ impl BudgetPolicyBuilder {
             return Err(e);
         }
         let mut p = self.policy;
-        let v = |m: String| Err(ConfigError::new(Kind::Value, m));
-        if p.slots < 2 || p.slots > 1024 {
-            return v(format!("slots = {} must lie in 2..=1024", p.slots));
-        }
-        if p.window < Duration::from_millis(p.slots as u64) {
-            return v(format!(
-                "window {:?} is too short for {} slots",
-                p.window, p.slots
-            ));
-        }
-        if p.short_slots == 0 || p.short_slots > p.slots {
-            return v(format!(
-                "short_slots = {} must lie in 1..={}",
-                p.short_slots, p.slots
-            ));
-        }
-        if !(0.5..1.0).contains(&p.confidence) {
-            return v(format!(
-                "confidence = {} must lie in [0.5, 1), e.g. 0.95",
-                p.confidence
-            ));
-        }
-        if !(p.breach_burn > 0.0 && p.recover_burn > 0.0 && p.recover_burn <= p.breach_burn) {
-            return v("recover_burn must be positive and at most breach_burn".to_owned());
-        }
-        if p.breach_evals == 0 || p.recover_evals == 0 {
-            return v("breach_evals and recover_evals must be at least 1".to_owned());
-        }
-        if !(0.0..=1.0).contains(&p.default_share) {
-            return v(format!(
-                "default_share = {} must lie in [0, 1]",
-                p.default_share
-            ));
-        }
-        if !(p.deadline_status.is_server_error() || p.deadline_status.is_client_error()) {
-            return v(format!(
-                "deadline_status {} must be a 4xx or 5xx",
-                p.deadline_status
-            ));
-        }
-        for (i, b) in p.budgets.iter().enumerate() {
-            for other in &p.budgets[..i] {
-                if other.name == b.name {
-                    return Err(ConfigError::new(
-                        Kind::Route,
-                        format!(
-                            "budget name {:?} is used twice; names must be unique",
-                            b.name
-                        ),
-                    ));
-                }
-                if other.method == b.method && other.route == b.route {
-                    return Err(ConfigError::new(
-                        Kind::Route,
-                        format!(
-                            "budgets {:?} and {:?} both cover {}; merge their objectives",
-                            other.name,
-                            b.name,
-                            b.route_key()
-                        ),
-                    ));
-                }
-            }
-            if b.deadline.is_none() && p.mode == Mode::Deadline {
-                p.warnings.push(format!(
-                    "budget {:?} has no deadline; mode deadline does nothing for it",
-                    b.name
-                ));
-            }
-        }
-        let warnings: Vec<String> = p
-            .budgets
-            .iter()
-            .flat_map(|b| b.objectives.iter().map(move |o| (b, o)))
-            .filter(|(_, o)| o.min_samples() > p.min_samples)
-            .map(|(b, o)| {
-                format!(
-                    "budget {:?}: {o} needs at least {} samples for a verdict (min_samples {} raised)",
-                    b.name,
-                    o.min_samples(),
-                    p.min_samples
-                )
-            })
-            .collect();
+        check_values(&p).map_err(|m| ConfigError::new(Kind::Value, m))?;
+        check_budgets(&p).map_err(|m| ConfigError::new(Kind::Route, m))?;
+        let warnings = warnings(&p);
         p.warnings.extend(warnings);
         p.routes = Routes::new(&p.budgets)?;
         Ok(p)
     }
+}
+
+/// The policy-wide values: window, slots, confidence, hysteresis, shares, deadline status.
+fn check_values(p: &BudgetPolicy) -> Result<(), String> {
+    if p.slots < 2 || p.slots > 1024 {
+        return Err(format!("slots = {} must lie in 2..=1024", p.slots));
+    }
+    if p.window < Duration::from_millis(p.slots as u64) {
+        return Err(format!(
+            "window {:?} is too short for {} slots",
+            p.window, p.slots
+        ));
+    }
+    if p.short_slots == 0 || p.short_slots > p.slots {
+        return Err(format!(
+            "short_slots = {} must lie in 1..={}",
+            p.short_slots, p.slots
+        ));
+    }
+    if !(0.5..1.0).contains(&p.confidence) {
+        return Err(format!(
+            "confidence = {} must lie in [0.5, 1), e.g. 0.95",
+            p.confidence
+        ));
+    }
+    if !(p.breach_burn > 0.0 && p.recover_burn > 0.0 && p.recover_burn <= p.breach_burn) {
+        return Err("recover_burn must be positive and at most breach_burn".to_owned());
+    }
+    if p.breach_evals == 0 || p.recover_evals == 0 {
+        return Err("breach_evals and recover_evals must be at least 1".to_owned());
+    }
+    if !(0.0..=1.0).contains(&p.default_share) {
+        return Err(format!(
+            "default_share = {} must lie in [0, 1]",
+            p.default_share
+        ));
+    }
+    if !(p.deadline_status.is_server_error() || p.deadline_status.is_client_error()) {
+        return Err(format!(
+            "deadline_status {} must be a 4xx or 5xx",
+            p.deadline_status
+        ));
+    }
+    Ok(())
+}
+
+/// Budget names are unique, and no two budgets cover the same method and route.
+fn check_budgets(p: &BudgetPolicy) -> Result<(), String> {
+    for (i, b) in p.budgets.iter().enumerate() {
+        for other in &p.budgets[..i] {
+            if other.name == b.name {
+                return Err(format!(
+                    "budget name {:?} is used twice; names must be unique",
+                    b.name
+                ));
+            }
+            if other.method == b.method && other.route == b.route {
+                return Err(format!(
+                    "budgets {:?} and {:?} both cover {}; merge their objectives",
+                    other.name,
+                    b.name,
+                    b.route_key()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Notes about a valid policy: budgets without a deadline in mode deadline, raised sample
+/// minimums.
+fn warnings(p: &BudgetPolicy) -> Vec<String> {
+    let no_deadline = p
+        .budgets
+        .iter()
+        .filter(|b| b.deadline.is_none() && p.mode == Mode::Deadline)
+        .map(|b| {
+            format!(
+                "budget {:?} has no deadline; mode deadline does nothing for it",
+                b.name
+            )
+        });
+    let raised = p
+        .budgets
+        .iter()
+        .flat_map(|b| b.objectives.iter().map(move |o| (b, o)))
+        .filter(|(_, o)| o.min_samples() > p.min_samples)
+        .map(|(b, o)| {
+            format!(
+                "budget {:?}: {o} needs at least {} samples for a verdict (min_samples {} raised)",
+                b.name,
+                o.min_samples(),
+                p.min_samples
+            )
+        });
+    no_deadline.chain(raised).collect()
 }

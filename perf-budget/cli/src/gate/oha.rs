@@ -1,11 +1,44 @@
 //! An `oha --json` result as the client view.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use perf_budget::Objective;
+use serde::Deserialize;
 
 use crate::gate::*;
 use crate::load::{RunStats, View};
+
+/// The parts of an `oha --json` result the gate reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OhaResult {
+    summary: Summary,
+    latency_percentiles: BTreeMap<String, Option<f64>>,
+    #[serde(default)]
+    status_code_distribution: BTreeMap<String, u64>,
+    #[serde(default)]
+    error_distribution: BTreeMap<String, u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Summary {
+    slowest: Option<f64>,
+    requests_per_sec: Option<f64>,
+    total: Option<f64>,
+}
+
+impl OhaResult {
+    /// A percentile (`p95`) in milliseconds.
+    fn ms(&self, key: &str) -> Option<f64> {
+        self.latency_percentiles
+            .get(key)
+            .copied()
+            .flatten()
+            .map(|s| s * 1000.0)
+    }
+}
 
 /// Reads an `oha --json` result (aggregate percentiles of one request kind).
 pub(crate) fn read_oha(
@@ -13,53 +46,33 @@ pub(crate) fn read_oha(
     objectives: &[Objective],
     open_rate: Option<f64>,
 ) -> Result<(View, ClientBudget, RunStats), String> {
-    let v: serde_json::Value =
+    let oha: OhaResult =
         serde_json::from_str(json).map_err(|e| format!("not an oha JSON result: {e}"))?;
-    let summary = v
-        .get("summary")
-        .ok_or("not an oha JSON result: no `summary`")?;
-    let pct = v
-        .get("latencyPercentiles")
-        .ok_or("not an oha JSON result: no `latencyPercentiles`")?;
-    let codes = v
-        .get("statusCodeDistribution")
-        .and_then(|c| c.as_object())
-        .cloned()
-        .unwrap_or_default();
-    let errs = v
-        .get("errorDistribution")
-        .and_then(|c| c.as_object())
-        .cloned()
-        .unwrap_or_default();
-    let count = |m: &serde_json::Map<String, serde_json::Value>, f: &dyn Fn(&str) -> bool| -> u64 {
-        m.iter()
-            .filter(|(k, _)| f(k))
-            .filter_map(|(_, v)| v.as_u64())
-            .sum()
-    };
-    let n = count(&codes, &|_| true) + count(&errs, &|_| true);
-    let errors = count(&codes, &|k| k.starts_with('5')) + count(&errs, &|_| true);
-    let get_ms = |key: &str| pct.get(key).and_then(|x| x.as_f64()).map(|s| s * 1000.0);
+    let failed: u64 = oha.error_distribution.values().sum();
+    let n = oha.status_code_distribution.values().sum::<u64>() + failed;
+    let errors = failed
+        + oha
+            .status_code_distribution
+            .iter()
+            .filter(|(code, _)| code.starts_with('5'))
+            .map(|(_, count)| count)
+            .sum::<u64>();
     let mut view = View::new(objectives.len());
     // oha reports percentiles only: reconstruct the exact-count view per objective from them.
     for (i, o) in objectives.iter().enumerate() {
-        if let Objective::Latency {
-            quantile,
-            threshold,
-            ..
-        } = o
-        {
-            let _ = quantile;
+        if let Objective::Latency { threshold, .. } = o {
             let key = o.label();
-            let ms = get_ms(&key).ok_or_else(|| format!("oha result has no {key} percentile"))?;
+            let ms = oha
+                .ms(&key)
+                .ok_or_else(|| format!("oha result has no {key} percentile"))?;
             let over = ms >= threshold.as_secs_f64() * 1000.0;
             view.over[i] = if over { n } else { 0 };
         }
     }
-    let p50_us = get_ms("p50").map_or(1, |m| (m * 1000.0) as u64).max(1);
+    let p50_us = oha.ms("p50").map_or(1, |m| (m * 1000.0) as u64).max(1);
     view.hist.record_n(Duration::from_micros(p50_us), n);
     view.errors = errors;
-    let q = |qq: f64, key: &str| get_ms(key).map(|m| (qq, m, m, m));
+    let q = |qq: f64, key: &str| oha.ms(key).map(|m| (qq, m, m, m));
     let stats = ClientBudget {
         budget: String::new(),
         n,
@@ -70,20 +83,13 @@ pub(crate) fn read_oha(
         } else {
             errors as f64 / n as f64
         },
-        max_ms: summary
-            .get("slowest")
-            .and_then(|x| x.as_f64())
-            .unwrap_or(0.0)
-            * 1000.0,
+        max_ms: oha.summary.slowest.unwrap_or(0.0) * 1000.0,
         quantiles: [q(0.5, "p50"), q(0.95, "p95"), q(0.99, "p99")]
             .into_iter()
             .flatten()
             .collect(),
     };
-    let rps = summary
-        .get("requestsPerSec")
-        .and_then(|x| x.as_f64())
-        .unwrap_or(0.0);
+    let rps = oha.summary.requests_per_sec.unwrap_or(0.0);
     let run = RunStats {
         target_rate: open_rate.unwrap_or(rps),
         achieved_rate: rps,
@@ -92,9 +98,34 @@ pub(crate) fn read_oha(
         dropped: 0,
         lag_p99_ms: 0.0,
         lag_max_ms: 0.0,
-        duration_s: summary.get("total").and_then(|x| x.as_f64()).unwrap_or(0.0),
+        duration_s: oha.summary.total.unwrap_or(0.0),
         warmup_s: 0.0,
         open_model: open_rate.is_some(),
     };
     Ok((view, stats, run))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_an_oha_result() {
+        let json = r#"{
+            "summary": {"successRate": 1.0, "total": 10.0, "slowest": 0.25, "requestsPerSec": 100.0},
+            "latencyPercentiles": {"p50": 0.01, "p95": 0.3, "p99": 0.4},
+            "statusCodeDistribution": {"200": 990, "503": 10},
+            "errorDistribution": {"timeout": 0}
+        }"#;
+        let p95 = Objective::parse("p95 < 200ms").unwrap();
+        let (view, stats, run) = read_oha(json, &[p95], Some(100.0)).unwrap();
+        assert_eq!((stats.n, stats.errors, view.over[0]), (1000, 10, 1000));
+        assert_eq!(stats.max_ms, 250.0);
+        assert!(run.open_model);
+        assert!(
+            read_oha("{}", &[], None)
+                .unwrap_err()
+                .starts_with("not an oha JSON result")
+        );
+    }
 }

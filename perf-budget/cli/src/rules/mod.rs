@@ -179,6 +179,26 @@ pub(super) fn yaml<T: Serialize>(header: &str, value: &T) -> String {
     format!("{header}\n{body}")
 }
 
+/// The labels of a burn-rate alert.
+fn alert_labels(slo: &Slo, service: &str, severity: &str, sloth_severity: &str) -> Labels {
+    let extra = [
+        ("severity", severity.to_owned()),
+        ("sloth_severity", sloth_severity.to_owned()),
+    ];
+    labels(slo, service, &extra)
+}
+
+/// The annotations of a burn-rate alert.
+fn alert_annotations(slo: &Slo, sloth_severity: &str) -> Labels {
+    Labels::from([
+        ("summary".to_owned(), annotation(slo)),
+        (
+            "title".to_owned(),
+            format!("({sloth_severity}) {} budget burn", slo.id),
+        ),
+    ])
+}
+
 pub(crate) fn annotation(slo: &Slo) -> String {
     format!(
         "{}: {} is burning its error budget too fast",

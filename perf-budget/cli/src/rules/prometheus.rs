@@ -4,8 +4,8 @@ use perf_budget::BudgetPolicy;
 use serde::Serialize;
 
 use super::{
-    Alerts, Cond, Labels, Options, Slo, annotation, labels, prom_dur, reachable, sel, slos,
-    windows, yaml,
+    Alerts, Cond, Labels, Options, Slo, alert_annotations, alert_labels, labels, prom_dur,
+    reachable, sel, slos, windows, yaml,
 };
 
 /// A Prometheus rule file.
@@ -184,21 +184,8 @@ fn alert_rules(slo: &Slo, alerts: &Alerts, opts: &Options) -> RuleGroup {
             format!("(\n    {}\n    and\n    {}\n)", one(c.short), one(c.long))
         };
         let expr = conds.iter().map(branch).collect::<Vec<_>>().join("\nor\n");
-        let labels = labels(
-            slo,
-            svc,
-            &[
-                ("severity", severity.clone()),
-                ("sloth_severity", sloth_severity.to_owned()),
-            ],
-        );
-        let annotations = Labels::from([
-            ("summary".to_owned(), annotation(slo)),
-            (
-                "title".to_owned(),
-                format!("({sloth_severity}) {} budget burn", slo.id),
-            ),
-        ]);
+        let labels = alert_labels(slo, svc, severity, sloth_severity);
+        let annotations = alert_annotations(slo, sloth_severity);
         rules.push(Rule {
             record: None,
             alert: Some(name.to_owned()),

@@ -4,7 +4,8 @@ use perf_budget::BudgetPolicy;
 use serde::Serialize;
 
 use super::{
-    Labels, Options, Slo, annotation, labels, prom_dur, reachable, sel, slos, windows, yaml,
+    Labels, Options, Slo, alert_annotations, alert_labels, prom_dur, reachable, sel, slos, windows,
+    yaml,
 };
 
 /// A `promtool test rules` file.
@@ -86,21 +87,8 @@ fn slo_tests(slo: &Slo, opts: &Options, minutes: u64) -> [TestCase; 2] {
         eval_time: eval.clone(),
         alertname: name,
         exp_alerts: vec![ExpAlert {
-            exp_labels: labels(
-                slo,
-                svc,
-                &[
-                    ("severity", severity.clone()),
-                    ("sloth_severity", sloth_severity.to_owned()),
-                ],
-            ),
-            exp_annotations: Labels::from([
-                ("summary".to_owned(), annotation(slo)),
-                (
-                    "title".to_owned(),
-                    format!("({sloth_severity}) {} budget burn", slo.id),
-                ),
-            ]),
+            exp_labels: alert_labels(slo, svc, severity, sloth_severity),
+            exp_annotations: alert_annotations(slo, sloth_severity),
         }],
     };
     let mut burning_alerts = Vec::new();
