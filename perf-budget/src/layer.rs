@@ -132,7 +132,8 @@ where
     T: OnTransition,
     X: ResponseForBudgetExceeded,
 {
-    /// Runs `policy` (built with [`BudgetPolicy::builder`] or read with `BudgetPolicy::from_toml`).
+    /// Runs `policy` (built with [`BudgetPolicy::builder`] or read with `BudgetPolicy::from_toml`),
+    /// replacing what [`budgets`](Self::budgets) set so far.
     pub fn policy(mut self, policy: BudgetPolicy) -> Self {
         self.policy = BudgetPolicyBuilder::from(policy);
         self
