@@ -1,20 +1,16 @@
-//! The per-request cost of perf-budget:
+//! The per-request cost of perf-budget, measured through the layer:
 //!
-//! - `record/clock reading`: one clock reading as the layer takes it (a request takes two);
-//! - `record/finish (3 objectives)`: what the end of a request costs — a clock reading, the
-//!   window slot, the counters of three objectives, the histogram and the once-per-slot
-//!   evaluation check. A request's record cost is this plus one clock reading (its start);
 //! - `layer round trip/*`: the whole layer around a no-op service (route lookup, both clock
 //!   readings, recording, the response future), against the bare service, for a request routed
 //!   by its path (the configured templates) and one carrying a `RouteTemplate`. Both build and
 //!   drop their request in the timed loop (as a server would, with warm caches): the layer's
-//!   cost is the difference to the bare service.
+//!   cost is the difference to the bare service. The request path takes latencies of zero here;
+//!   the record cost does not depend on the value.
 //!
 //! `cargo bench -p perf-budget --bench record`
 
 use std::convert::Infallible;
 use std::hint::black_box;
-use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -27,7 +23,7 @@ use tower::{Layer, Service, service_fn};
 
 fn policy() -> BudgetPolicy {
     BudgetPolicy::builder()
-        .budget("users", "GET /api/users/{id}", |b| {
+        .add_budget("users", "GET /api/users/{id}", |b| {
             b.objective("p95 < 200ms")
                 .objective("p99 < 500ms")
                 .objective("error_rate < 1%")
@@ -37,19 +33,6 @@ fn policy() -> BudgetPolicy {
 }
 
 fn bench(c: &mut Criterion) {
-    let (_layer, handle) = BudgetLayer::pair(policy());
-    let mut group = c.benchmark_group("record");
-    group.bench_function("clock reading", |b| b.iter(|| black_box(handle.__clock())));
-    group.bench_function("finish (3 objectives)", |b| {
-        let mut i = 0u64;
-        b.iter(|| {
-            // Latencies over 0..400 ms: some over each threshold, spread over the histogram.
-            i = i.wrapping_add(7919);
-            handle.__record(0, Duration::from_micros(black_box(i % 400_000)), false);
-        })
-    });
-    group.finish();
-
     let inner = service_fn(|_req: Request<()>| async {
         Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
     });

@@ -9,8 +9,9 @@
 //!
 //! Run with two request counts and take the difference per request. Variants: `bare`, `noop`
 //! (an identity axum layer), `budget` (observe, three objectives, `Router::layer`),
-//! `budget-axum` (the same with [`BudgetLayer::axum_body`]), `budget-outer` (that layer around
-//! the whole Router: templates matched with `matchit`, no per-route boxing).
+//! `budget-outer` (that layer around the whole Router: the budgets' templates matched by the
+//! foundation's `RouteTable`, no per-route boxing), `svc-template` and `svc-path` (the layer
+//! around a no-op service, with and without a `RouteTemplate`).
 
 use std::time::Duration;
 
@@ -24,12 +25,12 @@ use tower::{Layer, Service, ServiceExt};
 
 fn policy() -> BudgetPolicy {
     BudgetPolicy::builder()
-        .budget("json", "GET /json", |b| {
+        .add_budget("json", "GET /json", |b| {
             b.p95(Duration::from_millis(200))
                 .p99(Duration::from_millis(500))
                 .error_rate(0.01)
         })
-        .budget("static", "GET /static", |b| {
+        .add_budget("static", "GET /static", |b| {
             b.p95(Duration::from_millis(200))
                 .p99(Duration::from_millis(500))
                 .error_rate(0.01)
@@ -40,13 +41,15 @@ fn policy() -> BudgetPolicy {
 
 /// Serves `n` requests, as `axum::serve` does per connection: the Router with its state
 /// applied (handlers turned into routes once, not per request).
-async fn run<S>(app: S, n: u32)
+async fn run<S, B>(app: S, n: u32)
 where
     S: tower::Service<
             Request<Body>,
-            Response = axum::response::Response<Body>,
+            Response = http::Response<B>,
             Error = std::convert::Infallible,
         > + Clone,
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
 {
     for _ in 0..n {
         let req = Request::get("/json").body(Body::empty()).expect("request");
@@ -81,12 +84,8 @@ fn main() {
                 .await
             }
             "budget" => run(router.layer(BudgetLayer::new(policy())).with_state(()), n).await,
-            "budget-axum" => {
-                let layer = BudgetLayer::new(policy()).axum_body();
-                run(router.layer(layer).with_state(()), n).await
-            }
             "budget-outer" => {
-                let layer = BudgetLayer::new(policy()).axum_body();
+                let layer = BudgetLayer::new(policy());
                 run(layer.layer(router.with_state(())), n).await
             }
             "svc-template" | "svc-path" => {

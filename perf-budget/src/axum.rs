@@ -8,13 +8,13 @@
 //! use perf_budget::{BudgetLayer, BudgetPolicy};
 //!
 //! let policy = BudgetPolicy::builder()
-//!     .budget("users", "GET /users", |b| b.p95(Duration::from_millis(200)))
+//!     .add_budget("users", "GET /users", |b| b.p95(Duration::from_millis(200)))
 //!     .build()
 //!     .unwrap();
 //! let (layer, handle) = BudgetLayer::pair(policy);
 //! let app: Router = Router::new()
 //!     .route("/users", get(|| async { "[]" }))
-//!     .layer(layer.axum_body())
+//!     .layer(layer)
 //!     .route("/perf/budgets", get(perf_budget::axum::report).with_state(handle));
 //! ```
 

@@ -43,7 +43,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::error::{ConfigError, ConfigErrorKind};
+use crate::error::{ConfigError, Kind};
 use crate::policy::{
     BudgetPolicy, BudgetPolicyBuilder, ErrorClasses, Measure, Mode, Objective, Regression,
     RouteBudget, Severity, parse_duration, parse_route,
@@ -136,98 +136,11 @@ impl BudgetPolicy {
         let src = Src(source);
         let file: File = toml::from_str(source).map_err(|e| {
             let line = e.span().map(|s| src.line(s.start));
-            ConfigError::new(ConfigErrorKind::Syntax, e.message().trim().to_owned()).at_line(line)
+            ConfigError::new(Kind::Syntax, e.message().trim().to_owned()).at_line(line)
         })?;
-        let d = file.defaults;
-        let mut b = BudgetPolicy::builder();
-        let value =
-            |m: String, line| Err(ConfigError::new(ConfigErrorKind::Value, m).at_line(line));
-        if let Some(w) = &d.window {
-            match parse_duration(w.get_ref()) {
-                Ok(w) => b = b.window(w),
-                Err(m) => return value(format!("window: {m}"), src.at(w)),
-            }
-        }
-        let slots_line = d.slots.as_ref().and_then(|s| src.at(s));
-        if let Some(s) = d.slots {
-            b = b.slots(s.into_inner());
-        }
-        if let Some(s) = d.short_slots {
-            b = b.short_slots(s);
-        }
-        if let Some(n) = d.min_samples {
-            b = b.min_samples(n);
-        }
-        let conf_line = d.confidence.as_ref().and_then(|s| src.at(s));
-        if let Some(c) = d.confidence {
-            b = b.confidence(c.into_inner());
-        }
-        if let Some(m) = d.mode {
-            b = b.mode(m);
-        }
-        if let Some(v) = d.breach_burn {
-            b = b.breach_burn(v);
-        }
-        if let Some(v) = d.recover_burn {
-            b = b.recover_burn(v);
-        }
-        if let Some(v) = d.breach_evals {
-            b = b.breach_evals(v);
-        }
-        if let Some(v) = d.recover_evals {
-            b = b.recover_evals(v);
-        }
-        if let Some(i) = d.instance {
-            b = b.instance(i);
-        }
-        if let Some(s) = &d.deadline_status {
-            match http::StatusCode::from_u16(*s.get_ref()) {
-                Ok(st) => b = b.deadline_status(st),
-                Err(_) => {
-                    return value(
-                        format!("deadline_status {} is not a status code", s.get_ref()),
-                        src.at(s),
-                    );
-                }
-            }
-        }
-        if let Some(errs) = &d.errors {
-            let mut c = ErrorClasses {
-                server: false,
-                client: false,
-                deadline: false,
-                shed: false,
-            };
-            for e in errs.get_ref() {
-                match e.as_str() {
-                    "5xx" => c.server = true,
-                    "4xx" => c.client = true,
-                    "deadline" | "timeout" => c.deadline = true,
-                    "shed" => c.shed = true,
-                    other => {
-                        return value(
-                            format!(
-                                "errors: unknown class {other:?}; use \"5xx\", \"4xx\", \"deadline\" or \"shed\""
-                            ),
-                            src.at(errs),
-                        );
-                    }
-                }
-            }
-            b = b.errors(c);
-        }
-        if let Some(s) = file.shed.default_share {
-            b = b.default_share(s);
-        }
-        for (name, share) in &file.shed.shares {
-            if !(0.0..=1.0).contains(share.get_ref()) {
-                return value(
-                    format!("shed share {name} = {} must lie in [0, 1]", share.get_ref()),
-                    src.at(share),
-                );
-            }
-            b = b.shed_share(name.clone(), *share.get_ref());
-        }
+        let d = &file.defaults;
+        let mut b = read_defaults(&src, d)?;
+        b = read_shed(&src, &file.shed, b)?;
         if let Some(other) = &file.other {
             let mut objectives = Vec::new();
             for o in &other.objectives {
@@ -240,25 +153,22 @@ impl BudgetPolicy {
                 bb
             });
         }
-        let mut routes_lines = Vec::new();
         for t in &file.budget {
-            let budget = read_budget(&src, t, &d.measure, d.severity)?;
-            routes_lines.push(src.at(&t.name));
-            push(&mut b, budget);
+            b.push_budget(read_budget(&src, t, d.measure, d.severity)?);
         }
         b.build().map_err(|e| {
             // Attach the most useful line we know for policy-level errors.
             let line = match e.kind() {
-                ConfigErrorKind::Route => {
-                    let msg = e.message().to_owned();
-                    file.budget
-                        .iter()
-                        .rev()
-                        .find(|t| msg.contains(&format!("{:?}", t.name.get_ref())))
-                        .and_then(|t| src.at(&t.name))
+                Kind::Route => file
+                    .budget
+                    .iter()
+                    .rev()
+                    .find(|t| e.message().contains(&format!("{:?}", t.name.get_ref())))
+                    .and_then(|t| src.at(&t.name)),
+                _ if e.message().starts_with("slots") => d.slots.as_ref().and_then(|s| src.at(s)),
+                _ if e.message().starts_with("confidence") => {
+                    d.confidence.as_ref().and_then(|s| src.at(s))
                 }
-                _ if e.message().starts_with("slots") => slots_line,
-                _ if e.message().starts_with("confidence") => conf_line,
                 _ => None,
             };
             e.at_line(line)
@@ -266,14 +176,112 @@ impl BudgetPolicy {
     }
 }
 
-fn push(b: &mut BudgetPolicyBuilder, budget: RouteBudget) {
-    b.push_budget(budget);
+fn value_error<T>(message: String, line: Option<usize>) -> Result<T, ConfigError> {
+    Err(ConfigError::new(Kind::Value, message).at_line(line))
 }
 
+/// The `[defaults]` table.
+fn read_defaults(src: &Src<'_>, d: &Defaults) -> Result<BudgetPolicyBuilder, ConfigError> {
+    let mut b = BudgetPolicy::builder();
+    if let Some(w) = &d.window {
+        match parse_duration(w.get_ref()) {
+            Ok(w) => b = b.window(w),
+            Err(m) => return value_error(format!("window: {m}"), src.at(w)),
+        }
+    }
+    if let Some(s) = &d.slots {
+        b = b.slots(*s.get_ref());
+    }
+    if let Some(c) = &d.confidence {
+        b = b.confidence(*c.get_ref());
+    }
+    if let Some(v) = d.short_slots {
+        b = b.short_slots(v);
+    }
+    if let Some(v) = d.min_samples {
+        b = b.min_samples(v);
+    }
+    if let Some(v) = d.mode {
+        b = b.mode(v);
+    }
+    if let Some(v) = d.breach_burn {
+        b = b.breach_burn(v);
+    }
+    if let Some(v) = d.recover_burn {
+        b = b.recover_burn(v);
+    }
+    if let Some(v) = d.breach_evals {
+        b = b.breach_evals(v);
+    }
+    if let Some(v) = d.recover_evals {
+        b = b.recover_evals(v);
+    }
+    if let Some(v) = &d.instance {
+        b = b.instance(v.clone());
+    }
+    if let Some(s) = &d.deadline_status {
+        match http::StatusCode::from_u16(*s.get_ref()) {
+            Ok(st) => b = b.deadline_status(st),
+            Err(_) => {
+                let m = format!("deadline_status {} is not a status code", s.get_ref());
+                return value_error(m, src.at(s));
+            }
+        }
+    }
+    if let Some(errs) = &d.errors {
+        b = b.errors(read_errors(errs.get_ref()).or_else(|m| value_error(m, src.at(errs)))?);
+    }
+    Ok(b)
+}
+
+/// `errors = ["5xx", "deadline"]`.
+fn read_errors(classes: &[String]) -> Result<ErrorClasses, String> {
+    let mut c = ErrorClasses {
+        server: false,
+        client: false,
+        deadline: false,
+        shed: false,
+    };
+    for e in classes {
+        match e.as_str() {
+            "5xx" => c.server = true,
+            "4xx" => c.client = true,
+            "deadline" | "timeout" => c.deadline = true,
+            "shed" => c.shed = true,
+            other => {
+                return Err(format!(
+                    "errors: unknown class {other:?}; use \"5xx\", \"4xx\", \"deadline\" or \"shed\""
+                ));
+            }
+        }
+    }
+    Ok(c)
+}
+
+/// The `[shed]` table.
+fn read_shed(
+    src: &Src<'_>,
+    shed: &Shed,
+    mut b: BudgetPolicyBuilder,
+) -> Result<BudgetPolicyBuilder, ConfigError> {
+    if let Some(s) = shed.default_share {
+        b = b.default_share(s);
+    }
+    for (name, share) in &shed.shares {
+        if !(0.0..=1.0).contains(share.get_ref()) {
+            let m = format!("shed share {name} = {} must lie in [0, 1]", share.get_ref());
+            return value_error(m, src.at(share));
+        }
+        b = b.add_shed_share(name.clone(), *share.get_ref());
+    }
+    Ok(b)
+}
+
+/// One `[[budget]]`, validated as the builder validates it.
 fn read_budget(
     src: &Src<'_>,
     t: &BudgetToml,
-    measure: &Option<Measure>,
+    measure: Option<Measure>,
     severity: Option<Severity>,
 ) -> Result<RouteBudget, ConfigError> {
     let name = t.name.get_ref();
@@ -282,26 +290,19 @@ fn read_budget(
     };
     let (method, route) = match parse_route(t.route.get_ref()) {
         Ok(r) => r,
-        Err(m) => return err(ConfigErrorKind::Route, m, src.at(&t.route)),
+        Err(m) => return err(Kind::Route, m, src.at(&t.route)),
     };
-    let mut bb = BudgetPolicy::builder();
     let mut objectives = Vec::new();
     for o in &t.objectives {
         match Objective::parse(o.get_ref()) {
             Ok(o) => objectives.push(o),
-            Err(e) => {
-                return err(
-                    ConfigErrorKind::Objective,
-                    e.message().to_owned(),
-                    src.at(o),
-                );
-            }
+            Err(e) => return err(Kind::Objective, e.message().to_owned(), src.at(o)),
         }
     }
     let deadline = match &t.deadline {
         Some(d) => match parse_duration(d.get_ref()) {
             Ok(d) => Some(d),
-            Err(m) => return err(ConfigErrorKind::Value, format!("deadline: {m}"), src.at(d)),
+            Err(m) => return err(Kind::Value, format!("deadline: {m}"), src.at(d)),
         },
         None => None,
     };
@@ -310,104 +311,79 @@ fn read_budget(
         ..Regression::default()
     };
     for (k, v) in &t.regression {
-        let line = src.at(v);
-        let s = v.get_ref().trim();
-        if k == "floor" {
-            match parse_duration(s) {
-                Ok(d) => regression.floor = d,
-                Err(m) => {
-                    return err(
-                        ConfigErrorKind::Value,
-                        format!("regression.floor: {m}"),
-                        line,
-                    );
-                }
-            }
-        } else if k == "error_rate" {
-            let pp = s
-                .trim_start_matches('+')
-                .strip_suffix("pp")
-                .and_then(|n| n.trim().parse::<f64>().ok());
-            match pp {
-                Some(pp) if pp >= 0.0 => regression.error_rate = Some(pp / 100.0),
-                _ => {
-                    return err(
-                        ConfigErrorKind::Value,
-                        format!(
-                            "regression.error_rate = {s:?}: write percentage points, e.g. \"+0.5pp\""
-                        ),
-                        line,
-                    );
-                }
-            }
-        } else {
-            let q = k
-                .strip_prefix('p')
-                .and_then(|q| q.parse::<f64>().ok())
-                .filter(|q| *q > 0.0 && *q < 100.0);
-            let rel = s
-                .trim_start_matches('+')
-                .strip_suffix('%')
-                .and_then(|n| n.trim().parse::<f64>().ok());
-            match (q, rel) {
-                (Some(q), Some(rel)) if rel >= 0.0 => {
-                    regression.quantiles.push((q / 100.0, rel / 100.0))
-                }
-                (None, _) => {
-                    return err(
-                        ConfigErrorKind::Value,
-                        format!("regression key {k:?} is unknown; use pNN, floor or error_rate"),
-                        line,
-                    );
-                }
-                _ => {
-                    return err(
-                        ConfigErrorKind::Value,
-                        format!(
-                            "regression.{k} = {s:?}: write a relative tolerance, e.g. \"+20%\""
-                        ),
-                        line,
-                    );
-                }
-            }
+        if let Err(m) = read_regression(&mut regression, k, v.get_ref().trim()) {
+            return err(Kind::Value, m, src.at(v));
         }
     }
     let route_str = match &method {
         Some(m) => format!("{m} {route}"),
         None => route.clone(),
     };
-    let mut result = None;
-    bb = bb.budget(name.clone(), &route_str, |mut b| {
-        for o in &objectives {
-            b = b.objective(&o.to_string());
-        }
-        if let Some(d) = deadline {
-            b = b.deadline(d);
-        }
-        if let Some(p) = &t.priority {
-            b = b.priority(p.clone());
-        }
-        if let Some(s) = t.severity.or(severity) {
-            b = b.severity(s);
-        }
-        if let Some(m) = t.measure.or(*measure) {
-            b = b.measure(m);
-        }
-        b.regression(regression)
-    });
-    match bb.build() {
-        Ok(p) => {
-            let mut budget = p.budgets.into_iter().next();
-            if let Some(b) = &mut budget {
-                // Keep the parsed objectives exactly (the round trip through text is lossless,
-                // but avoid depending on it).
-                b.objectives = objectives;
+    let policy = BudgetPolicy::builder()
+        .add_budget(name.clone(), &route_str, |mut b| {
+            for o in &objectives {
+                b = b.objective(&o.to_string());
             }
-            result = result.or(budget);
-        }
-        Err(e) => return Err(e.at_line(src.at(&t.name))),
+            if let Some(d) = deadline {
+                b = b.deadline(d);
+            }
+            if let Some(p) = &t.priority {
+                b = b.priority(p.clone());
+            }
+            if let Some(s) = t.severity.or(severity) {
+                b = b.severity(s);
+            }
+            if let Some(m) = t.measure.or(measure) {
+                b = b.measure(m);
+            }
+            b.regression(regression)
+        })
+        .build()
+        .map_err(|e| e.at_line(src.at(&t.name)))?;
+    let mut budget = policy.budgets.into_iter().next();
+    if let Some(b) = &mut budget {
+        // Keep the parsed objectives exactly (the round trip through text is lossless, but
+        // avoid depending on it).
+        b.objectives = objectives;
     }
-    result.ok_or_else(|| ConfigError::new(ConfigErrorKind::Value, "internal: budget lost"))
+    budget.ok_or_else(|| ConfigError::new(Kind::Value, "internal: budget lost"))
+}
+
+/// One `[budget.regression]` entry: `floor = "2ms"`, `error_rate = "+0.5pp"` or `p95 = "+20%"`.
+fn read_regression(r: &mut Regression, key: &str, value: &str) -> Result<(), String> {
+    if key == "floor" {
+        r.floor = parse_duration(value).map_err(|m| format!("regression.floor: {m}"))?;
+        return Ok(());
+    }
+    if key == "error_rate" {
+        let pp = value
+            .trim_start_matches('+')
+            .strip_suffix("pp")
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .filter(|pp| *pp >= 0.0);
+        let pp = pp.ok_or_else(|| {
+            format!("regression.error_rate = {value:?}: write percentage points, e.g. \"+0.5pp\"")
+        })?;
+        r.error_rate = Some(pp / 100.0);
+        return Ok(());
+    }
+    let q = key
+        .strip_prefix('p')
+        .and_then(|q| q.parse::<f64>().ok())
+        .filter(|q| *q > 0.0 && *q < 100.0)
+        .ok_or_else(|| {
+            format!("regression key {key:?} is unknown; use pNN, floor or error_rate")
+        })?;
+    let rel = value
+        .trim_start_matches('+')
+        .strip_suffix('%')
+        .and_then(|n| n.trim().parse::<f64>().ok())
+        .filter(|rel| *rel >= 0.0)
+        .ok_or_else(|| {
+            format!("regression.{key} = {value:?}: write a relative tolerance, e.g. \"+20%\"")
+        })?;
+    r.quantiles.push((q / 100.0, rel / 100.0));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -2,68 +2,127 @@
 
 use std::fmt;
 
-/// What kind of mistake a [`ConfigError`] reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConfigErrorKind {
-    /// The file is not valid TOML, or has an unknown or mistyped key.
-    Syntax,
-    /// An objective expression such as `p95 < 200ms` could not be parsed or is out of range.
-    Objective,
-    /// A route is malformed or defined twice.
-    Route,
-    /// Any other out-of-range value (window, slots, confidence, shares, durations).
-    Value,
-}
-
-/// A budget definition that cannot be used, with the line (for files) and what to fix.
+/// A budget definition that cannot be used: what is wrong, the line (for files) and what to fix.
 ///
 /// `Display` reads like `line 12: budget "users": invalid objective "p95 < 20xs": unknown unit
 /// "xs"; write a duration like 200ms, 1.5s or 800us`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    kind: ConfigErrorKind,
-    line: Option<usize>,
-    message: String,
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file is not valid TOML, or has an unknown or mistyped key.
+    Syntax {
+        /// The 1-based line in the TOML source, when the error came from a file.
+        line: Option<usize>,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// An objective expression such as `p95 < 200ms` could not be parsed or is out of range.
+    Objective {
+        /// The 1-based line in the TOML source, when the error came from a file.
+        line: Option<usize>,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A route is malformed, conflicts with another one or is defined twice.
+    Route {
+        /// The 1-based line in the TOML source, when the error came from a file.
+        line: Option<usize>,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// Any other out-of-range value (window, slots, confidence, shares, durations).
+    Value {
+        /// The 1-based line in the TOML source, when the error came from a file.
+        line: Option<usize>,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// The variant of a [`ConfigError`], to build one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    #[cfg(feature = "config")]
+    Syntax,
+    Objective,
+    Route,
+    Value,
 }
 
 impl ConfigError {
-    pub(crate) fn new(kind: ConfigErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            line: None,
-            message: message.into(),
+    pub(crate) fn new(kind: Kind, message: impl Into<String>) -> Self {
+        let (line, message) = (None, message.into());
+        match kind {
+            #[cfg(feature = "config")]
+            Kind::Syntax => Self::Syntax { line, message },
+            Kind::Objective => Self::Objective { line, message },
+            Kind::Route => Self::Route { line, message },
+            Kind::Value => Self::Value { line, message },
         }
     }
 
-    pub(crate) fn at_line(mut self, line: Option<usize>) -> Self {
-        if self.line.is_none() {
-            self.line = line;
+    #[cfg(feature = "config")]
+    pub(crate) fn kind(&self) -> Kind {
+        match self {
+            Self::Syntax { .. } => Kind::Syntax,
+            Self::Objective { .. } => Kind::Objective,
+            Self::Route { .. } => Kind::Route,
+            Self::Value { .. } => Kind::Value,
+        }
+    }
+
+    fn parts_mut(&mut self) -> (&mut Option<usize>, &mut String) {
+        match self {
+            Self::Syntax { line, message }
+            | Self::Objective { line, message }
+            | Self::Route { line, message }
+            | Self::Value { line, message } => (line, message),
+        }
+    }
+
+    /// Sets the line unless one is known already.
+    #[cfg(feature = "config")]
+    pub(crate) fn at_line(mut self, at: Option<usize>) -> Self {
+        let (line, _) = self.parts_mut();
+        if line.is_none() {
+            *line = at;
         }
         self
     }
 
-    /// The kind of mistake.
-    pub fn kind(&self) -> ConfigErrorKind {
-        self.kind
+    /// Puts `prefix` (e.g. `budget "users": `) before the message.
+    pub(crate) fn prefixed(mut self, prefix: &str) -> Self {
+        let (_, message) = self.parts_mut();
+        message.insert_str(0, prefix);
+        self
     }
 
     /// The 1-based line in the TOML source, when the error came from a file.
     pub fn line(&self) -> Option<usize> {
-        self.line
+        match self {
+            Self::Syntax { line, .. }
+            | Self::Objective { line, .. }
+            | Self::Route { line, .. }
+            | Self::Value { line, .. } => *line,
+        }
     }
 
-    /// The message without the line prefix.
+    /// What is wrong and how to fix it, without the line prefix.
     pub fn message(&self) -> &str {
-        &self.message
+        match self {
+            Self::Syntax { message, .. }
+            | Self::Objective { message, .. }
+            | Self::Route { message, .. }
+            | Self::Value { message, .. } => message,
+        }
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "line {line}: {}", self.message),
-            None => f.write_str(&self.message),
+        match self.line() {
+            Some(line) => write!(f, "line {line}: {}", self.message()),
+            None => f.write_str(self.message()),
         }
     }
 }

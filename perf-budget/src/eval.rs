@@ -9,30 +9,11 @@
 //! consecutive evaluations that fail with evidence while the short window still burns above
 //! `breach_burn`, and `breached → ok` only after `recover_evals` evaluations with both burns
 //! below `recover_burn`.
-//!
-//! # Example
-//!
-//! ```
-//! use perf_budget::eval::wilson_lower;
-//! // 8 slow requests of 100 is 8 %, but with 95 % confidence it may still be under 5 %.
-//! assert!((wilson_lower(8, 100, 0.95) - 0.0457).abs() < 5e-4);
-//! assert!(wilson_lower(40, 2000, 0.95) > 0.01);
-//! ```
 
 /// A budget's or objective's state.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum State {
     /// Within budget, or not enough evidence of a problem.
     #[default]
@@ -62,8 +43,9 @@ impl State {
 }
 
 /// The verdict on one objective over the window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum Status {
     /// No evidence that the objective is missed.
     Pass,
@@ -74,7 +56,7 @@ pub enum Status {
 }
 
 /// The standard normal quantile (Acklam's approximation, relative error < 1.2e-9).
-pub fn normal_quantile(p: f64) -> f64 {
+pub(crate) fn normal_quantile(p: f64) -> f64 {
     const A: [f64; 6] = [
         -3.969_683_028_665_376e1,
         2.209_460_984_245_205e2,
@@ -126,7 +108,7 @@ pub fn normal_quantile(p: f64) -> f64 {
 }
 
 /// The one-sided Wilson score lower bound of `bad / n` at `confidence` (0.5 gives `bad / n`).
-pub fn wilson_lower(bad: u64, n: u64, confidence: f64) -> f64 {
+pub(crate) fn wilson_lower(bad: u64, n: u64, confidence: f64) -> f64 {
     if n == 0 {
         return 0.0;
     }
@@ -140,7 +122,7 @@ pub fn wilson_lower(bad: u64, n: u64, confidence: f64) -> f64 {
 }
 
 /// Burn rate: the miss share over the allowance (0 without samples).
-pub fn burn(bad: u64, n: u64, allowance: f64) -> f64 {
+pub(crate) fn burn(bad: u64, n: u64, allowance: f64) -> f64 {
     if n == 0 {
         0.0
     } else {
@@ -208,6 +190,13 @@ impl Machine {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn wilson_needs_evidence() {
+        // 8 slow requests of 100 is 8 %, but with 95 % confidence it may still be under 5 %.
+        assert!((super::wilson_lower(8, 100, 0.95) - 0.0457).abs() < 5e-4);
+        assert!(super::wilson_lower(40, 2000, 0.95) > 0.01);
+    }
+
     use super::*;
 
     #[test]

@@ -1,24 +1,14 @@
-//! A lock-free log-linear histogram of microseconds, used only to *report* quantiles.
+//! The one latency histogram of the crate and its CLI: log-linear buckets of microseconds,
+//! lock-free per window slot ([`AtomicHistogram`]), merged into a [`LatencyHistogram`] to
+//! *report* quantiles. Decisions never use it: they come from exact counters.
 //!
 //! Values below 64 µs are exact; above, each octave is split into 32 equal buckets, up to
 //! 2^26 µs (about 67 s); larger values share one overflow bucket. A quantile is reported as the
 //! midpoint of the bucket holding the nearest-rank sample, so its relative error is at most
-//! 1/64 ≈ **1.56 %** ([`REL_ERROR`]). Decisions never use it: they come from exact counters.
-//!
-//! # Example
-//!
-//! ```
-//! use perf_budget::histogram::{Counts, REL_ERROR};
-//!
-//! let mut c = Counts::default();
-//! for us in 1..=10_000u64 {
-//!     c.record(us);
-//! }
-//! let p95 = c.quantile(0.95).unwrap() as f64;
-//! assert!((p95 - 9_500.0).abs() / 9_500.0 <= REL_ERROR);
-//! ```
+//! 1/64 ≈ **1.56 %** (`REL_ERROR`).
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 /// Sub-buckets per octave.
 const SUB: u64 = 32;
@@ -27,13 +17,13 @@ const LINEAR: u64 = 2 * SUB;
 /// Highest octave (most significant bit) kept; above it values overflow.
 const MAX_MSB: u32 = 25;
 /// Number of buckets, the last one being the overflow bucket.
-pub const BUCKETS: usize = (LINEAR + (MAX_MSB as u64 - 5) * SUB) as usize + 1;
+pub(crate) const BUCKETS: usize = (LINEAR + (MAX_MSB as u64 - 5) * SUB) as usize + 1;
 /// The stated bound on the relative error of reported quantiles (values ≥ 64 µs).
-pub const REL_ERROR: f64 = 1.0 / 64.0;
+pub(crate) const REL_ERROR: f64 = 1.0 / 64.0;
 
 /// The bucket index of a value in µs.
 #[inline]
-pub fn index(us: u64) -> usize {
+pub(crate) fn index(us: u64) -> usize {
     if us < LINEAR {
         return us as usize;
     }
@@ -47,7 +37,7 @@ pub fn index(us: u64) -> usize {
 }
 
 /// The `[low, high)` range of a bucket in µs (the overflow bucket reports `[2^26, 2^26]`).
-pub fn bounds(i: usize) -> (u64, u64) {
+pub(crate) fn bounds(i: usize) -> (u64, u64) {
     let i = i as u64;
     if i < LINEAR {
         return (i, i + 1);
@@ -88,20 +78,38 @@ impl AtomicHistogram {
             b.store(0, Ordering::Relaxed);
         }
     }
-    pub(crate) fn add_to(&self, c: &mut Counts) {
+    pub(crate) fn add_to(&self, c: &mut LatencyHistogram) {
         for (dst, b) in c.buckets.iter_mut().zip(self.buckets.iter()) {
             *dst += u64::from(b.load(Ordering::Relaxed));
         }
     }
 }
 
-/// Plain merged counts (the sum of a window's slots), for queries.
+/// Request latencies in log-linear buckets: exact below 64 µs, then 32 buckets per octave up to
+/// about 67 s (larger values share one bucket), so a reported quantile is within
+/// [`RELATIVE_ERROR`](Self::RELATIVE_ERROR) (1/64 ≈ 1.56 %) of the true one.
+///
+/// The layer reports its p50/p95/p99 from the sum of its window's slots; the `perf-budget gate`
+/// command records its client-side latencies in the same type, so both views are quantized
+/// alike.
+///
+/// ```
+/// use std::time::Duration;
+/// use perf_budget::LatencyHistogram;
+///
+/// let mut h = LatencyHistogram::new();
+/// for us in 1..=10_000u64 {
+///     h.record(Duration::from_micros(us));
+/// }
+/// let p95 = h.quantile(0.95).unwrap().as_micros() as f64;
+/// assert!((p95 - 9_500.0).abs() / 9_500.0 <= LatencyHistogram::RELATIVE_ERROR);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Counts {
+pub struct LatencyHistogram {
     buckets: Vec<u64>,
 }
 
-impl Default for Counts {
+impl Default for LatencyHistogram {
     fn default() -> Self {
         Self {
             buckets: vec![0; BUCKETS],
@@ -109,18 +117,49 @@ impl Default for Counts {
     }
 }
 
-impl Counts {
-    /// Adds one value in µs.
-    pub fn record(&mut self, us: u64) {
-        self.buckets[index(us)] += 1;
+impl LatencyHistogram {
+    /// The bound on the relative error of a reported quantile (values of 64 µs and more).
+    pub const RELATIVE_ERROR: f64 = REL_ERROR;
+
+    /// An empty histogram.
+    pub fn new() -> Self {
+        Self::default()
     }
-    /// The number of recorded values.
-    pub fn total(&self) -> u64 {
+
+    /// Adds one latency.
+    pub fn record(&mut self, latency: Duration) {
+        self.record_n(latency, 1);
+    }
+
+    /// Adds `n` requests of the same latency.
+    pub fn record_n(&mut self, latency: Duration, n: u64) {
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.buckets[index(us)] += n;
+    }
+
+    /// The number of latencies recorded.
+    pub fn len(&self) -> u64 {
         self.buckets.iter().sum()
     }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The nearest-rank `q` quantile (`0.95` for p95), or `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        self.quantile_us(q).map(Duration::from_micros)
+    }
+
+    /// The largest latency recorded (within the same error), or `None` when empty.
+    pub fn max(&self) -> Option<Duration> {
+        self.quantile(1.0)
+    }
+
     /// The nearest-rank `q` quantile in µs (bucket midpoint), or `None` when empty.
-    pub fn quantile(&self, q: f64) -> Option<u64> {
-        let n = self.total();
+    pub(crate) fn quantile_us(&self, q: f64) -> Option<u64> {
+        let n = self.len();
         if n == 0 {
             return None;
         }
@@ -133,17 +172,6 @@ impl Counts {
             }
         }
         None
-    }
-    /// The non-empty buckets as `(low_us, high_us, count)`.
-    pub fn nonzero(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
-        self.buckets
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c > 0)
-            .map(|(i, c)| {
-                let (lo, hi) = bounds(i);
-                (lo, hi, *c)
-            })
     }
 }
 
@@ -197,14 +225,14 @@ mod tests {
         for &s in samples.iter() {
             h.record(s);
         }
-        let mut c = Counts::default();
+        let mut c = LatencyHistogram::default();
         h.add_to(&mut c);
         samples.sort_unstable();
         let mut worst: f64 = 0.0;
         for q in [0.5, 0.95, 0.99] {
             let rank = (q * samples.len() as f64).ceil() as usize;
             let exact = samples[rank - 1] as f64;
-            let est = c.quantile(q).unwrap() as f64;
+            let est = c.quantile_us(q).unwrap() as f64;
             let err = (est - exact).abs() / exact;
             assert!(
                 err <= REL_ERROR,

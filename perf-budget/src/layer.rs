@@ -1,69 +1,95 @@
-//! [`BudgetLayer`] and [`BudgetHandle`].
+//! [`BudgetLayer`], its builder and [`BudgetHandle`].
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 
+use perf_middleware::ServerTiming;
 use tower_layer::Layer;
 
 use crate::State;
-use crate::body::Wrapped;
-use crate::policy::BudgetPolicy;
+use crate::error::ConfigError;
+use crate::hooks::{OnTransition, ResponseForBudgetExceeded};
+use crate::policy::{BudgetPolicy, BudgetPolicyBuilder};
 use crate::report::BudgetReport;
 use crate::service::Budget;
 use crate::shared::Shared;
 
 /// Applies [`Budget`] to a service. Clones share the same counters, windows and states.
 ///
-/// `K` is the [`BodyKind`](crate::BodyKind) of the responses: [`Wrapped`] by default, axum's
-/// `Body` after [`axum_body`](Self::axum_body). See the crate docs for an example.
-#[derive(Debug)]
+/// `T` and `X` are the [`OnTransition`] and [`ResponseForBudgetExceeded`] hooks (`()`, none, by
+/// default; set them with [`BudgetLayer::builder`]). See the crate docs for an example.
 #[must_use]
-pub struct BudgetLayer<K = Wrapped> {
-    pub(crate) shared: Arc<Shared>,
-    kind: PhantomData<fn() -> K>,
+pub struct BudgetLayer<T = (), X = ()> {
+    pub(crate) shared: Arc<Shared<T, X>>,
 }
 
-impl<K> Clone for BudgetLayer<K> {
+impl<T, X> Clone for BudgetLayer<T, X> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
-            kind: PhantomData,
         }
+    }
+}
+
+impl<T, X> std::fmt::Debug for BudgetLayer<T, X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BudgetLayer")
+            .field("shared", &self.shared)
+            .finish()
     }
 }
 
 impl BudgetLayer {
+    /// A layer running `policy`, with the defaults of [`BudgetLayer::builder`].
+    pub fn new(policy: BudgetPolicy) -> Self {
+        Self::from_shared(Shared::new(policy, ServerTiming::Off, (), ()))
+    }
+
     /// A layer and a handle onto its shared state (for reports and tests).
     pub fn pair(policy: BudgetPolicy) -> (Self, BudgetHandle) {
-        let shared = Arc::new(Shared::new(policy));
-        (
-            Self {
-                shared: shared.clone(),
-                kind: PhantomData,
-            },
-            BudgetHandle { shared },
-        )
+        let layer = Self::new(policy);
+        let handle = layer.handle();
+        (layer, handle)
     }
 
-    /// A layer without a handle.
-    pub fn new(policy: BudgetPolicy) -> Self {
-        Self::pair(policy).0
-    }
-
-    /// The same layer (same state), answering with axum's `Body`
-    /// ([`AxumBody`](crate::AxumBody)) instead of wrapping every body: axum then has nothing to
-    /// box. Recommended with axum; the inner service must return `Response<axum::body::Body>`
-    /// (every axum `Router` and route does).
-    #[cfg(feature = "axum")]
-    pub fn axum_body(self) -> BudgetLayer<crate::AxumBody> {
-        BudgetLayer {
-            shared: self.shared,
-            kind: PhantomData,
+    /// A builder: the policy (built here or given), the layer's `Server-Timing` switch and its
+    /// hooks.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use perf_budget::{BudgetLayer, Mode};
+    /// use perf_middleware::ServerTiming;
+    ///
+    /// let layer = BudgetLayer::builder()
+    ///     .budgets(|p| {
+    ///         p.mode(Mode::Observe)
+    ///             .add_budget("users", "GET /users/{id}", |b| b.p95(Duration::from_millis(200)))
+    ///     })
+    ///     .server_timing(ServerTiming::Always)
+    ///     .build()?;
+    /// # let _ = layer;
+    /// # Ok::<(), perf_budget::ConfigError>(())
+    /// ```
+    pub fn builder() -> BudgetLayerBuilder {
+        BudgetLayerBuilder {
+            policy: BudgetPolicy::builder(),
+            server_timing: ServerTiming::Off,
+            on_transition: (),
+            exceeded: (),
         }
     }
 }
 
-impl<K> BudgetLayer<K> {
+impl<T, X> BudgetLayer<T, X>
+where
+    T: OnTransition,
+    X: ResponseForBudgetExceeded,
+{
+    fn from_shared(shared: Shared<T, X>) -> Self {
+        Self {
+            shared: Arc::new(shared),
+        }
+    }
+
     /// A handle onto this layer's state.
     pub fn handle(&self) -> BudgetHandle {
         BudgetHandle {
@@ -72,15 +98,136 @@ impl<K> BudgetLayer<K> {
     }
 }
 
-impl<S, K> Layer<S> for BudgetLayer<K> {
-    type Service = Budget<S, K>;
+impl<S, T, X> Layer<S> for BudgetLayer<T, X> {
+    type Service = Budget<S, T, X>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Budget {
             inner,
             shared: self.shared.clone(),
-            kind: PhantomData,
         }
+    }
+}
+
+/// Builder of a [`BudgetLayer`]; see [`BudgetLayer::builder`].
+#[must_use]
+pub struct BudgetLayerBuilder<T = (), X = ()> {
+    policy: BudgetPolicyBuilder,
+    server_timing: ServerTiming,
+    on_transition: T,
+    exceeded: X,
+}
+
+impl<T, X> std::fmt::Debug for BudgetLayerBuilder<T, X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BudgetLayerBuilder")
+            .field("policy", &self.policy)
+            .field("server_timing", &self.server_timing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, X> BudgetLayerBuilder<T, X>
+where
+    T: OnTransition,
+    X: ResponseForBudgetExceeded,
+{
+    /// Runs `policy` (built with [`BudgetPolicy::builder`] or read with `BudgetPolicy::from_toml`),
+    /// replacing what [`budgets`](Self::budgets) set so far.
+    pub fn policy(mut self, policy: BudgetPolicy) -> Self {
+        self.policy = BudgetPolicyBuilder::from(policy);
+        self
+    }
+
+    /// Edits the policy being built: `.budgets(|p| p.window(..).budget(..))`.
+    pub fn budgets(mut self, f: impl FnOnce(BudgetPolicyBuilder) -> BudgetPolicyBuilder) -> Self {
+        self.policy = f(self.policy);
+        self
+    }
+
+    /// When to add the `budget` entry to `Server-Timing` (`budget;dur=12.30;desc="users ok"`).
+    /// Defaults to [`ServerTiming::Off`]; mode `annotate` adds it to every response.
+    pub fn server_timing(mut self, server_timing: ServerTiming) -> Self {
+        self.server_timing = server_timing;
+        self
+    }
+
+    /// Calls `hook` on every state transition (see [`OnTransition`]; a closure
+    /// `|t: &Transition| ..` will do). Defaults to `()`, nothing.
+    pub fn on_transition<H: OnTransition>(self, hook: H) -> BudgetLayerBuilder<H, X> {
+        BudgetLayerBuilder {
+            policy: self.policy,
+            server_timing: self.server_timing,
+            on_transition: hook,
+            exceeded: self.exceeded,
+        }
+    }
+
+    /// Rewrites the layer's own deadline and shed responses (see [`ResponseForBudgetExceeded`];
+    /// a closure `|why: &BudgetExceeded, res| ..` will do). Defaults to `()`, the plain-text
+    /// response.
+    pub fn exceeded_response<H: ResponseForBudgetExceeded>(
+        self,
+        hook: H,
+    ) -> BudgetLayerBuilder<T, H> {
+        BudgetLayerBuilder {
+            policy: self.policy,
+            server_timing: self.server_timing,
+            on_transition: self.on_transition,
+            exceeded: hook,
+        }
+    }
+
+    /// Validates the policy and returns the layer.
+    ///
+    /// # Errors
+    ///
+    /// The first mistake in the policy, saying what to fix.
+    pub fn build(self) -> Result<BudgetLayer<T, X>, ConfigError> {
+        let policy = self.policy.build()?;
+        let shared = Shared::new(
+            policy,
+            self.server_timing,
+            self.on_transition,
+            self.exceeded,
+        );
+        Ok(BudgetLayer::from_shared(shared))
+    }
+}
+
+/// What a handle needs of a layer's shared state, whatever its hooks.
+trait Cold: Send + Sync + std::fmt::Debug {
+    fn report(&self) -> BudgetReport;
+    fn evaluate(&self);
+    fn state(&self, budget: &str) -> Option<State>;
+    fn policy(&self) -> &BudgetPolicy;
+    #[cfg(test)]
+    fn start(&self) -> tokio::time::Instant;
+}
+
+impl<T: OnTransition, X: ResponseForBudgetExceeded> Cold for Shared<T, X> {
+    fn report(&self) -> BudgetReport {
+        Shared::report(self)
+    }
+
+    fn evaluate(&self) {
+        self.evaluate_all();
+    }
+
+    fn state(&self, budget: &str) -> Option<State> {
+        self.entries
+            .iter()
+            .find(|e| e.budget.name() == budget)
+            .map(|e| e.state())
+    }
+
+    fn policy(&self) -> &BudgetPolicy {
+        &self.policy
+    }
+
+    #[cfg(test)]
+    fn start(&self) -> tokio::time::Instant {
+        self.clock.start()
     }
 }
 
@@ -89,7 +236,7 @@ impl<S, K> Layer<S> for BudgetLayer<K> {
 /// Cheap to clone; every clone sees the same state.
 #[derive(Debug, Clone)]
 pub struct BudgetHandle {
-    shared: Arc<Shared>,
+    shared: Arc<dyn Cold>,
 }
 
 impl BudgetHandle {
@@ -102,42 +249,21 @@ impl BudgetHandle {
     /// Runs one evaluation step now for every budget whose state machine has not yet seen the
     /// current slot. Requests trigger the same step lazily, at most once per slot.
     pub fn evaluate(&self) {
-        self.shared.evaluate_all();
+        self.shared.evaluate();
     }
 
     /// The state of a budget by name (`__other__` for unmatched requests).
     pub fn state(&self, budget: &str) -> Option<State> {
-        self.shared
-            .entries
-            .iter()
-            .find(|e| e.budget.name() == budget)
-            .map(|e| e.state())
+        self.shared.state(budget)
     }
 
     #[cfg(test)]
     pub(crate) fn shared_start(&self) -> tokio::time::Instant {
-        self.shared.clock.start()
-    }
-
-    /// Records one finished request for the `index`-th budget, as the layer does (for the
-    /// criterion bench of the record path; not a stable API).
-    #[doc(hidden)]
-    pub fn __record(&self, index: usize, latency: std::time::Duration, error: bool) {
-        let now = self.shared.clock.nanos(tokio::time::Instant::now());
-        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-        self.shared
-            .record(index.min(self.shared.entries.len() - 1), now, nanos, error);
-    }
-
-    /// One clock reading as the layer takes it at each end of a request (for the criterion
-    /// bench; not a stable API).
-    #[doc(hidden)]
-    pub fn __clock(&self) -> u64 {
-        self.shared.clock.nanos(tokio::time::Instant::now())
+        self.shared.start()
     }
 
     /// The policy this layer runs.
     pub fn policy(&self) -> &BudgetPolicy {
-        &self.shared.policy
+        self.shared.policy()
     }
 }

@@ -9,26 +9,22 @@
 //! latency threshold, so verdicts need no quantile sketch and no bucket alignment. A verdict
 //! needs evidence: at least `min_samples` requests (raised to `10 / allowance`, so 1,000 for
 //! p99) and a one-sided Wilson lower bound of the miss share above the allowance
-//! ([`eval`]). States go `ok → warning → breached → ok` with hysteresis; transitions are logged
-//! (`tracing`, target `perf_budget`), counted (`perf_budget_transitions_total`) and passed to
-//! [`on_transition`](BudgetPolicyBuilder::on_transition).
+//! (see [`Status`]). States go `ok → warning → breached → ok` with hysteresis; transitions are logged
+//! (`tracing`, target `perf_budget`), counted (`perf.budget.transitions`) and passed to
+//! the [`OnTransition`] hook.
 //!
-//! A log-linear histogram ([`histogram`]) only *reports* p50/p95/p99, within 1.56 % relative
-//! error.
+//! A log-linear histogram ([`LatencyHistogram`]) only *reports* p50/p95/p99, within 1.56 %
+//! relative error; the CLI records its client-side latencies in the same type.
 //!
 //! # Recording cost
 //!
-//! Per request: two clock readings (start, end), one route lookup, and 2 + (1 per latency
-//! objective missed) + (1 if an error) relaxed atomic adds into the current slot; no lock, no
-//! allocation (except the text of the `Perf-Budget` header in `annotate` mode and the timer of
-//! mode `deadline`). An axum `MatchedPath` is resolved once per route, then found by the address
-//! of its string; without one, a path equal to a static template takes one hash lookup, any
-//! other one `matchit` match. Evaluation runs on the request path at most once per slot, under a
-//! `try_lock` that never waits. A slot is claimed for a new epoch by one CAS; increments racing
-//! with that rotation can be lost (a few per slot boundary). Metrics are published from the
-//! window at evaluation time, never per request. `cargo bench -p perf-budget --bench record`
-//! measures a clock reading and the end of a request (together, the record cost), and the whole
-//! layer around a no-op service.
+//! Per request: two clock readings (start, end), one route lookup (a hash lookup of the
+//! router's template, or one `matchit` match of the path), and a few relaxed atomic adds into
+//! the current slot; no lock, no allocation (except the text of the `Perf-Budget` header in
+//! `annotate` mode and the timer of mode `deadline`). Evaluation runs on the request path at
+//! most once per slot, under a `try_lock` that never waits. A slot is claimed for a new epoch by
+//! one CAS; increments racing with that rotation can be lost (a few per slot boundary). Metrics
+//! are published from the window at evaluation time, never per request.
 //!
 //! # Modes
 //!
@@ -46,57 +42,63 @@
 //! # Placement and routes
 //!
 //! Put the layer outside queues (`Buffer`, `ConcurrencyLimit`) so in-process queueing counts.
-//! With axum, answer with axum's `Body`: [`BudgetLayer::axum_body`] passes the handler's body
-//! through, where the default [`ResponseBody`] wrapper is boxed again by axum on every response.
 //! Two placements, with the same budgets and modes:
 //!
-//! - **`Router::layer(layer.axum_body())`**: the route of each request is axum's `MatchedPath`.
-//!   axum boxes every layered route a second time (an identity layer alone costs 2–5 % of a
-//!   tiny handler's throughput).
-//! - **Around the whole `Router`** — the cheapest placement (bench variant `budget-outer`):
+//! - **`Router::layer(layer)`**: the route of each request is axum's `MatchedPath`.
+//! - **Around the whole `Router`**, where no `MatchedPath` exists yet: put the foundation's
+//!   [`MatchRouteLayer`](perf_middleware::MatchRouteLayer) outermost to record the router's
+//!   templates, or let the layer match the budgets' templates against the path with the
+//!   foundation's [`RouteTable`](perf_middleware::RouteTable) (axum's matcher: a static route
+//!   wins over a parameter):
 //!   ```
 //!   # use std::time::Duration;
-//!   # use axum::{Router, ServiceExt, extract::Request, routing::get};
+//!   # use axum::{Router, ServiceExt, extract::Request, response::IntoResponse, routing::get};
 //!   # use perf_budget::{BudgetLayer, BudgetPolicy};
-//!   # use tower::Layer as _;
 //!   # let policy = BudgetPolicy::builder()
-//!   #     .budget("users", "GET /users/{id}", |b| b.p95(Duration::from_millis(200)))
+//!   #     .add_budget("users", "GET /users/{id}", |b| b.p95(Duration::from_millis(200)))
 //!   #     .build()?;
 //!   let router: Router = Router::new().route("/users/{id}", get(|| async { "{}" }));
-//!   // `with_state` turns the handlers into routes once (`.with_state(())` without state): a
-//!   // Router called as a plain service would do that on every request.
-//!   let app = BudgetLayer::new(policy).axum_body().layer(router.with_state::<()>(()));
-//!   # async fn serve(app: perf_budget::Budget<Router, perf_budget::AxumBody>) {
+//!   let app = tower::ServiceBuilder::new()
+//!       // axum::serve wants axum's `Response`: box the body once, for the server.
+//!       .map_response(IntoResponse::into_response)
+//!       .layer(BudgetLayer::new(policy))
+//!       .service(router.with_state::<()>(()));
+//!   # async fn serve(app: impl Clone + Send + Sync + 'static + tower::Service<Request, Response = axum::response::Response, Error = std::convert::Infallible, Future: Send>) {
 //!   let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
 //!   axum::serve(listener, ServiceExt::<Request>::into_make_service(app)).await.unwrap();
 //!   # }
+//!   # let _ = serve(app);
 //!   # Ok::<(), perf_budget::ConfigError>(())
 //!   ```
-//!   The layer sees no `MatchedPath` there, so the configured templates are matched against
-//!   the path with `matchit` (axum's own matcher, same syntax and priorities). It only knows
-//!   the budgets' templates: if the app also routes `/users/me` apart from a budgeted
-//!   `/users/{id}`, give `/users/me` its own budget or it counts towards `/users/{id}`.
+//!   Matching the budgets' templates only knows those: if the app also routes `/users/me`
+//!   apart from a budgeted `/users/{id}`, give `/users/me` its own budget (or use
+//!   `MatchRouteLayer` with the app's full table) or it counts towards `/users/{id}`.
 //!
-//! Without axum (plain hyper, `ServiceBuilder`), perf-middleware's `RouteTemplate` extension
-//! is used when a router inserts it, else the same `matchit` match. Requests that match no
-//! budget share one `__other__` entry: raw paths never create state.
+//! Requests that match no budget share one `__other__` entry: raw paths never create state.
+//! [`BudgetPolicy::budget_for`] is the same lookup for a path, which the `perf-budget gate`
+//! command uses to judge client-side numbers against the budget the server counted.
 //!
 //! # Metrics
 //!
-//! Through the [`metrics`](::metrics) facade, updated at each evaluation (once per slot):
-//! `perf_budget_requests_total`, `perf_budget_errors_total`, `perf_budget_shed_total`
-//! (labels `budget`, `route`, `method`), `perf_budget_slow_requests_total` (`budget`,
-//! `objective`, `threshold_seconds`), `perf_budget_state` (0 ok, 1 warning, 2 breached),
-//! `perf_budget_burn_rate` (`window` = short | long), `perf_budget_transitions_total`. These are
-//! what `perf-budget rules` builds its SLO rules on. Report quantiles are per instance; use the
-//! counters for fleet-wide numbers.
+//! With feature `metrics`, through the [`metrics`](::metrics) facade, updated at each evaluation
+//! (once per slot), described with units and help when a layer is built (names in
+//! [`crate::metrics`]): counters `perf.budget.requests`, `perf.budget.errors`,
+//! `perf.budget.shed` (labels `budget`, `http.route` — the template, or `unmatched` for
+//! `__other__` — and `http.request.method` for a budget of one method),
+//! `perf.budget.slow_requests` (`budget`, `objective`, `threshold_seconds`),
+//! `perf.budget.transitions`; gauges `perf.budget.state` (0 ok, 1 warning, 2 breached) and
+//! `perf.budget.burn_rate` (`window` = short | long). A Prometheus exporter shows them as
+//! `perf_budget_requests` and so on; `perf-budget rules` builds its SLO rules on them. Report
+//! quantiles are per instance; use the counters for fleet-wide numbers.
 //!
 //! # Features
 //!
 //! | feature | default | what |
 //! |---|---|---|
 //! | `config` | yes | [`BudgetPolicy::from_toml`] |
-//! | `axum` | yes | `MatchedPath` routes, [`axum::report`](crate::axum::report) handler |
+//! | `axum` | yes | `MatchedPath` routes, [`axum::report`] handler |
+//! | `metrics` | yes | budget metrics through the `metrics` facade |
+//! | `serde` | yes | reports serialize (`serde`); the report service and handler answer JSON (else text) |
 //!
 //! The `perf-budget` command (`rules`, `gate`) is its own crate, `perf-budget-cli`
 //! (`cargo install perf-budget-cli`), so the library stays free of client dependencies.
@@ -120,7 +122,7 @@
 //! let (layer, handle) = BudgetLayer::pair(policy);
 //! let app: Router = Router::new()
 //!     .route("/users/{id}", get(|| async { "{}" }))
-//!     .layer(layer.axum_body())
+//!     .layer(layer)
 //!     .route_service("/perf/budgets", perf_budget::ReportService::new(handle.clone()));
 //! handle.report().assert_pass();
 //! # Ok::<(), perf_budget::ConfigError>(())
@@ -131,31 +133,36 @@ pub mod axum;
 mod body;
 #[cfg(feature = "config")]
 pub mod config;
+mod engine;
 mod error;
-pub mod eval;
+mod eval;
 mod future;
-pub mod histogram;
+mod histogram;
+mod hooks;
 mod layer;
-pub mod policy;
+pub mod metrics;
+mod policy;
 pub mod report;
 mod response;
+mod route;
 mod service;
 mod shared;
+mod snapshot;
 mod window;
 
-#[cfg(feature = "axum")]
-pub use body::AxumBody;
-pub use body::{BodyKind, ResponseBody, Wrapped};
-pub use error::{ConfigError, ConfigErrorKind};
+pub use body::ResponseBody;
+pub use error::ConfigError;
 pub use eval::{State, Status};
 pub use future::{PERF_BUDGET, ResponseFuture};
-pub use layer::{BudgetHandle, BudgetLayer};
+pub use histogram::LatencyHistogram;
+pub use hooks::{OnTransition, ResponseForBudgetExceeded};
+pub use layer::{BudgetHandle, BudgetLayer, BudgetLayerBuilder};
 pub use policy::{
     BudgetBuilder, BudgetPolicy, BudgetPolicyBuilder, ErrorClasses, Measure, Mode, OTHER,
     Objective, Regression, RouteBudget, Severity, Transition,
 };
 pub use report::{BudgetReport, ReportService};
-pub use response::{BudgetExceeded, Deadline, ExceededReason};
+pub use response::{BudgetExceeded, Deadline, ExceededKind};
 pub use service::Budget;
 
 #[cfg(test)]

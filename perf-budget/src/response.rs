@@ -6,21 +6,42 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use tokio::time::Instant;
 
-use crate::policy::BudgetPolicy;
+use crate::hooks::ResponseForBudgetExceeded;
 
 /// Why the layer answered instead of the inner service; in the response's extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BudgetExceeded {
-    /// The budget's name.
-    pub budget: String,
-    /// What happened.
-    pub reason: ExceededReason,
+    budget: String,
+    kind: ExceededKind,
 }
 
-/// The reason in [`BudgetExceeded`].
+impl BudgetExceeded {
+    /// The name of the budget that was exceeded.
+    pub fn budget(&self) -> &str {
+        &self.budget
+    }
+
+    /// What happened.
+    pub fn kind(&self) -> ExceededKind {
+        self.kind
+    }
+}
+
+impl std::fmt::Display for BudgetExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            ExceededKind::Deadline => write!(f, "budget {:?}: deadline exceeded", self.budget),
+            ExceededKind::Shed => write!(f, "budget {:?}: breached, request shed", self.budget),
+        }
+    }
+}
+
+impl std::error::Error for BudgetExceeded {}
+
+/// What [`BudgetExceeded`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ExceededReason {
+pub enum ExceededKind {
     /// The request ran into its deadline (mode `deadline`).
     Deadline,
     /// The request was shed while the budget was breached (mode `shed`).
@@ -49,15 +70,15 @@ impl Deadline {
 }
 
 pub(crate) fn exceeded(
-    policy: &BudgetPolicy,
+    hook: &impl ResponseForBudgetExceeded,
     status: StatusCode,
     budget: &str,
-    reason: ExceededReason,
+    reason: ExceededKind,
     retry_after: Option<Duration>,
 ) -> Response<Bytes> {
     let text = match reason {
-        ExceededReason::Deadline => "performance budget deadline exceeded\n",
-        ExceededReason::Shed => "performance budget breached: request shed, retry later\n",
+        ExceededKind::Deadline => "performance budget deadline exceeded\n",
+        ExceededKind::Shed => "performance budget breached: request shed, retry later\n",
     };
     let mut res = Response::new(Bytes::from_static(text.as_bytes()));
     *res.status_mut() = status;
@@ -74,11 +95,9 @@ pub(crate) fn exceeded(
     }
     let why = BudgetExceeded {
         budget: budget.to_owned(),
-        reason,
+        kind: reason,
     };
-    if let Some(hook) = &policy.exceeded_response {
-        res = hook(&why, res);
-    }
+    res = hook.response(&why, res);
     let (mut parts, body) = res.into_parts();
     parts
         .headers

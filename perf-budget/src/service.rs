@@ -1,6 +1,5 @@
 //! The [`Budget`] service.
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -11,34 +10,51 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::State;
-use crate::body::{BodyKind, Wrapped};
+use crate::body::ResponseBody;
 use crate::future::{Pending, ResponseFuture};
-use crate::policy::Mode;
-use crate::response::{Deadline, ExceededReason, exceeded};
+use crate::hooks::{OnTransition, ResponseForBudgetExceeded};
+use crate::layer::BudgetLayer;
+use crate::policy::{BudgetPolicy, Mode};
+use crate::response::{Deadline, ExceededKind, exceeded};
 use crate::shared::Shared;
 
 /// Records every request against its route's budget and applies the policy's mode.
 ///
-/// Built by [`BudgetLayer`](crate::BudgetLayer); see the crate docs for an example. `K` is the
-/// [`BodyKind`] of its responses.
-#[derive(Debug)]
-pub struct Budget<S, K = Wrapped> {
+/// Built by [`BudgetLayer`](crate::BudgetLayer) or [`Budget::layer`]; see the crate docs for an
+/// example.
+///
+/// `T` and `X` are the layer's hooks (see [`BudgetLayer`]).
+pub struct Budget<S, T = (), X = ()> {
     pub(crate) inner: S,
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) kind: PhantomData<fn() -> K>,
+    pub(crate) shared: Arc<Shared<T, X>>,
 }
 
-impl<S: Clone, K> Clone for Budget<S, K> {
+impl<S: Clone, T, X> Clone for Budget<S, T, X> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
             shared: self.shared.clone(),
-            kind: PhantomData,
         }
     }
 }
 
-impl<S, K> Budget<S, K> {
+impl<S: std::fmt::Debug, T, X> std::fmt::Debug for Budget<S, T, X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Budget")
+            .field("inner", &self.inner)
+            .field("shared", &self.shared)
+            .finish()
+    }
+}
+
+impl Budget<()> {
+    /// A [`BudgetLayer`] running `policy` (the same as [`BudgetLayer::new`]).
+    pub fn layer(policy: BudgetPolicy) -> BudgetLayer {
+        BudgetLayer::new(policy)
+    }
+}
+
+impl<S, T, X> Budget<S, T, X> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -53,16 +69,17 @@ impl<S, K> Budget<S, K> {
     }
 }
 
-impl<S, ReqB, ResB, K> Service<Request<ReqB>> for Budget<S, K>
+impl<S, ReqB, ResB, T, X> Service<Request<ReqB>> for Budget<S, T, X>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     ResB: Body,
     ResB::Data: From<Bytes>,
-    K: BodyKind<ResB>,
+    T: OnTransition,
+    X: ResponseForBudgetExceeded,
 {
-    type Response = Response<K::Body>;
+    type Response = Response<ResponseBody<ResB, T, X>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResB, K>;
+    type Future = ResponseFuture<S::Future, T, X>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -79,10 +96,10 @@ where
             self.shared
                 .record(idx, start, 0, self.shared.policy.errors.shed);
             let res = exceeded(
-                &self.shared.policy,
+                &self.shared.exceeded,
                 StatusCode::SERVICE_UNAVAILABLE,
                 entry.budget.name(),
-                ExceededReason::Shed,
+                ExceededKind::Shed,
                 Some(self.shared.clock.slot()),
             );
             return ResponseFuture::ready(res);
@@ -94,7 +111,18 @@ where
         if let Some((at, _)) = deadline {
             req.extensions_mut().insert(Deadline::new(at));
         }
-        let pending = Pending::new(self.shared.clone(), idx, start, mode == Mode::Annotate);
+        let timing = mode == Mode::Annotate
+            || (self
+                .shared
+                .server_timing
+                .wants(req.method(), req.uri(), req.headers()));
+        let pending = Pending::new(
+            self.shared.clone(),
+            idx,
+            start,
+            mode == Mode::Annotate,
+            timing,
+        );
         ResponseFuture::new(self.inner.call(req), pending, deadline)
     }
 }

@@ -43,8 +43,8 @@ async fn serve(policy: BudgetPolicy) -> (std::net::SocketAddr, perf_budget::Budg
 async fn deadline_and_annotate_over_a_socket_with_perf_middleware() {
     let policy = BudgetPolicy::builder()
         .mode(Mode::Deadline)
-        .budget("fast", "GET /fast/{id}", |b| b.objective("p95 < 1s"))
-        .budget("stuck", "GET /stuck", |b| {
+        .add_budget("fast", "GET /fast/{id}", |b| b.objective("p95 < 1s"))
+        .add_budget("stuck", "GET /stuck", |b| {
             b.objective("error_rate < 1%")
                 .deadline(Duration::from_millis(100))
         })
@@ -83,7 +83,7 @@ async fn deadline_and_annotate_over_a_socket_with_perf_middleware() {
 async fn annotate_mode_adds_its_server_timing_entry_next_to_perf_middleware() {
     let policy = BudgetPolicy::builder()
         .mode(Mode::Annotate)
-        .budget("fast", "GET /fast/{id}", |b| b.objective("p95 < 1s"))
+        .add_budget("fast", "GET /fast/{id}", |b| b.objective("p95 < 1s"))
         .build()
         .unwrap();
     let (addr, _handle) = serve(policy).await;

@@ -20,7 +20,7 @@ pub fn wrap(api: Router) -> Result<(Router, BudgetHandle), ConfigError> {
         tracing::info!("budgets.toml: {w}");
     }
     let (layer, handle) = BudgetLayer::pair(policy);
-    let router = api.layer(layer.axum_body()).route(
+    let router = api.layer(layer).route(
         "/perf/budgets",
         get(perf_budget::axum::report).with_state(handle.clone()),
     );

@@ -5,10 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use perf_budget::LatencyHistogram;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
@@ -36,7 +36,8 @@ pub(crate) struct Plan {
 /// Per-budget client-side results.
 #[derive(Debug, Clone)]
 pub(crate) struct View {
-    pub(crate) hist: Histogram<u64>,
+    /// Latencies from the scheduled send, in the layer's histogram type.
+    pub(crate) hist: LatencyHistogram,
     pub(crate) errors: u64,
     pub(crate) timeouts: u64,
     /// Exact counts of requests at or over each objective threshold (same order as objectives).
@@ -46,7 +47,7 @@ pub(crate) struct View {
 impl View {
     pub(crate) fn new(objectives: usize) -> Self {
         Self {
-            hist: hist(),
+            hist: LatencyHistogram::new(),
             errors: 0,
             timeouts: 0,
             over: vec![0; objectives],
@@ -57,9 +58,9 @@ impl View {
     }
 }
 
-pub(crate) fn hist() -> Histogram<u64> {
-    // 1 µs .. 1 h, 3 significant figures (0.1 %).
-    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid HDR histogram bounds")
+/// Milliseconds of a histogram reading (0 when empty).
+pub(crate) fn ms(d: Option<Duration>) -> f64 {
+    d.map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 /// What the schedule achieved.
@@ -120,6 +121,68 @@ async fn send(pool: &Pool, plan: &Plan, t: &Target) -> Result<u16, String> {
     Ok(status)
 }
 
+/// Sends one scheduled request and measures it from its scheduled time.
+async fn one(
+    pool: &Pool,
+    plan: &Plan,
+    targets: &[Target],
+    ti: usize,
+    sched: Instant,
+    measured: bool,
+) -> Sample {
+    let lag = Instant::now().saturating_duration_since(sched);
+    let r = tokio::time::timeout(plan.timeout, send(pool, plan, &targets[ti])).await;
+    let (error, timeout) = match &r {
+        Ok(Ok(status)) => (*status >= 500, false),
+        Ok(Err(_)) => (true, false),
+        Err(_) => (true, true),
+    };
+    // Latency from the scheduled send; a timeout counts as latency = timeout.
+    let latency = if timeout {
+        plan.timeout
+    } else {
+        Instant::now().saturating_duration_since(sched)
+    };
+    Sample {
+        target: ti,
+        latency,
+        lag,
+        error,
+        timeout,
+        measured,
+    }
+}
+
+/// Adds the measured samples to their budgets' views; the count sent and the lag histogram.
+async fn collect(
+    rx: &mut mpsc::UnboundedReceiver<Sample>,
+    targets: &[Target],
+    views: &mut [View],
+    thresholds: &[Vec<Option<u64>>],
+) -> (u64, LatencyHistogram) {
+    let mut lag = LatencyHistogram::new();
+    let mut sent = 0;
+    while let Some(s) = rx.recv().await {
+        if !s.measured {
+            continue;
+        }
+        sent += 1;
+        lag.record(s.lag);
+        let b = targets[s.target].budget;
+        let v = &mut views[b];
+        v.hist.record(s.latency);
+        v.errors += u64::from(s.error);
+        v.timeouts += u64::from(s.timeout);
+        let ns = u64::try_from(s.latency.as_nanos()).unwrap_or(u64::MAX);
+        for (o, t) in v.over.iter_mut().zip(&thresholds[b]) {
+            if let Some(t) = t {
+                *o += u64::from(ns >= *t);
+            }
+        }
+    }
+    (sent, lag)
+}
+
 /// Runs the plan; returns per-budget views and the schedule statistics.
 pub(crate) async fn run(
     plan: Plan,
@@ -156,52 +219,13 @@ pub(crate) async fn run(
         let (pool, plan, targets, tx) = (pool.clone(), plan.clone(), targets.clone(), tx.clone());
         let ti = (i % targets.len() as u64) as usize;
         tokio::spawn(async move {
-            let lag = Instant::now().saturating_duration_since(sched);
-            let r = tokio::time::timeout(plan.timeout, send(&pool, &plan, &targets[ti])).await;
-            let (error, timeout) = match &r {
-                Ok(Ok(status)) => (*status >= 500, false),
-                Ok(Err(_)) => (true, false),
-                Err(_) => (true, true),
-            };
-            // Latency from the scheduled send; a timeout counts as latency = timeout.
-            let latency = if timeout {
-                plan.timeout
-            } else {
-                Instant::now().saturating_duration_since(sched)
-            };
-            let _ = tx.send(Sample {
-                target: ti,
-                latency,
-                lag,
-                error,
-                timeout,
-                measured,
-            });
+            let sample = one(&pool, &plan, &targets, ti, sched, measured).await;
+            let _ = tx.send(sample);
             drop(permit);
         });
     }
     drop(tx);
-    let mut lag = hist();
-    let mut sent = 0;
-    while let Some(s) = rx.recv().await {
-        if !s.measured {
-            continue;
-        }
-        sent += 1;
-        let _ = lag.record(s.lag.as_micros().max(1) as u64);
-        let b = targets[s.target].budget;
-        let v = &mut views[b];
-        let us = s.latency.as_micros().max(1) as u64;
-        let _ = v.hist.record(us.min(v.hist.high()));
-        v.errors += u64::from(s.error);
-        v.timeouts += u64::from(s.timeout);
-        let ns = u64::try_from(s.latency.as_nanos()).unwrap_or(u64::MAX);
-        for (o, t) in v.over.iter_mut().zip(&thresholds[b]) {
-            if let Some(t) = t {
-                *o += u64::from(ns >= *t);
-            }
-        }
-    }
+    let (sent, lag) = collect(&mut rx, &targets, views, thresholds).await;
     let measured_span = first_measured
         .map_or(Duration::ZERO, |f| last_sent.saturating_duration_since(f))
         + interval;
@@ -211,8 +235,8 @@ pub(crate) async fn run(
         scheduled: total - warm_n,
         sent,
         dropped,
-        lag_p99_ms: lag.value_at_quantile(0.99) as f64 / 1000.0,
-        lag_max_ms: lag.max() as f64 / 1000.0,
+        lag_p99_ms: ms(lag.quantile(0.99)),
+        lag_max_ms: ms(lag.max()),
         duration_s: plan.duration.as_secs_f64(),
         warmup_s: plan.warmup.as_secs_f64(),
         open_model: true,

@@ -1,0 +1,241 @@
+//! The client's and the server's view judged against the budgets, and the run's validity.
+
+use perf_budget::{BudgetPolicy, BudgetReport, Objective, Severity, Status};
+
+use crate::gate::*;
+use crate::load::{RunStats, View, ms};
+
+pub(crate) fn client_stats(policy: &BudgetPolicy, views: &[View]) -> Vec<ClientBudget> {
+    let z = 1.96;
+    views
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.n() > 0)
+        .map(|(i, v)| {
+            let n = v.n() as f64;
+            let quantiles = [0.5, 0.95, 0.99]
+                .iter()
+                .map(|&q| {
+                    let d = z * (n * q * (1.0 - q)).sqrt();
+                    let lo = ((n * q - d).floor() / n).clamp(0.0, 1.0);
+                    let hi = ((n * q + d).ceil() / n).clamp(0.0, 1.0);
+                    (
+                        q,
+                        ms(v.hist.quantile(q)),
+                        ms(v.hist.quantile(lo)),
+                        ms(v.hist.quantile(hi)),
+                    )
+                })
+                .collect();
+            ClientBudget {
+                budget: policy
+                    .budgets()
+                    .get(i)
+                    .map_or(perf_budget::OTHER, |b| b.name())
+                    .to_owned(),
+                n: v.n(),
+                errors: v.errors,
+                timeouts: v.timeouts,
+                error_rate: v.errors as f64 / n,
+                max_ms: ms(v.hist.max()),
+                quantiles,
+            }
+        })
+        .collect()
+}
+
+/// Judges the client view (exact counts from the run, or oha percentiles).
+pub(crate) fn judge_client(
+    policy: &BudgetPolicy,
+    views: &[View],
+    stats: &[ClientBudget],
+    checks: &mut Vec<Check>,
+) {
+    for (b, v) in policy.budgets().iter().zip(views) {
+        if v.n() == 0 {
+            continue;
+        }
+        for (o, over) in b.objectives().iter().zip(&v.over) {
+            let expr = o.to_string();
+            let need = policy.min_samples_for(o);
+            let n = v.n();
+            let sev_fail = if b.severity() == Severity::Error {
+                "fail"
+            } else {
+                "warn"
+            };
+            if n < need {
+                let outcome = if b.severity() == Severity::Error {
+                    "fail"
+                } else {
+                    "warn"
+                };
+                checks.push(check("validity", "client", Some(b.name()), Some(&expr), outcome, format!("too few samples: {n} of {need} needed to judge {expr}; run longer or faster")));
+                continue;
+            }
+            let bad = match o {
+                Objective::Latency { .. } => *over,
+                _ => v.errors,
+            };
+            let ratio = bad as f64 / n as f64;
+            let observed = match o {
+                Objective::Latency { quantile, .. } => {
+                    let s = stats.iter().find(|s| s.budget == b.name());
+                    let val = s.map(|s| {
+                        s.q(*quantile)
+                            .map_or_else(|| ms(v.hist.quantile(*quantile)), |x| x.0)
+                    });
+                    format!("{} = {:.1}ms", o.label(), val.unwrap_or(0.0))
+                }
+                _ => format!("error_rate = {:.3}%", ratio * 100.0),
+            };
+            let ok = ratio <= o.allowance();
+            checks.push(check(
+                "budget",
+                "client",
+                Some(b.name()),
+                Some(&expr),
+                if ok { "pass" } else { sev_fail },
+                format!(
+                    "{observed}: {bad} of {n} missed ({:.2}% vs {:.2}% allowed)",
+                    ratio * 100.0,
+                    o.allowance() * 100.0
+                ),
+            ));
+        }
+    }
+}
+
+/// Judges the server's report.
+pub(crate) fn judge_server(report: &BudgetReport, checks: &mut Vec<Check>) {
+    for b in &report.budgets {
+        for o in &b.objectives {
+            let (outcome, msg) = match (o.status, b.severity) {
+                (Status::Pass, _) => (
+                    "pass",
+                    format!(
+                        "{} of {} missed, lower bound {:.2}%",
+                        o.bad,
+                        o.samples,
+                        o.lower_bound * 100.0
+                    ),
+                ),
+                (Status::Fail, Severity::Error) => (
+                    "fail",
+                    format!(
+                        "{} of {} missed ({} allowed), lower bound {:.2}% > {:.2}%",
+                        o.bad,
+                        o.samples,
+                        o.allowed,
+                        o.lower_bound * 100.0,
+                        o.allowance * 100.0
+                    ),
+                ),
+                (Status::Fail, Severity::Warn) => (
+                    "warn",
+                    format!("{} of {} missed (warn severity)", o.bad, o.samples),
+                ),
+                (Status::Insufficient, _) => (
+                    "skipped",
+                    format!(
+                        "{} samples in the server window, {} needed",
+                        o.samples, o.min_samples
+                    ),
+                ),
+            };
+            checks.push(check(
+                "budget",
+                "server",
+                Some(&b.name),
+                Some(&o.expr),
+                outcome,
+                msg,
+            ));
+        }
+    }
+}
+
+/// Client vs server p99: a large gap points at queueing outside the layer.
+pub(crate) fn gap(
+    stats: &[ClientBudget],
+    report: &BudgetReport,
+    factor: f64,
+    checks: &mut Vec<Check>,
+) {
+    for s in stats {
+        let (Some(c), Some(srv)) = (
+            s.q(0.99),
+            report.budget(&s.budget).and_then(|b| b.observed.p99_ms),
+        ) else {
+            continue;
+        };
+        if c.0 > srv * factor && c.0 - srv > 5.0 {
+            checks.push(check("note", "client", Some(&s.budget), None, "warn", format!("client p99 {:.1}ms is more than {factor}x the server's {srv:.1}ms: queueing outside the layer (accept queue, proxies, client)", c.0)));
+        }
+    }
+}
+
+/// Validity of the run itself.
+pub(crate) fn validity(run: &RunStats, v: &Validity, checks: &mut Vec<Check>) {
+    let mut push = |ok: bool, msg: String| {
+        checks.push(check(
+            "validity",
+            "run",
+            None,
+            None,
+            if ok { "pass" } else { "fail" },
+            msg,
+        ))
+    };
+    if !run.open_model {
+        push(
+            v.allow_closed_loop,
+            format!(
+                "closed-loop client: latency is measured from the actual send, so stalls hide (coordinated omission){}",
+                if v.allow_closed_loop {
+                    "; accepted by --allow-closed-loop"
+                } else {
+                    "; use an open-model run (oha -q R --latency-correction and --oha-rate R) or --allow-closed-loop"
+                }
+            ),
+        );
+        return;
+    }
+    let ratio = run.achieved_rate / run.target_rate;
+    push(
+        ratio >= v.min_rate_ratio,
+        format!(
+            "achieved {:.1} req/s of {:.1} target ({:.1}%, at least {:.0}% needed)",
+            run.achieved_rate,
+            run.target_rate,
+            ratio * 100.0,
+            v.min_rate_ratio * 100.0
+        ),
+    );
+    let dropped = run.dropped as f64 / run.scheduled.max(1) as f64;
+    push(
+        dropped <= v.max_dropped,
+        format!(
+            "{} of {} scheduled sends dropped ({:.2}%, at most {:.2}%){}",
+            run.dropped,
+            run.scheduled,
+            dropped * 100.0,
+            v.max_dropped * 100.0,
+            if dropped > v.max_dropped {
+                ": the target rate cannot be reached within --max-in-flight"
+            } else {
+                ""
+            }
+        ),
+    );
+    let lag_ok = run.lag_p99_ms <= v.max_lag_p99.as_secs_f64() * 1000.0;
+    push(
+        lag_ok,
+        format!(
+            "schedule lag p99 {:.2}ms (at most {:.0}ms), max {:.1}ms",
+            run.lag_p99_ms,
+            v.max_lag_p99.as_secs_f64() * 1000.0,
+            run.lag_max_ms
+        ),
+    );
+}

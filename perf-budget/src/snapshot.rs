@@ -1,0 +1,103 @@
+//! The report of a layer's state: every budget over the current window.
+
+use tokio::time::Instant;
+
+use crate::histogram::{LatencyHistogram, REL_ERROR};
+use crate::hooks::OnTransition;
+use crate::policy::Objective;
+use crate::report::{BudgetEntry, BudgetReport, ObjectiveEntry, Observed};
+use crate::shared::{Entry, Shared};
+
+impl<T: OnTransition, X> Shared<T, X> {
+    /// The report, after an evaluation step for every budget that has not seen this slot.
+    pub(crate) fn report(&self) -> BudgetReport {
+        self.evaluate_all();
+        let now = Instant::now();
+        let elapsed = now
+            .saturating_duration_since(self.clock.start())
+            .as_secs_f64();
+        let covered = elapsed
+            .min(self.policy.window.as_secs_f64())
+            .max(self.clock.slot().as_secs_f64().min(elapsed))
+            .max(1e-9);
+        let budgets = self
+            .entries
+            .iter()
+            .map(|e| self.entry_report(e, now, covered))
+            .collect();
+        BudgetReport::new(
+            self.policy.window.as_secs_f64(),
+            self.policy.slots,
+            self.policy.confidence,
+            self.policy.instance.clone(),
+            budgets,
+        )
+    }
+
+    /// One budget's entry at `now`; `covered` is the time the window covers, in seconds.
+    fn entry_report(&self, e: &Entry, now: Instant, covered: f64) -> BudgetEntry {
+        let epoch = self.epoch(now);
+        let mut hist = LatencyHistogram::default();
+        let long = e.window.sums(epoch, self.policy.slots, Some(&mut hist));
+        let short = e.window.sums(epoch, self.policy.short_slots, None);
+        let verdicts = self.verdicts(e, &long, &short);
+        let st = e.eval.lock().unwrap_or_else(|p| p.into_inner());
+        let q = |q: f64| hist.quantile_us(q).map(|us| us as f64 / 1000.0);
+        let ratio = |bad: u64| {
+            if long.total == 0 {
+                0.0
+            } else {
+                bad as f64 / long.total as f64
+            }
+        };
+        let objectives = e
+            .budget
+            .objectives
+            .iter()
+            .zip(&verdicts)
+            .zip(&st.machines)
+            .map(|((o, v), m)| ObjectiveEntry {
+                expr: o.to_string(),
+                metric: o.label(),
+                allowance: o.allowance(),
+                threshold_ms: match o {
+                    Objective::Latency { threshold, .. } => Some(threshold.as_secs_f64() * 1000.0),
+                    Objective::ErrorRate { .. } => None,
+                },
+                status: v.0,
+                state: m.state,
+                samples: long.total,
+                bad: v.4,
+                allowed: (long.total as f64 * o.allowance()).floor() as u64,
+                min_samples: self.policy.min_samples_for(o),
+                observed_ratio: ratio(v.4),
+                lower_bound: v.1,
+                burn_short: v.2,
+                burn_long: v.3,
+            })
+            .collect();
+        BudgetEntry {
+            name: e.budget.name.clone(),
+            route: e.budget.route_key(),
+            severity: e.budget.severity,
+            state: e.state(),
+            since_s: st
+                .since
+                .map(|s| now.saturating_duration_since(s).as_secs_f64()),
+            samples: long.total,
+            errors: long.errors,
+            cancelled: long.cancelled,
+            shed: long.shed,
+            total_requests: e.window.cumulative().total,
+            observed: Observed {
+                p50_ms: q(0.5),
+                p95_ms: q(0.95),
+                p99_ms: q(0.99),
+                error_rate: ratio(long.errors),
+                rps: long.total as f64 / covered,
+                quantile_rel_error: REL_ERROR,
+            },
+            objectives,
+        }
+    }
+}
