@@ -38,8 +38,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::body::{Collected, ResponseBody, collect};
-use crate::conditional::{self, EtagMode};
 use crate::future::ResponseFuture;
+use crate::rfc::conditional::{self, EtagMode};
 
 /// Adds ETags and answers conditional requests with 304. See the [module docs](crate::etag).
 #[derive(Debug, Clone, Copy)]

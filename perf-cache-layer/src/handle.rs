@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::layer::Shared;
+use crate::shared::Shared;
 use crate::store::StoreError;
 
 /// Purges entries from a [`CacheLayer`](crate::CacheLayer)'s store. Cheap to clone; obtained from

@@ -1,36 +1,97 @@
-//! Metric names (recorded through the `metrics` facade) and their descriptions.
+//! Metric names (recorded through the `metrics` facade), their descriptions, and the per-outcome
+//! request counters.
+//!
+//! Names follow the family convention: dotted, in the `perf.cache.` namespace, with units described
+//! once. Labels carry only small fixed sets (`outcome`, `kind`), never keys, paths or tags.
 
-pub(crate) const REQUESTS: &str = "perf_cache_requests_total";
-pub(crate) const REVALIDATIONS: &str = "perf_cache_revalidations_total";
-pub(crate) const COALESCED: &str = "perf_cache_coalesced_waits_total";
-pub(crate) const INVALIDATIONS: &str = "perf_cache_invalidations_total";
-pub(crate) const PURGES: &str = "perf_cache_purges_total";
-pub(crate) const STORED_BYTES: &str = "perf_cache_stored_bytes";
-pub(crate) const EVICTIONS: &str = "perf_cache_evictions_total";
+use std::sync::OnceLock;
+
+use metrics::{Counter, Unit};
+
+pub(crate) const REQUESTS: &str = "perf.cache.requests";
+pub(crate) const REVALIDATIONS: &str = "perf.cache.revalidations";
+pub(crate) const COALESCED: &str = "perf.cache.coalesced_waits";
+pub(crate) const INVALIDATIONS: &str = "perf.cache.invalidations";
+pub(crate) const PURGES: &str = "perf.cache.purges";
+pub(crate) const STORED_BYTES: &str = "perf.cache.store.bytes";
+pub(crate) const EVICTIONS: &str = "perf.cache.store.evictions";
 
 /// Describes every metric to the installed recorder (called when a layer or store is built).
 pub(crate) fn describe() {
     metrics::describe_counter!(
         REQUESTS,
+        Unit::Count,
         "Requests seen by the HTTP cache, by outcome (hit, miss, stale, revalidated, collapsed, bypass, only-if-cached)."
     );
     metrics::describe_counter!(
         REVALIDATIONS,
+        Unit::Count,
         "Revalidations of stored responses with the inner service."
     );
     metrics::describe_counter!(
         COALESCED,
+        Unit::Count,
         "Requests that waited for an identical in-flight miss."
     );
-    metrics::describe_counter!(INVALIDATIONS, "Invalidations after unsafe methods.");
-    metrics::describe_counter!(PURGES, "Purges through the cache handle, by kind.");
+    metrics::describe_counter!(
+        INVALIDATIONS,
+        Unit::Count,
+        "Invalidations after unsafe methods."
+    );
+    metrics::describe_counter!(
+        PURGES,
+        Unit::Count,
+        "Purges through the cache handle, by kind."
+    );
     metrics::describe_gauge!(
         STORED_BYTES,
-        metrics::Unit::Bytes,
+        Unit::Bytes,
         "Bytes held by the in-memory cache store."
     );
     metrics::describe_counter!(
         EVICTIONS,
+        Unit::Count,
         "Entries evicted from the in-memory store (size or expiry)."
     );
+}
+
+/// How a request was answered: the `outcome` label and the `Server-Timing` description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Hit,
+    Miss,
+    Stale,
+    Revalidated,
+    Collapsed,
+    OnlyIfCached,
+    Bypass,
+}
+
+impl Outcome {
+    const COUNT: usize = 7;
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Stale => "stale",
+            Self::Revalidated => "revalidated",
+            Self::Collapsed => "collapsed",
+            Self::OnlyIfCached => "only-if-cached",
+            Self::Bypass => "bypass",
+        }
+    }
+}
+
+/// The `perf.cache.requests{outcome}` handles of one layer, resolved on first use.
+#[derive(Debug, Default)]
+pub(crate) struct Counters([OnceLock<Counter>; Outcome::COUNT]);
+
+impl Counters {
+    /// Counts an outcome.
+    pub(crate) fn count(&self, outcome: Outcome) {
+        self.0[outcome as usize]
+            .get_or_init(|| metrics::counter!(REQUESTS, "outcome" => outcome.label()))
+            .increment(1);
+    }
 }

@@ -30,7 +30,10 @@ async fn age_is_generated_and_date_is_not_rewritten() {
         hit.cache_status()
     );
     assert!(!hit.headers.contains_key("server-timing"));
-    let layer = CacheLayer::builder().server_timing(true).build().unwrap();
+    let layer = CacheLayer::builder()
+        .server_timing(perf_middleware::ServerTiming::Always)
+        .build()
+        .unwrap();
     let svc = cache_with(&layer, &origin);
     get(&svc, "/t").await;
     let hit = get(&svc, "/t").await;
@@ -78,7 +81,7 @@ async fn hits_append_to_upstream_fields_and_follow_the_serving_layers_server_tim
     let store = crate::MemoryStore::default();
     let timed = CacheLayer::builder()
         .store(store.clone())
-        .server_timing(true)
+        .server_timing(perf_middleware::ServerTiming::Always)
         .build()
         .unwrap();
     let plain = CacheLayer::builder().store(store).build().unwrap();
@@ -337,7 +340,7 @@ async fn hop_by_hop_and_surrogate_fields_are_stripped_and_tags_purge() {
         ];
         response(&headers, &format!("v{n}"))
     });
-    let (layer, handle) = CacheLayer::new().pair();
+    let (layer, handle) = CacheLayer::pair();
     let svc = cache_with(&layer, &origin);
     let first = get(&svc, "/p").await;
     assert_eq!(

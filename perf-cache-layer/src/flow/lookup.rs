@@ -1,4 +1,4 @@
-//! The request path: lookup, freshness decision, coalescing, background refresh (RFC 9111 §4).
+//! Lookup of GET and HEAD requests: find the variant, decide, serve or forward (RFC 9111 §4).
 
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
@@ -10,14 +10,12 @@ use http_body::Body;
 use tower_service::Service;
 
 use crate::body::ResponseBody;
-use crate::coalesce::{self, Role};
-use crate::conditional;
-use crate::directives::RequestDirectives;
-use crate::fetch;
-use crate::headers::{Outcome, finish, invalidate, strip_cache_fields, strip_hop_by_hop};
-use crate::key;
-use crate::layer::Shared;
-use crate::serve::{Served, gateway_timeout, serve, serve_parts};
+use crate::flow::coalesce::{self, Role};
+use crate::flow::serve::{Asked, Served, gateway_timeout, serve};
+use crate::flow::{RequestCtx, fetch};
+use crate::rfc::directives::RequestDirectives;
+use crate::rfc::{conditional, key};
+use crate::shared::Shared;
 use crate::store::CachedResponse;
 
 /// What to do with a stored entry for this request.
@@ -29,55 +27,12 @@ pub(crate) enum Decision {
     Validate(&'static str),
 }
 
-/// Entry point for every request.
-pub(crate) async fn handle<S, ReqBody, ResBody>(
-    shared: Arc<Shared>,
-    mut inner: S,
-    req: Request<ReqBody>,
-) -> Result<Response<ResponseBody<ResBody>>, S::Error>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Send,
-    ReqBody: Default + Send + 'static,
-    ResBody: Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: Send,
-{
-    let method = req.method().clone();
-    if req.headers().contains_key(header::UPGRADE) || method == Method::CONNECT {
-        let mut response = inner.call(req).await?.map(ResponseBody::stream);
-        finish(
-            &shared,
-            response.headers_mut(),
-            format_args!("fwd=bypass"),
-            Outcome::Bypass,
-        );
-        return Ok(response);
-    }
-    if method == Method::GET || method == Method::HEAD {
-        return lookup(shared, inner, req).await;
-    }
-    let key = key::primary(req.uri(), req.headers());
-    let (mut parts, body) = inner.call(req).await?.into_parts();
-    let safe = method == Method::OPTIONS || method == Method::TRACE;
-    if !safe && (parts.status.is_success() || parts.status.is_redirection()) {
-        invalidate(&shared, &key, &parts.headers).await;
-    }
-    strip_hop_by_hop(&mut parts.headers);
-    strip_cache_fields(&shared, &mut parts.headers);
-    finish(
-        &shared,
-        &mut parts.headers,
-        format_args!("fwd=method"),
-        Outcome::Bypass,
-    );
-    Ok(Response::from_parts(parts, ResponseBody::stream(body)))
-}
-
-async fn lookup<S, ReqBody, ResBody>(
+/// A GET or HEAD: serve a stored variant, revalidate it, or forward as a (coalesced) miss.
+pub(crate) async fn lookup<S, ReqBody, ResBody>(
     shared: Arc<Shared>,
     inner: S,
     req: Request<ReqBody>,
+    timing: bool,
 ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -95,56 +50,70 @@ where
         None
     });
     let had_variants = variants.as_ref().is_some_and(|v| !v.is_empty());
-    let entry = variants.and_then(|v| select(&v, &parts.headers));
-    let now = shared.clock.now();
+    let entry = variants.and_then(|v| select(&v, &parts.headers).cloned());
+    let asked = asked(&parts, timing);
+    let mut ctx = RequestCtx {
+        key,
+        rq,
+        timing,
+        fwd: if had_variants {
+            "fwd=vary-miss"
+        } else {
+            "fwd=uri-miss"
+        },
+    };
     if let Some(entry) = entry {
-        match decide(&shared, &rq, &entry, entry.freshness.age(now)) {
-            Decision::Fresh => return Ok(serve(&shared, &parts, &entry, now, Served::Hit)),
+        let age = entry.freshness.age(shared.clock.now());
+        match decide(&shared, &ctx.rq, &entry, age) {
+            Decision::Fresh => return Ok(serve(&shared, asked, &entry, age, Served::Hit)),
             Decision::Stale(how) => {
                 if how == Served::StaleWhileRevalidate {
-                    spawn_refresh(&shared, &inner, &parts, &entry, &key);
+                    spawn_refresh(&shared, &inner, &parts, &entry, &ctx.key);
                 }
-                return Ok(serve(&shared, &parts, &entry, now, how));
+                return Ok(serve(&shared, asked, &entry, age, how));
             }
-            Decision::Validate(_) if rq.only_if_cached => return Ok(gateway_timeout(&shared)),
+            Decision::Validate(_) if ctx.rq.only_if_cached => {
+                return Ok(gateway_timeout(&shared, timing));
+            }
             Decision::Validate(fwd) => {
-                return fetch::revalidate(shared, inner, parts, body, entry, key, rq, fwd).await;
+                ctx.fwd = fwd;
+                return fetch::revalidate(shared, inner, parts, body, entry, ctx).await;
             }
         }
     }
-    if rq.only_if_cached {
-        return Ok(gateway_timeout(&shared));
+    if ctx.rq.only_if_cached {
+        return Ok(gateway_timeout(&shared, timing));
     }
-    let fwd = if had_variants {
-        "fwd=vary-miss"
-    } else {
-        "fwd=uri-miss"
-    };
-    if parts.method != Method::GET || rq.no_store {
-        return fetch::miss(shared, inner, parts, body, key, rq, None, fwd).await;
+    if parts.method != Method::GET || ctx.rq.no_store {
+        return fetch::miss(shared, inner, parts, body, ctx, None).await;
     }
-    let role = shared.inflight.join(&key);
-    match role {
-        Role::Leader(leader) => {
-            fetch::miss(shared, inner, parts, body, key, rq, Some(leader), fwd).await
-        }
+    match shared.inflight.join(&ctx.key) {
+        Role::Leader(leader) => fetch::miss(shared, inner, parts, body, ctx, Some(leader)).await,
         Role::Waiter(rx) => {
             metrics::counter!(crate::metrics::COALESCED).increment(1);
             match coalesce::wait(rx, shared.coalesce_timeout).await {
-                Some(entry) if key::vary_matches(&entry.vary, &parts.headers) => Ok(serve(
-                    &shared,
-                    &parts,
-                    &entry,
-                    shared.clock.now(),
-                    Served::Collapsed,
-                )),
-                _ => fetch::miss(shared, inner, parts, body, key, rq, None, fwd).await,
+                Some(entry) if key::vary_matches(&entry.vary, &parts.headers) => {
+                    let age = entry.freshness.age(shared.clock.now());
+                    let asked = self::asked(&parts, timing);
+                    Ok(serve(&shared, asked, &entry, age, Served::Collapsed))
+                }
+                _ => fetch::miss(shared, inner, parts, body, ctx, None).await,
             }
         }
     }
 }
 
-/// A fresh hit answered without awaiting, when the store can answer at once (in memory).
+fn asked(parts: &request::Parts, timing: bool) -> Asked<'_> {
+    Asked {
+        method: &parts.method,
+        headers: &parts.headers,
+        preconditions: true,
+        timing,
+    }
+}
+
+/// A fresh hit answered inline, when the store can answer at once
+/// ([`CacheStore::get_ready`](crate::CacheStore::get_ready)).
 pub(crate) fn fresh_hit<ReqBody, B: Body>(
     shared: &Shared,
     req: &Request<ReqBody>,
@@ -158,30 +127,28 @@ pub(crate) fn fresh_hit<ReqBody, B: Body>(
     if present.upgrade {
         return None;
     }
-    let variants = key::with_primary(req.uri(), present.host, |key| shared.store.get_ready(key))??;
-    let entry = select_ref(&variants, headers)?;
+    let key = key::primary_for_host(req.uri(), present.host);
+    let variants = shared.store.get_ready(&key)??;
+    let entry = select(&variants, headers)?;
     let rq = if present.directives {
         RequestDirectives::parse(headers)
     } else {
         RequestDirectives::default()
     };
-    let age = entry.freshness.age_at(tokio::time::Instant::now());
+    let age = entry.freshness.age(shared.clock.now());
     if !matches!(decide(shared, &rq, entry, age), Decision::Fresh) {
         return None;
     }
-    Some(serve_parts(
-        shared,
+    let asked = Asked {
         method,
         headers,
-        present.preconditions,
-        entry,
-        age,
-        Served::Hit,
-    ))
+        preconditions: present.preconditions,
+        timing: shared.server_timing.wants(method, req.uri(), headers),
+    };
+    Some(serve(shared, asked, entry, age, Served::Hit))
 }
 
-/// What a fresh hit needs from the request's fields, found in one pass (cheaper than a lookup
-/// per field when, as usual, only a few are present).
+/// What a fresh hit needs from the request's fields, found in one pass over them.
 #[derive(Debug, Default, Clone, Copy)]
 struct Present<'a> {
     /// The first `Host` field.
@@ -215,15 +182,7 @@ impl<'a> Present<'a> {
 }
 
 /// The matching variant with the most recent `Date` (then the most recently received).
-pub(crate) fn select(
-    variants: &[Arc<CachedResponse>],
-    headers: &HeaderMap,
-) -> Option<Arc<CachedResponse>> {
-    select_ref(variants, headers).cloned()
-}
-
-/// [`select`] without taking a reference count.
-fn select_ref<'a>(
+fn select<'a>(
     variants: &'a [Arc<CachedResponse>],
     headers: &HeaderMap,
 ) -> Option<&'a Arc<CachedResponse>> {
@@ -317,21 +276,17 @@ fn spawn_refresh<S, ReqBody, ResBody>(
     }
     let mut parts = parts.clone();
     parts.method = Method::GET;
-    let (shared, inner, entry, key) =
-        (shared.clone(), inner.clone(), entry.clone(), key.to_owned());
+    let ctx = RequestCtx {
+        key: key.to_owned(),
+        rq: RequestDirectives::default(),
+        timing: false,
+        fwd: "fwd=stale",
+    };
+    let (shared, inner, entry) = (shared.clone(), inner.clone(), entry.clone());
     runtime.spawn(async move {
-        let rq = RequestDirectives::default();
-        let done = fetch::revalidate(
-            shared.clone(),
-            inner,
-            parts,
-            ReqBody::default(),
-            entry,
-            key.clone(),
-            rq,
-            "fwd=stale",
-        )
-        .await;
+        let key = ctx.key.clone();
+        let done =
+            fetch::revalidate(shared.clone(), inner, parts, ReqBody::default(), entry, ctx).await;
         drop(done);
         shared
             .refreshing

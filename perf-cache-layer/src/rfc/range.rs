@@ -5,7 +5,7 @@
 
 use http::header::{self, HeaderMap, HeaderValue};
 
-use crate::conditional;
+use super::conditional;
 
 /// The byte range `[start, end)` to serve, `Err(())` when unsatisfiable, `None` for the full body.
 pub(crate) fn requested(
