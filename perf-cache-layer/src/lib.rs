@@ -12,6 +12,8 @@ mod service;
 mod shared;
 pub mod store;
 
+pub use perf_middleware::server_timing::ServerTiming;
+
 pub use self::body::ResponseBody;
 pub use self::etag::{ETag, ETagLayer};
 pub use self::future::ResponseFuture;
