@@ -38,7 +38,7 @@ impl CacheHandle {
     ///
     /// The store's error.
     pub async fn purge_tag(&self, tag: &str) -> Result<(), StoreError> {
-        metrics::counter!(crate::metrics::PURGES, "kind" => "tag").increment(1);
+        crate::metrics::purged("tag");
         self.shared.store.purge_tag(tag).await
     }
 
@@ -48,7 +48,7 @@ impl CacheHandle {
     ///
     /// The store's error.
     pub async fn purge_all(&self) -> Result<(), StoreError> {
-        metrics::counter!(crate::metrics::PURGES, "kind" => "all").increment(1);
+        crate::metrics::purged("all");
         self.shared.store.purge_all().await
     }
 }

@@ -3,9 +3,19 @@
 //!
 //! Names follow the family convention: dotted, in the `perf.cache.` namespace, with units described
 //! once. Labels carry only small fixed sets (`outcome`, `kind`), never keys, paths or tags.
+//! Without the `metrics` feature every function here does nothing.
+#![cfg_attr(
+    not(feature = "metrics"),
+    allow(
+        dead_code,
+        reason = "the names are recorded only with the metrics feature"
+    )
+)]
 
+#[cfg(feature = "metrics")]
 use std::sync::OnceLock;
 
+#[cfg(feature = "metrics")]
 use metrics::{Counter, Unit};
 
 pub(crate) const REQUESTS: &str = "perf.cache.requests";
@@ -16,7 +26,32 @@ pub(crate) const PURGES: &str = "perf.cache.purges";
 pub(crate) const STORED_BYTES: &str = "perf.cache.store.bytes";
 pub(crate) const EVICTIONS: &str = "perf.cache.store.evictions";
 
+/// Adds one to the counter `name` (one without labels).
+pub(crate) fn increment(name: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(name).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = name;
+}
+
+/// Counts a purge of `kind` (`tag` or `all`).
+pub(crate) fn purged(kind: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(PURGES, "kind" => kind).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = kind;
+}
+
+/// Sets the in-memory store's size gauge.
+pub(crate) fn stored_bytes(bytes: u64) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!(STORED_BYTES).set(bytes as f64);
+    #[cfg(not(feature = "metrics"))]
+    let _ = bytes;
+}
+
 /// Describes every metric to the installed recorder (called when a layer or store is built).
+#[cfg(feature = "metrics")]
 pub(crate) fn describe() {
     metrics::describe_counter!(
         REQUESTS,
@@ -68,6 +103,7 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
+    #[cfg(feature = "metrics")]
     const COUNT: usize = 7;
 
     pub(crate) fn label(self) -> &'static str {
@@ -83,15 +119,25 @@ impl Outcome {
     }
 }
 
+/// Describes nothing: the `metrics` feature is off.
+#[cfg(not(feature = "metrics"))]
+pub(crate) fn describe() {}
+
 /// The `perf.cache.requests{outcome}` handles of one layer, resolved on first use.
 #[derive(Debug, Default)]
-pub(crate) struct Counters([OnceLock<Counter>; Outcome::COUNT]);
+pub(crate) struct Counters {
+    #[cfg(feature = "metrics")]
+    handles: [OnceLock<Counter>; Outcome::COUNT],
+}
 
 impl Counters {
     /// Counts an outcome.
     pub(crate) fn count(&self, outcome: Outcome) {
-        self.0[outcome as usize]
+        #[cfg(feature = "metrics")]
+        self.handles[outcome as usize]
             .get_or_init(|| metrics::counter!(REQUESTS, "outcome" => outcome.label()))
             .increment(1);
+        #[cfg(not(feature = "metrics"))]
+        let _ = outcome;
     }
 }

@@ -75,7 +75,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ResBody: Body<Data = Bytes>,
 {
-    metrics::counter!(crate::metrics::REVALIDATIONS).increment(1);
+    crate::metrics::increment(crate::metrics::REVALIDATIONS);
     let (parts, conditional) = validation_request(&client, &entry);
     let request_time = shared.clock.now();
     let result = ready_call(&mut inner, Request::from_parts(parts, body)).await;

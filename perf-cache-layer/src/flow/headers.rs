@@ -98,5 +98,5 @@ pub(crate) async fn invalidate(shared: &Shared, key: &str, headers: &HeaderMap) 
             tracing::warn!(%err, "cache invalidation failed");
         }
     }
-    metrics::counter!(crate::metrics::INVALIDATIONS).increment(1);
+    crate::metrics::increment(crate::metrics::INVALIDATIONS);
 }

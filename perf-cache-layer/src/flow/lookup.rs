@@ -90,7 +90,7 @@ where
     match shared.inflight.join(&ctx.key) {
         Role::Leader(leader) => fetch::miss(shared, inner, parts, body, ctx, Some(leader)).await,
         Role::Waiter(rx) => {
-            metrics::counter!(crate::metrics::COALESCED).increment(1);
+            crate::metrics::increment(crate::metrics::COALESCED);
             match coalesce::wait(rx, shared.coalesce_timeout).await {
                 Some(entry) if key::vary_matches(&entry.vary, &parts.headers) => {
                     let age = entry.freshness.age(shared.clock.now());

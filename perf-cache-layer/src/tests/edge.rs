@@ -148,6 +148,7 @@ async fn single_ranges_are_served_from_a_stored_response() {
     assert_eq!(origin.calls(), 1);
 }
 
+#[cfg(feature = "metrics")]
 #[test]
 fn outcomes_are_counted_through_the_metrics_facade() {
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
