@@ -28,7 +28,7 @@ impl CacheHandle {
     ///
     /// The store's error.
     pub async fn purge_key(&self, host: &str, path_and_query: &str) -> Result<(), StoreError> {
-        let key = format!("{}\n{path_and_query}", host.to_ascii_lowercase());
+        let key = crate::rfc::key::of(host, path_and_query);
         self.shared.store.remove(&key).await
     }
 

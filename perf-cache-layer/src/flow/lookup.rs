@@ -14,18 +14,10 @@ use crate::flow::coalesce::{self, Role};
 use crate::flow::serve::{Asked, Served, gateway_timeout, serve};
 use crate::flow::{RequestCtx, fetch};
 use crate::rfc::directives::RequestDirectives;
+use crate::rfc::reuse::{self, Decision, Reuse};
 use crate::rfc::{conditional, key};
 use crate::shared::Shared;
 use crate::store::CachedResponse;
-
-/// What to do with a stored entry for this request.
-pub(crate) enum Decision {
-    Fresh,
-    Stale(Served),
-    /// Revalidate; the `Cache-Status` `fwd` reason (`fwd=stale`, or `fwd=request` when only the
-    /// request's directives prevented reuse of a fresh entry).
-    Validate(&'static str),
-}
 
 /// A GET or HEAD: serve a stored variant, revalidate it, or forward as a (coalesced) miss.
 pub(crate) async fn lookup<S, ReqBody, ResBody>(
@@ -66,11 +58,13 @@ where
         let age = entry.freshness.age(shared.clock.now());
         match decide(&shared, &ctx.rq, &entry, age) {
             Decision::Fresh => return Ok(serve(&shared, asked, &entry, age, Served::Hit)),
-            Decision::Stale(how) => {
-                if how == Served::StaleWhileRevalidate {
-                    spawn_refresh(&shared, &inner, &parts, &entry, &ctx.key);
-                }
+            Decision::StaleWhileRevalidate => {
+                spawn_refresh(&shared, &inner, &parts, &entry, &ctx.key);
+                let how = Served::StaleWhileRevalidate;
                 return Ok(serve(&shared, asked, &entry, age, how));
+            }
+            Decision::MaxStale => {
+                return Ok(serve(&shared, asked, &entry, age, Served::MaxStale));
             }
             Decision::Validate(_) if ctx.rq.only_if_cached => {
                 return Ok(gateway_timeout(&shared, timing));
@@ -200,52 +194,18 @@ fn select<'a>(
         .max_by_key(|v| (conditional::date(&v.headers), v.freshness.response_time))
 }
 
-/// What to do with `entry`, whose current age is `age`.
-pub(crate) fn decide(
+/// What to do with `entry` at `age`, under this layer's settings.
+fn decide(
     shared: &Shared,
     rq: &RequestDirectives,
     entry: &CachedResponse,
     age: Duration,
 ) -> Decision {
-    let f = &entry.freshness;
-    let lifetime = f.lifetime;
-    let mut validate = false;
-    if shared.honor_request_directives {
-        validate |= rq.no_cache;
-        validate |= rq.max_age.is_some_and(|max| age > Duration::from_secs(max));
-        validate |= rq
-            .min_fresh
-            .is_some_and(|min| lifetime.saturating_sub(age) < Duration::from_secs(min));
-    }
-    if f.no_cache {
-        return Decision::Validate("fwd=stale");
-    }
-    if validate {
-        return Decision::Validate(if lifetime > age {
-            "fwd=request"
-        } else {
-            "fwd=stale"
-        });
-    }
-    if lifetime > age {
-        return Decision::Fresh;
-    }
-    if f.forbids_stale {
-        return Decision::Validate("fwd=stale");
-    }
-    let staleness = age - lifetime;
-    if !f.stale_while_revalidate.is_zero() && staleness <= f.stale_while_revalidate {
-        return Decision::Stale(Served::StaleWhileRevalidate);
-    }
-    let client_allows = match rq.max_stale {
-        Some(None) => true,
-        Some(Some(max)) => staleness <= Duration::from_secs(max),
-        None => false,
+    let reuse = Reuse {
+        honor_request_directives: shared.honor_request_directives,
+        honor_max_stale: shared.honor_max_stale,
     };
-    if shared.honor_max_stale && client_allows {
-        return Decision::Stale(Served::MaxStale);
-    }
-    Decision::Validate("fwd=stale")
+    reuse::decide(reuse, rq, &entry.freshness, age)
 }
 
 /// Starts one background revalidation per key.

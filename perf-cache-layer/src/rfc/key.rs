@@ -21,6 +21,11 @@ pub(crate) fn primary_for_host(uri: &Uri, host: Option<&HeaderValue>) -> String 
         .or_else(|| host.and_then(|h| h.to_str().ok()))
         .unwrap_or_default();
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    of(host, path)
+}
+
+/// The primary key of `path` (with its query) on `host` (as the client sent `Host`).
+pub(crate) fn of(host: &str, path: &str) -> String {
     let mut key = String::with_capacity(host.len() + 1 + path.len());
     key.push_str(host);
     key.make_ascii_lowercase();

@@ -10,3 +10,4 @@ pub(crate) mod directives;
 pub(crate) mod key;
 pub(crate) mod policy;
 pub(crate) mod range;
+pub(crate) mod reuse;
