@@ -3,7 +3,7 @@
 //!
 //! Nothing here performs I/O or reads the layer's shared state, and nothing here imports the rest
 //! of the crate: every decision takes plain `http` values and returns a value, so each rule can be
-//! tested alone. The request flow (`crate::flow`) applies them.
+//! tested alone. The request flow applies them.
 
 pub(crate) mod conditional;
 pub(crate) mod directives;
