@@ -1,26 +1,5 @@
 //! The byte encoding of a [`CachedResponse`], for stores that keep entries outside the process.
-//!
-//! # Format, version 1
-//!
-//! ```text
-//! "PCLe"      4 bytes   magic: this is a perf-cache-layer entry
-//! 0x01        1 byte    format version
-//! meta        postcard  the fields below, in this order
-//! body        the rest  the response body, raw
-//! ```
-//!
-//! `meta` is encoded with [postcard] 1.x (its wire format is specified and stable across 1.x):
-//! status (`u16`), header fields (a sequence of name and value bytes, in order, repeated names
-//! kept), request time and response time (each a `Duration` since the Unix epoch), freshness
-//! lifetime, initial age, `stale-while-revalidate`, `stale-if-error` (each a `Duration`),
-//! must-revalidate and no-cache (`bool`), keep (`Duration`), the `Vary` selection (a sequence of
-//! name and optional value), and the tags (a sequence of strings). A `Duration` is postcard's
-//! `(u64 seconds, u32 nanoseconds)`.
-//!
-//! A new format gets a new version byte. Decoders reject versions they do not know, so during a
-//! rolling deploy an older instance treats a newer entry as a miss rather than misreading it.
-//!
-//! [postcard]: https://docs.rs/postcard
+//! The format is documented in the `store` module docs.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -63,8 +42,23 @@ fn since_epoch(t: SystemTime) -> Duration {
 }
 
 impl CachedResponse {
-    /// The entry in the versioned byte encoding described in this module's documentation
-    /// (magic `PCLe`, version 1, postcard metadata, raw body).
+    /// The entry in the versioned byte encoding: magic `PCLe`, version 1, postcard metadata,
+    /// raw body (the fields are listed in the [`store`](crate::store) module docs).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use bytes::Bytes;
+    /// use http::{HeaderMap, StatusCode};
+    /// use perf_cache_layer::CachedResponse;
+    ///
+    /// let entry = CachedResponse::builder(StatusCode::OK, HeaderMap::new(), Bytes::from("hi"), SystemTime::now())
+    ///     .lifetime(Duration::from_secs(60))
+    ///     .add_tag("greetings")
+    ///     .build();
+    /// let bytes = entry.to_bytes();
+    /// assert!(bytes.starts_with(b"PCLe\x01"));
+    /// assert_eq!(CachedResponse::from_bytes(&bytes).unwrap(), entry);
+    /// ```
     pub fn to_bytes(&self) -> Vec<u8> {
         let f = &self.freshness;
         let meta = MetaV1 {

@@ -9,6 +9,28 @@
 //! a panic, for foreign or corrupt bytes). Two variants of one key are the same variant when
 //! [`CachedResponse::same_variant`] says so; a `put` replaces that one and keeps the others.
 //!
+//! # Entry encoding, version 1
+//!
+//! ```text
+//! "PCLe"      4 bytes   magic: this is a perf-cache-layer entry
+//! 0x01        1 byte    format version
+//! meta        postcard  the fields below, in this order
+//! body        the rest  the response body, raw
+//! ```
+//!
+//! `meta` is encoded with [postcard] 1.x (its wire format is specified and stable across 1.x):
+//! status (`u16`), header fields (a sequence of name and value bytes, in order, repeated names
+//! kept), request time and response time (each a `Duration` since the Unix epoch), freshness
+//! lifetime, initial age, `stale-while-revalidate`, `stale-if-error` (each a `Duration`),
+//! must-revalidate and no-cache (`bool`), keep (`Duration`), the `Vary` selection (a sequence of
+//! name and optional value), and the tags (a sequence of strings). A `Duration` is postcard's
+//! `(u64 seconds, u32 nanoseconds)`.
+//!
+//! A new format gets a new version byte. Decoders reject versions they do not know, so during a
+//! rolling deploy an older instance treats a newer entry as a miss rather than misreading it.
+//!
+//! [postcard]: https://docs.rs/postcard
+//!
 //! # Example
 //!
 //! ```
