@@ -273,17 +273,24 @@ where
         keep: shared.policy.keep,
     });
     save(shared, &ctx.key, entry, leader).await;
-    let (fwd, status, ttl) = (ctx.fwd, parts.status.as_u16(), freshness.ttl(now));
-    let text = format_args!("{fwd}; fwd-status={status}; stored; ttl={ttl}");
-    finish(shared, &mut parts.headers, text, Outcome::Miss, ctx.timing);
+    let (mut status, mut ttl) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let text = [
+        ctx.fwd,
+        "; fwd-status=",
+        status.format(parts.status.as_u16()),
+        "; stored; ttl=",
+        ttl.format(freshness.ttl(now)),
+    ];
+    finish(shared, &mut parts.headers, &text, Outcome::Miss, ctx.timing);
     Response::from_parts(parts, reply)
 }
 
 /// Marks a response that passes through unstored, with the reason as `detail`.
 fn not_stored(shared: &Shared, ctx: &RequestCtx, parts: &mut response::Parts, detail: &str) {
-    let (fwd, status) = (ctx.fwd, parts.status.as_u16());
-    let text = format_args!("{fwd}; fwd-status={status}; detail={detail}");
-    finish(shared, &mut parts.headers, text, Outcome::Miss, ctx.timing);
+    let mut status = itoa::Buffer::new();
+    let status = status.format(parts.status.as_u16());
+    let text = [ctx.fwd, "; fwd-status=", status, "; detail=", detail];
+    finish(shared, &mut parts.headers, &text, Outcome::Miss, ctx.timing);
 }
 
 /// Reads the body into memory if it fits the store; otherwise marks the response unstored and

@@ -1,8 +1,6 @@
 //! Header bookkeeping on the way out: `Cache-Status`, `Server-Timing`, hop-by-hop and cache-only
 //! fields, and invalidation of related URIs.
 
-use std::fmt::{self, Write as _};
-
 use http::HeaderMap;
 use http::header::{self, HeaderName, HeaderValue};
 use perf_middleware::server_timing;
@@ -13,17 +11,22 @@ use crate::shared::Shared;
 
 pub(crate) const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
-/// Appends this cache's `Cache-Status` member (`name; text`), the `Server-Timing` entry when
-/// `timing`, and counts the outcome.
+/// Appends this cache's `Cache-Status` member (`name; ` and the `text` pieces), the
+/// `Server-Timing` entry when `timing`, and counts the outcome.
 pub(crate) fn finish(
     shared: &Shared,
     headers: &mut HeaderMap,
-    text: fmt::Arguments<'_>,
+    text: &[&str],
     outcome: Outcome,
     timing: bool,
 ) {
-    let mut value = String::with_capacity(shared.status_name.len() + 48);
-    let _ = write!(value, "{}; {text}", shared.status_name);
+    let len = text.iter().map(|t| t.len()).sum::<usize>();
+    let mut value = String::with_capacity(shared.status_name.len() + 2 + len);
+    value.push_str(&shared.status_name);
+    value.push_str("; ");
+    for piece in text {
+        value.push_str(piece);
+    }
     if let Ok(value) = HeaderValue::try_from(value) {
         headers.append(CACHE_STATUS, value);
     }

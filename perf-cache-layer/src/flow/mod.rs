@@ -61,7 +61,7 @@ where
         .wants(&method, req.uri(), req.headers());
     if req.headers().contains_key(header::UPGRADE) || method == Method::CONNECT {
         let mut response = inner.call(req).await?.map(ResponseBody::stream);
-        let text = format_args!("fwd=bypass");
+        let text = &["fwd=bypass"];
         finish(
             &shared,
             response.headers_mut(),
@@ -82,7 +82,7 @@ where
     }
     strip_hop_by_hop(&mut parts.headers);
     strip_cache_fields(&shared, &mut parts.headers);
-    let text = format_args!("fwd=method");
+    let text = &["fwd=method"];
     finish(&shared, &mut parts.headers, text, Outcome::Bypass, timing);
     Ok(Response::from_parts(parts, ResponseBody::stream(body)))
 }

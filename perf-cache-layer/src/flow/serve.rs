@@ -83,7 +83,7 @@ pub(crate) fn serve<B: Body>(
         let headers = conditional::not_modified_headers(&entry.headers);
         (StatusCode::NOT_MODIFIED, headers, ResponseBody::empty())
     } else {
-        let mut headers = entry.headers.clone();
+        let mut headers = with_room(&entry.headers);
         match range {
             Some(Ok((start, end))) => {
                 range::partial_headers(&mut headers, start, end, entry.body.len());
@@ -110,12 +110,23 @@ pub(crate) fn serve<B: Body>(
     headers.insert(header::AGE, HeaderValue::from(age.as_secs().min(DELTA_MAX)));
     let ttl = entry.freshness.ttl_at(age);
     let (prefix, detail, outcome) = how.describe();
-    let text = format_args!("{prefix}{detail}; ttl={ttl}");
-    finish(shared, &mut headers, text, outcome, asked.timing);
+    let mut ttl_digits = itoa::Buffer::new();
+    let text = [prefix, detail, "; ttl=", ttl_digits.format(ttl)];
+    finish(shared, &mut headers, &text, outcome, asked.timing);
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+/// A copy of `stored` with room for the fields a reply adds (`Age`, `Cache-Status`,
+/// `Server-Timing`, `Content-Range`), so adding them does not grow the map.
+fn with_room(stored: &HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(stored.len() + 4);
+    for (name, value) in stored {
+        headers.append(name.clone(), value.clone());
+    }
+    headers
 }
 
 /// The 504 for `only-if-cached` without a usable stored response (RFC 9111 §5.2.1.7).
@@ -125,7 +136,7 @@ pub(crate) fn gateway_timeout<B: Body>(shared: &Shared, timing: bool) -> Respons
     finish(
         shared,
         response.headers_mut(),
-        format_args!("fwd=miss; detail=only-if-cached"),
+        &["fwd=miss; detail=only-if-cached"],
         Outcome::OnlyIfCached,
         timing,
     );
