@@ -102,6 +102,20 @@ impl CachedResponse {
     /// [`DecodeError`] when the bytes are not an entry (no magic), come from an unknown format
     /// version, or are truncated or corrupt. It never panics on any input.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode(bytes, Bytes::copy_from_slice)
+    }
+
+    /// [`from_bytes`](Self::from_bytes) from shared bytes: the body is a slice of `bytes`, not a
+    /// copy (for stores whose client hands out `Bytes`).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_bytes`](Self::from_bytes).
+    pub fn from_shared(bytes: Bytes) -> Result<Self, DecodeError> {
+        Self::decode(&bytes, |body| bytes.slice_ref(body))
+    }
+
+    fn decode(bytes: &[u8], body_of: impl FnOnce(&[u8]) -> Bytes) -> Result<Self, DecodeError> {
         let rest = bytes
             .strip_prefix(&MAGIC)
             .ok_or(DecodeError(DecodeErrorKind::NotAnEntry))?;
@@ -129,7 +143,7 @@ impl CachedResponse {
         Ok(Self {
             status,
             headers,
-            body: Bytes::copy_from_slice(body),
+            body: body_of(body),
             request_time: time(meta.request_time)?,
             freshness: Freshness {
                 lifetime: meta.lifetime,

@@ -74,6 +74,10 @@ fn the_golden_bytes_decode_to_the_entry() {
     assert_eq!(values, ["1".as_bytes(), b"\xff2"]);
     assert_eq!(entry.body(), "hello");
     assert_eq!(entry.tags().collect::<Vec<_>>(), ["products", "product-7"]);
+    let shared = Bytes::from_static(GOLDEN_V1);
+    let entry = CachedResponse::from_shared(shared.clone()).unwrap();
+    assert_eq!(entry, sample());
+    assert_eq!(entry.body().as_ptr(), shared[shared.len() - 5..].as_ptr());
 }
 
 #[test]
