@@ -1,7 +1,7 @@
 //! The response body: a stored body, or the inner body streamed through.
 
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
@@ -178,61 +178,100 @@ pub(crate) enum Collected<B: Body> {
     },
 }
 
-/// Reads the body into memory up to `max` bytes; stops at the first byte over, a trailer or an error.
-pub(crate) async fn collect<B: Body<Data = Bytes>>(body: B, max: usize) -> Collected<B> {
-    let mut body = Box::pin(body);
-    let (mut first, mut buf): (Option<Bytes>, Option<BytesMut>) = (None, None);
-    let prefix = |first: Option<Bytes>, buf: Option<BytesMut>| {
-        buf.map(BytesMut::freeze).or(first).unwrap_or_default()
-    };
-    loop {
-        let frame = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await;
-        let frame = match frame {
-            None => return Collected::Complete(prefix(first, buf)),
-            Some(Err(e)) => {
-                return Collected::Partial {
-                    prefix: prefix(first, buf),
-                    trailers: None,
-                    error: Some(e),
-                    rest: None,
-                };
-            }
-            Some(Ok(frame)) => frame,
-        };
-        let data = match frame.into_data() {
-            Ok(data) => data,
-            Err(frame) => {
-                let trailers = frame.into_trailers().ok();
-                return Collected::Partial {
-                    prefix: prefix(first, buf),
-                    trailers,
-                    error: None,
-                    rest: Some(body),
-                };
-            }
-        };
-        let len = buf
-            .as_ref()
-            .map_or(first.as_ref().map_or(0, Bytes::len), BytesMut::len);
-        if len + data.len() > max {
-            let mut joined = BytesMut::from(&prefix(first, buf)[..]);
-            joined.extend_from_slice(&data);
-            return Collected::Partial {
-                prefix: joined.freeze(),
-                trailers: None,
-                error: None,
-                rest: Some(body),
-            };
-        }
-        match (&mut first, &mut buf) {
-            (None, None) => first = Some(data),
-            (Some(f), None) => {
-                let mut b = BytesMut::with_capacity(f.len() + data.len());
-                b.extend_from_slice(f);
-                b.extend_from_slice(&data);
-                buf = Some(b);
-            }
-            (_, Some(b)) => b.extend_from_slice(&data),
+/// Reads a body into memory up to `max` bytes; stops at the first byte over, a trailer or an
+/// error. Polled by the cache's miss path and by the ETag layer's response future.
+pub(crate) struct Collector<B> {
+    body: Option<Pin<Box<B>>>,
+    max: usize,
+    /// The first frame, kept as is while it is the only one (no copy).
+    first: Option<Bytes>,
+    /// The frames joined, from the second on.
+    joined: Option<BytesMut>,
+}
+
+impl<B: Body<Data = Bytes>> Collector<B> {
+    pub(crate) fn new(body: B, max: usize) -> Self {
+        Self {
+            body: Some(Box::pin(body)),
+            max,
+            first: None,
+            joined: None,
         }
     }
+
+    fn read(&mut self) -> Bytes {
+        self.joined
+            .take()
+            .map(BytesMut::freeze)
+            .or_else(|| self.first.take())
+            .unwrap_or_default()
+    }
+
+    fn len(&self) -> usize {
+        self.joined
+            .as_ref()
+            .map_or(self.first.as_ref().map_or(0, Bytes::len), BytesMut::len)
+    }
+
+    fn push(&mut self, data: Bytes) {
+        match (&self.first, &mut self.joined) {
+            (None, None) => self.first = Some(data),
+            (_, Some(joined)) => joined.extend_from_slice(&data),
+            (Some(first), None) => {
+                let mut joined = BytesMut::with_capacity(first.len() + data.len());
+                joined.extend_from_slice(first);
+                joined.extend_from_slice(&data);
+                self.first = None;
+                self.joined = Some(joined);
+            }
+        }
+    }
+
+    /// Polls the body until it is read whole or reading stops. Must not be polled again after it
+    /// returned `Ready`.
+    pub(crate) fn poll_collect(&mut self, cx: &mut Context<'_>) -> Poll<Collected<B>> {
+        loop {
+            let Some(body) = self.body.as_mut() else {
+                return Poll::Ready(Collected::Complete(self.read()));
+            };
+            let frame = match ready!(body.as_mut().poll_frame(cx)) {
+                None => return Poll::Ready(Collected::Complete(self.read())),
+                Some(Err(error)) => {
+                    return Poll::Ready(Collected::Partial {
+                        prefix: self.read(),
+                        trailers: None,
+                        error: Some(error),
+                        rest: None,
+                    });
+                }
+                Some(Ok(frame)) => frame,
+            };
+            match frame.into_data() {
+                Ok(data) if self.len() + data.len() > self.max => {
+                    self.push(data);
+                    return Poll::Ready(Collected::Partial {
+                        prefix: self.read(),
+                        trailers: None,
+                        error: None,
+                        rest: self.body.take(),
+                    });
+                }
+                Ok(data) => self.push(data),
+                Err(frame) => {
+                    return Poll::Ready(Collected::Partial {
+                        prefix: self.read(),
+                        trailers: frame.into_trailers().ok(),
+                        error: None,
+                        rest: self.body.take(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Reads the body into memory up to `max` bytes; stops at the first byte over, a trailer or an error.
+pub(crate) async fn collect<B: Body<Data = Bytes>>(body: B, max: usize) -> Collected<B> {
+    let mut collector = Collector::new(body, max);
+    std::future::poll_fn(|cx| collector.poll_collect(cx)).await
 }

@@ -12,7 +12,7 @@ use crate::body::ResponseBody;
 
 type Boxed<B, E> = Pin<Box<dyn Future<Output = Result<Response<ResponseBody<B>>, E>> + Send>>;
 
-/// Response future of [`Cache`](crate::Cache) and [`ETag`](crate::ETag).
+/// Response future of [`Cache`](crate::Cache).
 ///
 /// A fresh hit in a store that answers at once is ready immediately; every other path awaits an
 /// async [`CacheStore`](crate::CacheStore) and the inner service, so its state machine is boxed

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::layer::Shared;
+use crate::shared::Shared;
 use crate::store::StoreError;
 
 /// Purges entries from a [`CacheLayer`](crate::CacheLayer)'s store. Cheap to clone; obtained from
@@ -28,7 +28,7 @@ impl CacheHandle {
     ///
     /// The store's error.
     pub async fn purge_key(&self, host: &str, path_and_query: &str) -> Result<(), StoreError> {
-        let key = format!("{}\n{path_and_query}", host.to_ascii_lowercase());
+        let key = crate::rfc::key::of(host, path_and_query);
         self.shared.store.remove(&key).await
     }
 
@@ -38,7 +38,7 @@ impl CacheHandle {
     ///
     /// The store's error.
     pub async fn purge_tag(&self, tag: &str) -> Result<(), StoreError> {
-        metrics::counter!(crate::metrics::PURGES, "kind" => "tag").increment(1);
+        crate::metrics::purged("tag");
         self.shared.store.purge_tag(tag).await
     }
 
@@ -48,7 +48,7 @@ impl CacheHandle {
     ///
     /// The store's error.
     pub async fn purge_all(&self) -> Result<(), StoreError> {
-        metrics::counter!(crate::metrics::PURGES, "kind" => "all").increment(1);
+        crate::metrics::purged("all");
         self.shared.store.purge_all().await
     }
 }

@@ -1,67 +1,20 @@
 //! [`CacheLayer`], its builder, and the [`CacheHandle`] for purging.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use http::HeaderName;
+use perf_middleware::server_timing::ServerTiming;
 use tower_layer::Layer;
 
-use crate::coalesce::Inflight;
-use crate::conditional::EtagMode;
 use crate::handle::CacheHandle;
-use crate::headers::Counters;
-use crate::policy::{Policy, SetCookiePolicy};
+use crate::metrics::Counters;
+use crate::rfc::conditional::EtagMode;
+use crate::rfc::policy::{Policy, SetCookiePolicy};
 use crate::service::Cache;
+use crate::shared::{Clock, Shared};
 use crate::store::{CacheStore, MemoryStore};
-
-/// The layer's clock: wall time that advances with Tokio's (pausable) clock.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Clock {
-    wall: SystemTime,
-    mono: tokio::time::Instant,
-}
-
-impl Clock {
-    fn new() -> Self {
-        Self {
-            wall: SystemTime::now(),
-            mono: tokio::time::Instant::now(),
-        }
-    }
-
-    pub(crate) fn now(&self) -> SystemTime {
-        self.wall + self.mono.elapsed()
-    }
-
-    /// The monotonic instant of `t` (a time this clock returned).
-    pub(crate) fn instant(&self, t: SystemTime) -> tokio::time::Instant {
-        self.mono + t.duration_since(self.wall).unwrap_or_default()
-    }
-}
-
-/// State shared by every clone of the layer, its services and handles.
-pub(crate) struct Shared {
-    pub(crate) policy: Policy,
-    pub(crate) store: Arc<dyn CacheStore>,
-    pub(crate) inflight: Arc<Inflight>,
-    pub(crate) refreshing: Mutex<HashSet<String>>,
-    pub(crate) clock: Clock,
-    pub(crate) etag: EtagMode,
-    pub(crate) tag_header: Option<HeaderName>,
-    pub(crate) status_name: String,
-    pub(crate) honor_max_stale: bool,
-    pub(crate) honor_request_directives: bool,
-    pub(crate) coalesce_timeout: Duration,
-    pub(crate) server_timing: bool,
-    pub(crate) stale_on_disconnect: Option<Duration>,
-    pub(crate) counters: Counters,
-    /// `{status_name}; hit; ttl=`, the start of every plain hit's `Cache-Status`.
-    pub(crate) hit_status: String,
-    /// Process-unique id (keys per-thread memos of rendered values).
-    pub(crate) id: u64,
-}
 
 /// A Tower layer that adds an RFC 9111 shared HTTP cache in front of a service.
 ///
@@ -107,10 +60,13 @@ impl CacheLayer {
         }
     }
 
-    /// The layer and a handle for purging it.
-    pub fn pair(self) -> (Self, CacheHandle) {
-        let handle = self.handle();
-        (self, handle)
+    /// A cache with the defaults and a handle for purging it.
+    ///
+    /// For a configured layer, use [`CacheLayerBuilder::build_pair`].
+    pub fn pair() -> (Self, CacheHandle) {
+        let layer = Self::new();
+        let handle = layer.handle();
+        (layer, handle)
     }
 }
 
@@ -123,25 +79,33 @@ impl<S> Layer<S> for CacheLayer {
 }
 
 /// A configuration mistake reported by [`CacheLayerBuilder::build`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The `Cache-Status` name must be an RFC 8941 token such as `perf-cache`.
-    StatusName(String),
-    /// The heuristic fraction must be in `(0, 1]`, e.g. `0.1`.
-    HeuristicFraction(String),
+    /// The `Cache-Status` name is not an RFC 8941 token such as `perf-cache`.
+    #[non_exhaustive]
+    StatusName {
+        /// The name given.
+        name: String,
+    },
+    /// The heuristic fraction is not in `(0, 1]`.
+    #[non_exhaustive]
+    HeuristicFraction {
+        /// The fraction given.
+        fraction: f64,
+    },
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::StatusName(n) => write!(
+            Self::StatusName { name } => write!(
                 f,
-                "invalid cache status name {n:?}: use a token like \"perf-cache\""
+                "invalid cache status name {name:?}: use a token like \"perf-cache\""
             ),
-            Self::HeuristicFraction(v) => write!(
+            Self::HeuristicFraction { fraction } => write!(
                 f,
-                "invalid heuristic fraction {v}: use a value in (0, 1], e.g. 0.1"
+                "invalid heuristic fraction {fraction}: use a value in (0, 1], e.g. 0.1"
             ),
         }
     }
@@ -156,7 +120,7 @@ impl std::error::Error for ConfigError {}
 /// stored; strong ETags generated for stored 200s; tags read from `Surrogate-Key`; targeted fields
 /// `CDN-Cache-Control` then `Surrogate-Control`; client `max-stale` ignored; client `no-cache` and
 /// `max-age` honoured; coalesced waiters give up after 10 s; stale entries with validators kept 10
-/// minutes for revalidation; `Cache-Status` name `perf-cache`; a `Server-Timing` entry is added.
+/// minutes for revalidation; `Cache-Status` name `perf-cache`; no `Server-Timing` entry.
 #[must_use]
 pub struct CacheLayerBuilder {
     store: Arc<dyn CacheStore>,
@@ -167,7 +131,7 @@ pub struct CacheLayerBuilder {
     honor_max_stale: bool,
     honor_request_directives: bool,
     coalesce_timeout: Duration,
-    server_timing: bool,
+    server_timing: ServerTiming,
     stale_on_disconnect: Option<Duration>,
 }
 
@@ -200,7 +164,7 @@ impl Default for CacheLayerBuilder {
             honor_max_stale: false,
             honor_request_directives: true,
             coalesce_timeout: Duration::from_secs(10),
-            server_timing: false,
+            server_timing: ServerTiming::Off,
             stale_on_disconnect: None,
         }
     }
@@ -292,11 +256,11 @@ impl CacheLayerBuilder {
         self
     }
 
-    /// Whether to append a `Server-Timing` entry (`cache;desc="hit"`). Defaults to `false`
-    /// (like perf-middleware's `Server-Timing`): neither RFC 9111 nor RFC 9211 needs it, and every
-    /// extra field costs encoding and bytes on each response.
-    pub fn server_timing(mut self, enabled: bool) -> Self {
-        self.server_timing = enabled;
+    /// When to append a `Server-Timing` entry naming the outcome (`cache;desc="hit"`), with the
+    /// family's [`ServerTiming`] switch. Defaults to [`ServerTiming::Off`]: neither RFC 9111 nor
+    /// RFC 9211 needs it, and timings can reveal infrastructure details.
+    pub fn server_timing(mut self, when: ServerTiming) -> Self {
+        self.server_timing = when;
         self
     }
 
@@ -322,15 +286,16 @@ impl CacheLayerBuilder {
                     .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~:/".contains(&b))
         };
         if !token(&self.status_name) {
-            return Err(ConfigError::StatusName(self.status_name));
+            return Err(ConfigError::StatusName {
+                name: self.status_name,
+            });
         }
         if let Some(f) = self.policy.heuristic
             && !(f > 0.0 && f <= 1.0)
         {
-            return Err(ConfigError::HeuristicFraction(f.to_string()));
+            return Err(ConfigError::HeuristicFraction { fraction: f });
         }
         crate::metrics::describe();
-        let hit_status = format!("{}; hit; ttl=", self.status_name);
         let shared = Shared {
             policy: self.policy,
             store: self.store,
@@ -346,11 +311,20 @@ impl CacheLayerBuilder {
             server_timing: self.server_timing,
             stale_on_disconnect: self.stale_on_disconnect,
             counters: Counters::default(),
-            hit_status,
-            id: crate::headers::layer_id(),
         };
         Ok(CacheLayer {
             shared: Arc::new(shared),
         })
+    }
+
+    /// Builds the layer and a handle for purging it.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    pub fn build_pair(self) -> Result<(CacheLayer, CacheHandle), ConfigError> {
+        let layer = self.build()?;
+        let handle = layer.handle();
+        Ok((layer, handle))
     }
 }

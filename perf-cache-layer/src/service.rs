@@ -11,7 +11,8 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::future::ResponseFuture;
-use crate::layer::{CacheLayer, Shared};
+use crate::layer::CacheLayer;
+use crate::shared::Shared;
 
 /// The caching service produced by [`CacheLayer`]. Clones share the layer's store.
 ///
@@ -74,7 +75,7 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        if let Some(response) = crate::flow::fresh_hit(&self.shared, &req) {
+        if let Some(response) = crate::flow::lookup::fresh_hit(&self.shared, &req) {
             return ResponseFuture::ready(response);
         }
         // Take the service that was driven to readiness; leave a fresh clone behind.

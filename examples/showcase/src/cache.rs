@@ -13,6 +13,7 @@ use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use perf_cache_layer::{CacheHandle, CacheLayer};
+use perf_middleware::ServerTiming;
 
 /// Wraps `routes` (the product routes) with the cache.
 ///
@@ -24,7 +25,9 @@ pub(crate) fn products<S: Clone + Send + Sync + 'static>(
 ) -> Result<Router<S>, perf_cache_layer::ConfigError> {
     // Server-Timing on, like the showcase's perf-middleware: DevTools shows `cache;desc="hit"` next
     // to `total` and `app`.
-    let (cache, handle) = CacheLayer::builder().server_timing(true).build()?.pair();
+    let (cache, handle) = CacheLayer::builder()
+        .server_timing(ServerTiming::Always)
+        .build_pair()?;
     Ok(routes
         .layer(middleware::from_fn(freshness))
         .layer(cache)

@@ -116,7 +116,7 @@ impl MemoryStoreBuilder {
             .eviction_listener(move |_, v: Variants, cause| {
                 released.fetch_sub(weight(&v), Ordering::Relaxed);
                 if cause.was_evicted() || cause == RemovalCause::Size {
-                    metrics::counter!(crate::metrics::EVICTIONS).increment(1);
+                    crate::metrics::increment(crate::metrics::EVICTIONS);
                 }
             })
             .build_with_hasher(foldhash::fast::RandomState::default());
@@ -177,7 +177,7 @@ impl MemoryStore {
         }
         self.bytes.fetch_add(w, Ordering::Relaxed);
         self.cache.insert(key, value);
-        metrics::gauge!(crate::metrics::STORED_BYTES).set(self.bytes() as f64);
+        crate::metrics::stored_bytes(self.bytes());
     }
 }
 

@@ -2,7 +2,34 @@
 //!
 //! A store maps a *primary key* (method class + URI, see the crate docs) to the list of stored
 //! variants for that URI (one per distinct set of `Vary`-selected request headers). The trait is
-//! async so that a remote store (Redis) fits behind it; [`MemoryStore`] is the in-process store.
+//! async so that a remote store fits behind it; [`MemoryStore`] is the in-process store.
+//!
+//! A store outside this crate keeps entries as bytes: [`CachedResponse::to_bytes`] writes the
+//! documented, versioned encoding and [`CachedResponse::from_bytes`] reads it back (an error, never
+//! a panic, for foreign or corrupt bytes). Two variants of one key are the same variant when
+//! [`CachedResponse::same_variant`] says so; a `put` replaces that one and keeps the others.
+//!
+//! # Entry encoding, version 1
+//!
+//! ```text
+//! "PCLe"      4 bytes   magic: this is a perf-cache-layer entry
+//! 0x01        1 byte    format version
+//! meta        postcard  the fields below, in this order
+//! body        the rest  the response body, raw
+//! ```
+//!
+//! `meta` is encoded with [postcard] 1.x (its wire format is specified and stable across 1.x):
+//! status (`u16`), header fields (a sequence of name and value bytes, in order, repeated names
+//! kept), request time and response time (each a `Duration` since the Unix epoch), freshness
+//! lifetime, initial age, `stale-while-revalidate`, `stale-if-error` (each a `Duration`),
+//! must-revalidate and no-cache (`bool`), keep (`Duration`), the `Vary` selection (a sequence of
+//! name and optional value), and the tags (a sequence of strings). A `Duration` is postcard's
+//! `(u64 seconds, u32 nanoseconds)`.
+//!
+//! A new format gets a new version byte. Decoders reject versions they do not know, so during a
+//! rolling deploy an older instance treats a newer entry as a miss rather than misreading it.
+//!
+//! [postcard]: https://docs.rs/postcard
 //!
 //! # Example
 //!
@@ -14,136 +41,18 @@
 //! # let _ = layer;
 //! ```
 
+mod encoding;
+mod entry;
 mod memory;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::{HeaderMap, HeaderName, StatusCode};
 
+pub use self::encoding::{DecodeError, DecodeErrorKind};
+pub use self::entry::{CachedResponse, CachedResponseBuilder};
 pub use self::memory::{MemoryStore, MemoryStoreBuilder};
-use crate::policy::Freshness;
-use crate::{conditional, serve};
-
-/// A complete stored response plus what the cache needs to reuse it.
-///
-/// Built by the layer; stores keep it behind an `Arc` and never mutate it.
-#[derive(Clone)]
-pub struct CachedResponse {
-    pub(crate) status: StatusCode,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Bytes,
-    pub(crate) freshness: Freshness,
-    /// `Vary`-selected request headers: name and normalised value (`None` when absent).
-    pub(crate) vary: Vec<(HeaderName, Option<String>)>,
-    /// Surrogate keys (tags) for purging.
-    pub(crate) tags: Vec<Box<str>>,
-    pub(crate) keep: Duration,
-    /// What a hit sends: `headers` plus placeholders for `Age` and `Cache-Status`, so a hit
-    /// clones one map and overwrites two values instead of rebuilding the map field by field.
-    pub(crate) reply: HeaderMap,
-    /// The same for a 304 to a client's matching precondition (RFC 9110 §15.4.5 fields only).
-    pub(crate) reply_304: HeaderMap,
-    /// Whether the templates hold a `Server-Timing` placeholder.
-    pub(crate) reply_timing: bool,
-}
-
-impl fmt::Debug for CachedResponse {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CachedResponse")
-            .field("status", &self.status)
-            .field("body_len", &self.body.len())
-            .field("vary", &self.vary)
-            .field("tags", &self.tags)
-            .finish_non_exhaustive()
-    }
-}
-
-impl CachedResponse {
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "internal constructor; every field but the derived templates"
-    )]
-    pub(crate) fn new(
-        status: StatusCode,
-        headers: HeaderMap,
-        body: Bytes,
-        freshness: Freshness,
-        vary: Vec<(HeaderName, Option<String>)>,
-        tags: Vec<Box<str>>,
-        keep: Duration,
-        server_timing: bool,
-    ) -> Self {
-        let reply = serve::reply_template(&headers, server_timing);
-        let reply_304 =
-            serve::reply_template(&conditional::not_modified_headers(&headers), server_timing);
-        Self {
-            status,
-            headers,
-            body,
-            freshness,
-            vary,
-            tags,
-            keep,
-            reply,
-            reply_304,
-            reply_timing: server_timing,
-        }
-    }
-
-    /// The stored status.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// The stored header fields (hop-by-hop fields already removed).
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
-    }
-
-    /// The stored body.
-    pub fn body(&self) -> &Bytes {
-        &self.body
-    }
-
-    /// Surrogate keys this response was tagged with.
-    pub fn tags(&self) -> impl Iterator<Item = &str> {
-        self.tags.iter().map(|t| &**t)
-    }
-
-    /// When the response was received from the inner service.
-    pub fn response_time(&self) -> SystemTime {
-        self.freshness.response_time
-    }
-
-    /// Approximate memory footprint in bytes (body + header fields + bookkeeping).
-    pub fn weight(&self) -> usize {
-        let headers: usize = self
-            .headers
-            .iter()
-            .map(|(n, v)| n.as_str().len() + v.len() + 32)
-            .sum();
-        let vary: usize = self
-            .vary
-            .iter()
-            .map(|(n, v)| n.as_str().len() + v.as_ref().map_or(0, String::len))
-            .sum();
-        let tags: usize = self.tags.iter().map(|t| t.len() + 16).sum();
-        // The reply templates share the stored values; their own cost is their tables.
-        let templates = (self.reply.len() + self.reply_304.len()) * 48;
-        self.body.len() + headers + vary + tags + templates + 256
-    }
-
-    /// How long a store should retain it (freshness + stale windows + revalidation keep).
-    pub fn retain_for(&self) -> Duration {
-        let validator = self.headers.contains_key(http::header::ETAG)
-            || self.headers.contains_key(http::header::LAST_MODIFIED);
-        self.freshness.retain(self.keep, validator)
-    }
-}
 
 /// The stored variants for one primary key.
 pub type Variants = Arc<[Arc<CachedResponse>]>;
@@ -199,9 +108,10 @@ pub trait CacheStore: Send + Sync + 'static {
     /// The largest response body this store accepts; larger bodies stream through unstored.
     fn max_object_size(&self) -> usize;
 
-    /// [`get`](CacheStore::get) without waiting, for stores that can answer at once (in memory):
-    /// `Some(result)` lets the layer answer a fresh hit without an async state machine. Remote stores
-    /// keep the default, `None`.
+    /// An optimisation hook: [`get`](CacheStore::get) without waiting, for stores that hold their
+    /// entries in process memory and can answer at once. `Some(result)` lets the layer answer a fresh
+    /// hit inline, without allocating the request's async state machine; `None` (the default, and
+    /// the right answer for remote stores) makes the layer call `get`.
     fn get_ready(&self, key: &str) -> Option<Option<Variants>> {
         let _ = key;
         None
@@ -218,7 +128,7 @@ pub(crate) fn merge_variants(
     if let Some(old) = old {
         list.extend(
             old.iter()
-                .filter(|v| v.vary != new.vary)
+                .filter(|v| !v.same_variant(&new))
                 .take(max.saturating_sub(1))
                 .cloned(),
         );

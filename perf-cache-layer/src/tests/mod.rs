@@ -3,6 +3,7 @@
 mod acceptance;
 mod edge;
 mod semantics;
+mod validation;
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,11 +1,14 @@
 //! Single byte-range requests answered from a complete stored response (RFC 9110 §14).
 //!
-//! Only a single `bytes=` range is served as a 206; anything else (several ranges, other units,
-//! syntax errors, an `If-Range` that does not match) gets the full 200, which RFC 9110 permits.
+//! The `Range` field is parsed and checked against the body length by `http-range-header` (what
+//! tower-http uses). Only a single satisfiable `bytes` range is served as a 206, and a range that
+//! cannot be satisfied gets a 416; anything else (several ranges, other units, invalid syntax, an
+//! `If-Range` that does not match) gets the full 200, which RFC 9110 §14.2 permits.
 
 use http::header::{self, HeaderMap, HeaderValue};
+use http_range_header::RangeUnsatisfiableError;
 
-use crate::conditional;
+use super::conditional;
 
 /// The byte range `[start, end)` to serve, `Err(())` when unsatisfiable, `None` for the full body.
 pub(crate) fn requested(
@@ -13,29 +16,21 @@ pub(crate) fn requested(
     stored: &HeaderMap,
     len: usize,
 ) -> Option<Result<(usize, usize), ()>> {
-    let spec = req.get(header::RANGE)?.to_str().ok()?.trim();
-    let spec = spec.strip_prefix("bytes=")?.trim();
-    if spec.contains(',') || !if_range_matches(req, stored) {
+    let spec = req.get(header::RANGE)?.to_str().ok()?;
+    let parsed = http_range_header::parse_range_header(spec).ok()?;
+    if parsed.len() != 1 || !if_range_matches(req, stored) {
         return None;
     }
-    let (first, last) = spec.split_once('-')?;
-    let (first, last) = (first.trim(), last.trim());
-    let range = if first.is_empty() {
-        let suffix: usize = last.parse().ok()?;
-        (suffix > 0).then(|| (len.saturating_sub(suffix), len))
-    } else {
-        let start: usize = first.parse().ok()?;
-        let end = if last.is_empty() {
-            len
-        } else {
-            last.parse::<usize>().ok()?.saturating_add(1).min(len)
-        };
-        if end <= start && !last.is_empty() && start < len {
-            return None;
+    match parsed.validate(len as u64) {
+        Ok(ranges) => {
+            let range = ranges.first()?;
+            let start = usize::try_from(*range.start()).ok()?;
+            let end = usize::try_from(*range.end()).ok()?.checked_add(1)?;
+            Some(Ok((start, end)))
         }
-        (start < len).then_some((start, end))
-    };
-    Some(range.ok_or(()))
+        Err(RangeUnsatisfiableError::Unsatisfiable) => Some(Err(())),
+        Err(_) => None,
+    }
 }
 
 fn if_range_matches(req: &HeaderMap, stored: &HeaderMap) -> bool {
@@ -94,5 +89,12 @@ mod tests {
         assert_eq!(requested(&req("bytes=0-1,3-4"), &stored, 11), None);
         assert_eq!(requested(&req("items=0-1"), &stored, 11), None);
         assert_eq!(requested(&HeaderMap::new(), &stored, 11), None);
+        assert_eq!(requested(&req("bytes=-0"), &stored, 11), Some(Err(())));
+        assert_eq!(requested(&req("Bytes=0-0"), &stored, 11), Some(Ok((0, 1))));
+        assert_eq!(requested(&req("bytes=5-2"), &stored, 11), None);
+        assert_eq!(requested(&req("bytes=x-2"), &stored, 11), None);
+        assert_eq!(requested(&req("bytes=-20"), &stored, 11), Some(Ok((0, 11))));
+        assert_eq!(requested(&req("bytes=-1"), &stored, 0), None);
+        assert_eq!(requested(&req("bytes=0-"), &stored, 0), Some(Err(())));
     }
 }

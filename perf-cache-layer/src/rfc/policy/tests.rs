@@ -22,14 +22,7 @@ fn fresh(lines: &[(&'static str, &'static str)]) -> Freshness {
     }
     let rd = response_directives(&policy(), &h);
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-    freshness(
-        &policy(),
-        StatusCode::OK,
-        &h,
-        &rd,
-        now,
-        (now, tokio::time::Instant::now()),
-    )
+    freshness(&policy(), StatusCode::OK, &h, &rd, now, now)
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue, Method};
 
-use crate::directives;
+use super::directives;
 
 /// How the cache generates `ETag`s for stored 200 responses that have none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

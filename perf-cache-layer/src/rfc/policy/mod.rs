@@ -2,12 +2,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use tokio::time::Instant;
-
 use http::header::{AUTHORIZATION, EXPIRES, HeaderName, LAST_MODIFIED, SET_COOKIE, VARY};
 use http::{HeaderMap, Method, StatusCode};
 
-use crate::directives::{self, Delta, ResponseDirectives};
+use super::directives::{self, Delta, ResponseDirectives};
 
 /// What to do with responses that carry `Set-Cookie`.
 ///
@@ -51,8 +49,6 @@ pub(crate) struct Freshness {
     pub(crate) initial_age: Duration,
     /// When the response was received, by the layer's clock.
     pub(crate) response_time: SystemTime,
-    /// The same moment on the monotonic clock, for the age at a hit without wall-clock arithmetic.
-    pub(crate) received: Instant,
     pub(crate) stale_while_revalidate: Duration,
     pub(crate) stale_if_error: Duration,
     /// Never serve stale (must-revalidate, proxy-revalidate, s-maxage, no-cache).
@@ -65,11 +61,6 @@ impl Freshness {
     /// Current age at `now` (RFC 9111 §4.2.3).
     pub(crate) fn age(&self, now: SystemTime) -> Duration {
         self.initial_age + directives::since(now, self.response_time)
-    }
-
-    /// [`age`](Self::age) at `now` on the monotonic clock (one clock read, integer arithmetic).
-    pub(crate) fn age_at(&self, now: Instant) -> Duration {
-        self.initial_age + now.saturating_duration_since(self.received)
     }
 
     /// Remaining freshness (negative when stale), in whole seconds.
@@ -225,15 +216,15 @@ pub(crate) fn vary_names(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
     Some(names)
 }
 
-/// Computes freshness for a response received at `response_time` (`received` on the monotonic
-/// clock) for a request sent at `request_time`.
+/// Computes freshness for a response received at `response_time` for a request sent at
+/// `request_time`.
 pub(crate) fn freshness(
     policy: &Policy,
     status: StatusCode,
     headers: &HeaderMap,
     rd: &ResponseDirectives,
     request_time: SystemTime,
-    (response_time, received): (SystemTime, Instant),
+    response_time: SystemTime,
 ) -> Freshness {
     let date = directives::parse_date(headers, &http::header::DATE).and_then(Result::ok);
     let age = directives::parse_age(headers);
@@ -272,7 +263,6 @@ pub(crate) fn freshness(
         lifetime,
         initial_age,
         response_time,
-        received,
         stale_while_revalidate: Duration::from_secs(rd.stale_while_revalidate.unwrap_or(0)),
         stale_if_error: Duration::from_secs(rd.stale_if_error.unwrap_or(0)),
         forbids_stale: rd.forbids_stale(),

@@ -4,63 +4,34 @@
 //! crafted to collide with another (no delimiter ambiguity). GET and HEAD share an entry. Nothing
 //! else from the request enters the key unless the response names it in `Vary`.
 
-use std::cell::RefCell;
-
 use http::header::HOST;
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
 /// The primary cache key of a request.
 pub(crate) fn primary(uri: &Uri, headers: &HeaderMap) -> String {
-    let mut key = String::new();
-    write_primary(&mut key, uri, headers.get(HOST));
-    key
+    primary_for_host(uri, headers.get(HOST))
 }
 
-/// Keys up to this length are built in a reused per-thread buffer by [`with_primary`].
-const REUSED_KEY_MAX: usize = 1024;
-
-thread_local! {
-    static KEY: RefCell<String> = const { RefCell::new(String::new()) };
-}
-
-/// Runs `f` with the primary key of a request whose first `Host` field is `host`, built without
-/// an allocation (in a per-thread buffer of at most [`REUSED_KEY_MAX`] bytes; longer keys are
-/// allocated).
-pub(crate) fn with_primary<R>(
-    uri: &Uri,
-    host: Option<&HeaderValue>,
-    f: impl FnOnce(&str) -> R,
-) -> R {
-    KEY.with(|buf| match buf.try_borrow_mut() {
-        Ok(mut key) => {
-            key.clear();
-            write_primary(&mut key, uri, host);
-            if key.len() > REUSED_KEY_MAX {
-                let key = std::mem::take(&mut *key);
-                return f(&key);
-            }
-            f(&key)
-        }
-        Err(_) => {
-            let mut key = String::new();
-            write_primary(&mut key, uri, host);
-            f(&key)
-        }
-    })
-}
-
-fn write_primary(key: &mut String, uri: &Uri, host: Option<&HeaderValue>) {
+/// The primary cache key of a request whose first `Host` field is `host` (the URI's authority
+/// wins when it has one).
+pub(crate) fn primary_for_host(uri: &Uri, host: Option<&HeaderValue>) -> String {
     let host = uri
         .authority()
         .map(|a| a.as_str())
         .or_else(|| host.and_then(|h| h.to_str().ok()))
         .unwrap_or_default();
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    key.reserve(host.len() + 1 + path.len());
+    of(host, path)
+}
+
+/// The primary key of `path` (with its query) on `host` (as the client sent `Host`).
+pub(crate) fn of(host: &str, path: &str) -> String {
+    let mut key = String::with_capacity(host.len() + 1 + path.len());
     key.push_str(host);
     key.make_ascii_lowercase();
     key.push('\n');
     key.push_str(path);
+    key
 }
 
 /// The request's values for `names`, normalised: lines combined, list items trimmed, inner

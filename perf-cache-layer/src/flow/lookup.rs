@@ -1,0 +1,257 @@
+//! Lookup of GET and HEAD requests: find the variant, decide, serve or forward (RFC 9111 §4).
+
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, request};
+use http_body::Body;
+use tower_service::Service;
+
+use crate::body::ResponseBody;
+use crate::flow::coalesce::{self, Role};
+use crate::flow::serve::{Asked, Served, gateway_timeout, serve};
+use crate::flow::{RequestCtx, fetch};
+use crate::rfc::directives::RequestDirectives;
+use crate::rfc::reuse::{self, Decision, Reuse};
+use crate::rfc::{conditional, key};
+use crate::shared::Shared;
+use crate::store::CachedResponse;
+
+/// A GET or HEAD: serve a stored variant, revalidate it, or forward as a (coalesced) miss.
+pub(crate) async fn lookup<S, ReqBody, ResBody>(
+    shared: Arc<Shared>,
+    inner: S,
+    req: Request<ReqBody>,
+    timing: bool,
+) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    ReqBody: Default + Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Send,
+{
+    let (parts, body) = req.into_parts();
+    let key = key::primary(&parts.uri, &parts.headers);
+    let rq = RequestDirectives::parse(&parts.headers);
+    let variants = shared.store.get(&key).await.unwrap_or_else(|err| {
+        tracing::warn!(%err, "cache lookup failed; treating as a miss");
+        None
+    });
+    let had_variants = variants.as_ref().is_some_and(|v| !v.is_empty());
+    let entry = variants.and_then(|v| select(&v, &parts.headers).cloned());
+    let asked = asked(&parts, timing);
+    let mut ctx = RequestCtx {
+        key,
+        rq,
+        timing,
+        fwd: if had_variants {
+            "fwd=vary-miss"
+        } else {
+            "fwd=uri-miss"
+        },
+    };
+    if let Some(entry) = entry {
+        let age = entry.freshness.age(shared.clock.now());
+        match decide(&shared, &ctx.rq, &entry, age) {
+            Decision::Fresh => return Ok(serve(&shared, asked, &entry, age, Served::Hit)),
+            Decision::StaleWhileRevalidate => {
+                spawn_refresh(&shared, &inner, &parts, &entry, &ctx.key);
+                let how = Served::StaleWhileRevalidate;
+                return Ok(serve(&shared, asked, &entry, age, how));
+            }
+            Decision::MaxStale => {
+                return Ok(serve(&shared, asked, &entry, age, Served::MaxStale));
+            }
+            Decision::Validate(_) if ctx.rq.only_if_cached => {
+                return Ok(gateway_timeout(&shared, timing));
+            }
+            Decision::Validate(fwd) => {
+                ctx.fwd = fwd;
+                return fetch::revalidate(shared, inner, parts, body, entry, ctx).await;
+            }
+        }
+    }
+    if ctx.rq.only_if_cached {
+        return Ok(gateway_timeout(&shared, timing));
+    }
+    if parts.method != Method::GET || ctx.rq.no_store {
+        return fetch::miss(shared, inner, parts, body, ctx, None).await;
+    }
+    match shared.inflight.join(&ctx.key) {
+        Role::Leader(leader) => fetch::miss(shared, inner, parts, body, ctx, Some(leader)).await,
+        Role::Waiter(rx) => {
+            crate::metrics::increment(crate::metrics::COALESCED);
+            match coalesce::wait(rx, shared.coalesce_timeout).await {
+                Some(entry) if key::vary_matches(&entry.vary, &parts.headers) => {
+                    let age = entry.freshness.age(shared.clock.now());
+                    let asked = self::asked(&parts, timing);
+                    Ok(serve(&shared, asked, &entry, age, Served::Collapsed))
+                }
+                _ => fetch::miss(shared, inner, parts, body, ctx, None).await,
+            }
+        }
+    }
+}
+
+fn asked(parts: &request::Parts, timing: bool) -> Asked<'_> {
+    Asked {
+        method: &parts.method,
+        headers: &parts.headers,
+        preconditions: true,
+        timing,
+    }
+}
+
+/// A fresh hit answered inline, when the store can answer at once
+/// ([`CacheStore::get_ready`](crate::CacheStore::get_ready)).
+pub(crate) fn fresh_hit<ReqBody, B: Body>(
+    shared: &Shared,
+    req: &Request<ReqBody>,
+) -> Option<Response<ResponseBody<B>>> {
+    let method = req.method();
+    if method != Method::GET && method != Method::HEAD {
+        return None;
+    }
+    let headers = req.headers();
+    let present = Present::scan(headers);
+    if present.upgrade {
+        return None;
+    }
+    let key = key::primary_for_host(req.uri(), present.host);
+    let variants = shared.store.get_ready(&key)??;
+    let entry = select(&variants, headers)?;
+    let rq = if present.directives {
+        RequestDirectives::parse(headers)
+    } else {
+        RequestDirectives::default()
+    };
+    let age = entry.freshness.age(shared.clock.now());
+    if !matches!(decide(shared, &rq, entry, age), Decision::Fresh) {
+        return None;
+    }
+    let asked = Asked {
+        method,
+        headers,
+        preconditions: present.preconditions,
+        timing: shared.server_timing.wants(method, req.uri(), headers),
+    };
+    Some(serve(shared, asked, entry, age, Served::Hit))
+}
+
+/// What a fresh hit needs from the request's fields, found in one pass over them.
+#[derive(Debug, Default, Clone, Copy)]
+struct Present<'a> {
+    /// The first `Host` field.
+    host: Option<&'a HeaderValue>,
+    upgrade: bool,
+    /// `Cache-Control` or `Pragma`.
+    directives: bool,
+    /// `If-None-Match`, `If-Modified-Since` or `Range`.
+    preconditions: bool,
+}
+
+impl<'a> Present<'a> {
+    fn scan(headers: &'a HeaderMap) -> Self {
+        let mut present = Self::default();
+        for (name, value) in headers {
+            if *name == header::HOST {
+                present.host = present.host.or(Some(value));
+            } else if *name == header::CACHE_CONTROL || *name == header::PRAGMA {
+                present.directives = true;
+            } else if *name == header::IF_NONE_MATCH
+                || *name == header::IF_MODIFIED_SINCE
+                || *name == header::RANGE
+            {
+                present.preconditions = true;
+            } else if *name == header::UPGRADE {
+                present.upgrade = true;
+            }
+        }
+        present
+    }
+}
+
+/// The matching variant with the most recent `Date` (then the most recently received).
+fn select<'a>(
+    variants: &'a [Arc<CachedResponse>],
+    headers: &HeaderMap,
+) -> Option<&'a Arc<CachedResponse>> {
+    let mut matching = variants
+        .iter()
+        .filter(|v| key::vary_matches(&v.vary, headers))
+        .peekable();
+    let first = matching.next()?;
+    if matching.peek().is_none() {
+        return Some(first);
+    }
+    // Several matches (stored before Vary changed): the most recent Date wins.
+    std::iter::once(first)
+        .chain(matching)
+        .max_by_key(|v| (conditional::date(&v.headers), v.freshness.response_time))
+}
+
+/// What to do with `entry` at `age`, under this layer's settings.
+fn decide(
+    shared: &Shared,
+    rq: &RequestDirectives,
+    entry: &CachedResponse,
+    age: Duration,
+) -> Decision {
+    let reuse = Reuse {
+        honor_request_directives: shared.honor_request_directives,
+        honor_max_stale: shared.honor_max_stale,
+    };
+    reuse::decide(reuse, rq, &entry.freshness, age)
+}
+
+/// Starts one background revalidation per key.
+fn spawn_refresh<S, ReqBody, ResBody>(
+    shared: &Arc<Shared>,
+    inner: &S,
+    parts: &request::Parts,
+    entry: &Arc<CachedResponse>,
+    key: &str,
+) where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    ReqBody: Default + Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Send,
+{
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if !shared
+        .refreshing
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(key.to_owned())
+    {
+        return;
+    }
+    let mut parts = parts.clone();
+    parts.method = Method::GET;
+    let ctx = RequestCtx {
+        key: key.to_owned(),
+        rq: RequestDirectives::default(),
+        timing: false,
+        fwd: "fwd=stale",
+    };
+    let (shared, inner, entry) = (shared.clone(), inner.clone(), entry.clone());
+    runtime.spawn(async move {
+        let key = ctx.key.clone();
+        let done =
+            fetch::revalidate(shared.clone(), inner, parts, ReqBody::default(), entry, ctx).await;
+        drop(done);
+        shared
+            .refreshing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&key);
+    });
+}
