@@ -11,20 +11,10 @@
 use std::time::Duration;
 
 use perf_otel::setup::SdkTracer;
-use perf_otel::{Export, OtelConfig, OtelGuard, OtelLayer, SetupError};
+use perf_otel::{OtelConfig, OtelGuard, OtelLayer, SetupError};
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
-
-/// Whether an OTLP endpoint is configured.
-pub fn endpoint_configured() -> bool {
-    [
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    ]
-    .iter()
-    .any(|v| std::env::var(v).is_ok_and(|v| !v.trim().is_empty()))
-}
 
 /// Builds the tracer provider from the `OTEL_*` variables (service name `showcase` unless
 /// `OTEL_SERVICE_NAME` says otherwise). Call inside the Tokio runtime.
@@ -33,11 +23,9 @@ pub fn endpoint_configured() -> bool {
 ///
 /// An invalid `OTEL_*` value, with the variable and the fix in the message.
 pub fn init() -> Result<OtelGuard, SetupError> {
-    let mut config = OtelConfig::from_env()?.service_name("showcase");
-    if !endpoint_configured() {
-        config = config.export(Export::None);
-    }
-    let guard = config.install()?;
+    let guard = OtelConfig::from_env_if_endpoint()?
+        .service_name("showcase")
+        .install()?;
     let stats = guard.stats_handle();
     tokio::spawn(async move {
         let mut reported = 0;

@@ -87,6 +87,55 @@ impl OtelConfig {
         Self::from_vars(|name| env::var(name).ok())
     }
 
+    /// Like [`from_env`](Self::from_env), but exports only when an OTLP endpoint is configured
+    /// (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, non-empty): without
+    /// one the transport is [`Export::None`] and the service runs the same, creating and
+    /// propagating trace context without trying to reach a collector that is not there.
+    ///
+    /// ```
+    /// use perf_otel::setup::{Export, OtelConfig};
+    ///
+    /// let none = |_: &str| None;
+    /// assert_eq!(OtelConfig::from_vars_if_endpoint(none).unwrap().configured_export(), Export::None);
+    /// let set = |name: &str| {
+    ///     (name == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "http://127.0.0.1:4318".to_owned())
+    /// };
+    /// assert_eq!(
+    ///     OtelConfig::from_vars_if_endpoint(set).unwrap().configured_export(),
+    ///     Export::HttpProtobuf
+    /// );
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SetupError::InvalidEnv`] for a value this crate does not accept.
+    pub fn from_env_if_endpoint() -> Result<Self, SetupError> {
+        Self::from_vars_if_endpoint(|name| env::var(name).ok())
+    }
+
+    /// [`from_env_if_endpoint`](Self::from_env_if_endpoint) with the variables read through
+    /// `vars`.
+    ///
+    /// # Errors
+    ///
+    /// [`SetupError::InvalidEnv`] for a value this crate does not accept.
+    pub fn from_vars_if_endpoint(
+        vars: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SetupError> {
+        let endpoint = [
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        ]
+        .iter()
+        .any(|name| vars(name).is_some_and(|v| !v.trim().is_empty()));
+        let config = Self::from_vars(vars)?;
+        Ok(if endpoint {
+            config
+        } else {
+            config.export(Export::None)
+        })
+    }
+
     /// Like [`from_env`](Self::from_env) with the variables read through `vars` (for tests and
     /// configuration files). The exporter itself still reads `OTEL_EXPORTER_OTLP_*` (endpoint,
     /// headers, timeout, compression) from the process environment.

@@ -53,6 +53,17 @@ pub struct ExportStats {
     pub dropped: u64,
 }
 
+impl std::fmt::Display for ExportStats {
+    /// `queued=… exported=… failed=… dropped=…`: all four counts, as a closing log line wants.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "queued={} exported={} failed={} dropped={}",
+            self.queued, self.exported, self.failed, self.dropped
+        )
+    }
+}
+
 /// Reads the export counters of an [`OtelGuard`](super::OtelGuard); clones share them.
 #[derive(Debug, Clone)]
 pub struct StatsHandle(pub(super) Arc<Counters>);
