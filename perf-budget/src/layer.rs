@@ -193,6 +193,18 @@ where
         );
         Ok(BudgetLayer::from_shared(shared))
     }
+
+    /// Validates the policy and returns the layer with its [`BudgetHandle`] (the report), as
+    /// [`BudgetLayer::pair`] does for a policy with the default settings.
+    ///
+    /// # Errors
+    ///
+    /// The first mistake in the policy, saying what to fix.
+    pub fn build_pair(self) -> Result<(BudgetLayer<T, X>, BudgetHandle), ConfigError> {
+        let layer = self.build()?;
+        let handle = layer.handle();
+        Ok((layer, handle))
+    }
 }
 
 /// What a handle needs of a layer's shared state, whatever its hooks.

@@ -27,7 +27,7 @@ tasks:
                        per-feature builds (cargo-hack), real-server checks
                        (--skip-lint to skip fmt/clippy/docs/features while iterating)
   lint                 fmt check, clippy, docs -D warnings, per-feature builds only
-  readme               the README snippets built as printed, and their links
+  readme [FILE..]      the README snippets built as printed, and their links
   conformance          HTTP caching conformance suite against cache-proxy (root; needs node)
   otel-e2e             perf-otel against a Python OTLP receiver (gRPC + HTTP), signals, collector down
   bench                side-by-side throughput table (bare vs tower-perf vs peers)
@@ -40,7 +40,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("lint") => lint(),
-        Some("readme") => readme::test(),
+        Some("readme") => readme::test(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("conformance") => cache::test(),
         Some("otel-e2e") => otel::test(),

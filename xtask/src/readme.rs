@@ -31,7 +31,8 @@ struct Block {
 /// Crates a snippet may use without declaring them.
 const BUILTIN: [&str; 5] = ["std", "core", "alloc", "crate", "self"];
 
-pub(crate) fn test() -> Result<(), String> {
+/// Checks every README, or only `only` (paths relative to the workspace root) when given.
+pub(crate) fn test(only: &[String]) -> Result<(), String> {
     let root = project_root();
     let mut files = vec![root.join("README.md")];
     for dir in [
@@ -50,6 +51,12 @@ pub(crate) fn test() -> Result<(), String> {
             .collect();
         more.sort();
         files.extend(more);
+    }
+    if !only.is_empty() {
+        files.retain(|f| {
+            only.iter()
+                .any(|o| f.strip_prefix(&root).is_ok_and(|r| r == Path::new(o)))
+        });
     }
     let mut problems = Vec::new();
     let mut snippets = Vec::new();
