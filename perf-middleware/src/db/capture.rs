@@ -49,10 +49,14 @@ pub const SQLX_ACQUIRE_TARGET: &str = "sqlx::pool::acquire";
 /// assert_eq!(handle.events(), 0);
 /// ```
 ///
-/// Clones share the fingerprint cache and the counters.
+/// Clones share the fingerprint cache and the counters (and so do the [`CaptureHandle`]s taken
+/// before or after the settings).
 #[derive(Clone)]
 #[must_use]
 pub struct DbCapture {
+    system: &'static str,
+    pool_name: &'static str,
+    slow: Option<Duration>,
     shared: Arc<CaptureShared>,
 }
 
@@ -65,9 +69,6 @@ pub struct CaptureHandle {
 
 struct CaptureShared {
     fingerprints: Fingerprints,
-    system: &'static str,
-    pool_name: &'static str,
-    slow: Option<Duration>,
     events: AtomicU64,
     attributed: AtomicU64,
     orphans: AtomicU64,
@@ -78,8 +79,8 @@ struct CaptureShared {
 impl fmt::Debug for DbCapture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DbCapture")
-            .field("system", &self.shared.system)
-            .field("slow", &self.shared.slow)
+            .field("system", &self.system)
+            .field("slow", &self.slow)
             .finish_non_exhaustive()
     }
 }
@@ -107,11 +108,11 @@ impl DbCapture {
     /// [`DEFAULT_CACHE_CAPACITY`](super::fingerprint::DEFAULT_CACHE_CAPACITY) texts.
     pub fn new() -> Self {
         Self {
+            system: "other_sql",
+            pool_name: "default",
+            slow: Some(DEFAULT_SLOW_STATEMENT),
             shared: Arc::new(CaptureShared {
                 fingerprints: Fingerprints::default(),
-                system: "other_sql",
-                pool_name: "default",
-                slow: Some(DEFAULT_SLOW_STATEMENT),
                 events: AtomicU64::new(0),
                 attributed: AtomicU64::new(0),
                 orphans: AtomicU64::new(0),
@@ -135,40 +136,26 @@ impl DbCapture {
         }
     }
 
-    fn edit(mut self, f: impl FnOnce(&mut CaptureShared)) -> Self {
-        match Arc::get_mut(&mut self.shared) {
-            Some(shared) => f(shared),
-            None => {
-                let mut fresh = Self::new();
-                let shared = Arc::get_mut(&mut fresh.shared).unwrap_or_else(|| unreachable!());
-                shared.system = self.shared.system;
-                shared.pool_name = self.shared.pool_name;
-                shared.slow = self.shared.slow;
-                f(shared);
-                self = fresh;
-            }
-        }
-        self
-    }
-
     /// The `db.system.name` label value: `postgresql`, `mysql`, `sqlite`, … (sqlx's events do
-    /// not say). Defaults to `other_sql`. Call before taking a handle: a handle taken earlier
-    /// keeps reading the earlier capture.
-    pub fn system(self, system: &'static str) -> Self {
-        self.edit(|s| s.system = system)
+    /// not say). Defaults to `other_sql`.
+    pub fn system(mut self, system: &'static str) -> Self {
+        self.system = system;
+        self
     }
 
     /// The `db.client.connection.pool.name` label of the acquire-wait histogram. Defaults to
     /// `default`.
-    pub fn pool_name(self, name: &'static str) -> Self {
-        self.edit(|s| s.pool_name = name)
+    pub fn pool_name(mut self, name: &'static str) -> Self {
+        self.pool_name = name;
+        self
     }
 
     /// The slow-statement threshold for statements outside any request (requests use their
     /// [`DbLayer`](super::DbLayer)'s). Defaults to [`DEFAULT_SLOW_STATEMENT`]; `None` turns the
     /// orphan slow log off.
-    pub fn slow_threshold(self, threshold: Option<Duration>) -> Self {
-        self.edit(|s| s.slow = threshold)
+    pub fn slow_threshold(mut self, threshold: Option<Duration>) -> Self {
+        self.slow = threshold;
+        self
     }
 
     /// The per-layer filter the capture needs: sqlx's two targets and this crate's request span,
@@ -252,7 +239,7 @@ where
         shared.events.fetch_add(1, Ordering::Relaxed);
         let metrics = shared
             .metrics
-            .get_or_init(|| CaptureMetrics::new(shared.system, shared.pool_name));
+            .get_or_init(|| CaptureMetrics::new(self.system, self.pool_name));
         metrics.events.increment(1);
         let mut fields = Fields::new(&shared.fingerprints);
         event.record(&mut fields);
@@ -295,7 +282,7 @@ where
             }
             None => {
                 self.orphan(metrics);
-                if shared.slow.is_some_and(|t| elapsed >= t) {
+                if self.slow.is_some_and(|t| elapsed >= t) {
                     log_slow(&statement, &fields, None);
                 }
             }
