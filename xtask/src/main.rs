@@ -14,6 +14,7 @@ mod budget;
 mod cache;
 mod middleware;
 mod otel;
+mod postgres;
 mod util;
 
 use std::process::ExitCode;
@@ -27,6 +28,7 @@ tasks:
                        (--skip-lint to skip fmt/clippy/docs/features while iterating)
   lint                 fmt check, clippy, docs -D warnings, per-feature builds only
   conformance          HTTP caching conformance suite against cache-proxy (root; needs node)
+  postgres             perf-middleware's database tests against a throwaway PostgreSQL under target/
   otel-e2e             perf-otel against a Python OTLP receiver (gRPC + HTTP), signals, collector down
   bench                side-by-side throughput table (bare vs tower-perf vs peers)
                        --rounds N (default 3)  --duration SECS (default 5)
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("conformance") => cache::test(),
         Some("otel-e2e") => otel::test(),
+        Some("postgres") => postgres::test(),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             return ExitCode::SUCCESS;
@@ -75,11 +78,12 @@ fn test(args: &[String]) -> Result<(), String> {
     util::build_workspace()?;
     run(cargo().args(["test", "--workspace", "--all-targets", "--locked"]))?;
     run(cargo().args(["test", "--workspace", "--doc", "--locked"]))?;
-    let checks: [(&str, fn() -> Result<(), String>); 4] = [
+    let checks: [(&str, fn() -> Result<(), String>); 5] = [
         ("perf-middleware", middleware::test),
         ("perf-cache-layer", cache::test),
         ("perf-budget", budget::test),
         ("perf-otel", otel::test),
+        ("perf-middleware db on PostgreSQL", postgres::test),
     ];
     let mut failed = Vec::new();
     for (name, check) in checks {
