@@ -48,10 +48,19 @@ async fn a_global_info_filter_starves_the_capture_and_says_so() {
     assert!(!check_capture(), "the probe sees the filter");
     let warned = warnings.lock().unwrap().clone();
     assert_eq!(warned.len(), 1, "{warned:?}");
-    assert!(warned[0].contains("sqlx::query=debug"), "the WARN says how to fix it: {warned:?}");
+    assert!(
+        warned[0].contains("sqlx::query=debug"),
+        "the WARN says how to fix it: {warned:?}"
+    );
 
-    let pool = SqlitePoolOptions::new().connect("sqlite::memory:").await.unwrap();
-    let db = DbLayer::builder().server_timing(ServerTiming::Always).build().unwrap();
+    let pool = SqlitePoolOptions::new()
+        .connect("sqlite::memory:")
+        .await
+        .unwrap();
+    let db = DbLayer::builder()
+        .server_timing(ServerTiming::Always)
+        .build()
+        .unwrap();
     let app = Router::new()
         .route(
             "/",
@@ -62,7 +71,10 @@ async fn a_global_info_filter_starves_the_capture_and_says_so() {
         )
         .with_state(pool)
         .layer(db);
-    let res = app.oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+    let res = app
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     // The request span is filtered out too: no collector, no `db` entry.
     assert!(res.headers().get("server-timing").is_none());
     res.into_body().collect().await.unwrap();

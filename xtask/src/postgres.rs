@@ -8,7 +8,8 @@ use std::process::Command;
 
 use crate::util::{cargo, free_port, output, project_root, run, target_dir};
 
-const HOW_TO_GET: &str = "apt-get install -y postgresql (Debian: binaries in /usr/lib/postgresql/<version>/bin)";
+const HOW_TO_GET: &str =
+    "apt-get install -y postgresql (Debian: binaries in /usr/lib/postgresql/<version>/bin)";
 
 /// Creates and starts the cluster, runs the tests, stops and removes the cluster.
 pub(crate) fn test() -> Result<(), String> {
@@ -19,14 +20,24 @@ pub(crate) fn test() -> Result<(), String> {
     }
     std::fs::create_dir_all(&data).map_err(|e| format!("creating {}: {e}", data.display()))?;
     let as_user = if is_root() {
-        run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&data))?;
+        run(Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&data))?;
         Some("postgres")
     } else {
         None
     };
     let cluster = data.join("cluster");
     run(pg(as_user, &bin, "initdb")
-        .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "-D"])
+        .args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "-D",
+        ])
         .arg(&cluster))?;
     let port = free_port();
     let options = format!(
@@ -85,7 +96,12 @@ impl Drop for Cluster {
 fn bin_dir() -> Result<PathBuf, String> {
     let root = Path::new("/usr/lib/postgresql");
     let mut dirs: Vec<(u32, PathBuf)> = std::fs::read_dir(root)
-        .map_err(|_| format!("PostgreSQL is required but {} is missing; get it with: {HOW_TO_GET}", root.display()))?
+        .map_err(|_| {
+            format!(
+                "PostgreSQL is required but {} is missing; get it with: {HOW_TO_GET}",
+                root.display()
+            )
+        })?
         .filter_map(Result::ok)
         .filter_map(|e| {
             let version = e.file_name().to_str()?.parse().ok()?;
@@ -94,9 +110,12 @@ fn bin_dir() -> Result<PathBuf, String> {
         })
         .collect();
     dirs.sort();
-    dirs.pop()
-        .map(|(_, bin)| bin)
-        .ok_or_else(|| format!("no initdb under {}; get it with: {HOW_TO_GET}", root.display()))
+    dirs.pop().map(|(_, bin)| bin).ok_or_else(|| {
+        format!(
+            "no initdb under {}; get it with: {HOW_TO_GET}",
+            root.display()
+        )
+    })
 }
 
 fn is_root() -> bool {

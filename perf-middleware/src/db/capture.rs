@@ -265,7 +265,9 @@ where
             shared.unrecognized.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        metrics.operation(fingerprint.operation()).record(elapsed.as_secs_f64());
+        metrics
+            .operation(fingerprint.operation())
+            .record(elapsed.as_secs_f64());
         let statement = Statement {
             fingerprint,
             elapsed,
@@ -383,6 +385,3 @@ impl Visit for Fields<'_> {
 
     fn record_debug(&mut self, _: &Field, _: &dyn fmt::Debug) {}
 }
-
-
-

@@ -68,7 +68,11 @@ impl Collector {
         t.total += s.elapsed;
         let start = s.end.checked_sub(s.elapsed).unwrap_or(s.end);
         let hash = s.fingerprint.hash();
-        if let Some(e) = t.fingerprints.iter_mut().find(|e| e.stats.fingerprint.hash() == hash) {
+        if let Some(e) = t
+            .fingerprints
+            .iter_mut()
+            .find(|e| e.stats.fingerprint.hash() == hash)
+        {
             let st = &mut e.stats;
             st.count += 1;
             st.total += s.elapsed;
@@ -124,5 +128,92 @@ impl Collector {
             fingerprints,
             n_plus_one,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statement(sql: &str, end: Moment, elapsed_ms: u64) -> Statement {
+        Statement {
+            fingerprint: Arc::new(Fingerprint::of(sql)),
+            elapsed: Duration::from_millis(elapsed_ms),
+            end,
+            rows: 1,
+        }
+    }
+
+    fn collector() -> Collector {
+        Collector::new("/r".into(), None, None)
+    }
+
+    #[test]
+    fn a_loop_is_sequential_and_flagged_by_the_strict_profile_only_when_short() {
+        let c = collector();
+        let t0 = crate::db::now();
+        for i in 0..6u64 {
+            // Each starts 10 ms after the previous ended.
+            c.add(statement(
+                "SELECT * FROM posts WHERE author_id = $1",
+                t0 + Duration::from_millis(20 * i + 10),
+                5,
+            ));
+        }
+        let strict = c.summary(&NPlusOneProfile::strict());
+        assert_eq!(strict.queries, 6);
+        assert_eq!(strict.fingerprints[0].sequential, 6);
+        assert_eq!(strict.n_plus_one.len(), 1);
+        // 6 × 5 ms = 30 ms: under the production floor of 50 ms.
+        assert!(
+            c.summary(&NPlusOneProfile::production())
+                .n_plus_one
+                .is_empty()
+        );
+        assert_eq!(
+            c.summary(&NPlusOneProfile::new(5, Duration::from_millis(30)))
+                .n_plus_one
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn overlapping_statements_are_fan_out() {
+        let c = collector();
+        let t0 = crate::db::now() + Duration::from_secs(1);
+        // Four statements of 50 ms ending within 3 ms of each other: they ran at the same time.
+        for i in 0..4u64 {
+            c.add(statement(
+                "SELECT pg_sleep(0.05)",
+                t0 + Duration::from_millis(i),
+                50,
+            ));
+        }
+        let s = c.summary(&NPlusOneProfile::strict());
+        assert_eq!(s.fingerprints[0].count, 4);
+        assert_eq!(s.fingerprints[0].sequential, 1);
+        assert!(s.n_plus_one.is_empty());
+    }
+
+    #[test]
+    fn writes_are_never_n_plus_one_and_fingerprints_are_capped() {
+        let c = collector();
+        let t0 = crate::db::now();
+        for i in 0..3u64 {
+            c.add(statement(
+                "UPDATE t SET a = 1",
+                t0 + Duration::from_millis(10 * i + 10),
+                1,
+            ));
+        }
+        assert!(c.summary(&NPlusOneProfile::strict()).n_plus_one.is_empty());
+        for i in 0..(MAX_FINGERPRINTS as u64 + 5) {
+            c.add(statement(&format!("SELECT c{i} FROM t"), t0, 0));
+        }
+        let s = c.summary(&NPlusOneProfile::strict());
+        assert_eq!(s.fingerprints.len(), MAX_FINGERPRINTS);
+        assert_eq!(s.untracked, 6);
+        assert_eq!(s.queries, 3 + MAX_FINGERPRINTS as u32 + 5);
     }
 }

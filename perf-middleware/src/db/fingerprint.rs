@@ -249,7 +249,19 @@ fn is_ident(b: u8) -> bool {
 fn is_operator(b: u8) -> bool {
     matches!(
         b,
-        b'<' | b'>' | b'=' | b'!' | b'|' | b'&' | b'+' | b'-' | b'*' | b'/' | b'%' | b'^' | b'~' | b'#'
+        b'<' | b'>'
+            | b'='
+            | b'!'
+            | b'|'
+            | b'&'
+            | b'+'
+            | b'-'
+            | b'*'
+            | b'/'
+            | b'%'
+            | b'^'
+            | b'~'
+            | b'#'
     )
 }
 
@@ -322,7 +334,10 @@ fn lex_one(
             skip_string(s, i)
         }
         b'"' | b'`' => {
-            let close = s[i + 1..].iter().position(|&c| c == b).map_or(s.len(), |p| i + 2 + p);
+            let close = s[i + 1..]
+                .iter()
+                .position(|&c| c == b)
+                .map_or(s.len(), |p| i + 2 + p);
             out.token(&sql[i..close], work);
             close
         }
@@ -458,7 +473,11 @@ fn dollar_quote(sql: &str, s: &[u8], i: usize) -> Option<usize> {
     }
     let tag = &sql[i..=tag_end];
     let body = tag_end + 1;
-    Some(sql[body..].find(tag).map_or(s.len(), |p| body + p + tag.len()))
+    Some(
+        sql[body..]
+            .find(tag)
+            .map_or(s.len(), |p| body + p + tag.len()),
+    )
 }
 
 #[cfg(test)]

@@ -9,11 +9,11 @@ use foldhash::fast::FixedState;
 use tokio::time::Instant;
 use tower_layer::Layer;
 
+use super::DEFAULT_SLOW_STATEMENT;
 use super::metrics::RouteMetrics;
 use super::service::Db;
 use super::summary::NPlusOneProfile;
 use super::violation::Violation;
-use super::DEFAULT_SLOW_STATEMENT;
 use crate::{ConfigError, RouteTable, ServerTiming};
 
 /// Default time an N+1 warning of one (route, fingerprint) stays quiet after it was logged.

@@ -53,7 +53,8 @@ pub const LABEL_ROUTE: &str = attribute::HTTP_ROUTE;
 
 /// The OpenTelemetry advisory buckets of `db.client.operation.duration`, in seconds (give them
 /// to the exporter, e.g. `PrometheusBuilder::set_buckets_for_metric`).
-pub const OPERATION_DURATION_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];
+pub const OPERATION_DURATION_BUCKETS: &[f64] =
+    &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];
 /// Suggested buckets of `perf.db.request.queries`.
 pub const REQUEST_QUERIES_BUCKETS: &[f64] =
     &[0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0];
@@ -61,16 +62,41 @@ pub const REQUEST_QUERIES_BUCKETS: &[f64] =
 /// Emits the descriptions (units) of the database metrics; the Prometheus exporter needs them
 /// for the `_seconds` suffix. Called by the layer and the capture on first use.
 pub fn describe() {
-    metrics::describe_histogram!(OPERATION_DURATION, Unit::Seconds, "Duration of database client operations.");
-    metrics::describe_histogram!(CONNECTION_WAIT_TIME, Unit::Seconds, "The time it took to obtain an open connection from the pool.");
-    metrics::describe_gauge!(CONNECTION_COUNT, "The number of connections that are currently in state described by the state attribute.");
-    metrics::describe_gauge!(CONNECTION_MAX, "The maximum number of open connections allowed.");
-    metrics::describe_histogram!(REQUEST_QUERIES, Unit::Count, "Database statements per HTTP request.");
-    metrics::describe_histogram!(REQUEST_DURATION, Unit::Seconds, "Summed database statement time per HTTP request.");
+    metrics::describe_histogram!(
+        OPERATION_DURATION,
+        Unit::Seconds,
+        "Duration of database client operations."
+    );
+    metrics::describe_histogram!(
+        CONNECTION_WAIT_TIME,
+        Unit::Seconds,
+        "The time it took to obtain an open connection from the pool."
+    );
+    metrics::describe_gauge!(
+        CONNECTION_COUNT,
+        "The number of connections that are currently in state described by the state attribute."
+    );
+    metrics::describe_gauge!(
+        CONNECTION_MAX,
+        "The maximum number of open connections allowed."
+    );
+    metrics::describe_histogram!(
+        REQUEST_QUERIES,
+        Unit::Count,
+        "Database statements per HTTP request."
+    );
+    metrics::describe_histogram!(
+        REQUEST_DURATION,
+        Unit::Seconds,
+        "Summed database statement time per HTTP request."
+    );
     metrics::describe_counter!(N_PLUS_ONE, "N+1 query patterns detected.");
     metrics::describe_counter!(ORPHANS, "Database statements run outside any HTTP request.");
     metrics::describe_counter!(CAPTURE_EVENTS, "sqlx events heard by the database capture.");
-    metrics::describe_gauge!(CAPTURE_ENABLED, "1 when sqlx's statement events reach the capture, 0 when a filter drops them.");
+    metrics::describe_gauge!(
+        CAPTURE_ENABLED,
+        "1 when sqlx's statement events reach the capture, 0 when a filter drops them."
+    );
 }
 
 /// The handles the capture records into.

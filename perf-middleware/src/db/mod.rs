@@ -64,7 +64,9 @@ mod violation;
 use std::time::Duration;
 
 pub use body::ResponseBody;
-pub use capture::{CaptureHandle, DbCapture, SQLX_ACQUIRE_TARGET, SQLX_QUERY_TARGET, check_capture};
+pub use capture::{
+    CaptureHandle, DbCapture, SQLX_ACQUIRE_TARGET, SQLX_QUERY_TARGET, check_capture,
+};
 pub use collector::MAX_FINGERPRINTS;
 pub use fingerprint::{Fingerprint, Operation};
 pub use future::ResponseFuture;

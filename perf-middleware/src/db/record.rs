@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use http::Response;
 
+use super::TARGET;
 use super::capture::round_ms;
 use super::collector::Collector;
 use super::layer::{RouteEntry, Shared};
 use super::summary::DbSummary;
 use super::violation::{Violation, ViolationKind};
-use super::TARGET;
 use crate::completion::{Complete, Outcome};
 use crate::server_timing;
 

@@ -36,7 +36,11 @@ pub struct DbSummary {
 impl DbSummary {
     /// The `Server-Timing` description: `12 queries` (`1 query`).
     pub fn description(&self) -> String {
-        let noun = if self.queries == 1 { "query" } else { "queries" };
+        let noun = if self.queries == 1 {
+            "query"
+        } else {
+            "queries"
+        };
         format!("{} {noun}", self.queries)
     }
 }

@@ -7,13 +7,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::routing::get;
-use axum::Router;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use perf_middleware::db::{CaptureHandle, DbCapture, DbHandle, DbLayer, NPlusOneProfile, ViolationKind};
+use perf_middleware::db::{
+    CaptureHandle, DbCapture, DbHandle, DbLayer, NPlusOneProfile, ViolationKind,
+};
 use perf_middleware::{PerfLayer, ServerTiming, TraceId};
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
@@ -61,7 +63,9 @@ impl Visit for LineVisitor<'_> {
         }
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.fields.insert(field.name().to_owned(), value.to_owned());
+        self.0
+            .fields
+            .insert(field.name().to_owned(), value.to_owned());
     }
 }
 
@@ -75,7 +79,7 @@ impl<S: tracing::Subscriber> Layer<S> for LogLayer {
             fields: HashMap::new(),
         };
         event.record(&mut LineVisitor(&mut line));
-        self.0 .0.lock().unwrap().push(line);
+        self.0.0.lock().unwrap().push(line);
     }
 }
 
@@ -101,7 +105,9 @@ pub(crate) fn install(system: &'static str) -> &'static Installed {
         let lines = Arc::new(Lines::default());
         let (capture, handle) = DbCapture::pair();
         tracing_subscriber::registry()
-            .with(LogLayer(lines.clone()).with_filter(tracing_subscriber::filter::LevelFilter::INFO))
+            .with(
+                LogLayer(lines.clone()).with_filter(tracing_subscriber::filter::LevelFilter::INFO),
+            )
             .with(capture.system(system).filtered())
             .init();
         Installed {
@@ -131,15 +137,19 @@ pub(crate) async fn pool(backend: &Backend) -> AnyPool {
         "DROP TABLE IF EXISTS posts".to_owned(),
         "DROP TABLE IF EXISTS authors".to_owned(),
         format!("CREATE TABLE authors (id {id} PRIMARY KEY, name TEXT NOT NULL)"),
-        format!("CREATE TABLE posts (id {id} PRIMARY KEY, author_id {id} NOT NULL, title TEXT NOT NULL)"),
+        format!(
+            "CREATE TABLE posts (id {id} PRIMARY KEY, author_id {id} NOT NULL, title TEXT NOT NULL)"
+        ),
     ] {
         sqlx::query(&sql).execute(&pool).await.unwrap();
     }
     for a in 1..=AUTHORS as i64 {
-        sqlx::query(&format!("INSERT INTO authors (id, name) VALUES ({a}, 'author {a}')"))
-            .execute(&pool)
-            .await
-            .unwrap();
+        sqlx::query(&format!(
+            "INSERT INTO authors (id, name) VALUES ({a}, 'author {a}')"
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
         for p in 0..3 {
             let pid = a * 10 + p;
             sqlx::query(&format!(
@@ -165,10 +175,17 @@ async fn n_plus_one(State(app): State<App>) -> String {
         .fetch_all(&app.pool)
         .await
         .unwrap();
-    let sql = format!("SELECT title FROM posts WHERE author_id = {}", app.backend.placeholder);
+    let sql = format!(
+        "SELECT title FROM posts WHERE author_id = {}",
+        app.backend.placeholder
+    );
     let mut titles = 0;
     for id in ids {
-        let rows: Vec<String> = sqlx::query_scalar(&sql).bind(id).fetch_all(&app.pool).await.unwrap();
+        let rows: Vec<String> = sqlx::query_scalar(&sql)
+            .bind(id)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
         titles += rows.len();
     }
     titles.to_string()
@@ -187,7 +204,11 @@ async fn joined(State(app): State<App>) -> String {
 
 /// `/authors/concurrent`: the same statement four times at once (`join_all`).
 async fn concurrent(State(app): State<App>) -> &'static str {
-    let runs = (0..4).map(|i| sqlx::query(app.backend.slow_sql).bind(i as i64).execute(&app.pool));
+    let runs = (0..4).map(|i| {
+        sqlx::query(app.backend.slow_sql)
+            .bind(i as i64)
+            .execute(&app.pool)
+    });
     for r in futures_util::future::join_all(runs).await {
         r.unwrap();
     }
@@ -196,7 +217,11 @@ async fn concurrent(State(app): State<App>) -> &'static str {
 
 /// `/slow`: one slow statement.
 async fn slow(State(app): State<App>) -> &'static str {
-    sqlx::query(app.backend.slow_sql).bind(1i64).execute(&app.pool).await.unwrap();
+    sqlx::query(app.backend.slow_sql)
+        .bind(1i64)
+        .execute(&app.pool)
+        .await
+        .unwrap();
     "ok"
 }
 
@@ -213,7 +238,12 @@ async fn background(State(app): State<App>) -> &'static str {
     "ok"
 }
 
-pub(crate) fn router(pool: AnyPool, backend: Backend, db: DbLayer, perf: PerfLayer<impl perf_middleware::OnComplete>) -> Router {
+pub(crate) fn router(
+    pool: AnyPool,
+    backend: Backend,
+    db: DbLayer,
+    perf: PerfLayer<impl perf_middleware::OnComplete>,
+) -> Router {
     Router::new()
         .route("/authors/n1", get(n_plus_one))
         .route("/authors/join", get(joined))
@@ -223,10 +253,12 @@ pub(crate) fn router(pool: AnyPool, backend: Backend, db: DbLayer, perf: PerfLay
         .with_state(App { pool, backend })
         .layer(db)
         .layer(perf)
-        .layer(axum::middleware::map_request(|mut req: Request<Body>| async move {
-            req.extensions_mut().insert(TRACE);
-            req
-        }))
+        .layer(axum::middleware::map_request(
+            |mut req: Request<Body>| async move {
+                req.extensions_mut().insert(TRACE);
+                req
+            },
+        ))
 }
 
 pub(crate) struct Reply {
@@ -248,7 +280,10 @@ pub(crate) async fn get_path(app: &Router, path: &str) -> Reply {
         .map(|v| v.to_str().unwrap().to_owned())
         .collect();
     res.into_body().collect().await.unwrap();
-    Reply { status, server_timing }
+    Reply {
+        status,
+        server_timing,
+    }
 }
 
 /// The `db` entry's description, `N queries`.
@@ -261,7 +296,12 @@ pub(crate) fn db_desc(reply: &Reply) -> String {
         .find(|e| e.starts_with("db;"))
         .unwrap_or_else(|| panic!("no db entry in {:?}", reply.server_timing));
     assert!(entry.contains(";dur="), "{entry}");
-    entry.split("desc=").nth(1).unwrap().trim_matches('"').to_owned()
+    entry
+        .split("desc=")
+        .nth(1)
+        .unwrap()
+        .trim_matches('"')
+        .to_owned()
 }
 
 /// Every behaviour of the issue's acceptance list, in order (one subscriber per process).
@@ -272,7 +312,9 @@ pub(crate) async fn run_all(backend: Backend) {
     let hook = {
         let seen = seen.clone();
         move |c: &perf_middleware::Completion<'_>| {
-            seen.lock().unwrap().push((c.route.unwrap_or("").to_owned(), c.db.map(|d| d.queries)));
+            seen.lock()
+                .unwrap()
+                .push((c.route.unwrap_or("").to_owned(), c.db.map(|d| d.queries)));
         }
     };
     let db = DbLayer::builder()
@@ -297,7 +339,10 @@ pub(crate) async fn run_all(backend: Backend) {
     assert_eq!(v[0].kind(), ViolationKind::NPlusOne);
     assert_eq!(v[0].route(), "/authors/n1");
     assert_eq!(v[0].count(), AUTHORS as u32);
-    assert_eq!(v[0].fingerprint().unwrap().text(), "select title from posts where author_id = ?");
+    assert_eq!(
+        v[0].fingerprint().unwrap().text(),
+        "select title from posts where author_id = ?"
+    );
     let warn = installed
         .lines()
         .into_iter()
@@ -305,10 +350,16 @@ pub(crate) async fn run_all(backend: Backend) {
         .expect("an N+1 warning");
     assert_eq!(warn.fields["route"], "/authors/n1");
     assert_eq!(warn.fields["count"], AUTHORS.to_string());
-    assert_eq!(warn.fields["statement"], "select title from posts where author_id = ?");
+    assert_eq!(
+        warn.fields["statement"],
+        "select title from posts where author_id = ?"
+    );
     assert_eq!(warn.fields["trace_id"], TRACE.to_string());
     assert!(warn.fields.contains_key("total_ms") && warn.fields.contains_key("fingerprint"));
-    assert!(!format!("{warn:?}").contains("author 1"), "no bound value in the log");
+    assert!(
+        !format!("{warn:?}").contains("author 1"),
+        "no bound value in the log"
+    );
     // The summary reached the timing layer's completion record.
     assert_eq!(
         seen.lock().unwrap().last().unwrap(),

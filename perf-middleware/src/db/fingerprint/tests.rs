@@ -35,12 +35,18 @@ fn lists_and_tuples_fold() {
         text("SELECT id FROM t WHERE id IN ($1, $2, $3)"),
         "select id from t where id in (?)"
     );
-    assert_eq!(text("select id from t where id in (1,2)"), "select id from t where id in (?)");
+    assert_eq!(
+        text("select id from t where id in (1,2)"),
+        "select id from t where id in (?)"
+    );
     assert_eq!(
         text("INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4), ($5, $6)"),
         "insert into t (a, b) values (?)"
     );
-    assert_eq!(text("INSERT INTO t (a) VALUES (1)"), text("insert into t (a) values (1),(2)"));
+    assert_eq!(
+        text("INSERT INTO t (a) VALUES (1)"),
+        text("insert into t (a) values (1),(2)")
+    );
 }
 
 #[test]
@@ -55,8 +61,14 @@ fn identifiers_casts_and_quotes_survive() {
 #[test]
 fn operation_comes_from_the_first_keyword() {
     assert_eq!(Fingerprint::of("  select 1").operation(), Operation::Select);
-    assert_eq!(Fingerprint::of("WITH x AS (SELECT 1) SELECT * FROM x").operation(), Operation::With);
-    assert_eq!(Fingerprint::of("/* c */ UPDATE t SET a = 1").operation(), Operation::Update);
+    assert_eq!(
+        Fingerprint::of("WITH x AS (SELECT 1) SELECT * FROM x").operation(),
+        Operation::With
+    );
+    assert_eq!(
+        Fingerprint::of("/* c */ UPDATE t SET a = 1").operation(),
+        Operation::Update
+    );
     assert_eq!(Fingerprint::of("BEGIN").operation(), Operation::Other);
     assert_eq!(Fingerprint::of("").operation(), Operation::Other);
 }
@@ -72,7 +84,10 @@ fn hostile_input_is_bounded_and_flat() {
     assert!(huge.len() > 1 << 20);
     let fp = Fingerprint::of(&huge);
     assert!(fp.truncated());
-    assert!(work(&huge) <= 2 * MAX_INPUT, "only the first MAX_INPUT bytes are looked at");
+    assert!(
+        work(&huge) <= 2 * MAX_INPUT,
+        "only the first MAX_INPUT bytes are looked at"
+    );
 }
 
 #[test]
@@ -94,8 +109,28 @@ fn hostile(unit: &str, n: usize) -> String {
 #[test]
 fn work_is_linear_in_the_input_size() {
     for unit in [
-        "(", ")", "?, ", "(?), ", "'", "''", "$a$", "$", "/*", "*/", "--\n", "1.", "x", " ",
-        ":a", "::", "\"", "(1, 2), ", "é", "$1", "e'", "in (1, 2, 3) ",
+        "(",
+        ")",
+        "?, ",
+        "(?), ",
+        "'",
+        "''",
+        "$a$",
+        "$",
+        "/*",
+        "*/",
+        "--\n",
+        "1.",
+        "x",
+        " ",
+        ":a",
+        "::",
+        "\"",
+        "(1, 2), ",
+        "é",
+        "$1",
+        "e'",
+        "in (1, 2, 3) ",
     ] {
         let small = work(&hostile(unit, 1_000));
         let big = work(&hostile(unit, 8_000));
