@@ -2,17 +2,30 @@
 //! `target/` made with Debian's `postgresql` binaries (`initdb`, `pg_ctl`), on loopback and a free
 //! port, then perf-middleware's database behaviour tests (`tests/db_postgres.rs`) against it.
 //! When run as root, the cluster runs as the `postgres` user (PostgreSQL refuses root).
+//!
+//! Then the showcase's SQLite endpoints over HTTP: `Server-Timing: db;…;desc="N queries"` with N
+//! the statements each handler runs, and a `/metrics` scrape after that traffic passes
+//! `promtool check metrics` with no SQL in any label value.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
-use crate::util::{cargo, free_port, output, project_root, run, target_dir};
+use crate::util::{
+    Server, bin_path, cargo, free_port, http, output, project_root, require_tool, run, target_dir,
+};
 
 const HOW_TO_GET: &str =
     "apt-get install -y postgresql (Debian: binaries in /usr/lib/postgresql/<version>/bin)";
 
-/// Creates and starts the cluster, runs the tests, stops and removes the cluster.
+/// The PostgreSQL behaviour tests, then the showcase's database endpoints and metrics.
 pub(crate) fn test() -> Result<(), String> {
+    postgres_tests()?;
+    showcase()
+}
+
+/// Creates and starts the cluster, runs the tests, stops and removes the cluster.
+fn postgres_tests() -> Result<(), String> {
     let bin = bin_dir()?;
     let data = target_dir().join("perf-db-postgres");
     if data.exists() {
@@ -131,5 +144,87 @@ fn pg(user: Option<&str>, bin: &Path, tool: &str) -> Command {
             c
         }
         None => Command::new(bin.join(tool)),
+    }
+}
+
+/// The showcase's database endpoints: the `db` `Server-Timing` entry counts the statements, and
+/// the scrape after them passes promtool with no SQL in a label.
+fn showcase() -> Result<(), String> {
+    let promtool = require_tool(
+        "promtool",
+        "`apt-get install -y prometheus` (Debian's package ships promtool); .ci/run does this",
+    )?;
+    run(cargo().args(["build", "-p", "showcase", "--locked"]))?;
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut cmd = Command::new(bin_path("showcase"));
+    cmd.args(["--listen", &addr.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null());
+    let _server = Server::start("showcase", cmd, addr)?;
+    for (path, desc) in [
+        ("/api/authors/n-plus-one", "11 queries"),
+        ("/api/authors/joined", "1 query"),
+        ("/api/authors/concurrent", "3 queries"),
+    ] {
+        let r = http(addr, "GET", path, &[], b"")?;
+        let db = r
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("server-timing"))
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .find(|e| e.starts_with("db;"))
+            .map(str::to_owned);
+        match db {
+            Some(e) if r.status == 200 && e.contains(";dur=") && e.ends_with(&format!("desc=\"{desc}\"")) => {
+                println!("GET {path}: Server-Timing {e}");
+            }
+            other => return Err(format!("GET {path}: status {}, db entry {other:?} (expected desc=\"{desc}\")", r.status)),
+        }
+    }
+    let scrape = http(addr, "GET", "/metrics", &[], b"")?.text();
+    promtool_check(&promtool, &scrape)?;
+    for needle in [
+        "db_client_operation_duration_seconds",
+        "perf_db_request_queries{",
+        "perf_db_n_plus_one_total{http_route=\"/api/authors/n-plus-one\"}",
+    ] {
+        if !scrape.contains(needle) {
+            return Err(format!("the scrape has no `{needle}`"));
+        }
+    }
+    let sql_in_label = scrape.lines().filter(|l| !l.starts_with('#')).find(|l| {
+        let labels = l.split_once('{').and_then(|(_, r)| r.rsplit_once('}')).map_or("", |(l, _)| l);
+        let lower = labels.to_ascii_lowercase();
+        ["select ", "insert ", "from ", "where "].iter().any(|k| lower.contains(k))
+    });
+    if let Some(line) = sql_in_label {
+        return Err(format!("a label value holds SQL: {line}"));
+    }
+    println!("showcase db metrics: promtool ok, no SQL in labels");
+    Ok(())
+}
+
+fn promtool_check(promtool: &Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not run promtool: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "promtool check metrics failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }

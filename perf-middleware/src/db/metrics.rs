@@ -23,8 +23,7 @@ pub const CONNECTION_WAIT_TIME: &str = metric::DB_CLIENT_CONNECTION_WAIT_TIME;
 pub const CONNECTION_COUNT: &str = metric::DB_CLIENT_CONNECTION_COUNT;
 /// `db.client.connection.max` — gauge, the pool's cap, from [`sample_pool`].
 pub const CONNECTION_MAX: &str = metric::DB_CLIENT_CONNECTION_MAX;
-/// `perf.db.client.connection.pending_requests` gauge is not recorded: sqlx does not expose
-/// waiters. `perf.db.request.queries` — histogram, statements per request, label `http.route`.
+/// `perf.db.request.queries` — histogram, statements per request, label `http.route`.
 pub const REQUEST_QUERIES: &str = "perf.db.request.queries";
 /// `perf.db.request.duration` — histogram, seconds, summed statement time per request, label
 /// `http.route`.
