@@ -38,7 +38,8 @@ fn sqlx_event() {
 
 fn service(
     statements: usize,
-) -> impl Service<Request<()>, Response = Response<impl http_body::Body>, Error = Infallible> + Clone {
+) -> impl Service<Request<()>, Response = Response<impl http_body::Body>, Error = Infallible> + Clone
+{
     ServiceBuilder::new()
         .layer(DbLayer::builder().metrics(false).build().expect("valid"))
         .service_fn(move |_req: Request<()>| async move {
@@ -64,7 +65,9 @@ where
 fn benches(c: &mut Criterion) {
     let cache = Fingerprints::default();
     cache.get(SQL);
-    c.bench_function("fingerprint/cached", |b| b.iter(|| black_box(cache.get(black_box(SQL)))));
+    c.bench_function("fingerprint/cached", |b| {
+        b.iter(|| black_box(cache.get(black_box(SQL))))
+    });
     c.bench_function("fingerprint/normalize", |b| {
         b.iter(|| black_box(Fingerprint::of(black_box(SQL))))
     });
@@ -76,7 +79,9 @@ fn benches(c: &mut Criterion) {
     tracing::subscriber::with_default(subscriber, || {
         for n in [0usize, 1, 100] {
             let svc = service(n);
-            c.bench_function(&format!("request/{n} statements"), |b| b.iter(|| request(&svc)));
+            c.bench_function(&format!("request/{n} statements"), |b| {
+                b.iter(|| request(&svc))
+            });
         }
     });
 }

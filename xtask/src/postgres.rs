@@ -176,10 +176,19 @@ fn showcase() -> Result<(), String> {
             .find(|e| e.starts_with("db;"))
             .map(str::to_owned);
         match db {
-            Some(e) if r.status == 200 && e.contains(";dur=") && e.ends_with(&format!("desc=\"{desc}\"")) => {
+            Some(e)
+                if r.status == 200
+                    && e.contains(";dur=")
+                    && e.ends_with(&format!("desc=\"{desc}\"")) =>
+            {
                 println!("GET {path}: Server-Timing {e}");
             }
-            other => return Err(format!("GET {path}: status {}, db entry {other:?} (expected desc=\"{desc}\")", r.status)),
+            other => {
+                return Err(format!(
+                    "GET {path}: status {}, db entry {other:?} (expected desc=\"{desc}\")",
+                    r.status
+                ));
+            }
         }
     }
     let scrape = http(addr, "GET", "/metrics", &[], b"")?.text();
@@ -194,9 +203,14 @@ fn showcase() -> Result<(), String> {
         }
     }
     let sql_in_label = scrape.lines().filter(|l| !l.starts_with('#')).find(|l| {
-        let labels = l.split_once('{').and_then(|(_, r)| r.rsplit_once('}')).map_or("", |(l, _)| l);
+        let labels = l
+            .split_once('{')
+            .and_then(|(_, r)| r.rsplit_once('}'))
+            .map_or("", |(l, _)| l);
         let lower = labels.to_ascii_lowercase();
-        ["select ", "insert ", "from ", "where "].iter().any(|k| lower.contains(k))
+        ["select ", "insert ", "from ", "where "]
+            .iter()
+            .any(|k| lower.contains(k))
     });
     if let Some(line) = sql_in_label {
         return Err(format!("a label value holds SQL: {line}"));
@@ -215,7 +229,9 @@ fn promtool_check(promtool: &Path, text: &str) -> Result<(), String> {
         .spawn()
         .map_err(|e| format!("could not run promtool: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| e.to_string())?;
     }
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if out.status.success() {

@@ -50,9 +50,7 @@ struct Database {
 
 impl Database {
     async fn ready(&self) -> &SqlitePool {
-        self.seeded
-            .get_or_init(|| seed(self.pool.clone()))
-            .await;
+        self.seeded.get_or_init(|| seed(self.pool.clone())).await;
         &self.pool
     }
 }
@@ -98,7 +96,8 @@ async fn seed(pool: SqlitePool) {
 ///
 /// Invalid layer configuration or database URL.
 pub fn routes() -> Result<Router, Box<dyn std::error::Error + Send + Sync>> {
-    let path = std::env::temp_dir().join(format!("tower-perf-showcase-{}.sqlite", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("tower-perf-showcase-{}.sqlite", std::process::id()));
     let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
         .create_if_missing(true);
     let pool = SqlitePoolOptions::new()

@@ -27,9 +27,21 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     ("GET", "/api/products", "JSON catalogue"),
     ("GET", "/api/products/{id}", "one product"),
     ("PUT", "/api/products/{id}", "update a product (JSON body)"),
-    ("GET", "/api/authors/n-plus-one", "SQLite: an N+1 loop (detected)"),
-    ("GET", "/api/authors/joined", "SQLite: the fixed twin, one JOIN"),
-    ("GET", "/api/authors/concurrent", "SQLite: join_all fan-out (not N+1)"),
+    (
+        "GET",
+        "/api/authors/n-plus-one",
+        "SQLite: an N+1 loop (detected)",
+    ),
+    (
+        "GET",
+        "/api/authors/joined",
+        "SQLite: the fixed twin, one JOIN",
+    ),
+    (
+        "GET",
+        "/api/authors/concurrent",
+        "SQLite: join_all fan-out (not N+1)",
+    ),
     ("GET", "/metrics", "Prometheus metrics"),
     (
         "GET",
