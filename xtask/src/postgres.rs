@@ -202,6 +202,16 @@ fn showcase() -> Result<(), String> {
             return Err(format!("the scrape has no `{needle}`"));
         }
     }
+    for twin in ["/api/authors/joined", "/api/authors/concurrent"] {
+        let flagged = scrape.lines().find(|l| {
+            l.starts_with(&format!(
+                "perf_db_n_plus_one_total{{http_route=\"{twin}\"}}"
+            )) && !l.ends_with(" 0")
+        });
+        if let Some(line) = flagged {
+            return Err(format!("{twin} was reported as N+1: {line}"));
+        }
+    }
     let sql_in_label = scrape.lines().filter(|l| !l.starts_with('#')).find(|l| {
         let labels = l
             .split_once('{')

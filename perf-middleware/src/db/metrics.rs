@@ -18,9 +18,11 @@ pub const OPERATION_DURATION: &str = metric::DB_CLIENT_OPERATION_DURATION;
 /// `db.client.connection.wait_time` — histogram, seconds, from sqlx's acquire events (only when
 /// the pool logs them), label [`LABEL_POOL`].
 pub const CONNECTION_WAIT_TIME: &str = metric::DB_CLIENT_CONNECTION_WAIT_TIME;
-/// `db.client.connection.count` — gauge, connections by [`LABEL_STATE`] (`idle`, `used`),
-/// from [`sample_pool`].
-pub const CONNECTION_COUNT: &str = metric::DB_CLIENT_CONNECTION_COUNT;
+/// `perf.db.client.connections` — gauge, connections by [`LABEL_STATE`] (`idle`, `used`), from
+/// [`sample_pool`]. The semantic-convention name `db.client.connection.count` would become
+/// `db_client_connection_count` in Prometheus, which `promtool check metrics` rejects for a gauge
+/// (a `_count` suffix belongs to histograms and summaries).
+pub const CONNECTION_COUNT: &str = "perf.db.client.connections";
 /// `db.client.connection.max` — gauge, the pool's cap, from [`sample_pool`].
 pub const CONNECTION_MAX: &str = metric::DB_CLIENT_CONNECTION_MAX;
 /// `perf.db.request.queries` — histogram, statements per request, label `http.route`.
@@ -164,7 +166,7 @@ impl PoolStatus {
     }
 }
 
-/// Samples a pool every `interval` into `db.client.connection.count{state=idle|used}` and
+/// Samples a pool every `interval` into `perf.db.client.connections{state=idle|used}` and
 /// `db.client.connection.max`, labelled `db.client.connection.pool.name = name`: off the request
 /// path. Spawn the returned future; it runs until dropped.
 ///
