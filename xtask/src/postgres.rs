@@ -194,8 +194,8 @@ fn showcase() -> Result<(), String> {
     let scrape = http(addr, "GET", "/metrics", &[], b"")?.text();
     promtool_check(&promtool, &scrape)?;
     for needle in [
-        "db_client_operation_duration_seconds",
-        "perf_db_request_queries{",
+        "db_client_operation_duration_seconds_bucket{",
+        "perf_db_request_queries_bucket{",
         "perf_db_n_plus_one_total{http_route=\"/api/authors/n-plus-one\"}",
     ] {
         if !scrape.contains(needle) {

@@ -56,9 +56,24 @@ pub const LABEL_ROUTE: &str = attribute::HTTP_ROUTE;
 /// to the exporter, e.g. `PrometheusBuilder::set_buckets_for_metric`).
 pub const OPERATION_DURATION_BUCKETS: &[f64] =
     &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];
+/// Buckets of `perf.db.request.duration`, in seconds: the OpenTelemetry advisory buckets of
+/// `http.server.request.duration`, so query time compares with request time bucket by bucket.
+pub const REQUEST_DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
 /// Suggested buckets of `perf.db.request.queries`.
 pub const REQUEST_QUERIES_BUCKETS: &[f64] =
     &[0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0];
+
+/// The bucket lists of the database histograms (the Prometheus install helper of feature
+/// `prometheus` applies them): semantic-convention buckets for the statement and wait times,
+/// HTTP-duration buckets for the summed time per request.
+pub const BUCKETS: &[(&str, &[f64])] = &[
+    (OPERATION_DURATION, OPERATION_DURATION_BUCKETS),
+    (CONNECTION_WAIT_TIME, OPERATION_DURATION_BUCKETS),
+    (REQUEST_QUERIES, REQUEST_QUERIES_BUCKETS),
+    (REQUEST_DURATION, REQUEST_DURATION_BUCKETS),
+];
 
 /// Emits the descriptions (units) of the database metrics; the Prometheus exporter needs them
 /// for the `_seconds` suffix. Called by the layer and the capture on first use.
