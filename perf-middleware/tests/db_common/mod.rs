@@ -399,6 +399,36 @@ pub(crate) async fn run_all(backend: Backend) {
     assert_eq!(installed.capture.orphans() - orphans, 3);
     handle.assert_clean();
 
+    // The production profile (5 repeats and 50 ms) lets six fast repeats pass; the query cap
+    // (the test mode) does not.
+    let db = DbLayer::builder().max_queries(3).build().unwrap();
+    let capped = db.handle();
+    let app2 = router(pool.clone(), backend.clone(), db, PerfLayer::new());
+    get_path(&app2, "/authors/n1").await;
+    let v = capped.violations();
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0].kind(), ViolationKind::TooManyQueries);
+    assert_eq!(v[0].count(), AUTHORS as u32 + 1);
+
+    // Deduplicated warnings: the same (route, fingerprint) twice in the cooldown logs once, and
+    // is a violation twice.
+    installed.clear();
+    let db = DbLayer::builder()
+        .n_plus_one(NPlusOneProfile::strict())
+        .build()
+        .unwrap();
+    let deduped = db.handle();
+    let app3 = router(pool.clone(), backend.clone(), db, PerfLayer::new());
+    get_path(&app3, "/authors/n1").await;
+    get_path(&app3, "/authors/n1").await;
+    assert_eq!(deduped.violations().len(), 2);
+    let warned = installed
+        .lines()
+        .iter()
+        .filter(|l| l.message.contains("N+1"))
+        .count();
+    assert_eq!(warned, 1);
+
     assert_eq!(installed.capture.unrecognized(), 0);
     assert!(installed.capture.attributed() >= (AUTHORS + 1 + 1 + 4 + 1) as u64);
 }
