@@ -188,7 +188,7 @@ impl CaptureHandle {
         self.shared.attributed.load(Ordering::Relaxed)
     }
 
-    /// Events outside any request (background tasks, un-instrumented spawns).
+    /// Statements outside any request (background tasks, un-instrumented spawns).
     pub fn orphans(&self) -> u64 {
         self.shared.orphans.load(Ordering::Relaxed)
     }
@@ -254,11 +254,11 @@ where
                 return;
             };
             metrics.wait_time.record(wait.as_secs_f64());
-            match &collector {
-                Some(c) => c.add_wait(wait),
-                None => return self.orphan(metrics),
+            // An acquire outside any request feeds the wait-time histogram only.
+            if let Some(c) = &collector {
+                c.add_wait(wait);
+                shared.attributed.fetch_add(1, Ordering::Relaxed);
             }
-            shared.attributed.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let (Some(fingerprint), Some(elapsed)) = (fields.fingerprint.take(), fields.elapsed) else {

@@ -27,10 +27,15 @@ impl Complete for Record {
         let summary = self.collector.summary(&self.shared.profile);
         if self.server_timing {
             let desc = summary.description();
-            server_timing::append(
-                res.headers_mut(),
-                &[("db", Some(summary.duration), Some(&desc))],
-            );
+            let db = ("db", Some(summary.duration), Some(desc.as_str()));
+            let wait = ("db-wait", Some(summary.acquire_wait), None);
+            // `db-wait` only when sqlx logs pool acquires (`acquire_time_level`).
+            let entries = if summary.acquires > 0 {
+                &[db, wait][..]
+            } else {
+                &[db][..]
+            };
+            server_timing::append(res.headers_mut(), entries);
         }
         res.extensions_mut().insert(Arc::new(summary));
     }

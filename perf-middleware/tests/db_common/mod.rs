@@ -123,6 +123,7 @@ pub(crate) async fn pool(backend: &Backend) -> AnyPool {
         .min_connections(4)
         .max_connections(4)
         .test_before_acquire(false)
+        .acquire_time_level(log::LevelFilter::Debug)
         .connect(&backend.url)
         .await
         .expect("connect");
@@ -334,6 +335,14 @@ pub(crate) async fn run_all(backend: Backend) {
     let reply = get_path(&app, "/authors/n1").await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(db_desc(&reply), format!("{} queries", AUTHORS + 1));
+    assert!(
+        reply
+            .server_timing
+            .iter()
+            .any(|v| v.contains("db-wait;dur=")),
+        "pool waits heard: {:?}",
+        reply.server_timing
+    );
     let v = handle.violations();
     assert_eq!(v.len(), 1, "{v:?}");
     assert_eq!(v[0].kind(), ViolationKind::NPlusOne);
