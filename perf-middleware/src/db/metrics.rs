@@ -23,6 +23,10 @@ pub const CONNECTION_WAIT_TIME: &str = metric::DB_CLIENT_CONNECTION_WAIT_TIME;
 /// `db_client_connection_count` in Prometheus, which `promtool check metrics` rejects for a gauge
 /// (a `_count` suffix belongs to histograms and summaries).
 pub const CONNECTION_COUNT: &str = "perf.db.client.connections";
+/// `db.client.connection.pending_requests` — gauge, requests waiting for a connection, from
+/// [`sample_pool`] when the pool says (deadpool `waiting`, bb8 started − finished gets; sqlx
+/// does not).
+pub const CONNECTION_PENDING: &str = metric::DB_CLIENT_CONNECTION_PENDING_REQUESTS;
 /// `db.client.connection.max` — gauge, the pool's cap, from [`sample_pool`].
 pub const CONNECTION_MAX: &str = metric::DB_CLIENT_CONNECTION_MAX;
 /// `perf.db.request.queries` — histogram, statements per request, label `http.route`.
@@ -106,6 +110,10 @@ pub fn describe() {
         Unit::Seconds,
         "Summed database statement time per HTTP request."
     );
+    metrics::describe_gauge!(
+        CONNECTION_PENDING,
+        "The number of current pending requests for an open connection."
+    );
     metrics::describe_counter!(N_PLUS_ONE, "N+1 query patterns detected.");
     metrics::describe_counter!(ORPHANS, "Database statements run outside any HTTP request.");
     metrics::describe_counter!(CAPTURE_EVENTS, "sqlx events heard by the database capture.");
@@ -172,17 +180,31 @@ pub struct PoolStatus {
     pub idle: u32,
     /// The cap.
     pub max: u32,
+    /// Requests waiting for a connection, when the pool reports it.
+    pub pending: Option<u32>,
 }
 
 impl PoolStatus {
     /// A status of `size` open connections, `idle` of them idle, at most `max`.
     pub fn new(size: u32, idle: u32, max: u32) -> Self {
-        Self { size, idle, max }
+        Self {
+            size,
+            idle,
+            max,
+            pending: None,
+        }
+    }
+
+    /// With `n` requests waiting for a connection (deadpool's `waiting`).
+    pub fn pending(mut self, n: u32) -> Self {
+        self.pending = Some(n);
+        self
     }
 }
 
 /// Samples a pool every `interval` into `perf.db.client.connections{state=idle|used}` and
-/// `db.client.connection.max`, labelled `db.client.connection.pool.name = name`: off the request
+/// `db.client.connection.max` (and `db.client.connection.pending_requests` when the status has
+/// it), labelled `db.client.connection.pool.name = name`: off the request
 /// path. Spawn the returned future; it runs until dropped.
 ///
 /// ```no_run
@@ -204,6 +226,7 @@ where
     let idle: Gauge = metrics::gauge!(CONNECTION_COUNT, LABEL_POOL => name, LABEL_STATE => "idle");
     let used: Gauge = metrics::gauge!(CONNECTION_COUNT, LABEL_POOL => name, LABEL_STATE => "used");
     let max: Gauge = metrics::gauge!(CONNECTION_MAX, LABEL_POOL => name);
+    let pending: Gauge = metrics::gauge!(CONNECTION_PENDING, LABEL_POOL => name);
     async move {
         let mut tick = tokio::time::interval(interval.max(Duration::from_millis(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -213,6 +236,41 @@ where
             idle.set(f64::from(s.idle));
             used.set(f64::from(s.size.saturating_sub(s.idle)));
             max.set(f64::from(s.max));
+            if let Some(n) = s.pending {
+                pending.set(f64::from(n));
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use perf_test_support::TestRecorder;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pool_is_sampled_into_gauges() {
+        let recorder = TestRecorder::new();
+        let sampler = {
+            let _local = recorder.local();
+            sample_pool("main", Duration::from_secs(5), || {
+                PoolStatus::new(5, 2, 10).pending(3)
+            })
+        };
+        // The first tick is immediate; the sampler then waits 5 s of paused time.
+        let _ = tokio::time::timeout(Duration::from_secs(1), sampler).await;
+        let snap = recorder.snapshot();
+        let pool = (LABEL_POOL, "main");
+        assert_eq!(
+            snap.gauge(CONNECTION_COUNT, &[pool, (LABEL_STATE, "idle")]),
+            2.0
+        );
+        assert_eq!(
+            snap.gauge(CONNECTION_COUNT, &[pool, (LABEL_STATE, "used")]),
+            3.0
+        );
+        assert_eq!(snap.gauge(CONNECTION_MAX, &[pool]), 10.0);
+        assert_eq!(snap.gauge(CONNECTION_PENDING, &[pool]), 3.0);
     }
 }
