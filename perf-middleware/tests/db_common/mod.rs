@@ -84,7 +84,9 @@ impl<S: tracing::Subscriber> Layer<S> for LogLayer {
 }
 
 /// The process-wide subscriber of a test binary (sqlx's SQLite worker threads log to the global
-/// dispatcher): a log recorder and the capture, each with its own filter.
+/// dispatcher): a log recorder and the capture, each with its own filter. `init()` also installs
+/// tracing-log's `LogTracer` (sqlx asks `log::log_enabled!` before every statement: the set-up of
+/// tokio-rs/tracing#2519), so the tests cover it.
 pub(crate) struct Installed {
     lines: Arc<Lines>,
     pub(crate) capture: CaptureHandle,
