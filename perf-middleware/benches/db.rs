@@ -7,6 +7,7 @@
 //! - `request/N statements`: one request through `DbLayer` whose handler emits `N` sqlx-shaped
 //!   events (the fields sqlx 0.8 writes) to a registry with the capture; the per-statement cost
 //!   is the difference between `100 statements` and `0 statements`, divided by 100;
+//! - `reference: request span alone`: creating and closing the request span in the registry;
 //! - `request/no subscriber`: the layer when nothing listens to its span (the capture not
 //!   installed): what a request pays then.
 
@@ -77,6 +78,12 @@ fn benches(c: &mut Criterion) {
 
     let subscriber = tracing_subscriber::registry().with(DbCapture::new().filtered());
     tracing::subscriber::with_default(subscriber, || {
+        c.bench_function("reference: request span alone", |b| {
+            b.iter(|| {
+                let span = tracing::trace_span!(target: "perf_middleware::db", "perf.db.request");
+                black_box(span.is_disabled())
+            })
+        });
         for n in [0usize, 1, 100] {
             let svc = service(n);
             c.bench_function(&format!("request/{n} statements"), |b| {
