@@ -151,10 +151,15 @@ impl DbCapture {
     }
 
     /// The slow-statement threshold for statements outside any request (requests use their
-    /// [`DbLayer`](super::DbLayer)'s). Defaults to [`DEFAULT_SLOW_STATEMENT`]; `None` turns the
-    /// orphan slow log off.
-    pub fn slow_threshold(mut self, threshold: Option<Duration>) -> Self {
-        self.slow = threshold;
+    /// [`DbLayer`](super::DbLayer)'s). Defaults to [`DEFAULT_SLOW_STATEMENT`].
+    pub fn slow_threshold(mut self, threshold: Duration) -> Self {
+        self.slow = Some(threshold);
+        self
+    }
+
+    /// No slow-statement log for statements outside any request.
+    pub fn no_slow_log(mut self) -> Self {
+        self.slow = None;
         self
     }
 
