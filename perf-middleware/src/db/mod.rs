@@ -43,6 +43,18 @@
 //! # let _ = (app, counters);
 //! ```
 //!
+//! # Placement
+//!
+//! Put [`DbLayer`] with `Router::layer` (it then reads the route template from axum's
+//! `MatchedPath`) and *inside* `PerfLayer`, so the timing layer's completion record and slow log
+//! get the [`DbSummary`]; around a whole router give it a [`RouteTable`](crate::RouteTable)
+//! ([`DbLayerBuilder::route_table`]). Work the handler spawns is the request's only when it
+//! carries the span: `tokio::spawn(fut.instrument(Span::current()))`,
+//! `let span = Span::current(); spawn_blocking(move || span.in_scope(…))`; otherwise its
+//! statements are orphans. In tests, [`NPlusOneProfile::strict`],
+//! [`DbLayerBuilder::max_queries`] and [`DbHandle::assert_clean`] fail a test on any N+1 or on
+//! too many statements.
+//!
 //! Statement time is what the caller saw (sqlx's `elapsed_secs`): preparation, waiting behind
 //! another command on the connection and result streaming included, pool acquire excluded.
 //! `Server-Timing` is written with the response head: statements run while a streaming body is
