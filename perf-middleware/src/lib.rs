@@ -49,6 +49,7 @@
 //! | `axum` | yes | [`route_template`] reads axum's `MatchedPath`; `PerfLayer::around` |
 //! | `metrics` | yes | [`PerfLayer`]: timing, slow log, metrics through the `metrics` facade, `Server-Timing` |
 //! | `prometheus` | no | `prometheus`: the `metrics-exporter-prometheus` install helper and the `/metrics` service |
+//! | `db` | no | [`db`]: database queries per request from sqlx's `tracing` events: fingerprints, N+1 detection, slow statements, `Server-Timing` `db` |
 //! | `full` | no | all of the above |
 
 pub mod completion;
@@ -59,6 +60,8 @@ mod scheme;
 pub mod server_timing;
 mod trace_id;
 
+#[cfg(feature = "db")]
+pub mod db;
 #[cfg(feature = "metrics")]
 mod layer;
 

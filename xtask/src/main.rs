@@ -15,6 +15,7 @@ mod cache;
 mod middleware;
 mod otel;
 mod readme;
+mod postgres;
 mod util;
 
 use std::process::ExitCode;
@@ -29,6 +30,7 @@ tasks:
   lint                 fmt check, clippy, docs -D warnings, per-feature builds only
   readme [FILE..]      the README snippets built as printed, and their links
   conformance          HTTP caching conformance suite against cache-proxy (root; needs node)
+  postgres             perf-middleware's database tests against a throwaway PostgreSQL under target/
   otel-e2e             perf-otel against a Python OTLP receiver (gRPC + HTTP), signals, collector down
   bench                side-by-side throughput table (bare vs tower-perf vs peers)
                        --rounds N (default 3)  --duration SECS (default 5)
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("conformance") => cache::test(),
         Some("otel-e2e") => otel::test(),
+        Some("postgres") => postgres::test(),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             return ExitCode::SUCCESS;
@@ -78,11 +81,12 @@ fn test(args: &[String]) -> Result<(), String> {
     util::build_workspace()?;
     run(cargo().args(["test", "--workspace", "--all-targets", "--locked"]))?;
     run(cargo().args(["test", "--workspace", "--doc", "--locked"]))?;
-    let checks: [(&str, fn() -> Result<(), String>); 4] = [
+    let checks: [(&str, fn() -> Result<(), String>); 5] = [
         ("perf-middleware", middleware::test),
         ("perf-cache-layer", cache::test),
         ("perf-budget", budget::test),
         ("perf-otel", otel::test),
+        ("perf-middleware db on PostgreSQL", postgres::test),
     ];
     let mut failed = Vec::new();
     for (name, check) in checks {

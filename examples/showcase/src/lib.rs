@@ -17,6 +17,7 @@ use perf_middleware::{PerfLayer, ServerTiming, prometheus};
 use serde::{Deserialize, Serialize};
 
 pub mod budget;
+pub mod db;
 pub mod otel;
 
 /// The endpoints the showcase serves, printed at start: (method, path, description).
@@ -26,6 +27,21 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     ("GET", "/api/products", "JSON catalogue"),
     ("GET", "/api/products/{id}", "one product"),
     ("PUT", "/api/products/{id}", "update a product (JSON body)"),
+    (
+        "GET",
+        "/api/authors/n-plus-one",
+        "SQLite: an N+1 loop (detected)",
+    ),
+    (
+        "GET",
+        "/api/authors/joined",
+        "SQLite: the fixed twin, one JOIN",
+    ),
+    (
+        "GET",
+        "/api/authors/concurrent",
+        "SQLite: join_all fan-out (not N+1)",
+    ),
     ("GET", "/metrics", "Prometheus metrics"),
     (
         "GET",
@@ -111,7 +127,8 @@ pub fn app(config: Config) -> Result<Router, Box<dyn std::error::Error + Send + 
         .route("/api/users/{id}", get(user))
         .route("/api/slow", get(slow))
         .merge(cache::products(catalogue)?)
-        .with_state(AppState::default());
+        .with_state(AppState::default())
+        .merge(db::routes()?);
     let (api, _budgets) = budget::wrap(api.layer(perf))?;
     Ok(api.route_service("/metrics", prometheus::MetricsService::new(handle)))
 }

@@ -55,6 +55,7 @@ pub fn init_tracing(guard: &OtelGuard) {
     tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer().with_filter(filter))
         .with(perf_otel::tracing_layer(guard.tracer()))
+        .with(crate::db::capture())
         .init();
 }
 

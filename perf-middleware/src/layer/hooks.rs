@@ -28,6 +28,10 @@ pub struct Completion<'a> {
     pub request_body_size: Option<u64>,
     /// Bytes of response body data that were polled through the layer.
     pub response_body_size: u64,
+    /// The request's database statements, when a `DbLayer` runs inside this layer (feature
+    /// `db`; snapshot taken when the response head was produced).
+    #[cfg(feature = "db")]
+    pub db: Option<&'a crate::db::DbSummary>,
 }
 
 /// A hook called once per request when it ends. See [`PerfLayer`](crate::PerfLayer) for an example.

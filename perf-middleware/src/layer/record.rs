@@ -34,6 +34,9 @@ pub(crate) struct Record<H> {
     pub(crate) headers_at: Option<Instant>,
     pub(crate) status: Option<StatusCode>,
     pub(crate) response_size: u64,
+    /// The request's database statements, from an inner `DbLayer` (response extensions).
+    #[cfg(feature = "db")]
+    pub(crate) db: Option<Arc<crate::db::DbSummary>>,
 }
 
 impl<H> std::fmt::Debug for Record<H> {
@@ -51,6 +54,10 @@ impl<H: OnComplete> Complete for Record<H> {
         let now = Instant::now();
         self.headers_at = Some(now);
         self.status = Some(res.status());
+        #[cfg(feature = "db")]
+        {
+            self.db = res.extensions().get::<Arc<crate::db::DbSummary>>().cloned();
+        }
         if self.server_timing {
             let total = now.saturating_duration_since(self.start);
             server_timing::append(res.headers_mut(), &[("total", Some(total), None)]);
@@ -78,6 +85,8 @@ impl<H: OnComplete> Complete for Record<H> {
             outcome,
             request_body_size: self.request_size,
             response_body_size: self.response_size,
+            #[cfg(feature = "db")]
+            db: self.db.as_deref(),
         });
     }
 }
@@ -117,6 +126,13 @@ impl<H> Record<H> {
     fn log_slow(&self, duration: Duration, threshold: Duration, outcome: Outcome) {
         let slow = &self.shared.slow;
         let uri = self.uri.as_deref();
+        #[cfg(feature = "db")]
+        let (db_queries, db_ms) = match &self.db {
+            Some(db) => (Some(db.queries), Some(round_ms(db.duration))),
+            None => (None, None),
+        };
+        #[cfg(not(feature = "db"))]
+        let (db_queries, db_ms): (Option<u32>, Option<f64>) = (None, None);
         tracing::warn!(
             target: "perf_middleware::slow",
             latency_ms = round_ms(duration),
@@ -130,6 +146,8 @@ impl<H> Record<H> {
             trace_id = self.trace_id.as_ref().map(tracing::field::display),
             path = uri.filter(|_| slow.log_path).map(Uri::path),
             query = uri.filter(|_| slow.log_query).and_then(Uri::query),
+            db_queries,
+            db_ms,
             "slow request"
         );
     }

@@ -106,6 +106,12 @@ impl Exporter {
                 .set_buckets_for_metric(Matcher::Full(name.into()), bounds)
                 .map_err(|e| InstallError::build(e, self.clone()))?;
         }
+        #[cfg(feature = "db")]
+        for (name, bounds) in crate::db::metrics::BUCKETS {
+            b = b
+                .set_buckets_for_metric(Matcher::Full((*name).into()), bounds)
+                .map_err(|e| InstallError::build(e, self.clone()))?;
+        }
         for (k, v) in &self.global_labels {
             b = b.add_global_label(k, v);
         }
