@@ -14,8 +14,8 @@ mod budget;
 mod cache;
 mod middleware;
 mod otel;
-mod readme;
 mod postgres;
+mod readme;
 mod util;
 
 use std::process::ExitCode;
