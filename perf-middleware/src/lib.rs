@@ -86,11 +86,6 @@ pub use layer::{
 #[cfg(all(feature = "metrics", feature = "axum"))]
 pub use layer::{PerfRouter, PerfRouterFuture};
 
-/// The workspace README's examples compile (`cargo test --doc`).
-#[cfg(all(doctest, feature = "full"))]
-#[doc = include_str!("../../README.md")]
-struct WorkspaceReadme;
-
 /// This crate's README examples compile and run.
 #[cfg(all(doctest, feature = "full"))]
 #[doc = include_str!("../README.md")]
