@@ -100,9 +100,7 @@ where
         // (RFC 9111 §4.3.4); the stored validators themselves are kept.
         Ok(r) if r.status() == StatusCode::NOT_MODIFIED && conditional => {
             let updated = Arc::new(refresh(&shared, &entry, r.headers(), request_time, now));
-            if let Err(err) = shared.store.put(&ctx.key, updated.clone()).await {
-                tracing::warn!(%err, "cache store failed");
-            }
+            put(&shared, &ctx, updated.clone()).await;
             let age = updated.freshness.age(now);
             return Ok(serve(
                 &shared,
@@ -238,6 +236,13 @@ where
             &rd,
         )
     };
+    let verdict = verdict.and_then(|()| {
+        let now = shared.clock.now();
+        let (status, fields) = (parts.status, &parts.headers);
+        let preview =
+            policy::freshness(&shared.policy, status, fields, &rd, sent.request_time, now);
+        policy::reusable(&preview, fields)
+    });
     if let Err(reason) = verdict {
         not_stored(shared, ctx, &mut parts, reason.as_str());
         return Response::from_parts(parts, ResponseBody::stream(body));
@@ -261,6 +266,7 @@ where
         not_stored(shared, ctx, &mut parts, NotStored::NoFreshness.as_str());
         return Response::from_parts(parts, reply);
     }
+    let fwd_status = parts.status;
     let vary = policy::vary_names(&parts.headers).unwrap_or_default();
     let entry = Arc::new(CachedResponse {
         status: parts.status,
@@ -272,12 +278,23 @@ where
         tags,
         keep: shared.policy.keep,
     });
-    save(shared, &ctx.key, entry, leader).await;
+    if !save(shared, ctx, entry, leader).await {
+        not_stored(shared, ctx, &mut parts, "invalidated");
+        return Response::from_parts(parts, reply);
+    }
+    // The client's own validators may match what was just stored (RFC 9110 §13.2.2).
+    let reply = if conditional::not_modified(&sent.method, &sent.headers, &parts.headers) {
+        parts.headers = conditional::not_modified_headers(&parts.headers);
+        parts.status = StatusCode::NOT_MODIFIED;
+        ResponseBody::empty()
+    } else {
+        reply
+    };
     let (mut status, mut ttl) = (itoa::Buffer::new(), itoa::Buffer::new());
     let text = [
         ctx.fwd,
         "; fwd-status=",
-        status.format(parts.status.as_u16()),
+        status.format(fwd_status.as_u16()),
         "; stored; ttl=",
         ttl.format(freshness.ttl(now)),
     ];
@@ -362,12 +379,38 @@ fn stored_fields(shared: &Shared, headers: &HeaderMap, rd: &ResponseDirectives) 
     stored
 }
 
-/// Stores the entry and hands it to coalesced waiters.
-async fn save(shared: &Shared, key: &str, entry: Arc<CachedResponse>, leader: Option<Leader>) {
-    if let Err(err) = shared.store.put(key, entry.clone()).await {
+/// Stores the entry and hands it to coalesced waiters; `false` when an invalidation since the
+/// request started refused it (the waiters then make their own calls).
+async fn save(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    entry: Arc<CachedResponse>,
+    leader: Option<Leader>,
+) -> bool {
+    let stored = put(shared, ctx, entry.clone()).await;
+    if let Some(leader) = leader {
+        leader.publish(stored.then_some(entry));
+    }
+    stored
+}
+
+/// Stores `entry` under the request's key unless the key or one of the entry's tags was
+/// invalidated after the request started. The check is repeated after the write, so an
+/// invalidation that lands between the check and the write removes what was written.
+async fn put(shared: &Shared, ctx: &RequestCtx, entry: Arc<CachedResponse>) -> bool {
+    let generations = &shared.inflight.generations;
+    if !generations.allows(ctx.started, &ctx.key, &entry.tags) {
+        return false;
+    }
+    let tags = entry.tags.clone();
+    if let Err(err) = shared.store.put(&ctx.key, entry).await {
         tracing::warn!(%err, "cache store failed");
     }
-    if let Some(leader) = leader {
-        leader.publish(Some(entry));
+    if generations.allows(ctx.started, &ctx.key, &tags) {
+        return true;
     }
+    if let Err(err) = shared.store.remove(&ctx.key).await {
+        tracing::warn!(%err, "cache invalidation failed");
+    }
+    false
 }

@@ -9,6 +9,7 @@
 
 pub(crate) mod coalesce;
 pub(crate) mod fetch;
+pub(crate) mod generation;
 pub(crate) mod headers;
 pub(crate) mod lookup;
 pub(crate) mod serve;
@@ -39,6 +40,8 @@ pub(crate) struct RequestCtx {
     pub(crate) timing: bool,
     /// The `Cache-Status` forward reason if the inner service is called (`fwd=uri-miss`, …).
     pub(crate) fwd: &'static str,
+    /// The invalidation generation when the request started (see [`generation`]).
+    pub(crate) started: u64,
 }
 
 /// Entry point for every request that is not answered inline.

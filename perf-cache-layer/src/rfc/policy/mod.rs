@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::header::{AUTHORIZATION, EXPIRES, HeaderName, LAST_MODIFIED, SET_COOKIE, VARY};
+use http::header::{AUTHORIZATION, ETAG, EXPIRES, HeaderName, LAST_MODIFIED, SET_COOKIE, VARY};
 use http::{HeaderMap, Method, StatusCode};
 
 use super::directives::{self, Delta, ResponseDirectives};
@@ -166,7 +166,9 @@ pub(crate) fn storable(
     headers: &HeaderMap,
     rd: &ResponseDirectives,
 ) -> Result<(), NotStored> {
-    if method != Method::GET && method != Method::HEAD {
+    // A response to HEAD has no body: storing it would answer a later GET with an empty one
+    // (RFC 9111 §4.3.5 lets it update a stored GET's fields, nothing more).
+    if method != Method::GET {
         return Err(NotStored::Method);
     }
     if !storable_status(status) || rd.must_understand && !understood(status) {
@@ -195,6 +197,21 @@ pub(crate) fn storable(
         return Err(NotStored::NoFreshness);
     }
     Ok(())
+}
+
+/// Whether a storable response could ever be reused: it has a freshness lifetime or a stale
+/// window, or a validator from the origin to revalidate it with. Without any, storing it would
+/// only cost a copy, a hash and a generated `ETag` that no request can use.
+pub(crate) fn reusable(freshness: &Freshness, headers: &HeaderMap) -> Result<(), NotStored> {
+    let validator = headers.contains_key(ETAG) || headers.contains_key(LAST_MODIFIED);
+    let window = !freshness.lifetime.is_zero()
+        || !freshness.stale_while_revalidate.is_zero()
+        || !freshness.stale_if_error.is_zero();
+    if window || validator {
+        Ok(())
+    } else {
+        Err(NotStored::NoFreshness)
+    }
 }
 
 /// The `Vary` field names, lower-cased and de-duplicated; `None` for `Vary: *` (never matches).
