@@ -131,30 +131,59 @@ fn understood(status: StatusCode) -> bool {
     matches!(status.as_u16(), 200..=205 | 300..=305 | 307 | 308 | 400..=417 | 421 | 422 | 426 | 500..=505)
 }
 
-/// The response directives that apply to this cache: a targeted field if present, else `Cache-Control`.
+/// The response directives that apply to this cache: the first targeted field present that parses,
+/// else `Cache-Control`.
 pub(crate) fn response_directives(policy: &Policy, headers: &HeaderMap) -> ResponseDirectives {
     policy
         .targeted
         .iter()
-        .find(|name| headers.contains_key(*name))
-        .map(|name| ResponseDirectives::parse(&strip_params(headers, name), name))
+        .filter(|name| headers.contains_key(*name))
+        .find_map(|name| targeted(headers, name))
         .unwrap_or_else(|| ResponseDirectives::parse(headers, &http::header::CACHE_CONTROL))
 }
 
-/// Targeted fields may carry `;param` targeting suffixes (`max-age=60;edge`); drop them.
-fn strip_params(headers: &HeaderMap, name: &HeaderName) -> HeaderMap {
-    let mut out = HeaderMap::new();
-    for v in headers.get_all(name) {
-        let Ok(s) = v.to_str() else { continue };
-        let cleaned: Vec<&str> = s
-            .split(',')
-            .map(|d| d.split(';').next().unwrap_or_default())
-            .collect();
-        if let Ok(v) = http::HeaderValue::from_str(&cleaned.join(",")) {
-            out.append(name.clone(), v);
+/// A targeted field (RFC 9213 §2.1) parsed as a Structured Field Dictionary (RFC 9651 §3.2).
+/// `None` when it is empty or does not parse: the whole field is then ignored, as if absent. Parameters
+/// (`max-age=60;edge`) are dropped; a value of the wrong type makes its directive invalid.
+fn targeted(headers: &HeaderMap, name: &HeaderName) -> Option<ResponseDirectives> {
+    let mut joined = Vec::new();
+    for line in headers.get_all(name) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b", ");
+        }
+        joined.extend_from_slice(line.as_bytes());
+    }
+    let dictionary: sfv::Dictionary = sfv::Parser::new(&joined).parse_dictionary().ok()?;
+    if dictionary.is_empty() {
+        return None;
+    }
+    let mut directives = Vec::with_capacity(dictionary.len());
+    for (key, entry) in &dictionary {
+        let key = key.as_str();
+        let item = match entry {
+            sfv::ListEntry::Item(item) => &item.bare_item,
+            sfv::ListEntry::InnerList(_) => {
+                directives.push(format!("{key}=invalid"));
+                continue;
+            }
+        };
+        match item {
+            sfv::BareItem::Boolean(true) => directives.push(key.to_owned()),
+            sfv::BareItem::Boolean(false) => {}
+            sfv::BareItem::Integer(n) => directives.push(format!("{key}={n}")),
+            // Only the field-name lists of `no-cache` and `private` are strings; a quoted
+            // `max-age` is a type error in a Structured Field.
+            sfv::BareItem::String(s) if matches!(key, "no-cache" | "private") => {
+                directives.push(format!("{key}=\"{}\"", s.as_str()));
+            }
+            sfv::BareItem::Token(t) => directives.push(format!("{key}={}", t.as_str())),
+            _ => directives.push(format!("{key}=invalid")),
         }
     }
-    out
+    let mut fields = HeaderMap::new();
+    let value = http::HeaderValue::from_str(&directives.join(", ")).ok()?;
+    fields.insert(name.clone(), value);
+    Some(ResponseDirectives::parse(&fields, name))
 }
 
 /// Whether the response may be stored (RFC 9111 §3), given the request it answers.
