@@ -125,18 +125,13 @@ fn lint() -> Result<(), String> {
         "hack",
         "cargo install cargo-hack --locked (`.ci/run` does this)",
     )?;
-    // `--no-dev-deps`: the libraries as users build them; one check per feature (and none).
+    // The libraries as users build them (`check` builds no dev-dependencies): one check per
+    // feature alone, and none.
     let mut hack = cargo();
-    hack.args([
-        "hack",
-        "check",
-        "--each-feature",
-        "--no-dev-deps",
-        "--locked",
-    ])
-    // Its own target directory: other `RUSTFLAGS` would otherwise rebuild the main build.
-    .env("RUSTFLAGS", "-D warnings")
-    .env("CARGO_TARGET_DIR", util::target_dir().join("hack"));
+    hack.args(["hack", "check", "--each-feature", "--locked"])
+        // Its own target directory: other `RUSTFLAGS` would otherwise rebuild the main build.
+        .env("RUSTFLAGS", "-D warnings")
+        .env("CARGO_TARGET_DIR", util::target_dir().join("hack"));
     for lib in LIBRARIES {
         hack.args(["-p", lib]);
     }
