@@ -138,8 +138,34 @@ pub(crate) fn response_directives(policy: &Policy, headers: &HeaderMap) -> Respo
         .targeted
         .iter()
         .filter(|name| headers.contains_key(*name))
-        .find_map(|name| targeted(headers, name))
+        .find_map(|name| {
+            if name == SURROGATE_CONTROL {
+                Some(surrogate(headers, name))
+            } else {
+                targeted(headers, name)
+            }
+        })
         .unwrap_or_else(|| ResponseDirectives::parse(headers, &http::header::CACHE_CONTROL))
+}
+
+/// `Surrogate-Control` (Edge Architecture 1.0) predates Structured Fields: its directives are
+/// matched case-insensitively and carry `;target` suffixes.
+const SURROGATE_CONTROL: HeaderName = HeaderName::from_static("surrogate-control");
+
+/// `Surrogate-Control` parsed like `Cache-Control`, with its `;target` suffixes dropped.
+fn surrogate(headers: &HeaderMap, name: &HeaderName) -> ResponseDirectives {
+    let mut out = HeaderMap::new();
+    for v in headers.get_all(name) {
+        let Ok(s) = v.to_str() else { continue };
+        let cleaned: Vec<&str> = s
+            .split(',')
+            .map(|d| d.split(';').next().unwrap_or_default())
+            .collect();
+        if let Ok(v) = http::HeaderValue::from_str(&cleaned.join(",")) {
+            out.append(name.clone(), v);
+        }
+    }
+    ResponseDirectives::parse(&out, name)
 }
 
 /// A targeted field (RFC 9213 §2.1) parsed as a Structured Field Dictionary (RFC 9651 §3.2).
