@@ -13,6 +13,7 @@ use crate::body::{Collected, ResponseBody, collect};
 use crate::flow::RequestCtx;
 use crate::flow::coalesce::Leader;
 use crate::flow::headers::{self, finish};
+use crate::flow::save::{put, save};
 use crate::flow::serve::{Asked, Served, serve};
 use crate::metrics::Outcome;
 use crate::rfc::conditional::{self, CONDITIONALS};
@@ -223,27 +224,7 @@ where
     headers::strip_hop_by_hop(&mut parts.headers);
     let rd = policy::response_directives(&shared.policy, &parts.headers);
     let tags = headers::strip_cache_fields(shared, &mut parts.headers);
-    let verdict = if ctx.rq.no_store {
-        Err(NotStored::NoStore)
-    } else {
-        let (status, fields) = (parts.status, &parts.headers);
-        policy::storable(
-            &shared.policy,
-            &sent.method,
-            &sent.headers,
-            status,
-            fields,
-            &rd,
-        )
-    };
-    let verdict = verdict.and_then(|()| {
-        let now = shared.clock.now();
-        let (status, fields) = (parts.status, &parts.headers);
-        let preview =
-            policy::freshness(&shared.policy, status, fields, &rd, sent.request_time, now);
-        policy::reusable(&preview, fields)
-    });
-    if let Err(reason) = verdict {
+    if let Err(reason) = verdict(shared, ctx, &sent, &parts, &rd) {
         not_stored(shared, ctx, &mut parts, reason.as_str());
         return Response::from_parts(parts, ResponseBody::stream(body));
     }
@@ -300,6 +281,24 @@ where
     ];
     finish(shared, &mut parts.headers, &text, Outcome::Miss, ctx.timing);
     Response::from_parts(parts, reply)
+}
+
+/// Whether to store the response: storable (RFC 9111 §3) and ever reusable.
+fn verdict(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    sent: &Sent,
+    parts: &response::Parts,
+    rd: &ResponseDirectives,
+) -> Result<(), NotStored> {
+    if ctx.rq.no_store {
+        return Err(NotStored::NoStore);
+    }
+    let (policy, status, fields) = (&shared.policy, parts.status, &parts.headers);
+    policy::storable(policy, &sent.method, &sent.headers, status, fields, rd)?;
+    let now = shared.clock.now();
+    let preview = policy::freshness(policy, status, fields, rd, sent.request_time, now);
+    policy::reusable(&preview, fields)
 }
 
 /// Marks a response that passes through unstored, with the reason as `detail`.
@@ -377,40 +376,4 @@ fn stored_fields(shared: &Shared, headers: &HeaderMap, rd: &ResponseDirectives) 
         stored.remove(header::SET_COOKIE);
     }
     stored
-}
-
-/// Stores the entry and hands it to coalesced waiters; `false` when an invalidation since the
-/// request started refused it (the waiters then make their own calls).
-async fn save(
-    shared: &Shared,
-    ctx: &RequestCtx,
-    entry: Arc<CachedResponse>,
-    leader: Option<Leader>,
-) -> bool {
-    let stored = put(shared, ctx, entry.clone()).await;
-    if let Some(leader) = leader {
-        leader.publish(stored.then_some(entry));
-    }
-    stored
-}
-
-/// Stores `entry` under the request's key unless the key or one of the entry's tags was
-/// invalidated after the request started. The check is repeated after the write, so an
-/// invalidation that lands between the check and the write removes what was written.
-async fn put(shared: &Shared, ctx: &RequestCtx, entry: Arc<CachedResponse>) -> bool {
-    let generations = &shared.inflight.generations;
-    if !generations.allows(ctx.started, &ctx.key, &entry.tags) {
-        return false;
-    }
-    let tags = entry.tags.clone();
-    if let Err(err) = shared.store.put(&ctx.key, entry).await {
-        tracing::warn!(%err, "cache store failed");
-    }
-    if generations.allows(ctx.started, &ctx.key, &tags) {
-        return true;
-    }
-    if let Err(err) = shared.store.remove(&ctx.key).await {
-        tracing::warn!(%err, "cache invalidation failed");
-    }
-    false
 }

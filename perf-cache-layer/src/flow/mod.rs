@@ -4,6 +4,7 @@
 //! - [`lookup`]: find the stored variants, decide fresh / stale / validate, coalesce misses;
 //! - [`fetch`]: call the inner service for misses and revalidations, store what comes back;
 //! - [`serve`]: answer from a stored entry;
+//! - [`save`] and [`generation`]: store unless an invalidation happened after the request started;
 //! - [`coalesce`]: concurrent misses for one key wait for a single inner call;
 //! - [`headers`]: `Cache-Status`, `Server-Timing`, field stripping and invalidation.
 
@@ -12,6 +13,7 @@ pub(crate) mod fetch;
 pub(crate) mod generation;
 pub(crate) mod headers;
 pub(crate) mod lookup;
+pub(crate) mod save;
 pub(crate) mod serve;
 
 use std::sync::Arc;
