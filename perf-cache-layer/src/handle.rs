@@ -29,6 +29,7 @@ impl CacheHandle {
     /// The store's error.
     pub async fn purge_key(&self, host: &str, path_and_query: &str) -> Result<(), StoreError> {
         let key = crate::rfc::key::of(host, path_and_query);
+        self.shared.inflight.generations.invalidate_key(&key);
         self.shared.store.remove(&key).await
     }
 
@@ -39,6 +40,7 @@ impl CacheHandle {
     /// The store's error.
     pub async fn purge_tag(&self, tag: &str) -> Result<(), StoreError> {
         crate::metrics::purged("tag");
+        self.shared.inflight.generations.invalidate_tag(tag);
         self.shared.store.purge_tag(tag).await
     }
 
@@ -49,6 +51,7 @@ impl CacheHandle {
     /// The store's error.
     pub async fn purge_all(&self) -> Result<(), StoreError> {
         crate::metrics::purged("all");
+        self.shared.inflight.generations.invalidate_all();
         self.shared.store.purge_all().await
     }
 }

@@ -101,7 +101,7 @@ ip link set lo up
 cd "$SUITE"
 npm_config_port=8000 npm_config_protocol=http npm_config_pidfile="$WORK/server.pid" \
   node server/server.mjs > "$WORK/server.log" 2>&1 & SRV=$!
-"$PROXY" --listen 127.0.0.1:8010 --origin http://127.0.0.1:8000 > "$WORK/proxy.log" 2>&1 & PX=$!
+"$PROXY" --listen 127.0.0.1:8010 --origin http://127.0.0.1:8000 --set-cookie store > "$WORK/proxy.log" 2>&1 & PX=$!
 trap 'kill $SRV $PX 2>/dev/null; wait' EXIT
 for port in 8000 8010; do
   for _ in $(seq 300); do

@@ -5,8 +5,11 @@
 //! ```
 //!
 //! Every method is forwarded (including `PUT` and unknown ones), bodies stream in both directions, and
-//! the cache is configured as a conformant shared proxy cache: `Set-Cookie` stored as RFC 9111 allows,
-//! heuristic freshness at 10% of the `Last-Modified` age, a 256 MiB byte-bounded store.
+//! the cache is configured as a shared proxy cache: heuristic freshness at 10% of the `Last-Modified`
+//! age, a 256 MiB byte-bounded store, and the library's safe `Set-Cookie` policy (responses that set
+//! cookies are not stored). The conformance run passes `--set-cookie store`, which RFC 9111 allows
+//! but which serves one client's cookies to the next: use it only in front of origins that never
+//! set per-user cookies on cacheable responses.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -48,8 +51,9 @@ struct Args {
     /// Largest stored body in bytes; larger bodies stream through.
     #[arg(long, default_value_t = 8 << 20)]
     max_object_size: usize,
-    /// What to do with `Set-Cookie` responses.
-    #[arg(long, value_enum, default_value = "store")]
+    /// What to do with `Set-Cookie` responses. Defaults to `bypass`, the library's default: a
+    /// response that sets a cookie is never stored, so no client gets another's session.
+    #[arg(long, value_enum, default_value = "bypass")]
     set_cookie: SetCookie,
     /// Serve entries up to this many seconds stale when the origin is unreachable (0: never).
     /// Off by default: cache-tests 0.4.5 can only recognise an origin response, so its
@@ -198,4 +202,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(listen = %args.listen, origin = %args.origin, "cache-proxy ready");
     axum::serve(listener, app).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_cookie_defaults_to_the_safe_policy() {
+        let args = Args::parse_from(["cache-proxy"]);
+        assert!(matches!(args.set_cookie, SetCookie::Bypass));
+        let args = Args::parse_from(["cache-proxy", "--set-cookie", "store"]);
+        assert!(matches!(args.set_cookie, SetCookie::Store));
+    }
 }

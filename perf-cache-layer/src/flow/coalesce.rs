@@ -11,15 +11,18 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::flow::generation::Generations;
 use crate::store::CachedResponse;
 
 /// What the leader published: `None` = nothing shareable.
 type Outcome = Option<Option<Arc<CachedResponse>>>;
 
-/// Keys with a leader in flight.
+/// Keys with a leader in flight, and the invalidations in-flight fetches check before storing.
 #[derive(Debug, Default)]
 pub(crate) struct Inflight {
     map: Mutex<HashMap<String, watch::Receiver<Outcome>>>,
+    /// Invalidation generations (see [`crate::flow::generation`]).
+    pub(crate) generations: Generations,
 }
 
 /// The caller's role for a key.

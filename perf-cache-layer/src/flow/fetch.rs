@@ -13,6 +13,7 @@ use crate::body::{Collected, ResponseBody, collect};
 use crate::flow::RequestCtx;
 use crate::flow::coalesce::Leader;
 use crate::flow::headers::{self, finish};
+use crate::flow::save::{put, save};
 use crate::flow::serve::{Asked, Served, serve};
 use crate::metrics::Outcome;
 use crate::rfc::conditional::{self, CONDITIONALS};
@@ -100,9 +101,7 @@ where
         // (RFC 9111 §4.3.4); the stored validators themselves are kept.
         Ok(r) if r.status() == StatusCode::NOT_MODIFIED && conditional => {
             let updated = Arc::new(refresh(&shared, &entry, r.headers(), request_time, now));
-            if let Err(err) = shared.store.put(&ctx.key, updated.clone()).await {
-                tracing::warn!(%err, "cache store failed");
-            }
+            put(&shared, &ctx, updated.clone()).await;
             let age = updated.freshness.age(now);
             return Ok(serve(
                 &shared,
@@ -225,20 +224,7 @@ where
     headers::strip_hop_by_hop(&mut parts.headers);
     let rd = policy::response_directives(&shared.policy, &parts.headers);
     let tags = headers::strip_cache_fields(shared, &mut parts.headers);
-    let verdict = if ctx.rq.no_store {
-        Err(NotStored::NoStore)
-    } else {
-        let (status, fields) = (parts.status, &parts.headers);
-        policy::storable(
-            &shared.policy,
-            &sent.method,
-            &sent.headers,
-            status,
-            fields,
-            &rd,
-        )
-    };
-    if let Err(reason) = verdict {
+    if let Err(reason) = verdict(shared, ctx, &sent, &parts, &rd) {
         not_stored(shared, ctx, &mut parts, reason.as_str());
         return Response::from_parts(parts, ResponseBody::stream(body));
     }
@@ -261,6 +247,7 @@ where
         not_stored(shared, ctx, &mut parts, NotStored::NoFreshness.as_str());
         return Response::from_parts(parts, reply);
     }
+    let fwd_status = parts.status;
     let vary = policy::vary_names(&parts.headers).unwrap_or_default();
     let entry = Arc::new(CachedResponse {
         status: parts.status,
@@ -272,17 +259,46 @@ where
         tags,
         keep: shared.policy.keep,
     });
-    save(shared, &ctx.key, entry, leader).await;
+    if !save(shared, ctx, entry, leader).await {
+        not_stored(shared, ctx, &mut parts, "invalidated");
+        return Response::from_parts(parts, reply);
+    }
+    // The client's own validators may match what was just stored (RFC 9110 §13.2.2).
+    let reply = if conditional::not_modified(&sent.method, &sent.headers, &parts.headers) {
+        parts.headers = conditional::not_modified_headers(&parts.headers);
+        parts.status = StatusCode::NOT_MODIFIED;
+        ResponseBody::empty()
+    } else {
+        reply
+    };
     let (mut status, mut ttl) = (itoa::Buffer::new(), itoa::Buffer::new());
     let text = [
         ctx.fwd,
         "; fwd-status=",
-        status.format(parts.status.as_u16()),
+        status.format(fwd_status.as_u16()),
         "; stored; ttl=",
         ttl.format(freshness.ttl(now)),
     ];
     finish(shared, &mut parts.headers, &text, Outcome::Miss, ctx.timing);
     Response::from_parts(parts, reply)
+}
+
+/// Whether to store the response: storable (RFC 9111 §3) and ever reusable.
+fn verdict(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    sent: &Sent,
+    parts: &response::Parts,
+    rd: &ResponseDirectives,
+) -> Result<(), NotStored> {
+    if ctx.rq.no_store {
+        return Err(NotStored::NoStore);
+    }
+    let (policy, status, fields) = (&shared.policy, parts.status, &parts.headers);
+    policy::storable(policy, &sent.method, &sent.headers, status, fields, rd)?;
+    let now = shared.clock.now();
+    let preview = policy::freshness(policy, status, fields, rd, sent.request_time, now);
+    policy::reusable(&preview, fields)
 }
 
 /// Marks a response that passes through unstored, with the reason as `detail`.
@@ -360,14 +376,4 @@ fn stored_fields(shared: &Shared, headers: &HeaderMap, rd: &ResponseDirectives) 
         stored.remove(header::SET_COOKIE);
     }
     stored
-}
-
-/// Stores the entry and hands it to coalesced waiters.
-async fn save(shared: &Shared, key: &str, entry: Arc<CachedResponse>, leader: Option<Leader>) {
-    if let Err(err) = shared.store.put(key, entry.clone()).await {
-        tracing::warn!(%err, "cache store failed");
-    }
-    if let Some(leader) = leader {
-        leader.publish(Some(entry));
-    }
 }

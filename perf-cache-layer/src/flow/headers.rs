@@ -97,6 +97,7 @@ pub(crate) async fn invalidate(shared: &Shared, key: &str, headers: &HeaderMap) 
         }
     }
     for k in keys {
+        shared.inflight.generations.invalidate_key(&k);
         if let Err(err) = shared.store.remove(&k).await {
             tracing::warn!(%err, "cache invalidation failed");
         }

@@ -34,6 +34,7 @@ where
     ResBody: Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Send,
 {
+    let started = shared.inflight.generations.current();
     let (parts, body) = req.into_parts();
     let key = key::primary(&parts.uri, &parts.headers);
     let rq = RequestDirectives::parse(&parts.headers);
@@ -53,6 +54,7 @@ where
         } else {
             "fwd=uri-miss"
         },
+        started,
     };
     if let Some(entry) = entry {
         let age = entry.freshness.age(shared.clock.now());
@@ -241,6 +243,7 @@ fn spawn_refresh<S, ReqBody, ResBody>(
         rq: RequestDirectives::default(),
         timing: false,
         fwd: "fwd=stale",
+        started: shared.inflight.generations.current(),
     };
     let (shared, inner, entry) = (shared.clone(), inner.clone(), entry.clone());
     runtime.spawn(async move {

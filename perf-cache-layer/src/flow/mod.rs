@@ -4,13 +4,16 @@
 //! - [`lookup`]: find the stored variants, decide fresh / stale / validate, coalesce misses;
 //! - [`fetch`]: call the inner service for misses and revalidations, store what comes back;
 //! - [`serve`]: answer from a stored entry;
+//! - [`save`] and [`generation`]: store unless an invalidation happened after the request started;
 //! - [`coalesce`]: concurrent misses for one key wait for a single inner call;
 //! - [`headers`]: `Cache-Status`, `Server-Timing`, field stripping and invalidation.
 
 pub(crate) mod coalesce;
 pub(crate) mod fetch;
+pub(crate) mod generation;
 pub(crate) mod headers;
 pub(crate) mod lookup;
+pub(crate) mod save;
 pub(crate) mod serve;
 
 use std::sync::Arc;
@@ -39,6 +42,8 @@ pub(crate) struct RequestCtx {
     pub(crate) timing: bool,
     /// The `Cache-Status` forward reason if the inner service is called (`fwd=uri-miss`, …).
     pub(crate) fwd: &'static str,
+    /// The invalidation generation when the request started (see [`generation`]).
+    pub(crate) started: u64,
 }
 
 /// Entry point for every request that is not answered inline.

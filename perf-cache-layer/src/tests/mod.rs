@@ -2,6 +2,7 @@
 
 mod acceptance;
 mod edge;
+mod regressions;
 mod semantics;
 mod validation;
 
@@ -26,6 +27,7 @@ pub(super) struct Origin {
     pub(super) seen: Arc<Mutex<Vec<HeaderMap>>>,
     respond: Arc<Respond>,
     delay: Duration,
+    slow_gets: Duration,
 }
 
 impl Origin {
@@ -37,11 +39,18 @@ impl Origin {
             seen: Arc::default(),
             respond: Arc::new(respond),
             delay: Duration::ZERO,
+            slow_gets: Duration::ZERO,
         }
     }
 
     pub(super) fn delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
+        self
+    }
+
+    /// GETs (only) take `delay` longer.
+    pub(super) fn slow_gets(mut self, delay: Duration) -> Self {
+        self.slow_gets = delay;
         self
     }
 
@@ -75,8 +84,17 @@ impl Service<Request<()>> for Origin {
     fn call(&mut self, req: Request<()>) -> Self::Future {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         self.seen.lock().unwrap().push(req.headers().clone());
-        let response = (self.respond)(req.headers(), n);
-        let delay = self.delay;
+        let mut response = (self.respond)(req.headers(), n);
+        if req.method() == http::Method::HEAD {
+            // Like a real origin: the fields of the GET, no body.
+            *response.body_mut() = Full::default();
+        }
+        let slow = if req.method() == http::Method::GET {
+            self.slow_gets
+        } else {
+            Duration::ZERO
+        };
+        let delay = self.delay + slow;
         Box::pin(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;

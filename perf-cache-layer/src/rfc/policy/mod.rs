@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::header::{AUTHORIZATION, EXPIRES, HeaderName, LAST_MODIFIED, SET_COOKIE, VARY};
+use http::header::{AUTHORIZATION, ETAG, EXPIRES, HeaderName, LAST_MODIFIED, SET_COOKIE, VARY};
 use http::{HeaderMap, Method, StatusCode};
 
 use super::directives::{self, Delta, ResponseDirectives};
@@ -131,18 +131,29 @@ fn understood(status: StatusCode) -> bool {
     matches!(status.as_u16(), 200..=205 | 300..=305 | 307 | 308 | 400..=417 | 421 | 422 | 426 | 500..=505)
 }
 
-/// The response directives that apply to this cache: a targeted field if present, else `Cache-Control`.
+/// The response directives that apply to this cache: the first targeted field present that parses,
+/// else `Cache-Control`.
 pub(crate) fn response_directives(policy: &Policy, headers: &HeaderMap) -> ResponseDirectives {
     policy
         .targeted
         .iter()
-        .find(|name| headers.contains_key(*name))
-        .map(|name| ResponseDirectives::parse(&strip_params(headers, name), name))
+        .filter(|name| headers.contains_key(*name))
+        .find_map(|name| {
+            if name == SURROGATE_CONTROL {
+                Some(surrogate(headers, name))
+            } else {
+                targeted(headers, name)
+            }
+        })
         .unwrap_or_else(|| ResponseDirectives::parse(headers, &http::header::CACHE_CONTROL))
 }
 
-/// Targeted fields may carry `;param` targeting suffixes (`max-age=60;edge`); drop them.
-fn strip_params(headers: &HeaderMap, name: &HeaderName) -> HeaderMap {
+/// `Surrogate-Control` (Edge Architecture 1.0) predates Structured Fields: its directives are
+/// matched case-insensitively and carry `;target` suffixes.
+const SURROGATE_CONTROL: HeaderName = HeaderName::from_static("surrogate-control");
+
+/// `Surrogate-Control` parsed like `Cache-Control`, with its `;target` suffixes dropped.
+fn surrogate(headers: &HeaderMap, name: &HeaderName) -> ResponseDirectives {
     let mut out = HeaderMap::new();
     for v in headers.get_all(name) {
         let Ok(s) = v.to_str() else { continue };
@@ -154,7 +165,51 @@ fn strip_params(headers: &HeaderMap, name: &HeaderName) -> HeaderMap {
             out.append(name.clone(), v);
         }
     }
-    out
+    ResponseDirectives::parse(&out, name)
+}
+
+/// A targeted field (RFC 9213 §2.1) parsed as a Structured Field Dictionary (RFC 9651 §3.2).
+/// `None` when it is empty or does not parse: the whole field is then ignored, as if absent. Parameters
+/// (`max-age=60;edge`) are dropped; a value of the wrong type makes its directive invalid.
+fn targeted(headers: &HeaderMap, name: &HeaderName) -> Option<ResponseDirectives> {
+    let mut joined = Vec::new();
+    for line in headers.get_all(name) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b", ");
+        }
+        joined.extend_from_slice(line.as_bytes());
+    }
+    let dictionary: sfv::Dictionary = sfv::Parser::new(&joined).parse_dictionary().ok()?;
+    if dictionary.is_empty() {
+        return None;
+    }
+    let mut directives = Vec::with_capacity(dictionary.len());
+    for (key, entry) in &dictionary {
+        let key = key.as_str();
+        let item = match entry {
+            sfv::ListEntry::Item(item) => &item.bare_item,
+            sfv::ListEntry::InnerList(_) => {
+                directives.push(format!("{key}=invalid"));
+                continue;
+            }
+        };
+        match item {
+            sfv::BareItem::Boolean(true) => directives.push(key.to_owned()),
+            sfv::BareItem::Boolean(false) => {}
+            sfv::BareItem::Integer(n) => directives.push(format!("{key}={n}")),
+            // Only the field-name lists of `no-cache` and `private` are strings; a quoted
+            // `max-age` is a type error in a Structured Field.
+            sfv::BareItem::String(s) if matches!(key, "no-cache" | "private") => {
+                directives.push(format!("{key}=\"{}\"", s.as_str()));
+            }
+            sfv::BareItem::Token(t) => directives.push(format!("{key}={}", t.as_str())),
+            _ => directives.push(format!("{key}=invalid")),
+        }
+    }
+    let mut fields = HeaderMap::new();
+    let value = http::HeaderValue::from_str(&directives.join(", ")).ok()?;
+    fields.insert(name.clone(), value);
+    Some(ResponseDirectives::parse(&fields, name))
 }
 
 /// Whether the response may be stored (RFC 9111 §3), given the request it answers.
@@ -166,7 +221,9 @@ pub(crate) fn storable(
     headers: &HeaderMap,
     rd: &ResponseDirectives,
 ) -> Result<(), NotStored> {
-    if method != Method::GET && method != Method::HEAD {
+    // A response to HEAD has no body: storing it would answer a later GET with an empty one
+    // (RFC 9111 §4.3.5 lets it update a stored GET's fields, nothing more).
+    if method != Method::GET {
         return Err(NotStored::Method);
     }
     if !storable_status(status) || rd.must_understand && !understood(status) {
@@ -195,6 +252,21 @@ pub(crate) fn storable(
         return Err(NotStored::NoFreshness);
     }
     Ok(())
+}
+
+/// Whether a storable response could ever be reused: it has a freshness lifetime or a stale
+/// window, or a validator from the origin to revalidate it with. Without any, storing it would
+/// only cost a copy, a hash and a generated `ETag` that no request can use.
+pub(crate) fn reusable(freshness: &Freshness, headers: &HeaderMap) -> Result<(), NotStored> {
+    let validator = headers.contains_key(ETAG) || headers.contains_key(LAST_MODIFIED);
+    let window = !freshness.lifetime.is_zero()
+        || !freshness.stale_while_revalidate.is_zero()
+        || !freshness.stale_if_error.is_zero();
+    if window || validator {
+        Ok(())
+    } else {
+        Err(NotStored::NoFreshness)
+    }
 }
 
 /// The `Vary` field names, lower-cased and de-duplicated; `None` for `Vary: *` (never matches).
