@@ -124,7 +124,8 @@
 //!     .route("/users/{id}", get(|| async { "{}" }))
 //!     .layer(layer)
 //!     .route_service("/perf/budgets", perf_budget::ReportService::new(handle.clone()));
-//! handle.report().assert_pass();
+//! // In a test, after at least the sample floor of requests (see `sample_floor`):
+//! // handle.report().assert_pass();
 //! # Ok::<(), perf_budget::ConfigError>(())
 //! ```
 

@@ -18,7 +18,7 @@
 //!     .build()
 //!     .unwrap();
 //! let (_layer, handle) = BudgetLayer::pair(policy);
-//! handle.report().assert_pass(); // nothing recorded: nothing failed
+//! assert!(handle.report().check().is_ok()); // nothing recorded: nothing failed
 //!
 //! let mut svc = ReportService::new(handle);
 //! let req = http::Request::get("/perf/budgets?format=text").body(()).unwrap();
@@ -187,12 +187,46 @@ impl BudgetReport {
         if self.pass { Ok(()) } else { Err(self) }
     }
 
-    /// Panics with the Markdown table when an error-severity objective fails. For tests; the
-    /// layer itself never panics.
+    /// Error-severity objectives without a verdict: fewer samples in the window than their
+    /// floor (`min_samples`). The `__other__` entry counts only when it saw requests.
+    pub fn unjudged(&self) -> impl Iterator<Item = (&BudgetEntry, &ObjectiveEntry)> {
+        self.budgets
+            .iter()
+            .filter(|b| b.severity == Severity::Error)
+            .filter(|b| b.name != crate::OTHER || b.samples > 0)
+            .flat_map(|b| b.objectives.iter().map(move |o| (b, o)))
+            .filter(|(_, o)| o.status == Status::Insufficient)
+    }
+
+    /// Panics unless every error-severity objective was judged and passed: one that fails
+    /// panics with the Markdown table, and one without enough samples (`insufficient`) panics
+    /// with its floor and the samples seen — no pass without evidence. For tests; the layer
+    /// itself never panics.
+    ///
+    /// The floor is `min_samples` raised to `10 / allowance` (200 for p95, 1,000 for p99 or
+    /// `error_rate < 1%`). A test that sends fewer requests lowers it explicitly, with
+    /// [`BudgetPolicyBuilder::sample_floor`](crate::BudgetPolicyBuilder::sample_floor).
     #[track_caller]
     pub fn assert_pass(&self) {
         if !self.pass {
             panic!("performance budget failed:\n\n{}", self.to_markdown());
+        }
+        let unjudged: Vec<String> = self
+            .unjudged()
+            .map(|(b, o)| {
+                format!(
+                    "  {} {}: {} samples, the floor is {} ({} missed)",
+                    b.name, o.expr, o.samples, o.min_samples, o.bad
+                )
+            })
+            .collect();
+        if !unjudged.is_empty() {
+            panic!(
+                "performance budget not judged: too few samples for a verdict\n{}\nsend at least \
+                 the floor, or lower it for tests with BudgetPolicyBuilder::sample_floor \
+                 ([defaults] sample_floor)",
+                unjudged.join("\n")
+            );
         }
     }
 }

@@ -16,6 +16,42 @@ async fn assert_pass_panics_with_a_table_when_failing() {
     );
 }
 
+/// 30 requests of 80 ms against `p95 < 50ms`: too few for the default floor (200), so no
+/// verdict, and `assert_pass` says so with the floor instead of passing.
+#[tokio::test(start_paused = true)]
+async fn assert_pass_fails_without_evidence_and_states_the_floor() {
+    let policy = || {
+        BudgetPolicy::builder().add_budget("order", "GET /orders", |b| {
+            b.p95(Duration::from_millis(50))
+        })
+    };
+    let (mut svc, handle) = stack(policy());
+    send(&mut svc, "/orders", 30, 80).await;
+    let report = handle.report();
+    assert!(report.check().is_ok(), "no evidence of a failure either");
+    let panic = std::panic::catch_unwind(|| report.assert_pass()).unwrap_err();
+    let msg = panic.downcast_ref::<String>().unwrap();
+    assert!(
+        msg.contains("order p95 < 50ms: 30 samples, the floor is 200 (30 missed)")
+            && msg.contains("sample_floor"),
+        "{msg}"
+    );
+
+    // A test policy lowers the floor explicitly: the same run now fails with evidence.
+    let (mut svc, handle) = stack(policy().sample_floor(20));
+    send(&mut svc, "/orders", 30, 80).await;
+    let report = handle.report();
+    assert_eq!(report.budgets[0].objectives[0].status, Status::Fail);
+    let panic = std::panic::catch_unwind(|| report.assert_pass()).unwrap_err();
+    let msg = panic.downcast_ref::<String>().unwrap();
+    assert!(msg.contains("performance budget failed"), "{msg}");
+
+    // Judged and within budget: passes.
+    let (mut svc, handle) = stack(policy().sample_floor(20));
+    send(&mut svc, "/orders", 30, 5).await;
+    handle.report().assert_pass();
+}
+
 #[cfg(feature = "metrics")]
 #[tokio::test(start_paused = true)]
 async fn exports_counters_and_states_through_the_metrics_facade() {

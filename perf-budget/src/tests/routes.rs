@@ -284,3 +284,39 @@ fn around_the_router_it_serves_with_axum() {
         |res| res.map(Body::new);
     servable(&MapResponse::new(svc, to_axum));
 }
+
+/// Given the router's routes, a budget route with a typo fails at startup, naming the closest
+/// route; a right one builds.
+#[test]
+fn a_budget_route_that_is_no_route_of_the_router_fails_at_startup() {
+    use perf_middleware::RouteTable;
+    let table = RouteTable::new(["/orders/{id}", "/orders", "/health"]).unwrap();
+    let policy = |route: &str| {
+        BudgetPolicy::builder()
+            .add_budget("order", route, |b| b.p95(Duration::from_millis(50)))
+            .build()
+            .unwrap()
+    };
+    let err = BudgetLayer::builder()
+        .policy(policy("GET /order/{id}"))
+        .route_table(&table)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, crate::ConfigError::UnknownRoute { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(r#"budget "order": route "GET /order/{id}" is no route of the router"#)
+            && msg.contains(r#"did you mean "/orders/{id}"?"#),
+        "{msg}"
+    );
+    let _ok = BudgetLayer::builder()
+        .policy(policy("GET /orders/{id}"))
+        .route_table(&table)
+        .build()
+        .unwrap();
+    // Without the table the typo builds (and the first `__other__` request logs a WARN).
+    let _unchecked = BudgetLayer::builder()
+        .policy(policy("GET /order/{id}"))
+        .build()
+        .unwrap();
+}
