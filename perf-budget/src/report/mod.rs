@@ -28,12 +28,14 @@
 //! ```
 
 mod service;
+mod since;
 mod text;
 
 use crate::eval::{State, Status};
 use crate::policy::Severity;
 
 pub use service::ReportService;
+pub(crate) use since::round;
 #[cfg(feature = "axum")]
 pub(crate) use service::render;
 
@@ -79,8 +81,13 @@ pub struct BudgetEntry {
     pub cancelled: u64,
     /// Requests shed in the window.
     pub shed: u64,
-    /// Requests since start.
+    /// Requests since start (cumulative, with `total_errors` and each objective's `total_bad`:
+    /// the difference of two reports is the traffic between them, see
+    /// [`BudgetReport::since`]).
     pub total_requests: u64,
+    /// Errors since start.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub total_errors: u64,
     /// Observed values over the window.
     pub observed: Observed,
     /// One entry per objective.
@@ -125,6 +132,9 @@ pub struct ObjectiveEntry {
     pub samples: u64,
     /// Requests that missed (slow, or errors).
     pub bad: u64,
+    /// Requests that missed since start (cumulative).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub total_bad: u64,
     /// Misses the allowance permits for `samples`.
     pub allowed: u64,
     /// Samples needed for a verdict.

@@ -96,3 +96,27 @@ async fn exports_counters_and_states_through_the_metrics_facade() {
     );
     assert!(find("perf.budget.transitions", Some(("to", "breached"))).is_some());
 }
+
+/// A bad stretch, then a good one: the difference of the reports around the good one judges
+/// only its requests, while the window still holds both.
+#[tokio::test(start_paused = true)]
+async fn since_judges_only_the_traffic_between_two_reports() {
+    let (mut svc, handle) = stack(p95_policy().min_samples(10).window(Duration::from_secs(600)));
+    send(&mut svc, "/users", 300, 5).await; // all miss p95 < 1ms
+    let before = handle.report();
+    assert_eq!(before.budgets[0].objectives[0].status, Status::Fail);
+    send(&mut svc, "/users", 300, 0).await; // all within
+    let after = handle.report();
+    assert_eq!(after.budgets[0].samples, 600, "the window holds both");
+    let run = after.since(&before);
+    let users = run.budget("users").unwrap();
+    assert_eq!((users.samples, users.objectives[0].bad), (300, 0));
+    assert_eq!(users.objectives[0].status, Status::Pass);
+    assert!(run.pass);
+    run.assert_pass();
+    #[cfg(feature = "serde")]
+    {
+        let json = serde_json::to_string(&after).unwrap();
+        assert!(json.contains("\"allowance\":0.05,"), "rounded: {json}");
+    }
+}
