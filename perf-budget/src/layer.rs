@@ -227,7 +227,9 @@ where
             self.exceeded,
         );
         if self.table.is_some() {
-            shared.other_seen.store(true, std::sync::atomic::Ordering::Relaxed);
+            shared
+                .other_seen
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(BudgetLayer::from_shared(shared))
     }

@@ -33,13 +33,13 @@ use crate::gate::CONFIG;
 /// Performance budgets: Prometheus rules and a load-test gate from one budgets.toml.
 #[derive(Debug, Parser)]
 #[command(name = "perf-budget", version, about)]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
-    cmd: Cmd,
+    pub(crate) cmd: Cmd,
 }
 
 #[derive(Debug, Subcommand)]
-enum Cmd {
+pub(crate) enum Cmd {
     /// Write Sloth-compatible recording rules and multi-window multi-burn-rate alerts.
     Rules(RulesArgs),
     /// Run (or read) a load test and judge it against the budgets.

@@ -35,9 +35,9 @@ use crate::eval::{State, Status};
 use crate::policy::Severity;
 
 pub use service::ReportService;
-pub(crate) use since::round;
 #[cfg(feature = "axum")]
 pub(crate) use service::render;
+pub(crate) use since::round;
 
 /// A snapshot of every budget over the current window.
 #[derive(Debug, Clone, PartialEq)]

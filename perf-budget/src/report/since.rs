@@ -66,7 +66,12 @@ fn diff_entry(b: &mut BudgetEntry, old: Option<&BudgetEntry>, confidence: f64) {
     };
     for (i, o) in b.objectives.iter_mut().enumerate() {
         let before = old
-            .and_then(|e| e.objectives.iter().find(|x| x.expr == o.expr).or(e.objectives.get(i)))
+            .and_then(|e| {
+                e.objectives
+                    .iter()
+                    .find(|x| x.expr == o.expr)
+                    .or(e.objectives.get(i))
+            })
             .map_or(0, |x| x.total_bad);
         let bad = o.total_bad.saturating_sub(before).min(n);
         let lower = wilson_lower(bad, n, confidence);

@@ -21,9 +21,8 @@ async fn assert_pass_panics_with_a_table_when_failing() {
 #[tokio::test(start_paused = true)]
 async fn assert_pass_fails_without_evidence_and_states_the_floor() {
     let policy = || {
-        BudgetPolicy::builder().add_budget("order", "GET /orders", |b| {
-            b.p95(Duration::from_millis(50))
-        })
+        BudgetPolicy::builder()
+            .add_budget("order", "GET /orders", |b| b.p95(Duration::from_millis(50)))
     };
     let (mut svc, handle) = stack(policy());
     send(&mut svc, "/orders", 30, 80).await;
@@ -101,7 +100,11 @@ async fn exports_counters_and_states_through_the_metrics_facade() {
 /// only its requests, while the window still holds both.
 #[tokio::test(start_paused = true)]
 async fn since_judges_only_the_traffic_between_two_reports() {
-    let (mut svc, handle) = stack(p95_policy().min_samples(10).window(Duration::from_secs(600)));
+    let (mut svc, handle) = stack(
+        p95_policy()
+            .min_samples(10)
+            .window(Duration::from_secs(600)),
+    );
     send(&mut svc, "/users", 300, 5).await; // all miss p95 < 1ms
     let before = handle.report();
     assert_eq!(before.budgets[0].objectives[0].status, Status::Fail);

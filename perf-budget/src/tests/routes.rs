@@ -302,7 +302,10 @@ fn a_budget_route_that_is_no_route_of_the_router_fails_at_startup() {
         .route_table(&table)
         .build()
         .unwrap_err();
-    assert!(matches!(err, crate::ConfigError::UnknownRoute { .. }), "{err:?}");
+    assert!(
+        matches!(err, crate::ConfigError::UnknownRoute { .. }),
+        "{err:?}"
+    );
     let msg = err.to_string();
     assert!(
         msg.contains(r#"budget "order": route "GET /order/{id}" is no route of the router"#)

@@ -135,10 +135,26 @@ pub(crate) fn judge_server(report: &BudgetReport, checks: &mut Vec<Check>) {
                     "warn",
                     format!("{} of {} missed (warn severity)", o.bad, o.samples),
                 ),
-                (Status::Insufficient, _) => (
+                (Status::Insufficient, Severity::Error) => {
+                    let message = format!(
+                        "too few samples in the server's view of this run: {} of {} needed to judge {}; run longer or faster",
+                        o.samples, o.min_samples, o.expr
+                    );
+                    let c = check(
+                        "validity",
+                        "server",
+                        Some(&b.name),
+                        Some(&o.expr),
+                        "fail",
+                        message,
+                    );
+                    checks.push(c);
+                    continue;
+                }
+                (Status::Insufficient, Severity::Warn) => (
                     "skipped",
                     format!(
-                        "{} samples in the server window, {} needed",
+                        "{} samples in the server's view of this run, {} needed",
                         o.samples, o.min_samples
                     ),
                 ),
@@ -170,25 +186,20 @@ pub(crate) fn gap(
             continue;
         };
         if c.0 > srv * factor && c.0 - srv > 5.0 {
-            checks.push(check("note", "client", Some(&s.budget), None, "warn", format!("client p99 {:.1}ms is more than {factor}x the server's {srv:.1}ms: queueing outside the layer (accept queue, proxies, client)", c.0)));
+            checks.push(check("note", "client", Some(&s.budget), None, "warn", format!("client p99 {:.1}ms is more than {factor}x the server's {srv:.1}ms: queueing outside the layer (accept queue, proxies, client)", c.0)).key("gap"));
         }
     }
 }
 
 /// Validity of the run itself.
 pub(crate) fn validity(run: &RunStats, v: &Validity, checks: &mut Vec<Check>) {
-    let mut push = |ok: bool, msg: String| {
-        checks.push(check(
-            "validity",
-            "run",
-            None,
-            None,
-            if ok { "pass" } else { "fail" },
-            msg,
-        ))
+    let mut push = |key: &str, ok: bool, msg: String| {
+        let outcome = if ok { "pass" } else { "fail" };
+        checks.push(check("validity", "run", None, None, outcome, msg).key(key));
     };
     if !run.open_model {
         push(
+            "closed_loop",
             v.allow_closed_loop,
             format!(
                 "closed-loop client: latency is measured from the actual send, so stalls hide (coordinated omission){}",
@@ -203,6 +214,7 @@ pub(crate) fn validity(run: &RunStats, v: &Validity, checks: &mut Vec<Check>) {
     }
     let ratio = run.achieved_rate / run.target_rate;
     push(
+        "rate",
         ratio >= v.min_rate_ratio,
         format!(
             "achieved {:.1} req/s of {:.1} target ({:.1}%, at least {:.0}% needed)",
@@ -214,6 +226,7 @@ pub(crate) fn validity(run: &RunStats, v: &Validity, checks: &mut Vec<Check>) {
     );
     let dropped = run.dropped as f64 / run.scheduled.max(1) as f64;
     push(
+        "dropped",
         dropped <= v.max_dropped,
         format!(
             "{} of {} scheduled sends dropped ({:.2}%, at most {:.2}%){}",
@@ -230,6 +243,7 @@ pub(crate) fn validity(run: &RunStats, v: &Validity, checks: &mut Vec<Check>) {
     );
     let lag_ok = run.lag_p99_ms <= v.max_lag_p99.as_secs_f64() * 1000.0;
     push(
+        "lag",
         lag_ok,
         format!(
             "schedule lag p99 {:.2}ms (at most {:.0}ms), max {:.1}ms",
