@@ -62,6 +62,24 @@ async fn exports_counters_and_states_through_the_metrics_facade() {
     tokio::time::advance(Duration::from_secs(1)).await;
     metrics::with_local_recorder(&recorder, || handle.evaluate());
     let snap = snapshotter.snapshot().into_vec();
+    // The layer was built before this recorder was used: the exports describe them anyway.
+    for name in [
+        crate::metrics::REQUESTS,
+        crate::metrics::ERRORS,
+        crate::metrics::SHED,
+        crate::metrics::SLOW_REQUESTS,
+        crate::metrics::BURN_RATE,
+        crate::metrics::STATE,
+    ] {
+        let help = snap
+            .iter()
+            .find(|(k, ..)| k.key().name() == name)
+            .and_then(|(_, _, help, _)| help.clone());
+        assert!(
+            help.is_some_and(|h| h.contains("labels budget")),
+            "{name} has its help with its label names"
+        );
+    }
     let find = |name: &str, label: Option<(&str, &str)>| {
         snap.iter()
             .find(|(k, ..)| {

@@ -161,6 +161,15 @@ fn a_run_after_a_bad_run_judges_only_its_own_requests() {
         run.samples
     );
     assert_eq!((out.judged, out.objectives), (1, 1));
+    let json = serde_json::to_string(&out.client).unwrap();
+    let longest = json
+        .split(|c: char| !c.is_ascii_digit() && c != '.')
+        .filter_map(|n| n.split_once('.').map(|(_, d)| d.len()))
+        .max();
+    assert!(
+        longest.is_some_and(|d| d <= 6),
+        "numbers are rounded: {json}"
+    );
     let junit = std::fs::read_to_string(dir.join("gate.xml")).unwrap();
     assert!(
         junit.contains(r#"name="order.p95""#) && junit.contains(r#"name="validity.rate""#),

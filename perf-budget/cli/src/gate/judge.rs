@@ -21,9 +21,9 @@ pub(crate) fn client_stats(policy: &BudgetPolicy, views: &[View]) -> Vec<ClientB
                     let hi = ((n * q + d).ceil() / n).clamp(0.0, 1.0);
                     (
                         q,
-                        ms(v.hist.quantile(q)),
-                        ms(v.hist.quantile(lo)),
-                        ms(v.hist.quantile(hi)),
+                        round3(ms(v.hist.quantile(q))),
+                        round3(ms(v.hist.quantile(lo))),
+                        round3(ms(v.hist.quantile(hi))),
                     )
                 })
                 .collect();
@@ -36,12 +36,17 @@ pub(crate) fn client_stats(policy: &BudgetPolicy, views: &[View]) -> Vec<ClientB
                 n: v.n(),
                 errors: v.errors,
                 timeouts: v.timeouts,
-                error_rate: v.errors as f64 / n,
-                max_ms: ms(v.hist.max()),
+                error_rate: (v.errors as f64 / n * 1e6).round() / 1e6,
+                max_ms: round3(ms(v.hist.max())),
                 quantiles,
             }
         })
         .collect()
+}
+
+/// Milliseconds to the microsecond, as printed: `7.279`, not `7.278714000000001`.
+fn round3(ms: f64) -> f64 {
+    (ms * 1000.0).round() / 1000.0
 }
 
 /// Judges the client view (exact counts from the run, or oha percentiles).
