@@ -1,12 +1,12 @@
 //! `perf-budget gate`: judge a load run against the budgets, on the client's and the server's
 //! view, compare with a baseline, and write text, JSON, JUnit XML and Markdown.
 //!
-//! - [`run`]: the command, from its arguments to its exit code;
+//! - [`run`](mod@run): the command, from its arguments to its exit code;
 //! - [`judge`]: the client's and the server's view against the budgets, and the run's validity;
 //! - [`baseline`]: the comparison with an earlier run;
 //! - [`oha`]: an `oha --json` result as the client view;
 //! - [`output`]: text, JSON, JUnit XML and Markdown;
-//! - [`preflight`]: what is knowable before the load, and how many objectives were judged.
+//! - [`preflight`](mod@preflight): what is knowable before the load, and how many objectives were judged.
 
 mod baseline;
 #[cfg(test)]
