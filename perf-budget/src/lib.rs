@@ -74,7 +74,11 @@
 //!   apart from a budgeted `/users/{id}`, give `/users/me` its own budget (or use
 //!   `MatchRouteLayer` with the app's full table) or it counts towards `/users/{id}`.
 //!
-//! Requests that match no budget share one `__other__` entry: raw paths never create state.
+//! Requests that match no budget share one `__other__` entry: raw paths never create state, and
+//! no header is stamped for them. A typo in a budget route sends every request there, so give
+//! the layer the router's routes ([`BudgetLayerBuilder::route_table`]) and such a budget fails
+//! at startup with [`ConfigError::UnknownRoute`]; without them, the first request that falls to
+//! `__other__` logs one WARN.
 //! [`BudgetPolicy::budget_for`] is the same lookup for a path, which the `perf-budget gate`
 //! command uses to judge client-side numbers against the budget the server counted.
 //!
