@@ -15,9 +15,11 @@ impl BudgetReport {
     /// Per budget, the differences of the cumulative totals (`total_requests`, `total_errors`
     /// and each objective's `total_bad`) become `samples`, `errors` and `bad`; each objective
     /// is judged again on them (its `min_samples` floor and the Wilson bound at the report's
-    /// confidence), and `pass` follows. Quantiles, burn rates, states, `cancelled` and `shed`
-    /// stay this report's window's. A budget missing from `earlier` counts from zero; a
-    /// restarted server (totals that went down) yields zero samples, so no verdict.
+    /// confidence), burn rates and `rps` follow, `window_s` becomes the time between the two
+    /// reports, and `pass` follows. Quantiles are not kept per request since start, so they
+    /// are `None`; states, `cancelled` and `shed` stay this report's window's. A budget missing
+    /// from `earlier` counts from zero; a restarted server (totals that went down) yields zero
+    /// samples, so no verdict.
     ///
     /// The `perf-budget gate` command judges a run this way, with the report fetched before
     /// the load and the one after: the warm-up and earlier traffic never count.
@@ -39,9 +41,18 @@ impl BudgetReport {
     #[must_use]
     pub fn since(&self, earlier: &BudgetReport) -> BudgetReport {
         let mut out = self.clone();
+        let span_ms = self
+            .generated_at_unix_ms
+            .saturating_sub(earlier.generated_at_unix_ms);
+        out.window_s = round(span_ms as f64 / 1000.0, 3);
         for b in &mut out.budgets {
             let old = earlier.budget(&b.name);
             diff_entry(b, old, self.confidence);
+            b.observed.rps = if span_ms == 0 {
+                0.0
+            } else {
+                round(b.samples as f64 * 1000.0 / span_ms as f64, 3)
+            };
         }
         let pass = out.failures().next().is_none();
         out.pass = pass;
@@ -59,6 +70,9 @@ fn diff_entry(b: &mut BudgetEntry, old: Option<&BudgetEntry>, confidence: f64) {
         .saturating_sub(old.map_or(0, |o| o.total_errors));
     b.samples = n;
     b.errors = errors;
+    b.observed.p50_ms = None;
+    b.observed.p95_ms = None;
+    b.observed.p99_ms = None;
     b.observed.error_rate = if n == 0 {
         0.0
     } else {
@@ -84,6 +98,12 @@ fn diff_entry(b: &mut BudgetEntry, old: Option<&BudgetEntry>, confidence: f64) {
             round(bad as f64 / n as f64, 6)
         };
         o.lower_bound = round(lower, 6);
+        o.burn_long = if n == 0 || o.allowance <= 0.0 {
+            0.0
+        } else {
+            round(bad as f64 / n as f64 / o.allowance, 4)
+        };
+        o.burn_short = o.burn_long;
         o.status = if n < o.min_samples {
             Status::Insufficient
         } else if lower > o.allowance {
