@@ -111,6 +111,31 @@ pub(crate) fn judge_client(
     }
 }
 
+/// Judges the server's view with the sample floors of the budgets given (`--config`), as the
+/// client view is: a gate file with `sample_floor` is an explicit choice for both views.
+pub(crate) fn local_floor(policy: &BudgetPolicy, report: &mut BudgetReport) {
+    for b in &mut report.budgets {
+        let Some(local) = policy.budgets().iter().find(|l| l.name() == b.name) else {
+            continue;
+        };
+        for o in &mut b.objectives {
+            let Some(lo) = local.objectives().iter().find(|x| x.to_string() == o.expr) else {
+                continue;
+            };
+            o.min_samples = policy.min_samples_for(lo);
+            o.status = if o.samples < o.min_samples {
+                Status::Insufficient
+            } else if o.lower_bound > o.allowance {
+                Status::Fail
+            } else {
+                Status::Pass
+            };
+        }
+    }
+    let pass = report.failures().next().is_none();
+    report.pass = pass;
+}
+
 /// Judges the server's report.
 pub(crate) fn judge_server(report: &BudgetReport, checks: &mut Vec<Check>) {
     for b in &report.budgets {

@@ -18,7 +18,7 @@ mod preflight;
 mod run;
 
 pub(crate) use baseline::{profile, regression};
-pub(crate) use judge::{client_stats, gap, judge_client, judge_server, validity};
+pub(crate) use judge::{client_stats, gap, judge_client, judge_server, local_floor, validity};
 pub(crate) use oha::read_oha;
 pub(crate) use preflight::{judged, mismatch, preflight};
 

@@ -114,6 +114,10 @@ fn gate(a: &GateArgs) -> Result<u8, String> {
         }
         other => other,
     };
+    let server = server.map(|mut s| {
+        gate::local_floor(&policy, &mut s);
+        s
+    });
     if let Some(s) = &server {
         gate::judge_server(s, &mut checks);
         gate::gap(&side.client, s, validity.gap, &mut checks);
