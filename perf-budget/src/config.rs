@@ -5,6 +5,7 @@
 //! window      = "60s"       # sliding window
 //! slots       = 12          # ring of 12 x 5 s
 //! min_samples = 200         # no verdict below this (raised per objective to 10 / allowance)
+//! # sample_floor = 20       # tests only: verdicts from this many samples, no raise
 //! confidence  = 0.95        # Wilson lower bound of the miss share must exceed the allowance
 //! mode        = "annotate"  # observe | annotate | deadline | shed
 //! errors      = ["5xx", "deadline", "shed"]   # add "4xx" to count client errors
@@ -69,6 +70,7 @@ struct Defaults {
     slots: Option<Spanned<usize>>,
     short_slots: Option<usize>,
     min_samples: Option<u64>,
+    sample_floor: Option<u64>,
     confidence: Option<Spanned<f64>>,
     mode: Option<Mode>,
     measure: Option<Measure>,
@@ -200,6 +202,9 @@ fn read_defaults(src: &Src<'_>, d: &Defaults) -> Result<BudgetPolicyBuilder, Con
     }
     if let Some(v) = d.min_samples {
         b = b.min_samples(v);
+    }
+    if let Some(v) = d.sample_floor {
+        b = b.sample_floor(v);
     }
     if let Some(v) = d.mode {
         b = b.mode(v);

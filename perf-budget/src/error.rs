@@ -30,6 +30,16 @@ pub enum ConfigError {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// A budget's route is no route of the router the layer was given
+    /// ([`BudgetLayerBuilder::route_table`](crate::BudgetLayerBuilder::route_table)): every
+    /// request it meant would count under `__other__`. The message names the budget, its route
+    /// and the closest template of the router.
+    UnknownRoute {
+        /// The 1-based line in the TOML source, when the error came from a file.
+        line: Option<usize>,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
     /// Any other out-of-range value (window, slots, confidence, shares, durations).
     Value {
         /// The 1-based line in the TOML source, when the error came from a file.
@@ -46,6 +56,7 @@ pub(crate) enum Kind {
     Syntax,
     Objective,
     Route,
+    UnknownRoute,
     Value,
 }
 
@@ -57,6 +68,7 @@ impl ConfigError {
             Kind::Syntax => Self::Syntax { line, message },
             Kind::Objective => Self::Objective { line, message },
             Kind::Route => Self::Route { line, message },
+            Kind::UnknownRoute => Self::UnknownRoute { line, message },
             Kind::Value => Self::Value { line, message },
         }
     }
@@ -67,6 +79,7 @@ impl ConfigError {
             Self::Syntax { .. } => Kind::Syntax,
             Self::Objective { .. } => Kind::Objective,
             Self::Route { .. } => Kind::Route,
+            Self::UnknownRoute { .. } => Kind::UnknownRoute,
             Self::Value { .. } => Kind::Value,
         }
     }
@@ -76,6 +89,7 @@ impl ConfigError {
             Self::Syntax { line, message }
             | Self::Objective { line, message }
             | Self::Route { line, message }
+            | Self::UnknownRoute { line, message }
             | Self::Value { line, message } => (line, message),
         }
     }
@@ -103,6 +117,7 @@ impl ConfigError {
             Self::Syntax { line, .. }
             | Self::Objective { line, .. }
             | Self::Route { line, .. }
+            | Self::UnknownRoute { line, .. }
             | Self::Value { line, .. } => *line,
         }
     }
@@ -113,6 +128,7 @@ impl ConfigError {
             Self::Syntax { message, .. }
             | Self::Objective { message, .. }
             | Self::Route { message, .. }
+            | Self::UnknownRoute { message, .. }
             | Self::Value { message, .. } => message,
         }
     }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use perf_middleware::ServerTiming;
+use perf_middleware::{RouteTable, ServerTiming};
 use tower_layer::Layer;
 
 use crate::State;
@@ -73,6 +73,7 @@ impl BudgetLayer {
         BudgetLayerBuilder {
             policy: BudgetPolicy::builder(),
             server_timing: ServerTiming::Off,
+            table: None,
             on_transition: (),
             exceeded: (),
         }
@@ -114,6 +115,7 @@ impl<S, T, X> Layer<S> for BudgetLayer<T, X> {
 pub struct BudgetLayerBuilder<T = (), X = ()> {
     policy: BudgetPolicyBuilder,
     server_timing: ServerTiming,
+    table: Option<RouteTable>,
     on_transition: T,
     exceeded: X,
 }
@@ -152,12 +154,41 @@ where
         self
     }
 
+    /// The router's routes, checked in [`build`](Self::build): a budget whose route is none
+    /// of them fails with [`ConfigError::UnknownRoute`] (a typo such as `GET /order/{id}` for
+    /// `/orders/{id}` would otherwise count every request under `__other__`). Build the table
+    /// while adding the routes (`router.route(routes.add("/orders/{id}"), ..)`, see
+    /// [`RouteTable::builder`]). Without it, the first request that falls to `__other__` logs
+    /// one WARN.
+    ///
+    /// ```
+    /// use perf_budget::{BudgetLayer, BudgetPolicy, ConfigError};
+    /// use perf_middleware::RouteTable;
+    ///
+    /// let table = RouteTable::new(["/orders/{id}", "/orders"])?;
+    /// let policy = BudgetPolicy::from_toml(r#"
+    ///     [[budget]]
+    ///     name = "order"
+    ///     route = "GET /order/{id}"
+    ///     objectives = ["p95 < 50ms"]
+    /// "#)?;
+    /// let err = BudgetLayer::builder().policy(policy).route_table(&table).build().unwrap_err();
+    /// assert!(matches!(err, ConfigError::UnknownRoute { .. }));
+    /// assert!(err.to_string().contains(r#"did you mean "/orders/{id}""#), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn route_table(mut self, table: &RouteTable) -> Self {
+        self.table = Some(table.clone());
+        self
+    }
+
     /// Calls `hook` on every state transition (see [`OnTransition`]; a closure
     /// `|t: &Transition| ..` will do). Defaults to `()`, nothing.
     pub fn on_transition<H: OnTransition>(self, hook: H) -> BudgetLayerBuilder<H, X> {
         BudgetLayerBuilder {
             policy: self.policy,
             server_timing: self.server_timing,
+            table: self.table,
             on_transition: hook,
             exceeded: self.exceeded,
         }
@@ -173,6 +204,7 @@ where
         BudgetLayerBuilder {
             policy: self.policy,
             server_timing: self.server_timing,
+            table: self.table,
             on_transition: self.on_transition,
             exceeded: hook,
         }
@@ -185,12 +217,20 @@ where
     /// The first mistake in the policy, saying what to fix.
     pub fn build(self) -> Result<BudgetLayer<T, X>, ConfigError> {
         let policy = self.policy.build()?;
+        if let Some(table) = &self.table {
+            crate::route::check_known(policy.budgets(), table)?;
+        }
         let shared = Shared::new(
             policy,
             self.server_timing,
             self.on_transition,
             self.exceeded,
         );
+        if self.table.is_some() {
+            shared
+                .other_seen
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(BudgetLayer::from_shared(shared))
     }
 

@@ -74,7 +74,11 @@
 //!   apart from a budgeted `/users/{id}`, give `/users/me` its own budget (or use
 //!   `MatchRouteLayer` with the app's full table) or it counts towards `/users/{id}`.
 //!
-//! Requests that match no budget share one `__other__` entry: raw paths never create state.
+//! Requests that match no budget share one `__other__` entry: raw paths never create state, and
+//! no header is stamped for them. A typo in a budget route sends every request there, so give
+//! the layer the router's routes ([`BudgetLayerBuilder::route_table`]) and such a budget fails
+//! at startup with [`ConfigError::UnknownRoute`]; without them, the first request that falls to
+//! `__other__` logs one WARN.
 //! [`BudgetPolicy::budget_for`] is the same lookup for a path, which the `perf-budget gate`
 //! command uses to judge client-side numbers against the budget the server counted.
 //!
@@ -124,7 +128,8 @@
 //!     .route("/users/{id}", get(|| async { "{}" }))
 //!     .layer(layer)
 //!     .route_service("/perf/budgets", perf_budget::ReportService::new(handle.clone()));
-//! handle.report().assert_pass();
+//! // In a test, after at least the sample floor of requests (see `sample_floor`):
+//! // handle.report().assert_pass();
 //! # Ok::<(), perf_budget::ConfigError>(())
 //! ```
 

@@ -35,34 +35,48 @@ mod export {
     use crate::policy::{OTHER, Objective, Transition};
     use crate::shared::Entry;
 
-    /// Describes the metrics (units and help) to the installed recorder.
+    /// Describes the metrics (units, help and label names) to the installed recorder: when the
+    /// layer is built and again at each export (once per slot), so a recorder installed after
+    /// the layer still gets every `# HELP` line.
     pub(crate) fn describe() {
+        const ROUTE: &str = "labels budget, http.route (the template; unmatched for __other__), \
+                             http.request.method (a budget of one method)";
+        const OBJECTIVE: &str = "labels budget, objective (p95, error_rate)";
         ::metrics::describe_counter!(
             REQUESTS,
             Unit::Count,
-            "requests counted against each performance budget"
+            format!("requests counted against each performance budget; {ROUTE}")
         );
         ::metrics::describe_counter!(
             ERRORS,
             Unit::Count,
-            "requests that counted as errors (5xx, deadline, shed by default)"
+            format!("requests that counted as errors (5xx, deadline, shed by default); {ROUTE}")
         );
         ::metrics::describe_counter!(
             SHED,
             Unit::Count,
-            "requests answered 503 while shedding a breached budget"
+            format!("requests answered 503 while shedding a breached budget; {ROUTE}")
         );
         ::metrics::describe_counter!(
             SLOW_REQUESTS,
             Unit::Count,
-            "requests at or over a latency objective's threshold"
+            format!(
+                "requests at or over a latency objective's threshold; {OBJECTIVE}, threshold_seconds"
+            )
         );
         ::metrics::describe_gauge!(
             BURN_RATE,
-            "error-budget burn rate per objective; window = short | long"
+            format!("error-budget burn rate per objective; {OBJECTIVE}, window (short, long)")
         );
-        ::metrics::describe_gauge!(STATE, "objective state: 0 ok, 1 warning, 2 breached");
-        ::metrics::describe_counter!(TRANSITIONS, Unit::Count, "objective state transitions");
+        ::metrics::describe_gauge!(
+            STATE,
+            format!("objective state: 0 ok, 1 warning, 2 breached; {OBJECTIVE}")
+        );
+        ::metrics::describe_counter!(
+            TRANSITIONS,
+            Unit::Count,
+            format!("objective state transitions; {OBJECTIVE}, to (ok, warning, breached)")
+        );
     }
 
     /// Counts a state transition.
@@ -83,6 +97,7 @@ mod export {
         machines: &[Machine],
         exported: &mut Vec<u64>,
     ) {
+        describe();
         let c = e.window.cumulative();
         let name = e.budget.name().to_owned();
         let mut values = vec![c.total, c.errors, c.shed];

@@ -100,3 +100,27 @@ fn pick(candidates: &Candidates, method: &Method) -> Option<usize> {
         .or_else(|| candidates.iter().find(|(m, _)| m.is_none()))
         .map(|(_, i)| *i)
 }
+
+/// Fails when a budget's route is no template of the router's `table`: every request the budget
+/// meant would count under `__other__`. Names the closest template (Levenshtein, `strsim`).
+pub(crate) fn check_known(budgets: &[RouteBudget], table: &RouteTable) -> Result<(), ConfigError> {
+    let Some(b) = budgets
+        .iter()
+        .find(|b| !table.templates().any(|t| t == b.route()))
+    else {
+        return Ok(());
+    };
+    let closest = table
+        .templates()
+        .min_by_key(|t| strsim::levenshtein(t, b.route()))
+        .map(|t| format!("; did you mean {t:?}?"))
+        .unwrap_or_default();
+    Err(ConfigError::new(
+        Kind::UnknownRoute,
+        format!(
+            "budget {:?}: route {:?} is no route of the router, so its requests would count under `__other__`{closest}",
+            b.name(),
+            b.route_key()
+        ),
+    ))
+}

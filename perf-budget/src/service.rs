@@ -111,18 +111,16 @@ where
         if let Some((at, _)) = deadline {
             req.extensions_mut().insert(Deadline::new(at));
         }
-        let timing = mode == Mode::Annotate
-            || (self
-                .shared
-                .server_timing
-                .wants(req.method(), req.uri(), req.headers()));
-        let pending = Pending::new(
-            self.shared.clone(),
-            idx,
-            start,
-            mode == Mode::Annotate,
-            timing,
-        );
+        // `__other__` is no budget: no `Perf-Budget` or `Server-Timing` for it.
+        let budgeted = !self.shared.is_other(idx);
+        let annotate = budgeted && mode == Mode::Annotate;
+        let timing = annotate
+            || (budgeted
+                && self
+                    .shared
+                    .server_timing
+                    .wants(req.method(), req.uri(), req.headers()));
+        let pending = Pending::new(self.shared.clone(), idx, start, annotate, timing);
         ResponseFuture::new(self.inner.call(req), pending, deadline)
     }
 }

@@ -1,7 +1,7 @@
 //! State shared by every clone of the layer and the handle.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
 
 use http::Request;
 use perf_middleware::ServerTiming;
@@ -61,6 +61,9 @@ pub(crate) struct Shared<T = (), X = ()> {
     pub(crate) entries: Vec<Entry>,
     pub(crate) hysteresis: Hysteresis,
     pub(crate) server_timing: ServerTiming,
+    /// Set once a request fell to `__other__` and was logged (or when the budget routes were
+    /// checked against the router's, so there is nothing to warn about).
+    pub(crate) other_seen: AtomicBool,
     pub(crate) on_transition: T,
     pub(crate) exceeded: X,
 }
@@ -132,6 +135,7 @@ impl<T, X> Shared<T, X> {
             entries,
             hysteresis,
             server_timing,
+            other_seen: AtomicBool::new(false),
             on_transition,
             exceeded,
         }
@@ -144,7 +148,31 @@ impl<T, X> Shared<T, X> {
             .policy
             .routes
             .lookup(req.extensions(), req.method(), req.uri().path());
-        found.unwrap_or(self.entries.len() - 1)
+        found.unwrap_or_else(|| {
+            self.warn_other(req.method(), req.uri().path());
+            self.entries.len() - 1
+        })
+    }
+
+    /// `true` for the `__other__` entry.
+    pub(crate) fn is_other(&self, idx: usize) -> bool {
+        idx + 1 == self.entries.len()
+    }
+
+    /// Logs one WARN for the first request that counts under `__other__`, when the layer was
+    /// not given the router's routes: a budget route with a typo looks like this.
+    fn warn_other(&self, method: &http::Method, path: &str) {
+        if !self.other_seen.load(Relaxed) && !self.other_seen.swap(true, Relaxed) {
+            tracing::warn!(
+                target: "perf_budget",
+                %method,
+                path,
+                budgets = self.entries.len() - 1,
+                "first request that matches no budget: it counts under `__other__`; if a budget \
+                 meant it, check that budget's route (BudgetLayerBuilder::route_table checks the \
+                 routes at startup); logged once"
+            );
+        }
     }
 
     pub(crate) fn epoch(&self, now: Instant) -> u64 {

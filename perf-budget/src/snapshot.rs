@@ -5,7 +5,7 @@ use tokio::time::Instant;
 use crate::histogram::{LatencyHistogram, REL_ERROR};
 use crate::hooks::OnTransition;
 use crate::policy::Objective;
-use crate::report::{BudgetEntry, BudgetReport, ObjectiveEntry, Observed};
+use crate::report::{BudgetEntry, BudgetReport, ObjectiveEntry, Observed, round};
 use crate::shared::{Entry, Shared};
 
 impl<T: OnTransition, X> Shared<T, X> {
@@ -39,15 +39,16 @@ impl<T: OnTransition, X> Shared<T, X> {
         let epoch = self.epoch(now);
         let mut hist = LatencyHistogram::default();
         let long = e.window.sums(epoch, self.policy.slots, Some(&mut hist));
+        let total = e.window.cumulative();
         let short = e.window.sums(epoch, self.policy.short_slots, None);
         let verdicts = self.verdicts(e, &long, &short);
         let st = e.eval.lock().unwrap_or_else(|p| p.into_inner());
-        let q = |q: f64| hist.quantile_us(q).map(|us| us as f64 / 1000.0);
+        let q = |q: f64| hist.quantile_us(q).map(|us| round(us as f64 / 1000.0, 3));
         let ratio = |bad: u64| {
             if long.total == 0 {
                 0.0
             } else {
-                bad as f64 / long.total as f64
+                round(bad as f64 / long.total as f64, 6)
             }
         };
         let objectives = e
@@ -56,24 +57,28 @@ impl<T: OnTransition, X> Shared<T, X> {
             .iter()
             .zip(&verdicts)
             .zip(&st.machines)
-            .map(|((o, v), m)| ObjectiveEntry {
+            .zip(&e.over_index)
+            .map(|(((o, v), m), oi)| ObjectiveEntry {
                 expr: o.to_string(),
                 metric: o.label(),
-                allowance: o.allowance(),
+                allowance: round(o.allowance(), 9),
                 threshold_ms: match o {
-                    Objective::Latency { threshold, .. } => Some(threshold.as_secs_f64() * 1000.0),
+                    Objective::Latency { threshold, .. } => {
+                        Some(round(threshold.as_secs_f64() * 1000.0, 3))
+                    }
                     Objective::ErrorRate { .. } => None,
                 },
                 status: v.0,
                 state: m.state,
                 samples: long.total,
                 bad: v.4,
+                total_bad: oi.map_or(total.errors, |i| total.over[i]),
                 allowed: (long.total as f64 * o.allowance()).floor() as u64,
                 min_samples: self.policy.min_samples_for(o),
                 observed_ratio: ratio(v.4),
-                lower_bound: v.1,
-                burn_short: v.2,
-                burn_long: v.3,
+                lower_bound: round(v.1, 6),
+                burn_short: round(v.2, 4),
+                burn_long: round(v.3, 4),
             })
             .collect();
         BudgetEntry {
@@ -83,18 +88,19 @@ impl<T: OnTransition, X> Shared<T, X> {
             state: e.state(),
             since_s: st
                 .since
-                .map(|s| now.saturating_duration_since(s).as_secs_f64()),
+                .map(|s| round(now.saturating_duration_since(s).as_secs_f64(), 3)),
             samples: long.total,
             errors: long.errors,
             cancelled: long.cancelled,
             shed: long.shed,
-            total_requests: e.window.cumulative().total,
+            total_requests: total.total,
+            total_errors: total.errors,
             observed: Observed {
                 p50_ms: q(0.5),
                 p95_ms: q(0.95),
                 p99_ms: q(0.99),
                 error_rate: ratio(long.errors),
-                rps: long.total as f64 / covered,
+                rps: round(long.total as f64 / covered, 3),
                 quantile_rel_error: REL_ERROR,
             },
             objectives,

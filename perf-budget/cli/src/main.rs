@@ -7,7 +7,11 @@
 //!
 //! Gate exit codes: 0 pass, 1 an error-severity budget failed, 2 regression against the
 //! baseline, 3 invalid run (rate not reached, too few samples, closed-loop client), 4 config or
-//! usage error. When several apply: 4 > 3 > 1 > 2.
+//! usage error (including a `--request` that matches no budget, an error-severity budget no
+//! `--request` reaches, budgets that differ from the server's, a baseline of another profile).
+//! When several apply: 4 > 3 > 1 > 2. What is knowable before the load stops the run before
+//! its first request. The server's view is its report after the load minus the one before;
+//! both views use the sample floors of `--config` (`[defaults] sample_floor` lowers them).
 
 #[cfg(test)]
 mod attribution_tests;
@@ -33,13 +37,13 @@ use crate::gate::CONFIG;
 /// Performance budgets: Prometheus rules and a load-test gate from one budgets.toml.
 #[derive(Debug, Parser)]
 #[command(name = "perf-budget", version, about)]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
-    cmd: Cmd,
+    pub(crate) cmd: Cmd,
 }
 
 #[derive(Debug, Subcommand)]
-enum Cmd {
+pub(crate) enum Cmd {
     /// Write Sloth-compatible recording rules and multi-window multi-burn-rate alerts.
     Rules(RulesArgs),
     /// Run (or read) a load test and judge it against the budgets.
@@ -122,7 +126,7 @@ pub(crate) struct GateArgs {
     /// Per-request timeout; a timeout counts as an error with latency = timeout.
     #[arg(long, default_value = "10s")]
     pub(crate) timeout: String,
-    /// Path of the server's report on the target.
+    /// Path of the server's report on the target (fetched before and after the load).
     #[arg(long, default_value = "/perf/budgets")]
     pub(crate) report_path: String,
     /// Read the server's report from this file instead of fetching it.
@@ -167,7 +171,8 @@ pub(crate) struct GateArgs {
     /// Largest schedule lag p99 for a valid run.
     #[arg(long, default_value = "10ms")]
     pub(crate) max_lag_p99: String,
-    /// Warn when the client p99 exceeds the server's by this factor.
+    /// Warn when the client p99 exceeds the server's by this factor (with `--server` or
+    /// `--oha`: the run's server view has no quantiles).
     #[arg(long, default_value_t = 2.0)]
     pub(crate) client_server_gap: f64,
 }

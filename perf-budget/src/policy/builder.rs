@@ -32,6 +32,7 @@ impl Default for BudgetPolicyBuilder {
                 slots: 12,
                 short_slots: 2,
                 min_samples: 200,
+                sample_floor: None,
                 confidence: 0.95,
                 mode: Mode::Observe,
                 errors: ErrorClasses::default(),
@@ -87,6 +88,28 @@ impl BudgetPolicyBuilder {
     /// Minimum samples in the window before any verdict. Defaults to 200.
     pub fn min_samples(mut self, n: u64) -> Self {
         self.policy.min_samples = n;
+        self
+    }
+    /// Verdicts from as few as `n` samples (at least 1), **not** raised per objective to
+    /// `10 / allowance`: an explicit choice for tests, where 30 requests should already decide
+    /// `p95 < 50ms`. With few samples the Wilson bound is wide, so only clear misses fail, and a
+    /// p95 judged on 30 requests rests on 1.5 expected misses; keep the default floor
+    /// ([`min_samples`](Self::min_samples), raised to 200 for p95 and 1,000 for p99) in
+    /// production. In TOML: `[defaults] sample_floor = 20`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use perf_budget::BudgetPolicy;
+    ///
+    /// let policy = BudgetPolicy::builder()
+    ///     .sample_floor(20) // a test policy
+    ///     .add_budget("order", "GET /orders/{id}", |b| b.p95(Duration::from_millis(50)))
+    ///     .build()?;
+    /// assert_eq!(policy.min_samples_for(&policy.budgets()[0].objectives()[0]), 20);
+    /// # Ok::<(), perf_budget::ConfigError>(())
+    /// ```
+    pub fn sample_floor(mut self, n: u64) -> Self {
+        self.policy.sample_floor = Some(n.max(1));
         self
     }
     /// One-sided confidence of the Wilson lower bound, in [0.5, 1). 0.5 judges the point
@@ -288,7 +311,7 @@ fn warnings(p: &BudgetPolicy) -> Vec<String> {
         .budgets
         .iter()
         .flat_map(|b| b.objectives.iter().map(move |o| (b, o)))
-        .filter(|(_, o)| o.min_samples() > p.min_samples)
+        .filter(|(_, o)| p.sample_floor.is_none() && o.min_samples() > p.min_samples)
         .map(|(b, o)| {
             format!(
                 "budget {:?}: {o} needs at least {} samples for a verdict (min_samples {} raised)",

@@ -209,6 +209,8 @@ pub struct BudgetPolicy {
     pub(crate) slots: usize,
     pub(crate) short_slots: usize,
     pub(crate) min_samples: u64,
+    /// Set by [`BudgetPolicyBuilder::sample_floor`]: the exact floor, not raised.
+    pub(crate) sample_floor: Option<u64>,
     pub(crate) confidence: f64,
     pub(crate) mode: Mode,
     pub(crate) errors: ErrorClasses,
@@ -276,9 +278,12 @@ impl BudgetPolicy {
     pub fn slot_len(&self) -> Duration {
         self.window / u32::try_from(self.slots).unwrap_or(u32::MAX)
     }
-    /// The minimum samples for one objective.
+    /// The minimum samples for one objective: `min_samples` raised to the objective's
+    /// `10 / allowance`, or exactly the [`sample_floor`](BudgetPolicyBuilder::sample_floor) when
+    /// one was chosen.
     pub fn min_samples_for(&self, o: &Objective) -> u64 {
-        self.min_samples.max(o.min_samples())
+        self.sample_floor
+            .unwrap_or_else(|| self.min_samples.max(o.min_samples()))
     }
     /// The position (in [`budgets`](Self::budgets)) of the budget that a request with `method`
     /// and `path` counts against when no router recorded its route template; `None` means

@@ -18,7 +18,7 @@
 //!     .build()
 //!     .unwrap();
 //! let (_layer, handle) = BudgetLayer::pair(policy);
-//! handle.report().assert_pass(); // nothing recorded: nothing failed
+//! assert!(handle.report().check().is_ok()); // nothing recorded: nothing failed
 //!
 //! let mut svc = ReportService::new(handle);
 //! let req = http::Request::get("/perf/budgets?format=text").body(()).unwrap();
@@ -28,6 +28,7 @@
 //! ```
 
 mod service;
+mod since;
 mod text;
 
 use crate::eval::{State, Status};
@@ -36,6 +37,7 @@ use crate::policy::Severity;
 pub use service::ReportService;
 #[cfg(feature = "axum")]
 pub(crate) use service::render;
+pub(crate) use since::round;
 
 /// A snapshot of every budget over the current window.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,8 +81,13 @@ pub struct BudgetEntry {
     pub cancelled: u64,
     /// Requests shed in the window.
     pub shed: u64,
-    /// Requests since start.
+    /// Requests since start (cumulative, with `total_errors` and each objective's `total_bad`:
+    /// the difference of two reports is the traffic between them, see
+    /// [`BudgetReport::since`]).
     pub total_requests: u64,
+    /// Errors since start.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub total_errors: u64,
     /// Observed values over the window.
     pub observed: Observed,
     /// One entry per objective.
@@ -125,6 +132,9 @@ pub struct ObjectiveEntry {
     pub samples: u64,
     /// Requests that missed (slow, or errors).
     pub bad: u64,
+    /// Requests that missed since start (cumulative).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub total_bad: u64,
     /// Misses the allowance permits for `samples`.
     pub allowed: u64,
     /// Samples needed for a verdict.
@@ -187,12 +197,46 @@ impl BudgetReport {
         if self.pass { Ok(()) } else { Err(self) }
     }
 
-    /// Panics with the Markdown table when an error-severity objective fails. For tests; the
-    /// layer itself never panics.
+    /// Error-severity objectives without a verdict: fewer samples in the window than their
+    /// floor (`min_samples`). The `__other__` entry counts only when it saw requests.
+    pub fn unjudged(&self) -> impl Iterator<Item = (&BudgetEntry, &ObjectiveEntry)> {
+        self.budgets
+            .iter()
+            .filter(|b| b.severity == Severity::Error)
+            .filter(|b| b.name != crate::OTHER || b.samples > 0)
+            .flat_map(|b| b.objectives.iter().map(move |o| (b, o)))
+            .filter(|(_, o)| o.status == Status::Insufficient)
+    }
+
+    /// Panics unless every error-severity objective was judged and passed: one that fails
+    /// panics with the Markdown table, and one without enough samples (`insufficient`) panics
+    /// with its floor and the samples seen — no pass without evidence. For tests; the layer
+    /// itself never panics.
+    ///
+    /// The floor is `min_samples` raised to `10 / allowance` (200 for p95, 1,000 for p99 or
+    /// `error_rate < 1%`). A test that sends fewer requests lowers it explicitly, with
+    /// [`BudgetPolicyBuilder::sample_floor`](crate::BudgetPolicyBuilder::sample_floor).
     #[track_caller]
     pub fn assert_pass(&self) {
         if !self.pass {
             panic!("performance budget failed:\n\n{}", self.to_markdown());
+        }
+        let unjudged: Vec<String> = self
+            .unjudged()
+            .map(|(b, o)| {
+                format!(
+                    "  {} {}: {} samples, the floor is {} ({} missed)",
+                    b.name, o.expr, o.samples, o.min_samples, o.bad
+                )
+            })
+            .collect();
+        if !unjudged.is_empty() {
+            panic!(
+                "performance budget not judged: too few samples for a verdict\n{}\nsend at least \
+                 the floor, or lower it for tests with BudgetPolicyBuilder::sample_floor \
+                 ([defaults] sample_floor)",
+                unjudged.join("\n")
+            );
         }
     }
 }

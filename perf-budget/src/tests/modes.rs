@@ -141,6 +141,11 @@ async fn annotate_adds_perf_budget_and_server_timing() {
         res.headers()["server-timing"],
         "budget;dur=3.00;desc=\"users ok\""
     );
+    let res = send(&mut svc, "/other", 1, 3).await.pop().unwrap();
+    assert!(
+        res.headers().get("perf-budget").is_none() && res.headers().get("server-timing").is_none(),
+        "`__other__` is no budget: no header"
+    );
     let (mut svc, _handle) = stack(p95_policy());
     let res = send(&mut svc, "/users", 1, 3).await.pop().unwrap();
     assert!(

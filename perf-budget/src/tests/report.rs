@@ -16,6 +16,41 @@ async fn assert_pass_panics_with_a_table_when_failing() {
     );
 }
 
+/// 30 requests of 80 ms against `p95 < 50ms`: too few for the default floor (200), so no
+/// verdict, and `assert_pass` says so with the floor instead of passing.
+#[tokio::test(start_paused = true)]
+async fn assert_pass_fails_without_evidence_and_states_the_floor() {
+    let policy = || {
+        BudgetPolicy::builder()
+            .add_budget("order", "GET /orders", |b| b.p95(Duration::from_millis(50)))
+    };
+    let (mut svc, handle) = stack(policy());
+    send(&mut svc, "/orders", 30, 80).await;
+    let report = handle.report();
+    assert!(report.check().is_ok(), "no evidence of a failure either");
+    let panic = std::panic::catch_unwind(|| report.assert_pass()).unwrap_err();
+    let msg = panic.downcast_ref::<String>().unwrap();
+    assert!(
+        msg.contains("order p95 < 50ms: 30 samples, the floor is 200 (30 missed)")
+            && msg.contains("sample_floor"),
+        "{msg}"
+    );
+
+    // A test policy lowers the floor explicitly: the same run now fails with evidence.
+    let (mut svc, handle) = stack(policy().sample_floor(20));
+    send(&mut svc, "/orders", 30, 80).await;
+    let report = handle.report();
+    assert_eq!(report.budgets[0].objectives[0].status, Status::Fail);
+    let panic = std::panic::catch_unwind(|| report.assert_pass()).unwrap_err();
+    let msg = panic.downcast_ref::<String>().unwrap();
+    assert!(msg.contains("performance budget failed"), "{msg}");
+
+    // Judged and within budget: passes.
+    let (mut svc, handle) = stack(policy().sample_floor(20));
+    send(&mut svc, "/orders", 30, 5).await;
+    handle.report().assert_pass();
+}
+
 #[cfg(feature = "metrics")]
 #[tokio::test(start_paused = true)]
 async fn exports_counters_and_states_through_the_metrics_facade() {
@@ -27,6 +62,24 @@ async fn exports_counters_and_states_through_the_metrics_facade() {
     tokio::time::advance(Duration::from_secs(1)).await;
     metrics::with_local_recorder(&recorder, || handle.evaluate());
     let snap = snapshotter.snapshot().into_vec();
+    // The layer was built before this recorder was used: the exports describe them anyway.
+    for name in [
+        crate::metrics::REQUESTS,
+        crate::metrics::ERRORS,
+        crate::metrics::SHED,
+        crate::metrics::SLOW_REQUESTS,
+        crate::metrics::BURN_RATE,
+        crate::metrics::STATE,
+    ] {
+        let help = snap
+            .iter()
+            .find(|(k, ..)| k.key().name() == name)
+            .and_then(|(_, _, help, _)| help.clone());
+        assert!(
+            help.is_some_and(|h| h.contains("labels budget")),
+            "{name} has its help with its label names"
+        );
+    }
     let find = |name: &str, label: Option<(&str, &str)>| {
         snap.iter()
             .find(|(k, ..)| {
@@ -59,4 +112,32 @@ async fn exports_counters_and_states_through_the_metrics_facade() {
         matches!(find("perf.budget.state", Some(("objective", "p95"))), Some(DebugValue::Gauge(g)) if g.0 == 2.0)
     );
     assert!(find("perf.budget.transitions", Some(("to", "breached"))).is_some());
+}
+
+/// A bad stretch, then a good one: the difference of the reports around the good one judges
+/// only its requests, while the window still holds both.
+#[tokio::test(start_paused = true)]
+async fn since_judges_only_the_traffic_between_two_reports() {
+    let (mut svc, handle) = stack(
+        p95_policy()
+            .min_samples(10)
+            .window(Duration::from_secs(600)),
+    );
+    send(&mut svc, "/users", 300, 5).await; // all miss p95 < 1ms
+    let before = handle.report();
+    assert_eq!(before.budgets[0].objectives[0].status, Status::Fail);
+    send(&mut svc, "/users", 300, 0).await; // all within
+    let after = handle.report();
+    assert_eq!(after.budgets[0].samples, 600, "the window holds both");
+    let run = after.since(&before);
+    let users = run.budget("users").unwrap();
+    assert_eq!((users.samples, users.objectives[0].bad), (300, 0));
+    assert_eq!(users.objectives[0].status, Status::Pass);
+    assert!(run.pass);
+    run.assert_pass();
+    #[cfg(feature = "serde")]
+    {
+        let json = serde_json::to_string(&after).unwrap();
+        assert!(json.contains("\"allowance\":0.05,"), "rounded: {json}");
+    }
 }

@@ -284,3 +284,84 @@ fn around_the_router_it_serves_with_axum() {
         |res| res.map(Body::new);
     servable(&MapResponse::new(svc, to_axum));
 }
+
+/// Given the router's routes, a budget route with a typo fails at startup, naming the closest
+/// route; a right one builds.
+#[test]
+fn a_budget_route_that_is_no_route_of_the_router_fails_at_startup() {
+    use perf_middleware::RouteTable;
+    let table = RouteTable::new(["/orders/{id}", "/orders", "/health"]).unwrap();
+    let policy = |route: &str| {
+        BudgetPolicy::builder()
+            .add_budget("order", route, |b| b.p95(Duration::from_millis(50)))
+            .build()
+            .unwrap()
+    };
+    let err = BudgetLayer::builder()
+        .policy(policy("GET /order/{id}"))
+        .route_table(&table)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, crate::ConfigError::UnknownRoute { .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(r#"budget "order": route "GET /order/{id}" is no route of the router"#)
+            && msg.contains(r#"did you mean "/orders/{id}"?"#),
+        "{msg}"
+    );
+    let _ok = BudgetLayer::builder()
+        .policy(policy("GET /orders/{id}"))
+        .route_table(&table)
+        .build()
+        .unwrap();
+    // Without the table the typo builds (and the first `__other__` request logs a WARN).
+    let _unchecked = BudgetLayer::builder()
+        .policy(policy("GET /order/{id}"))
+        .build()
+        .unwrap();
+}
+
+/// Without the router's routes, the first request that matches no budget logs one WARN; later
+/// ones log nothing. Given the routes, none.
+#[tokio::test(start_paused = true)]
+async fn the_first_request_to_other_logs_one_warn_without_the_routes() {
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Log {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let log = Log::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (mut svc, _handle) = stack(p95_policy());
+    send(&mut svc, "/users", 3, 0).await;
+    send(&mut svc, "/user", 3, 0).await;
+    send(&mut svc, "/elsewhere", 3, 0).await;
+    let table = perf_middleware::RouteTable::new(["/users", "/elsewhere"]).unwrap();
+    let (mut svc, _handle) = stack_with(
+        BudgetLayer::builder()
+            .policy(p95_policy().build().unwrap())
+            .route_table(&table),
+    );
+    send(&mut svc, "/elsewhere", 3, 0).await;
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(text.matches("WARN").count(), 1, "{text}");
+    assert!(
+        text.contains("path=\"/user\"") && text.contains("__other__"),
+        "{text}"
+    );
+}

@@ -21,9 +21,9 @@ pub(crate) fn client_stats(policy: &BudgetPolicy, views: &[View]) -> Vec<ClientB
                     let hi = ((n * q + d).ceil() / n).clamp(0.0, 1.0);
                     (
                         q,
-                        ms(v.hist.quantile(q)),
-                        ms(v.hist.quantile(lo)),
-                        ms(v.hist.quantile(hi)),
+                        round3(ms(v.hist.quantile(q))),
+                        round3(ms(v.hist.quantile(lo))),
+                        round3(ms(v.hist.quantile(hi))),
                     )
                 })
                 .collect();
@@ -36,12 +36,17 @@ pub(crate) fn client_stats(policy: &BudgetPolicy, views: &[View]) -> Vec<ClientB
                 n: v.n(),
                 errors: v.errors,
                 timeouts: v.timeouts,
-                error_rate: v.errors as f64 / n,
-                max_ms: ms(v.hist.max()),
+                error_rate: (v.errors as f64 / n * 1e6).round() / 1e6,
+                max_ms: round3(ms(v.hist.max())),
                 quantiles,
             }
         })
         .collect()
+}
+
+/// Milliseconds to the microsecond, as printed: `7.279`, not `7.278714000000001`.
+fn round3(ms: f64) -> f64 {
+    (ms * 1000.0).round() / 1000.0
 }
 
 /// Judges the client view (exact counts from the run, or oha percentiles).
@@ -106,6 +111,31 @@ pub(crate) fn judge_client(
     }
 }
 
+/// Judges the server's view with the sample floors of the budgets given (`--config`), as the
+/// client view is: a gate file with `sample_floor` is an explicit choice for both views.
+pub(crate) fn local_floor(policy: &BudgetPolicy, report: &mut BudgetReport) {
+    for b in &mut report.budgets {
+        let Some(local) = policy.budgets().iter().find(|l| l.name() == b.name) else {
+            continue;
+        };
+        for o in &mut b.objectives {
+            let Some(lo) = local.objectives().iter().find(|x| x.to_string() == o.expr) else {
+                continue;
+            };
+            o.min_samples = policy.min_samples_for(lo);
+            o.status = if o.samples < o.min_samples {
+                Status::Insufficient
+            } else if o.lower_bound > o.allowance {
+                Status::Fail
+            } else {
+                Status::Pass
+            };
+        }
+    }
+    let pass = report.failures().next().is_none();
+    report.pass = pass;
+}
+
 /// Judges the server's report.
 pub(crate) fn judge_server(report: &BudgetReport, checks: &mut Vec<Check>) {
     for b in &report.budgets {
@@ -135,10 +165,26 @@ pub(crate) fn judge_server(report: &BudgetReport, checks: &mut Vec<Check>) {
                     "warn",
                     format!("{} of {} missed (warn severity)", o.bad, o.samples),
                 ),
-                (Status::Insufficient, _) => (
+                (Status::Insufficient, Severity::Error) => {
+                    let message = format!(
+                        "too few samples in the server's view of this run: {} of {} needed to judge {}; run longer or faster",
+                        o.samples, o.min_samples, o.expr
+                    );
+                    let c = check(
+                        "validity",
+                        "server",
+                        Some(&b.name),
+                        Some(&o.expr),
+                        "fail",
+                        message,
+                    );
+                    checks.push(c);
+                    continue;
+                }
+                (Status::Insufficient, Severity::Warn) => (
                     "skipped",
                     format!(
-                        "{} samples in the server window, {} needed",
+                        "{} samples in the server's view of this run, {} needed",
                         o.samples, o.min_samples
                     ),
                 ),
@@ -170,25 +216,20 @@ pub(crate) fn gap(
             continue;
         };
         if c.0 > srv * factor && c.0 - srv > 5.0 {
-            checks.push(check("note", "client", Some(&s.budget), None, "warn", format!("client p99 {:.1}ms is more than {factor}x the server's {srv:.1}ms: queueing outside the layer (accept queue, proxies, client)", c.0)));
+            checks.push(check("note", "client", Some(&s.budget), None, "warn", format!("client p99 {:.1}ms is more than {factor}x the server's {srv:.1}ms: queueing outside the layer (accept queue, proxies, client)", c.0)).key("gap"));
         }
     }
 }
 
 /// Validity of the run itself.
 pub(crate) fn validity(run: &RunStats, v: &Validity, checks: &mut Vec<Check>) {
-    let mut push = |ok: bool, msg: String| {
-        checks.push(check(
-            "validity",
-            "run",
-            None,
-            None,
-            if ok { "pass" } else { "fail" },
-            msg,
-        ))
+    let mut push = |key: &str, ok: bool, msg: String| {
+        let outcome = if ok { "pass" } else { "fail" };
+        checks.push(check("validity", "run", None, None, outcome, msg).key(key));
     };
     if !run.open_model {
         push(
+            "closed_loop",
             v.allow_closed_loop,
             format!(
                 "closed-loop client: latency is measured from the actual send, so stalls hide (coordinated omission){}",
@@ -203,6 +244,7 @@ pub(crate) fn validity(run: &RunStats, v: &Validity, checks: &mut Vec<Check>) {
     }
     let ratio = run.achieved_rate / run.target_rate;
     push(
+        "rate",
         ratio >= v.min_rate_ratio,
         format!(
             "achieved {:.1} req/s of {:.1} target ({:.1}%, at least {:.0}% needed)",
@@ -214,6 +256,7 @@ pub(crate) fn validity(run: &RunStats, v: &Validity, checks: &mut Vec<Check>) {
     );
     let dropped = run.dropped as f64 / run.scheduled.max(1) as f64;
     push(
+        "dropped",
         dropped <= v.max_dropped,
         format!(
             "{} of {} scheduled sends dropped ({:.2}%, at most {:.2}%){}",
@@ -230,6 +273,7 @@ pub(crate) fn validity(run: &RunStats, v: &Validity, checks: &mut Vec<Check>) {
     );
     let lag_ok = run.lag_p99_ms <= v.max_lag_p99.as_secs_f64() * 1000.0;
     push(
+        "lag",
         lag_ok,
         format!(
             "schedule lag p99 {:.2}ms (at most {:.0}ms), max {:.1}ms",

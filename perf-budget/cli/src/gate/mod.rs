@@ -1,21 +1,26 @@
 //! `perf-budget gate`: judge a load run against the budgets, on the client's and the server's
 //! view, compare with a baseline, and write text, JSON, JUnit XML and Markdown.
 //!
-//! - [`run`]: the command, from its arguments to its exit code;
+//! - [`run`](mod@run): the command, from its arguments to its exit code;
 //! - [`judge`]: the client's and the server's view against the budgets, and the run's validity;
 //! - [`baseline`]: the comparison with an earlier run;
 //! - [`oha`]: an `oha --json` result as the client view;
-//! - [`output`]: text, JSON, JUnit XML and Markdown.
+//! - [`output`]: text, JSON, JUnit XML and Markdown;
+//! - [`preflight`](mod@preflight): what is knowable before the load, and how many objectives were judged.
 
 mod baseline;
+#[cfg(test)]
+mod e2e;
 mod judge;
 mod oha;
 mod output;
+mod preflight;
 mod run;
 
 pub(crate) use baseline::{profile, regression};
-pub(crate) use judge::{client_stats, gap, judge_client, judge_server, validity};
+pub(crate) use judge::{client_stats, gap, judge_client, judge_server, local_floor, validity};
 pub(crate) use oha::read_oha;
+pub(crate) use preflight::{judged, mismatch, preflight};
 
 use std::time::Duration;
 
@@ -45,6 +50,18 @@ pub(crate) struct Check {
     /// `pass`, `fail`, `warn` or `skipped`.
     pub(crate) outcome: String,
     pub(crate) message: String,
+    /// A stable name for checks without an objective (`rate`, `dropped`, `budgets`); the JUnit
+    /// test name is `<budget>.<objective label>` or `<class>.<key>`, never a measured value.
+    #[serde(default)]
+    pub(crate) key: String,
+}
+
+impl Check {
+    /// Names a check that has no objective (see [`Check::key`](field@Check::key)).
+    pub(crate) fn key(mut self, key: &str) -> Self {
+        key.clone_into(&mut self.key);
+        self
+    }
 }
 
 /// Client-side statistics of one budget.
@@ -77,7 +94,15 @@ pub(crate) struct Output {
     pub(crate) profile: String,
     pub(crate) run: Option<RunStats>,
     pub(crate) client: Vec<ClientBudget>,
+    /// The server's view of this run: the difference of its reports before and after the load
+    /// ([`BudgetReport::since`]), or the `--server` file.
     pub(crate) server: Option<BudgetReport>,
+    /// Objectives of the budgets given that got a verdict, in some view.
+    #[serde(default)]
+    pub(crate) judged: usize,
+    /// Objectives of the budgets given.
+    #[serde(default)]
+    pub(crate) objectives: usize,
     pub(crate) checks: Vec<Check>,
 }
 
@@ -96,6 +121,7 @@ pub(crate) fn check(
         objective: objective.map(Into::into),
         outcome: outcome.into(),
         message,
+        key: String::new(),
     }
 }
 

@@ -13,10 +13,7 @@ impl Output {
         for c in &self.checks {
             let budget = c.budget.as_deref().unwrap_or("run");
             let class = format!("perf-budget.{}.{}.{budget}", c.class, c.view);
-            let name = c
-                .objective
-                .clone()
-                .unwrap_or_else(|| c.message.split(':').next().unwrap_or("check").to_owned());
+            let name = junit_name(c);
             let mut status = match c.outcome.as_str() {
                 "fail" => TestCaseStatus::non_success(NonSuccessKind::Failure),
                 "skipped" => TestCaseStatus::skipped(),
@@ -59,9 +56,11 @@ impl Output {
 
     fn header(&self) -> String {
         let mut s = format!(
-            "perf-budget gate: {} (exit {})",
+            "perf-budget gate: {} (exit {}), judged {} of {} objectives",
             self.verdict.to_uppercase(),
-            self.exit_code
+            self.exit_code,
+            self.judged,
+            self.objectives
         );
         if let Some(r) = &self.run {
             let _ = write!(
@@ -143,6 +142,19 @@ impl Output {
     }
 }
 
+/// The JUnit test name: stable across runs (`order.p95`, `validity.rate`), the values stay in
+/// the message.
+fn junit_name(c: &Check) -> String {
+    let label = |o: &str| o.split_whitespace().next().unwrap_or(o).to_owned();
+    let key = if c.key.is_empty() { &c.view } else { &c.key };
+    match (&c.budget, &c.objective) {
+        (Some(b), Some(o)) => format!("{b}.{}", label(o)),
+        (Some(b), None) => format!("{b}.{key}"),
+        (None, Some(o)) => format!("{}.{}", c.class, label(o)),
+        (None, None) => format!("{}.{key}", c.class),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +168,8 @@ mod tests {
             run: None,
             client: vec![],
             server: None,
+            judged: 1,
+            objectives: 1,
             checks: vec![check(
                 "budget",
                 "client",
@@ -167,9 +181,7 @@ mod tests {
         };
         let x = out.junit();
         assert!(
-            x.contains("name=\"p95 &lt; 200ms\"")
-                && x.contains("&amp; y")
-                && x.contains("failures=\"1\""),
+            x.contains("name=\"a.p95\"") && x.contains("&amp; y") && x.contains("failures=\"1\""),
             "{x}"
         );
     }

@@ -47,7 +47,6 @@ fn parse_request(s: &str) -> Result<(http::Method, String), String> {
 #[derive(Default)]
 struct ClientSide {
     run: Option<RunStats>,
-    plan: Option<Plan>,
     client: Vec<ClientBudget>,
 }
 
@@ -84,26 +83,65 @@ fn gate(a: &GateArgs) -> Result<u8, String> {
         }
         None => None,
     };
-    let mut checks: Vec<Check> = Vec::new();
-    let side = client_side(
-        a,
-        &rt,
+    if a.oha.is_none() && addr_host.is_none() && a.server.is_none() {
+        return Err("nothing to judge: give --target, --oha or --server".into());
+    }
+    let plan = plan(a, addr_host.as_ref(), &targets)?;
+    let baseline = read_baseline(a)?;
+    let profile = gate::profile(plan.as_ref(), &targets);
+    // Before any request: what is knowable now, and the server's report to diff against.
+    let mut checks = gate::preflight(
         &policy,
         &targets,
-        addr_host.as_ref(),
-        &validity,
-        &mut checks,
-    )?;
-    let server = server_side(a, &rt, addr_host.as_ref(), &mut checks)?;
+        plan.as_ref(),
+        baseline.as_ref(),
+        &profile,
+    );
+    let before = server_report(a, &rt, addr_host.as_ref(), &mut checks)?;
+    if let Some(m) = before.as_ref().and_then(|b| gate::mismatch(&policy, b)) {
+        checks.push(m);
+    }
+    if checks.iter().any(|c| c.outcome == "fail") {
+        return finish(a, &policy, profile, ClientSide::default(), None, checks);
+    }
+    let side = client_side(a, &rt, &policy, &targets, plan, &validity, &mut checks)?;
+    let server = match before {
+        // The run's own traffic: the report after the load minus the one before (an `oha`
+        // run happened before the gate started: its report is judged as it is).
+        Some(before) if a.server.is_none() && a.oha.is_none() => {
+            server_report(a, &rt, addr_host.as_ref(), &mut checks)?
+                .map(|after| after.since(&before))
+        }
+        other => other,
+    };
+    let server = server.map(|mut s| {
+        gate::local_floor(&policy, &mut s);
+        s
+    });
     if let Some(s) = &server {
         gate::judge_server(s, &mut checks);
         gate::gap(&side.client, s, validity.gap, &mut checks);
     }
-    if side.run.is_none() && server.is_none() {
-        return Err("nothing to judge: give --target, --oha or --server".into());
+    if let Some(base) = baseline.filter(|b| b.profile == profile) {
+        gate::regression(&policy, &side.client, &base.client, &mut checks);
     }
-    let profile = gate::profile(side.plan.as_ref(), &targets);
-    compare_baseline(a, &policy, &profile, &side.client, &mut checks)?;
+    finish(a, &policy, profile, side, server, checks)
+}
+
+/// The verdict, the outputs and the exit code. Judging no objective at all is no pass.
+fn finish(
+    a: &GateArgs,
+    policy: &BudgetPolicy,
+    profile: String,
+    side: ClientSide,
+    server: Option<BudgetReport>,
+    mut checks: Vec<Check>,
+) -> Result<u8, String> {
+    let (judged, objectives) = gate::judged(policy, &checks);
+    if judged == 0 && objectives > 0 && !checks.iter().any(|c| c.outcome == "fail") {
+        let message = format!("no objective was judged (0 of {objectives}): no evidence, no pass");
+        checks.push(check("validity", "run", None, None, "fail", message).key("judged"));
+    }
     let code = gate::exit_code(&checks);
     let out = Output {
         verdict: gate::verdict(code).into(),
@@ -112,10 +150,55 @@ fn gate(a: &GateArgs) -> Result<u8, String> {
         run: side.run,
         client: side.client,
         server,
+        judged,
+        objectives,
         checks,
     };
     emit(a, &out)?;
     Ok(code)
+}
+
+/// The open-model load plan, for a run against `--target` (none with `--oha`).
+fn plan(
+    a: &GateArgs,
+    addr_host: Option<&(String, String)>,
+    targets: &[Target],
+) -> Result<Option<Plan>, String> {
+    let Some((addr, host)) = addr_host.filter(|_| a.oha.is_none()) else {
+        return Ok(None);
+    };
+    if targets.is_empty() {
+        return Err(
+            "--target needs at least one --request, e.g. --request \"GET /api/users/1\"".into(),
+        );
+    }
+    if a.rate.is_nan() || a.rate <= 0.0 {
+        return Err("--rate must be positive".into());
+    }
+    Ok(Some(Plan {
+        addr: addr.clone(),
+        host: host.clone(),
+        rate: a.rate,
+        duration: dur(&a.duration, "duration")?,
+        warmup: if a.warmup.trim() == "0" || a.warmup.trim() == "0s" {
+            Duration::ZERO
+        } else {
+            dur(&a.warmup, "warmup")?
+        },
+        max_in_flight: a.max_in_flight.max(1),
+        timeout: dur(&a.timeout, "timeout")?,
+    }))
+}
+
+/// The `--baseline` output, when given.
+fn read_baseline(a: &GateArgs) -> Result<Option<Output>, String> {
+    let Some(b) = &a.baseline else {
+        return Ok(None);
+    };
+    let src = std::fs::read_to_string(b).map_err(|e| format!("{}: {e}", b.display()))?;
+    serde_json::from_str(&src)
+        .map(Some)
+        .map_err(|e| format!("{}: not a gate JSON output: {e}", b.display()))
 }
 
 /// One client view per budget (and `__other__`), and each budget's latency thresholds in ns.
@@ -143,13 +226,13 @@ fn views(policy: &BudgetPolicy) -> (Vec<View>, Vec<Vec<Option<u64>>>) {
     (views, thresholds)
 }
 
-/// The client view: an `oha` result, or an open-model run against `--target`.
+/// The client view: an `oha` result, or an open-model run by `plan` against `--target`.
 fn client_side(
     a: &GateArgs,
     rt: &Runtime,
     policy: &BudgetPolicy,
     targets: &[Target],
-    addr_host: Option<&(String, String)>,
+    plan: Option<Plan>,
     validity: &Validity,
     checks: &mut Vec<Check>,
 ) -> Result<ClientSide, String> {
@@ -171,52 +254,24 @@ fn client_side(
         }
         return Ok(ClientSide {
             run: Some(run),
-            plan: None,
             client,
         });
     }
-    let Some((addr, host)) = addr_host else {
+    let Some(plan) = plan else {
         return Ok(ClientSide::default());
     };
-    if targets.is_empty() {
-        return Err(
-            "--target needs at least one --request, e.g. --request \"GET /api/users/1\"".into(),
-        );
-    }
-    if a.rate.is_nan() || a.rate <= 0.0 {
-        return Err("--rate must be positive".into());
-    }
-    let plan = Plan {
-        addr: addr.clone(),
-        host: host.clone(),
-        rate: a.rate,
-        duration: dur(&a.duration, "duration")?,
-        warmup: if a.warmup.trim() == "0" || a.warmup.trim() == "0s" {
-            Duration::ZERO
-        } else {
-            dur(&a.warmup, "warmup")?
-        },
-        max_in_flight: a.max_in_flight.max(1),
-        timeout: dur(&a.timeout, "timeout")?,
-    };
-    let run = rt.block_on(load::run(
-        plan.clone(),
-        targets.to_vec(),
-        &mut views,
-        &thresholds,
-    ));
+    let run = rt.block_on(load::run(plan, targets.to_vec(), &mut views, &thresholds));
     let client = gate::client_stats(policy, &views);
     gate::validity(&run, validity, checks);
     gate::judge_client(policy, &views, &client, checks);
     Ok(ClientSide {
         run: Some(run),
-        plan: Some(plan),
         client,
     })
 }
 
 /// The server's report: from `--server`, fetched from `--target`, or none.
-fn server_side(
+fn server_report(
     a: &GateArgs,
     rt: &Runtime,
     addr_host: Option<&(String, String)>,
@@ -240,36 +295,10 @@ fn server_side(
             let message = format!(
                 "server report unavailable: {e} (use --no-server to judge the client view only)"
             );
-            checks.push(check("validity", "server", None, None, "fail", message));
+            checks.push(check("validity", "server", None, None, "fail", message).key("server"));
             Ok(None)
         }
     }
-}
-
-/// Compares with `--baseline` when given: only a run of the same profile.
-fn compare_baseline(
-    a: &GateArgs,
-    policy: &BudgetPolicy,
-    profile: &str,
-    client: &[ClientBudget],
-    checks: &mut Vec<Check>,
-) -> Result<(), String> {
-    let Some(b) = &a.baseline else {
-        return Ok(());
-    };
-    let src = std::fs::read_to_string(b).map_err(|e| format!("{}: {e}", b.display()))?;
-    let base: Output = serde_json::from_str(&src)
-        .map_err(|e| format!("{}: not a gate JSON output: {e}", b.display()))?;
-    if base.profile != profile {
-        let message = format!(
-            "baseline profile differs: {:?} vs this run {profile:?}; compare like with like",
-            base.profile
-        );
-        checks.push(check("config", "run", None, None, "fail", message));
-    } else {
-        gate::regression(policy, client, &base.client, checks);
-    }
-    Ok(())
 }
 
 /// Writes the output files and stdout.
