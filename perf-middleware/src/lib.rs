@@ -49,6 +49,7 @@
 //! | `axum` | yes | [`route_template`] reads axum's `MatchedPath`; `PerfLayer::around` |
 //! | `metrics` | yes | [`PerfLayer`]: timing, slow log, metrics through the `metrics` facade, `Server-Timing` |
 //! | `prometheus` | no | `prometheus`: the `metrics-exporter-prometheus` install helper and the `/metrics` service |
+//! | `page` | no | [`page`]: the live `/perf` page (`PerfPage`), recorded by the layer (`PerfLayerBuilder::page`) |
 //! | `full` | no | all of the above |
 
 pub mod completion;
@@ -61,6 +62,8 @@ mod trace_id;
 
 #[cfg(feature = "metrics")]
 mod layer;
+#[cfg(feature = "page")]
+pub mod page;
 
 pub use completion::Outcome;
 pub use error::ConfigError;

@@ -120,6 +120,8 @@ where
             headers_at: None,
             status: None,
             response_size: 0,
+            #[cfg(feature = "page")]
+            phases: [None; 4],
         };
         ResponseFuture::new(self.inner.call(req), Some(record))
     }
