@@ -100,11 +100,11 @@ fn row(s: &RouteStats, now: u64, window: u64, req: &dyn Fn(&RequestRecord) -> Re
     let slots = window / SLOT.as_secs();
     let w = ring.window(now.saturating_sub(slots - 1), now);
     let ms = |q: f64| quantile(&w, q).map(|us| round(us / 1e3));
-    let first = now.saturating_sub(SLOTS as u64 - 1);
     let mut rate_series = Vec::with_capacity(SLOTS);
     let mut p95_series = Vec::with_capacity(SLOTS);
-    for tick in first..=now {
-        let slot = ring.slot(tick);
+    // Always SLOTS points, oldest first; ticks before the epoch are empty.
+    for back in (0..SLOTS as u64).rev() {
+        let slot = now.checked_sub(back).and_then(|tick| ring.slot(tick));
         rate_series.push(round(
             f64::from(slot.map_or(0, |s| s.count)) / SLOT.as_secs_f64(),
         ));
