@@ -21,10 +21,12 @@ fn app(page: &PerfPage, templates: usize) -> Router {
     let mut r = Router::new()
         .route(
             "/slow/{ms}",
-            get(|axum::extract::Path(ms): axum::extract::Path<u64>| async move {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                "slept"
-            }),
+            get(
+                |axum::extract::Path(ms): axum::extract::Path<u64>| async move {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    "slept"
+                },
+            ),
         )
         .route(
             "/fail",
@@ -49,7 +51,9 @@ async fn get_text(app: &Router, uri: &str) -> (u16, String) {
 
 #[tokio::test(start_paused = true)]
 async fn a_flood_stays_within_the_ceiling() {
-    let page = PerfPage::builder(Protection::unprotected()).build().unwrap();
+    let page = PerfPage::builder(Protection::unprotected())
+        .build()
+        .unwrap();
     let app = app(&page, 2 * MAX_ROUTES);
     // A simple deterministic generator: the paths only need to differ.
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -85,7 +89,9 @@ async fn a_flood_stays_within_the_ceiling() {
 
 #[tokio::test(start_paused = true)]
 async fn rows_report_rate_errors_percentiles_and_the_slowest() {
-    let page = PerfPage::builder(Protection::unprotected()).build().unwrap();
+    let page = PerfPage::builder(Protection::unprotected())
+        .build()
+        .unwrap();
     let app = app(&page, 0);
     for _ in 0..9 {
         get_text(&app, "/slow/10").await;
@@ -117,5 +123,11 @@ async fn rows_report_rate_errors_percentiles_and_the_slowest() {
     assert_eq!(recent[0]["status"], 200);
     assert_eq!(recent[0]["outcome"], "completed");
     // The page's own requests are not measured.
-    assert!(v["routes"].as_array().unwrap().iter().all(|r| !r["route"].as_str().unwrap().starts_with("/perf")));
+    assert!(
+        v["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| !r["route"].as_str().unwrap().starts_with("/perf"))
+    );
 }

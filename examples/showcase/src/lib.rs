@@ -34,7 +34,11 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
         "/perf/budgets",
         "performance budget report (?format=text)",
     ),
-    ("GET", "/perf", "live performance page (URL with its token below)"),
+    (
+        "GET",
+        "/perf",
+        "live performance page (URL with its token below)",
+    ),
 ];
 
 /// Showcase settings.

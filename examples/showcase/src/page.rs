@@ -46,8 +46,12 @@ fn cache_card(text: &str) -> Value {
     let mut outcomes = Map::new();
     let mut other = Map::new();
     for line in text.lines().filter(|l| l.starts_with("perf_cache_")) {
-        let Some((series, value)) = line.rsplit_once(' ') else { continue };
-        let Ok(value) = value.parse::<f64>() else { continue };
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
         if let Some(rest) = series.strip_prefix("perf_cache_requests_total{") {
             let outcome = rest
                 .split(',')
@@ -60,7 +64,8 @@ fn cache_card(text: &str) -> Value {
         }
     }
     let count = |k: &str| outcomes.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-    let total: f64 = outcomes.values().filter_map(Value::as_f64).sum();
+    // Lookups the cache could answer: everything but bypassed requests (unsafe methods, no-store).
+    let total: f64 = outcomes.values().filter_map(Value::as_f64).sum::<f64>() - count("bypass");
     let hits = count("hit") + count("stale") + count("revalidated") + count("collapsed");
     json!({
         "hit_ratio": (total > 0.0).then(|| hits / total),

@@ -108,7 +108,10 @@ fn row(s: &RouteStats, now: u64, window: u64, req: &dyn Fn(&RequestRecord) -> Re
         rate_series.push(round(
             f64::from(slot.map_or(0, |s| s.count)) / SLOT.as_secs_f64(),
         ));
-        p95_series.push(slot.and_then(|s| quantile(s, 0.95)).map(|us| round(us / 1e3)));
+        p95_series.push(
+            slot.and_then(|s| quantile(s, 0.95))
+                .map(|us| round(us / 1e3)),
+        );
     }
     drop(ring);
     Row {

@@ -36,9 +36,15 @@ mod tests {
     #[test]
     fn reads_the_family_phases_from_every_line() {
         let mut h = HeaderMap::new();
-        h.append(SERVER_TIMING, r#"cache;dur=1.50;desc="hit""#.parse().unwrap());
+        h.append(
+            SERVER_TIMING,
+            r#"cache;dur=1.50;desc="hit""#.parse().unwrap(),
+        );
         h.append(SERVER_TIMING, "db;dur=2, total;dur=9".parse().unwrap());
-        h.append(SERVER_TIMING, "app;desc=x;dur=bogus, budget;dur=-1".parse().unwrap());
+        h.append(
+            SERVER_TIMING,
+            "app;desc=x;dur=bogus, budget;dur=-1".parse().unwrap(),
+        );
         assert_eq!(read(&h), [Some(1500), Some(2000), None, None]);
     }
 }

@@ -127,7 +127,11 @@ fn midpoint(i: usize) -> f64 {
     let pow = MIN_POW + i / SUB;
     let width = (1u64 << pow) as f64 / f64::from(SUB);
     let lower = (1u64 << pow) as f64 + width * f64::from(i % SUB);
-    if i == 0 { lower / 2.0 } else { lower + width / 2.0 }
+    if i == 0 {
+        lower / 2.0
+    } else {
+        lower + width / 2.0
+    }
 }
 
 /// The `q` quantile (0–1) of a slot's histogram, in microseconds, never above its maximum;
@@ -154,7 +158,19 @@ mod tests {
     #[test]
     fn buckets_are_monotonic_and_bounded() {
         let mut last = 0;
-        for us in [0, 31, 32, 39, 40, 63, 64, 1_000, 250_000, 33_000_000, u64::MAX] {
+        for us in [
+            0,
+            31,
+            32,
+            39,
+            40,
+            63,
+            64,
+            1_000,
+            250_000,
+            33_000_000,
+            u64::MAX,
+        ] {
             let b = bucket(us);
             assert!(b >= last && b < BUCKETS, "{us} µs → {b}");
             last = b;

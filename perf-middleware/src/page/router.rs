@@ -4,10 +4,10 @@
 use std::hash::BuildHasher;
 
 use axum::Router;
-use bytes::Bytes;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::routing::get;
+use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, SET_COOKIE};
 use http::{Response, StatusCode};
 use tokio::time::Instant;
@@ -59,7 +59,9 @@ impl PerfPage {
             )
             .route(
                 &script,
-                get(move |r: Request| asset(p3.clone(), r, SCRIPT, "text/javascript; charset=utf-8")),
+                get(move |r: Request| {
+                    asset(p3.clone(), r, SCRIPT, "text/javascript; charset=utf-8")
+                }),
             )
             .route(
                 &style,
@@ -77,7 +79,11 @@ async fn page(page: PerfPage, req: Request, html: Bytes) -> Response<Body> {
             if set_cookie && let Some(token) = page.inner.protection.token_str() {
                 let cookie = format!(
                     "perf_token={token}; Path={}; HttpOnly; SameSite=Strict",
-                    if page.path().is_empty() { "/" } else { page.path() }
+                    if page.path().is_empty() {
+                        "/"
+                    } else {
+                        page.path()
+                    }
                 );
                 if let Ok(v) = HeaderValue::from_str(&cookie) {
                     res.headers_mut().insert(SET_COOKIE, v);

@@ -174,7 +174,10 @@
     for (const [name, v] of Object.entries(d.cards)) {
       const card = el("div", { class: "card", id: `card-${name}` });
       card.appendChild(el("h2", {}, name));
-      card.appendChild(value(v));
+      // A card's per-route map goes to the routes table, not into the card.
+      const shown = v && typeof v === "object" && !Array.isArray(v) && v.routes && typeof v.routes === "object"
+        ? Object.fromEntries(Object.entries(v).filter(([k]) => k !== "routes")) : v;
+      card.appendChild(value(shown));
       root.appendChild(card);
     }
   }
