@@ -1,6 +1,7 @@
 //! The showcase's live `/perf` page in a real browser (headless Chromium): after a bounded load
 //! with slow, cached, erroring, not-found and cancelled requests, the rendered DOM has the routes
-//! table, a slow request with its trace id, and the cache and budgets cards; a screenshot is not
+//! table, a slow request with its trace id, the cache and budgets cards, and the slow route's view
+//! (percentile chart, slowest requests); a screenshot is not
 //! blank; no request left for anything but the loopback address (every other host goes to a
 //! counting proxy); the CSP header is present; requests without the token are refused.
 
@@ -41,6 +42,11 @@ pub(crate) fn test() -> Result<(), String> {
     let dom = run_chromium(&chromium, &proxy, &["--dump-dom", &url])?;
     std::fs::write(dir.join("perf.html"), &dom).map_err(|e| e.to_string())?;
     check_dom(&dom)?;
+    // The route view of the slow route: its percentile chart and its slowest requests.
+    let view = format!("{url}#route=%2Fapi%2Fslow");
+    let dom = run_chromium(&chromium, &proxy, &["--dump-dom", &view])?;
+    std::fs::write(dir.join("perf-route.html"), &dom).map_err(|e| e.to_string())?;
+    check_route_view(&dom)?;
     let shot = dir.join("perf.png");
     let blank = dir.join("blank.png");
     run_chromium(&chromium, &proxy, &[&screenshot_arg(&shot), &url])?;
@@ -199,6 +205,21 @@ fn text_of(html: &str) -> String {
             keep
         })
         .collect()
+}
+
+fn check_route_view(dom: &str) -> Result<(), String> {
+    let view = dom
+        .split(r#"<section id="route-view""#)
+        .nth(1)
+        .and_then(|v| v.split("</section>").next())
+        .ok_or("no route view in the page")?;
+    if view.starts_with(" hidden") || !view.contains(r#"class="p99""#) {
+        return Err("the route view of /api/slow shows no percentile chart".into());
+    }
+    if view.matches(r#"<tr class="request">"#).count() < 2 {
+        return Err("the route view of /api/slow lists fewer than 2 slowest requests".into());
+    }
+    Ok(())
 }
 
 fn screenshot_arg(path: &Path) -> String {

@@ -40,8 +40,10 @@ struct Row {
     max_ms: Option<f64>,
     /// Requests per second in each slot, oldest first, over the whole ring.
     rate_series: Vec<f64>,
-    /// p95 in each slot (ms), `null` for empty slots.
+    /// p50, p95 and p99 in each slot (ms), `null` for empty slots.
+    p50_series: Vec<Option<f64>>,
     p95_series: Vec<Option<f64>>,
+    p99_series: Vec<Option<f64>>,
     worst: Vec<Request>,
 }
 
@@ -101,17 +103,18 @@ fn row(s: &RouteStats, now: u64, window: u64, req: &dyn Fn(&RequestRecord) -> Re
     let w = ring.window(now.saturating_sub(slots - 1), now);
     let ms = |q: f64| quantile(&w, q).map(|us| round(us / 1e3));
     let mut rate_series = Vec::with_capacity(SLOTS);
-    let mut p95_series = Vec::with_capacity(SLOTS);
+    let [mut p50_series, mut p95_series, mut p99_series] =
+        [(); 3].map(|()| Vec::with_capacity(SLOTS));
     // Always SLOTS points, oldest first; ticks before the epoch are empty.
     for back in (0..SLOTS as u64).rev() {
         let slot = now.checked_sub(back).and_then(|tick| ring.slot(tick));
         rate_series.push(round(
             f64::from(slot.map_or(0, |s| s.count)) / SLOT.as_secs_f64(),
         ));
-        p95_series.push(
-            slot.and_then(|s| quantile(s, 0.95))
-                .map(|us| round(us / 1e3)),
-        );
+        let q = |q| slot.and_then(|s| quantile(s, q)).map(|us| round(us / 1e3));
+        p50_series.push(q(0.5));
+        p95_series.push(q(0.95));
+        p99_series.push(q(0.99));
     }
     drop(ring);
     Row {
@@ -125,7 +128,9 @@ fn row(s: &RouteStats, now: u64, window: u64, req: &dyn Fn(&RequestRecord) -> Re
         p99_ms: ms(0.99),
         max_ms: (w.count > 0).then(|| round(w.max_us as f64 / 1e3)),
         rate_series,
+        p50_series,
         p95_series,
+        p99_series,
         worst: lock(&s.worst).iter().map(req).collect(),
     }
 }

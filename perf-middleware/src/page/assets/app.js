@@ -6,7 +6,9 @@
   const SVG = "http://www.w3.org/2000/svg";
   const POLL_MS = 2000;
   const SLOW_KEEP = 100;
-  let since = 0, slow = [], selected = null, timer = null, last = null, inflight = false;
+  // `#route=/template` selects a route (the link of its view).
+  const fromHash = () => (location.hash.startsWith("#route=") ? decodeURIComponent(location.hash.slice(7)) : null);
+  let since = 0, slow = [], selected = fromHash(), timer = null, last = null, inflight = false;
 
   function el(tag, attrs, text) {
     const e = document.createElement(tag);
@@ -22,15 +24,18 @@
   const fmt = (x) => (x === null || x === undefined ? "–" : Number(x).toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2));
   const pct = (x) => (x === null || x === undefined ? "–" : (100 * x).toFixed(1) + " %");
 
-  function line(values, w, h, cls) {
+  // Polylines on one scale: `series` is a list of [values, class].
+  function lines(series, w, h, cls) {
     const s = svg("svg", { width: w, height: h, viewBox: `0 0 ${w} ${h}`, class: cls });
-    const nums = values.filter((v) => v !== null);
-    const max = Math.max(1e-9, ...nums);
-    const step = w / Math.max(1, values.length - 1);
-    const pts = values.map((v, i) => `${(i * step).toFixed(1)},${(h - 2 - ((v || 0) / max) * (h - 4)).toFixed(1)}`);
-    s.appendChild(svg("polyline", { class: "line", points: pts.join(" ") }));
+    const max = Math.max(1e-9, ...series.flatMap(([v]) => v.filter((x) => x !== null)));
+    for (const [values, lineCls] of series) {
+      const step = w / Math.max(1, values.length - 1);
+      const pts = values.map((v, i) => `${(i * step).toFixed(1)},${(h - 2 - ((v || 0) / max) * (h - 4)).toFixed(1)}`);
+      s.appendChild(svg("polyline", { class: lineCls, points: pts.join(" ") }));
+    }
     return [s, max];
   }
+  const line = (values, w, h, cls) => lines([[values, "line"]], w, h, cls);
 
   function phaseBar(r, phases) {
     const w = 160, h = 12;
@@ -118,7 +123,7 @@
       for (const k of ["p50_ms", "p95_ms", "p99_ms", "max_ms"]) tr.appendChild(el("td", {}, fmt(r[k])));
       const sp = el("td"); sp.appendChild(line(r.rate_series, 120, 20, "spark")[0]); tr.appendChild(sp);
       tr.appendChild(el("td", {}, (extras[r.route] || []).join(", ")));
-      tr.addEventListener("click", () => { selected = r.route; draw(); });
+      tr.addEventListener("click", () => { location.hash = "route=" + encodeURIComponent(r.route); });
       body.appendChild(tr);
     }
     if (d.routes.length === 0) {
@@ -132,11 +137,16 @@
     view.hidden = !r;
     if (!r) return;
     document.getElementById("route-name").textContent = r.route;
-    const [chart, max] = line(r.p95_series, 600, 80, "chart");
+    const span = r.p95_series.length * d.slot_s;
+    const [chart, max] = lines([[r.p50_series, "p50"], [r.p95_series, "p95"], [r.p99_series, "p99"]], 600, 100, "chart");
     const label = svg("text", { x: 4, y: 12 });
-    label.textContent = `p95 per ${d.slot_s} s, max ${fmt(max)} ms (last ${r.p95_series.length * d.slot_s} s)`;
+    label.textContent = `p50 / p95 / p99 per ${d.slot_s} s, top ${fmt(max)} ms, last ${span} s`;
     chart.appendChild(label);
-    document.getElementById("route-chart").replaceChildren(chart);
+    const [rate, rmax] = line(r.rate_series, 600, 50, "chart rate");
+    const rlabel = svg("text", { x: 4, y: 12 });
+    rlabel.textContent = `req/s per ${d.slot_s} s, top ${fmt(rmax)}`;
+    rate.appendChild(rlabel);
+    document.getElementById("route-chart").replaceChildren(chart, rate);
     requestsTable(document.getElementById("route-worst"), r.worst, d);
   }
 
@@ -217,6 +227,7 @@
     if (timer === null && document.visibilityState === "visible") timer = setTimeout(poll, POLL_MS);
   }
 
+  window.addEventListener("hashchange", () => { selected = fromHash(); draw(); });
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") { if (timer === null) poll(); }
     else if (timer !== null) { clearTimeout(timer); timer = null; }
