@@ -131,3 +131,30 @@ async fn rows_report_rate_errors_percentiles_and_the_slowest() {
             .all(|r| !r["route"].as_str().unwrap().starts_with("/perf"))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_page_is_not_recorded_even_inside_the_layer() {
+    let page = PerfPage::builder(Protection::unprotected())
+        .build()
+        .unwrap();
+    let perf = PerfLayer::builder().page(&page).build().unwrap();
+    // The page merged before `.layer`: its requests pass through the timing layer.
+    let app = Router::new()
+        .route("/a", get(|| async { "a" }))
+        .merge(page.router())
+        .layer(perf);
+    get_text(&app, "/a").await;
+    for _ in 0..3 {
+        assert_eq!(get_text(&app, "/perf").await.0, 200);
+        get_text(&app, "/perf/data").await;
+    }
+    let (_, data) = get_text(&app, "/perf/data").await;
+    let v: serde_json::Value = serde_json::from_str(&data).unwrap();
+    let routes: Vec<_> = v["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["route"].clone())
+        .collect();
+    assert_eq!(routes, ["/a"]);
+}

@@ -169,7 +169,7 @@ impl PerfPageBuilder {
         }
         Ok(PerfPage {
             inner: Arc::new(Inner {
-                stores: Arc::new(Stores::new(Instant::now())),
+                stores: Arc::new(Stores::new(Instant::now(), &self.path)),
                 protection: self.protection.resolve()?,
                 cards: self.cards,
                 trace_url: self.trace_url.map(Into::into),

@@ -59,7 +59,8 @@
 //! `Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; img-src
 //! 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action
 //! 'none'`, `X-Content-Type-Options: nosniff`, and `Cache-Control: no-store`, except the
-//! content-hashed script and stylesheet, which are `immutable`. The page loads nothing from
+//! content-hashed script and stylesheet, which are `immutable`. Requests to the page's path and
+//! under it are never recorded, even when the layer wraps the page's router. The page loads nothing from
 //! elsewhere: charts are inline SVG drawn by its own script.
 //!
 //! # Updates

@@ -66,6 +66,8 @@ impl RouteStats {
 #[derive(Debug)]
 pub(crate) struct Stores {
     pub(crate) epoch: Instant,
+    /// The page's own path: requests to it and under it are not recorded, wherever the layer is.
+    page_path: Box<str>,
     routes: RwLock<HashMap<Arc<str>, Arc<RouteStats>, foldhash::fast::RandomState>>,
     other: Arc<RouteStats>,
     slow: Mutex<VecDeque<RequestRecord>>,
@@ -88,9 +90,10 @@ pub(crate) struct Ended<'a> {
 }
 
 impl Stores {
-    pub(crate) fn new(epoch: Instant) -> Self {
+    pub(crate) fn new(epoch: Instant, page_path: &str) -> Self {
         Self {
             epoch,
+            page_path: page_path.into(),
             routes: RwLock::default(),
             other: Arc::new(RouteStats::new(OTHER_ROUTES)),
             slow: Mutex::new(VecDeque::with_capacity(SLOW_RING)),
@@ -105,6 +108,9 @@ impl Stores {
 
     /// Records one ended request. The end time is `start + duration`: no clock is read.
     pub(crate) fn record(&self, e: &Ended<'_>) {
+        if self.is_page(e.route) {
+            return;
+        }
         let end = e.start + e.duration;
         let stats = self.route(e.route);
         let error = e.outcome == Outcome::ServiceError
@@ -154,6 +160,13 @@ impl Stores {
         if worst_candidate {
             keep_worst(&mut lock(&stats.worst), rec);
         }
+    }
+
+    /// Whether a route label is the page's own (its path, or under it).
+    fn is_page(&self, route: &str) -> bool {
+        route
+            .strip_prefix(&*self.page_path)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     }
 
     /// The row of a route, created on first sight while there is room.
