@@ -22,6 +22,11 @@ pub enum ConfigError {
         /// What the matcher objected to.
         reason: String,
     },
+    /// The operating system gave no randomness for a generated secret (the `/perf` page token).
+    NoRandomness {
+        /// What the operating system reported.
+        reason: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -34,6 +39,10 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidRouteTemplate { route, reason } => write!(
                 f,
                 "route template `{route}` is rejected: {reason} (write it as for axum's `Router::route`, e.g. `/users/{{id}}`)"
+            ),
+            ConfigError::NoRandomness { reason } => write!(
+                f,
+                "no randomness for the generated token ({reason}): pass a token with `Protection::given_token`"
             ),
         }
     }

@@ -50,6 +50,7 @@
 //! | `metrics` | yes | [`PerfLayer`]: timing, slow log, metrics through the `metrics` facade, `Server-Timing` |
 //! | `prometheus` | no | `prometheus`: the `metrics-exporter-prometheus` install helper and the `/metrics` service |
 //! | `db` | no | [`db`]: database queries per request from sqlx's `tracing` events: fingerprints, N+1 detection, slow statements, `Server-Timing` `db` |
+//! | `page` | no | [`page`]: the live `/perf` page (`PerfPage`), recorded by the layer (`PerfLayerBuilder::page`) |
 //! | `full` | no | all of the above |
 
 pub mod completion;
@@ -64,6 +65,8 @@ mod trace_id;
 pub mod db;
 #[cfg(feature = "metrics")]
 mod layer;
+#[cfg(feature = "page")]
+pub mod page;
 
 pub use completion::Outcome;
 pub use error::ConfigError;

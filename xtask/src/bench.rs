@@ -50,6 +50,11 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         "/json",
     ),
     s(
+        "perf-middleware + Server-Timing recording into the /perf page, JSON",
+        "perf-page",
+        "/json",
+    ),
+    s(
         "perf-middleware around the whole Router (PerfLayer::around), JSON",
         "perf-outer",
         "/json",

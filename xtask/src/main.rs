@@ -10,6 +10,7 @@
 //! Keep this crate dependency-free: it builds before every task.
 
 mod bench;
+mod browser;
 mod budget;
 mod cache;
 mod middleware;
@@ -81,12 +82,13 @@ fn test(args: &[String]) -> Result<(), String> {
     util::build_workspace()?;
     run(cargo().args(["test", "--workspace", "--all-targets", "--locked"]))?;
     run(cargo().args(["test", "--workspace", "--doc", "--locked"]))?;
-    let checks: [(&str, fn() -> Result<(), String>); 5] = [
+    let checks: [(&str, fn() -> Result<(), String>); 6] = [
         ("perf-middleware", middleware::test),
         ("perf-cache-layer", cache::test),
         ("perf-budget", budget::test),
         ("perf-otel", otel::test),
         ("perf-middleware db on PostgreSQL", postgres::test),
+        ("/perf page (headless Chromium)", browser::test),
     ];
     let mut failed = Vec::new();
     for (name, check) in checks {

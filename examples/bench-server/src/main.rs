@@ -144,6 +144,21 @@ fn variant(name: &str) -> Option<Router> {
                 .ok()?;
             routes().layer(layer)
         }
+        "perf-page" => {
+            perf_middleware::prometheus::install().ok()?;
+            let page = perf_middleware::page::PerfPage::builder(
+                perf_middleware::page::Protection::loopback_only(),
+            )
+            .build()
+            .ok()?;
+            let layer = perf_middleware::PerfLayer::builder()
+                .slow_threshold(Duration::from_millis(500))
+                .server_timing(perf_middleware::ServerTiming::Always)
+                .page(&page)
+                .build()
+                .ok()?;
+            routes().layer(layer).merge(page.router())
+        }
         "peer-tower-http-trace" => {
             // A typical production setup: INFO-level fmt subscriber, TraceLayer's DEBUG events filtered out.
             tracing_subscriber::fmt()

@@ -13,12 +13,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use perf_middleware::page::PerfPage;
 use perf_middleware::{PerfLayer, ServerTiming, prometheus};
 use serde::{Deserialize, Serialize};
 
 pub mod budget;
 pub mod db;
 pub mod otel;
+pub mod page;
 
 /// The endpoints the showcase serves, printed at start: (method, path, description).
 pub const ENDPOINTS: &[(&str, &str, &str)] = &[
@@ -47,6 +49,11 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
         "GET",
         "/perf/budgets",
         "performance budget report (?format=text)",
+    ),
+    (
+        "GET",
+        "/perf",
+        "live performance page (URL with its token below)",
     ),
 ];
 
@@ -115,10 +122,24 @@ impl Default for AppState {
 ///
 /// Invalid layer configuration, or a foreign global metrics recorder.
 pub fn app(config: Config) -> Result<Router, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(app_and_page(config)?.0)
+}
+
+/// [`app`], and the `/perf` page it mounts (print [`PerfPage::url_path`] once at start).
+///
+/// # Errors
+///
+/// As [`app`].
+pub fn app_and_page(
+    config: Config,
+) -> Result<(Router, PerfPage), Box<dyn std::error::Error + Send + Sync>> {
     let handle = prometheus::install()?;
+    let budgets = page::BudgetSlot::default();
+    let page = page::build(handle.clone(), budgets.clone())?;
     let perf = PerfLayer::builder()
         .slow_threshold(config.slow_threshold)
         .server_timing(ServerTiming::Always)
+        .page(&page)
         .build()?;
     let catalogue = Router::new()
         .route("/api/products", get(products))
@@ -129,8 +150,13 @@ pub fn app(config: Config) -> Result<Router, Box<dyn std::error::Error + Send + 
         .merge(cache::products(catalogue)?)
         .with_state(AppState::default())
         .merge(db::routes()?);
-    let (api, _budgets) = budget::wrap(api.layer(perf))?;
-    Ok(api.route_service("/metrics", prometheus::MetricsService::new(handle)))
+    let (api, budget_handle) = budget::wrap(api.layer(perf))?;
+    budgets.set(budget_handle);
+    // Merged last: the page's own requests are neither measured nor budgeted.
+    let router = api
+        .route_service("/metrics", prometheus::MetricsService::new(handle))
+        .merge(page.router());
+    Ok((router, page))
 }
 
 #[derive(Serialize)]

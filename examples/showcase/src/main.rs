@@ -21,11 +21,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args = Args::parse();
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
-    let app = showcase::app(showcase::Config::default())?.layer(showcase::otel::layer(&telemetry));
+    let (app, page) = showcase::app_and_page(showcase::Config::default())?;
+    let app = app.layer(showcase::otel::layer(&telemetry));
     println!("showcase listening on http://{addr}");
     for (method, path, what) in showcase::ENDPOINTS {
         println!("  {method:<4} http://{addr}{path:<28} {what}");
     }
+    // Printed once: the token is not kept anywhere else.
+    println!("perf page: http://{addr}{}", page.url_path());
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

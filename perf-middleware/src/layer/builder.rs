@@ -26,6 +26,9 @@ pub(crate) struct Shared<H> {
     /// Per-route state (label, threshold, ignore flag, metric handles), resolved once.
     pub(crate) routes: Routes,
     pub(crate) hook: H,
+    /// The `/perf` page's stores, when the layer records into a page.
+    #[cfg(feature = "page")]
+    pub(crate) page: Option<Arc<crate::page::store::Stores>>,
 }
 
 impl<H> Shared<H> {
@@ -154,6 +157,8 @@ pub struct PerfLayerBuilder<H = ()> {
     route_table: Option<RouteTable>,
     errors: Vec<ConfigError>,
     hook: H,
+    #[cfg(feature = "page")]
+    page: Option<Arc<crate::page::store::Stores>>,
 }
 
 impl<H> fmt::Debug for PerfLayerBuilder<H> {
@@ -184,6 +189,8 @@ impl PerfLayerBuilder {
             route_table: None,
             errors: Vec::new(),
             hook: (),
+            #[cfg(feature = "page")]
+            page: None,
         }
     }
 }
@@ -294,7 +301,18 @@ impl<H> PerfLayerBuilder<H> {
             route_table: self.route_table,
             errors: self.errors,
             hook,
+            #[cfg(feature = "page")]
+            page: self.page,
         }
+    }
+
+    /// Records every measured request into the `/perf` page's stores (feature `page`): its
+    /// route row, and, past the route's slow threshold, the slow-request list. The page reads
+    /// the `Server-Timing` phases of the response, so give it `.server_timing(..)` to see them.
+    #[cfg(feature = "page")]
+    pub fn page(mut self, page: &crate::page::PerfPage) -> Self {
+        self.page = Some(page.inner.stores.clone());
+        self
     }
 
     /// Validates the configuration and builds the layer.
@@ -318,6 +336,8 @@ impl<H> PerfLayerBuilder<H> {
                 ignored: self.ignored,
                 routes,
                 hook: self.hook,
+                #[cfg(feature = "page")]
+                page: self.page,
             }),
         })
     }

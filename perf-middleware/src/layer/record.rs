@@ -37,6 +37,9 @@ pub(crate) struct Record<H> {
     /// The request's database statements, from an inner `DbLayer` (response extensions).
     #[cfg(feature = "db")]
     pub(crate) db: Option<Arc<crate::db::DbSummary>>,
+    /// The response's `Server-Timing` phases, for the `/perf` page.
+    #[cfg(feature = "page")]
+    pub(crate) phases: [Option<u32>; 4],
 }
 
 impl<H> std::fmt::Debug for Record<H> {
@@ -62,6 +65,10 @@ impl<H: OnComplete> Complete for Record<H> {
             let total = now.saturating_duration_since(self.start);
             server_timing::append(res.headers_mut(), &[("total", Some(total), None)]);
         }
+        #[cfg(feature = "page")]
+        if self.shared.page.is_some() {
+            self.phases = crate::page::read_phases(res.headers());
+        }
     }
 
     fn on_data(&mut self, len: u64) {
@@ -71,11 +78,12 @@ impl<H: OnComplete> Complete for Record<H> {
     fn complete(self, outcome: Outcome) {
         let duration = self.start.elapsed();
         self.record_metrics(duration, outcome);
-        if let Some(threshold) = self.route.threshold
-            && duration >= threshold
-        {
+        let slow = self.route.threshold.is_some_and(|t| duration >= t);
+        if let (true, Some(threshold)) = (slow, self.route.threshold) {
             self.log_slow(duration, threshold, outcome);
         }
+        #[cfg(feature = "page")]
+        self.record_page(duration, outcome, slow);
         self.shared.hook.on_complete(&Completion {
             method: &self.method,
             route: self.route.route(),
@@ -121,6 +129,25 @@ impl<H> Record<H> {
                 hist.record(tth.as_secs_f64());
             }
         });
+    }
+
+    /// Hands the completion to the `/perf` page's stores: the end is `start + duration`.
+    #[cfg(feature = "page")]
+    fn record_page(&self, duration: Duration, outcome: Outcome, slow: bool) {
+        if let Some(page) = &self.shared.page {
+            page.record(&crate::page::Ended {
+                route: &self.route.label,
+                method: self.known,
+                start: self.start,
+                duration,
+                time_to_headers: self.time_to_headers(),
+                status: self.status,
+                outcome,
+                trace_id: self.trace_id,
+                phases: self.phases,
+                slow,
+            });
+        }
     }
 
     fn log_slow(&self, duration: Duration, threshold: Duration, outcome: Outcome) {

@@ -122,6 +122,8 @@ where
             response_size: 0,
             #[cfg(feature = "db")]
             db: None,
+            #[cfg(feature = "page")]
+            phases: [None; 4],
         };
         ResponseFuture::new(self.inner.call(req), Some(record))
     }

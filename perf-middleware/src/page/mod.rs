@@ -1,0 +1,84 @@
+//! The live `/perf` page (feature `page`): one instance's view of its own traffic, with no
+//! infrastructure.
+//!
+//! - **Routes table:** rate, error ratio, p50/p95/p99/max over the last minute or five, and a
+//!   sparkline of the rate, per route template; a route view with its p95 over time and its
+//!   slowest requests.
+//! - **Recent slow requests** (those past the layer's slow threshold of their route): duration,
+//!   time to headers, status, outcome (including cancelled), trace id (a link when
+//!   [`PerfPageBuilder::trace_url`] is set), and a phase bar from the `Server-Timing` phases
+//!   (`cache`, `db`, `app`, `budget`) the response carried when its head left the layer.
+//! - **Cards** the app registers ([`PerfPageBuilder::card`]): e.g. the cache's statistics and the
+//!   budget report. Other crates of the family depend on this one, so they come in as providers.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use axum::{Router, routing::get};
+//! use perf_middleware::{PerfLayer, page::{PerfPage, Protection}};
+//!
+//! let page = PerfPage::builder(Protection::token())
+//!     .card("build", || serde_json::json!({ "version": "1.2.3" }))
+//!     .build()
+//!     .expect("valid configuration");
+//! let perf = PerfLayer::builder().page(&page).build().expect("valid configuration");
+//! let app: Router = Router::new()
+//!     .route("/users/{id}", get(|| async { "{}" }))
+//!     .layer(perf)
+//!     // After `.layer`: the page's own requests are not measured.
+//!     .merge(page.router());
+//! println!("perf page: http://127.0.0.1:3000{}", page.url_path());
+//! # let _ = app;
+//! # }
+//! ```
+//!
+//! # Memory ceiling
+//!
+//! Everything is in process, in fixed-size structures allocated when a route is first seen:
+//!
+//! | store | bound | size |
+//! |---|---|---|
+//! | per-route ring | [`MAX_ROUTES`] rows (+1 shared [`OTHER_ROUTES`] row) × 60 slots of 5 s | 80 histogram buckets + 4 counters per slot: ≈ 20 KiB per row, ≈ 1.3 MiB in all |
+//! | slow requests | the last [`SLOW_RING`] | ≈ 120 B each |
+//! | slowest per route | [`WORST`] per row, within the last 5 minutes | ≈ 120 B each |
+//!
+//! Route rows are keyed by the layer's `http.route` label, which the layer already bounds
+//! (unmatched paths share one label), so a flood of random paths adds nothing. The
+//! `page_stores` test holds the ceiling under such a flood.
+//!
+//! # Request path
+//!
+//! The layer records from the completion record it already has: the end time is its start plus
+//! the duration it measured (no second clock read), the route name is the row's shared `Arc`,
+//! and the rings and lists are preallocated, so recording allocates nothing after a route's
+//! first request. It takes short, uncontended-in-practice locks: a read lock on the route map and
+//! the row's mutex.
+//!
+//! # Protection and headers
+//!
+//! [`PerfPage::builder`] requires a [`Protection`]. Every response carries
+//! `Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; img-src
+//! 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action
+//! 'none'`, `X-Content-Type-Options: nosniff`, and `Cache-Control: no-store`, except the
+//! content-hashed script and stylesheet, which are `immutable`. Requests to the page's path and
+//! under it are never recorded, even when the layer wraps the page's router. The page loads nothing from
+//! elsewhere: charts are inline SVG drawn by its own script.
+//!
+//! # Updates
+//!
+//! The page polls `data?since=N` every 2 s: route rows in full (they are small), slow requests
+//! newer than `N` only. Polling stops while the tab is hidden (`document.visibilityState`).
+
+mod builder;
+mod json;
+mod phases;
+mod protection;
+mod ring;
+mod router;
+pub(crate) mod store;
+
+pub use builder::{Card, Footprint, PerfPage, PerfPageBuilder};
+pub use protection::Protection;
+pub use store::{MAX_ROUTES, OTHER_ROUTES, SLOW_RING, WORST};
+
+pub(crate) use phases::read as read_phases;
+pub(crate) use store::Ended;
