@@ -7,11 +7,13 @@
 //!   throughput harness (bench-server pinned to core 0, wrk to core 1); `--write` updates
 //!   `BENCHMARKS.md`.
 //!
-//! Keep this crate dependency-free: it builds before every task.
+//! Keep dependencies minimal: this crate builds before every task (serde_json only, to read the
+//! dashboard and Prometheus's answers).
 
 mod bench;
 mod budget;
 mod cache;
+mod dashboard;
 mod middleware;
 mod otel;
 mod util;
@@ -28,6 +30,8 @@ tasks:
   lint                 fmt check, clippy, docs -D warnings, per-feature builds only
   conformance          HTTP caching conformance suite against cache-proxy (root; needs node)
   otel-e2e             perf-otel against a Python OTLP receiver (gRPC + HTTP), signals, collector down
+  dashboard            every Grafana panel query against Prometheus scraping the loaded showcase
+                       (needs the showcase and perf-budget built)
   bench                side-by-side throughput table (bare vs tower-perf vs peers)
                        --rounds N (default 3)  --duration SECS (default 5)
                        --only SUBSTRING (scenario labels)  --write (update BENCHMARKS.md)
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("conformance") => cache::test(),
         Some("otel-e2e") => otel::test(),
+        Some("dashboard") => dashboard::test(),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             return ExitCode::SUCCESS;
@@ -75,11 +80,12 @@ fn test(args: &[String]) -> Result<(), String> {
     util::build_workspace()?;
     run(cargo().args(["test", "--workspace", "--all-targets", "--locked"]))?;
     run(cargo().args(["test", "--workspace", "--doc", "--locked"]))?;
-    let checks: [(&str, fn() -> Result<(), String>); 4] = [
+    let checks: [(&str, fn() -> Result<(), String>); 5] = [
         ("perf-middleware", middleware::test),
         ("perf-cache-layer", cache::test),
         ("perf-budget", budget::test),
         ("perf-otel", otel::test),
+        ("grafana dashboard", dashboard::test),
     ];
     let mut failed = Vec::new();
     for (name, check) in checks {
