@@ -9,14 +9,12 @@
 //! - the samples the lint test reads (`grafana/testdata/`) still match a fresh scrape and a fresh
 //!   rule file.
 
+mod load;
+
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -63,7 +61,7 @@ pub(crate) fn test() -> Result<(), String> {
         .env("RUST_LOG", "error")
         .stdout(Stdio::null());
     let _showcase = Server::start("showcase", cmd, addr)?;
-    let load = Load::start(addr);
+    let load = load::Load::start(addr, SLOW_MS);
 
     let prom_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let config = dir.join("prometheus.yml");
@@ -336,104 +334,51 @@ fn rules_read_exported(rules: &Path, scrape: &str) -> Result<(), String> {
     ))
 }
 
-/// Background traffic: each thread repeats its requests until [`Load::stop`].
-struct Load {
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Load {
-    fn start(addr: SocketAddr) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let slow = format!("/api/slow?ms={SLOW_MS}");
-        let plans: Vec<(Vec<Req>, Duration)> = vec![
-            (
-                vec![
-                    Req::get("/api/users/7"),
-                    Req::get("/api/products/1"),
-                    Req::get("/api/products"),
-                    Req::get("/api/products/999"),
-                    Req::get("/no/such/route"),
-                    Req::get("/api/users/not-a-number"),
-                ],
-                Duration::from_millis(50),
-            ),
-            (
-                // Stored, then revalidated, then purged with the whole catalogue by the write.
-                vec![
-                    Req::get("/api/products/3"),
-                    Req::revalidate("/api/products/3"),
-                    Req::put("/api/products/2"),
-                ],
-                Duration::from_secs(1),
-            ),
-            (vec![Req::get(&slow)], Duration::ZERO),
-            (vec![Req::get(&slow)], Duration::ZERO),
-            (vec![Req::get(&slow)], Duration::ZERO),
-            (vec![Req::Cancel], Duration::from_secs(2)),
-        ];
-        let threads = plans
-            .into_iter()
-            .map(|(reqs, pause)| {
-                let stop = Arc::clone(&stop);
-                std::thread::spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        for r in &reqs {
-                            r.send(addr);
-                        }
-                        std::thread::sleep(pause);
-                    }
-                })
-            })
-            .collect();
-        Load { stop, threads }
+    #[test]
+    fn macros_and_variables_are_substituted() {
+        let e = r#"sum(rate(x_total{job=~"$job", r=~"${route}"}[$__rate_interval])) / y[$__range]"#;
+        assert_eq!(
+            substitute(e, "25s"),
+            r#"sum(rate(x_total{job=~".*", r=~".*"}[15s])) / y[25s]"#
+        );
     }
 
-    fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads {
-            let _ = t.join();
-        }
-    }
-}
-
-/// One request of the load.
-enum Req {
-    Get(String, &'static [(&'static str, &'static str)]),
-    Put(String),
-    /// A slow request whose client goes away after 200 ms (`error_type="cancelled"`).
-    Cancel,
-}
-
-impl Req {
-    fn get(path: &str) -> Req {
-        Req::Get(path.to_owned(), &[])
+    #[test]
+    fn queries_are_percent_encoded() {
+        assert_eq!(
+            percent_encode(r#"a{b="c d"}[1m]"#),
+            "a%7Bb%3D%22c%20d%22%7D%5B1m%5D"
+        );
     }
 
-    fn put(path: &str) -> Req {
-        Req::Put(path.to_owned())
+    #[test]
+    fn plausibility_follows_the_unit() {
+        let q = |unit: &str, expr: &str| Query {
+            panel: "p".into(),
+            row: String::new(),
+            unit: unit.into(),
+            format: String::new(),
+            expr: expr.into(),
+        };
+        let slow = serde_json::json!({"http_route": "/api/slow"});
+        let p95 = "histogram_quantile(0.95, sum by (le, http_route) (rate(x[15s])))";
+        assert!(plausible(&q("s", p95), &[(slow.clone(), 0.7)]).is_ok());
+        assert!(plausible(&q("s", p95), &[(slow.clone(), 0.2)]).is_err());
+        assert!(plausible(&q("percentunit", "x"), &[(Value::Null, 1.5)]).is_err());
+        assert!(plausible(&q("reqps", "x"), &[(Value::Null, f64::NAN)]).is_err());
+        assert!(plausible(&q("reqps", "x"), &[]).is_err());
     }
 
-    /// A read the cache must revalidate with the application (`Cache-Control: no-cache`).
-    fn revalidate(path: &str) -> Req {
-        Req::Get(path.to_owned(), &[("cache-control", "no-cache")])
-    }
-
-    /// Sends it; failures are ignored (the panel checks say what went missing).
-    fn send(&self, addr: SocketAddr) {
-        match self {
-            Req::Get(path, headers) => drop(http(addr, "GET", path, headers, b"")),
-            Req::Put(path) => {
-                let json = [("content-type", "application/json")];
-                drop(http(addr, "PUT", path, &json, br#"{"price_cents": 1234}"#));
-            }
-            Req::Cancel => {
-                if let Ok(mut s) = TcpStream::connect(addr) {
-                    let req = "GET /api/slow?ms=5000 HTTP/1.1\r\nHost: showcase\r\n\r\n";
-                    let _ = s.write_all(req.as_bytes());
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-            }
-        }
+    #[test]
+    fn series_names_of_a_scrape() {
+        let scrape = "# TYPE a counter\na_total{x=\"1\"} 1\nb 2\n";
+        assert_eq!(
+            names(scrape),
+            BTreeSet::from(["a_total".into(), "b".into()])
+        );
     }
 }
