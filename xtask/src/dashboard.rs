@@ -1,7 +1,7 @@
 //! Real-tool check of the Grafana dashboard (`perf-middleware/grafana/tower-perf.json`):
 //!
 //! - the showcase runs under a bounded load (slow, cached, revalidated, written, erroring,
-//!   unknown and cancelled requests) while Debian's `prometheus` scrapes it every second and
+//!   unknown and cancelled requests), exporting its spans to a stub OTLP receiver, while Debian's `prometheus` scrapes it every second and
 //!   evaluates the rules `perf-budget rules` generates;
 //! - every panel query, with Grafana's variables and macros substituted, goes through
 //!   `/api/v1/query` and must return non-empty, finite, plausible values (the slow route's p95 in
@@ -10,6 +10,7 @@
 //!   rule file.
 
 mod load;
+mod otlp;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -55,10 +56,16 @@ pub(crate) fn test() -> Result<(), String> {
         .arg(&rules))?;
     same_text(&rules, &grafana.join("testdata/showcase-rules.yml"))?;
 
+    let receiver = otlp::Receiver::start()?;
     let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let mut cmd = Command::new(bin_path("showcase"));
     cmd.args(["--listen", &addr.to_string()])
         .env("RUST_LOG", "error")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://{}", receiver.addr),
+        )
         .stdout(Stdio::null());
     let _showcase = Server::start("showcase", cmd, addr)?;
     let load = load::Load::start(addr, SLOW_MS);
@@ -92,6 +99,7 @@ pub(crate) fn test() -> Result<(), String> {
     let range = format!("{}s", WARM_UP.as_secs());
     let panels = check_panels(prom_addr, &grafana.join("tower-perf.json"), &scrape, &range);
     load.stop();
+    receiver.stop();
     match (rules_read, panels) {
         (Ok(()), Ok(())) => Ok(()),
         (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
