@@ -42,6 +42,15 @@ impl Load {
                 ],
                 Duration::from_secs(1),
             ),
+            // The database routes (an N+1 loop and its fixed twin): 404 until the showcase has
+            // them, then the source of the dashboard's database row.
+            (
+                vec![
+                    Req::get("/api/authors/n-plus-one"),
+                    Req::get("/api/authors/joined"),
+                ],
+                Duration::from_millis(250),
+            ),
             (vec![Req::get(&slow)], Duration::ZERO),
             (vec![Req::get(&slow)], Duration::ZERO),
             (vec![Req::get(&slow)], Duration::ZERO),
