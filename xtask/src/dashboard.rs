@@ -1,8 +1,9 @@
 //! Real-tool check of the Grafana dashboard (`perf-middleware/grafana/tower-perf.json`):
 //!
 //! - the showcase runs under a bounded load (slow, cached, revalidated, written, erroring,
-//!   unknown and cancelled requests), exporting its spans to a stub OTLP receiver, while Debian's `prometheus` scrapes it every second and
-//!   evaluates the rules `perf-budget rules` generates;
+//!   unknown and cancelled requests) and exports its spans to a stub OTLP receiver, while
+//!   Debian's `prometheus` scrapes it every second and evaluates the rules `perf-budget rules`
+//!   generates;
 //! - every panel query, with Grafana's variables and macros substituted, goes through
 //!   `/api/v1/query` and must return non-empty, finite, plausible values (the slow route's p95 in
 //!   the bucket of its sleep, a cache hit ratio above 0, burn rates present);
@@ -98,8 +99,8 @@ pub(crate) fn test() -> Result<(), String> {
 
     let range = format!("{}s", WARM_UP.as_secs());
     let panels = check_panels(prom_addr, &grafana.join("tower-perf.json"), &scrape, &range);
-    load.stop();
-    receiver.stop();
+    drop(load);
+    drop(receiver);
     match (rules_read, panels) {
         (Ok(()), Ok(())) => Ok(()),
         (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),

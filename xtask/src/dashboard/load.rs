@@ -1,5 +1,5 @@
 //! The bounded background load of the dashboard check: fast, cached, revalidated, written, 4xx,
-//! unknown, slow and cancelled requests, each kind on its own thread until [`Load::stop`].
+//! unknown, slow and cancelled requests, each kind on its own thread until the [`Load`] is dropped.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::util::http;
 
-/// Background traffic: each thread repeats its requests until [`Load::stop`].
+/// Background traffic: each thread repeats its requests until the value is dropped.
 pub(super) struct Load {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
@@ -72,11 +72,14 @@ impl Load {
             .collect();
         Load { stop, threads }
     }
+}
 
-    /// Stops the threads and waits for them (each finishes its current round).
-    pub(super) fn stop(self) {
+/// Stops the threads and waits for them (each finishes its current round), also when the check
+/// returns early.
+impl Drop for Load {
+    fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }

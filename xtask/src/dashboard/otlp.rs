@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// The receiver; [`Receiver::stop`] ends its accept loop.
+/// The receiver; dropping it ends its accept loop.
 pub(super) struct Receiver {
     pub(super) addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Receiver {
@@ -32,13 +32,21 @@ impl Receiver {
                 }
             }
         });
-        Ok(Receiver { addr, stop, thread })
+        Ok(Receiver {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
     }
+}
 
-    /// Stops accepting (open connections end with the exporter's).
-    pub(super) fn stop(self) {
+/// Stops accepting (open connections end with the exporter's).
+impl Drop for Receiver {
+    fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        let _ = self.thread.join();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
