@@ -7,12 +7,14 @@
 //!   throughput harness (bench-server pinned to core 0, wrk to core 1); `--write` updates
 //!   `BENCHMARKS.md`.
 //!
-//! Keep this crate dependency-free: it builds before every task.
+//! Keep dependencies minimal: this crate builds before every task (serde_json only, to read the
+//! dashboard and Prometheus's answers).
 
 mod bench;
 mod browser;
 mod budget;
 mod cache;
+mod dashboard;
 mod middleware;
 mod otel;
 mod postgres;
@@ -33,6 +35,8 @@ tasks:
   conformance          HTTP caching conformance suite against cache-proxy (root; needs node)
   postgres             perf-middleware's database tests against a throwaway PostgreSQL under target/
   otel-e2e             perf-otel against a Python OTLP receiver (gRPC + HTTP), signals, collector down
+  dashboard            every Grafana panel query against Prometheus scraping the loaded showcase
+                       (needs the showcase and perf-budget built)
   bench                side-by-side throughput table (bare vs tower-perf vs peers)
                        --rounds N (default 3)  --duration SECS (default 5)
                        --only SUBSTRING (scenario labels)  --write (update BENCHMARKS.md)
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
         Some("conformance") => cache::test(),
         Some("otel-e2e") => otel::test(),
         Some("postgres") => postgres::test(),
+        Some("dashboard") => dashboard::test(),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             return ExitCode::SUCCESS;
@@ -82,16 +87,17 @@ fn test(args: &[String]) -> Result<(), String> {
     util::build_workspace()?;
     run(cargo().args(["test", "--workspace", "--all-targets", "--locked"]))?;
     run(cargo().args(["test", "--workspace", "--doc", "--locked"]))?;
-    let checks: [(&str, fn() -> Result<(), String>); 6] = [
+    let checks: &[(&str, fn() -> Result<(), String>)] = &[
         ("perf-middleware", middleware::test),
         ("perf-cache-layer", cache::test),
         ("perf-budget", budget::test),
         ("perf-otel", otel::test),
         ("perf-middleware db on PostgreSQL", postgres::test),
         ("/perf page (headless Chromium)", browser::test),
+        ("grafana dashboard", dashboard::test),
     ];
     let mut failed = Vec::new();
-    for (name, check) in checks {
+    for &(name, check) in checks {
         eprintln!("\n==> real-server checks: {name}");
         if let Err(e) = check() {
             eprintln!("FAILED {name}: {e}");
