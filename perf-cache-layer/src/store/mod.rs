@@ -44,6 +44,8 @@
 mod encoding;
 mod entry;
 mod memory;
+#[cfg(feature = "redis")]
+mod tiered;
 
 use std::fmt;
 use std::sync::Arc;
@@ -53,6 +55,8 @@ use futures_util::future::BoxFuture;
 pub use self::encoding::{DecodeError, DecodeErrorKind};
 pub use self::entry::{CachedResponse, CachedResponseBuilder};
 pub use self::memory::{MemoryStore, MemoryStoreBuilder};
+#[cfg(feature = "redis")]
+pub use self::tiered::{TieredStore, TieredStoreBuilder, TieredStoreError};
 
 /// The stored variants for one primary key.
 pub type Variants = Arc<[Arc<CachedResponse>]>;

@@ -1,0 +1,503 @@
+//! [`TieredStore`]: the in-process [`MemoryStore`] (L1) in front of Redis (L2), shared by every
+//! instance, with purges that reach every instance's L1.
+//!
+//! - A fresh L1 hit never touches Redis.
+//! - An L1 miss reads Redis under its own deadline ([`read_timeout`], 50 ms by default) and
+//!   promotes what it finds into L1. A timeout or error is a miss and counts toward the breaker.
+//! - A write goes to L1 at once and to Redis through a bounded background queue; when the queue
+//!   is full the write is dropped and counted (a lost L2 write only means a later miss).
+//! - Unsafe-method invalidations and [`CacheHandle`](crate::CacheHandle) purges apply to L1, then
+//!   to Redis and to every other instance through the bus; the purge returns an error when Redis
+//!   could not be reached (the local purge has happened either way).
+//! - Redis down costs nothing: the store builds with Redis unreachable, and after
+//!   [`breaker`] failures in a row Redis is skipped (one atomic load) until a probe succeeds.
+//! - While the bus is down, L1 entries older than [`degraded_window`] (5 s by default) are
+//!   served only after revalidation with the origin.
+//!
+//! # Redis layout
+//!
+//! All keys are under `pc:{namespace}:`:
+//! - `e:{digest(key)}`: a hash; field `k` holds the full primary key (checked on read), fields
+//!   `v:{digest(vary selection)}` hold one variant each as `"PL2" 0x01 stamp entry`, where `stamp`
+//!   is postcard `(epoch, [tag version])` and `entry` the versioned [`CachedResponse`] encoding.
+//!   Freshness comes from the entry's stored wall-clock times; Redis TTL (the longest variant's
+//!   retention) is garbage collection only.
+//! - `ts:{digest(key)}`: the tombstone, the Unix milliseconds of the key's last purge (60 s).
+//! - `t:{digest(tag)}`: the tag state, `"version:purged_ms"`, with a random version.
+//! - `epoch`: `"epoch:purged_ms"`, replaced by `purge_all` (nothing is flushed on the server).
+//! - the channel `bus`: invalidation messages and heartbeats.
+//!
+//! A variant is valid only if its stamped epoch and tag versions equal the current ones and its
+//! request started after its key's, the epoch's and every tag's last purge (less the clock-skew
+//! margin). A missing state is a mismatch, so eviction or `FLUSHALL` never revives a purged
+//! entry, and a response that raced a purge is never served from L2. A value that does not decode
+//! or whose `k` differs is a counted miss.
+//!
+//! [`read_timeout`]: TieredStoreBuilder::read_timeout
+//! [`breaker`]: TieredStoreBuilder::breaker
+//! [`degraded_window`]: TieredStoreBuilder::degraded_window
+
+mod breaker;
+mod bus;
+mod l2;
+mod stats;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use self::breaker::Breaker;
+use self::bus::{Bus, Kind, Liveness};
+use self::l2::{Keys, Remote};
+use super::{CacheStore, CachedResponse, MemoryStore, StoreError, Variants};
+
+/// Why a [`TieredStore`] could not be built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TieredStoreError {
+    /// The Redis URL did not parse.
+    Url {
+        /// The client's message.
+        reason: String,
+    },
+    /// `build` was called outside a Tokio runtime (the store runs background tasks).
+    NoRuntime,
+}
+
+impl fmt::Display for TieredStoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Url { reason } => write!(f, "invalid Redis URL: {reason}"),
+            Self::NoRuntime => f.write_str("TieredStore::build needs a Tokio runtime"),
+        }
+    }
+}
+
+impl std::error::Error for TieredStoreError {}
+
+/// Builder for [`TieredStore`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct TieredStoreBuilder {
+    url: String,
+    l1: MemoryStore,
+    namespace: String,
+    read_timeout: Duration,
+    write_timeout: Duration,
+    queue: usize,
+    threshold: u32,
+    open_for: Duration,
+    interval: Duration,
+    degraded_window: Duration,
+    skew: Duration,
+    tombstone: Duration,
+}
+
+impl TieredStoreBuilder {
+    /// The L1. Defaults to [`MemoryStore::default`].
+    pub fn l1(mut self, l1: MemoryStore) -> Self {
+        self.l1 = l1;
+        self
+    }
+    /// Prefix of every Redis key (`pc:{namespace}:…`) and of the bus channel. Defaults to `default`.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+    /// Deadline of an L2 read on a miss, and of a purge. Defaults to 50 ms.
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+    /// Deadline of a background write. Defaults to 250 ms.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+    /// Most writes waiting for Redis; more are dropped and counted. Defaults to 1,024.
+    pub fn write_queue(mut self, entries: usize) -> Self {
+        self.queue = entries.max(1);
+        self
+    }
+    /// Opens the breaker after `failures` failed or timed-out calls in a row, for `open_for`,
+    /// then lets one probe through. Defaults to 5 and 2 s.
+    pub fn breaker(mut self, failures: u32, open_for: Duration) -> Self {
+        self.threshold = failures;
+        self.open_for = open_for;
+        self
+    }
+    /// Heartbeat period; the bus is declared down after three without a message. Defaults to 1 s.
+    pub fn coherence_interval(mut self, interval: Duration) -> Self {
+        self.interval = interval.max(Duration::from_millis(10));
+        self
+    }
+    /// While the bus is down, L1 entries older than this are revalidated before they are served.
+    /// Defaults to 5 s.
+    pub fn degraded_window(mut self, window: Duration) -> Self {
+        self.degraded_window = window;
+        self
+    }
+    /// Clock-skew margin between instances when comparing a purge with a request's start.
+    /// Defaults to 1 s.
+    pub fn clock_skew(mut self, skew: Duration) -> Self {
+        self.skew = skew;
+        self
+    }
+
+    /// Builds the store and starts its background tasks (connection, writer, bus). Redis need not
+    /// be reachable: the store serves from L1 and the origin until it is.
+    ///
+    /// # Errors
+    ///
+    /// [`TieredStoreError`] for a malformed URL or when called outside a Tokio runtime.
+    pub fn build(self) -> Result<TieredStore, TieredStoreError> {
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| TieredStoreError::NoRuntime)?;
+        let url_err = |e: redis::RedisError| TieredStoreError::Url {
+            reason: e.to_string(),
+        };
+        let client = redis::Client::open(self.url.as_str()).map_err(url_err)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.read_timeout.max(Duration::from_millis(200))))
+            .set_response_timeout(Some(self.write_timeout))
+            .set_max_delay(Duration::from_secs(1));
+        let conn = {
+            let _in_runtime = runtime.enter();
+            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(url_err)?
+        };
+        let remote = Arc::new(Remote {
+            conn,
+            keys: Keys::new(&self.namespace),
+            skew: self.skew,
+            max_variants: 8,
+        });
+        let (stop, stopped) = watch::channel(());
+        let (tx, rx) = mpsc::channel(self.queue);
+        let inner = Arc::new(Inner {
+            l1: self.l1.clone(),
+            remote: remote.clone(),
+            breaker: Arc::new(Breaker::new(self.threshold, self.open_for)),
+            live: Arc::new(Liveness::default()),
+            queue: tx,
+            depth: Arc::new(AtomicUsize::new(0)),
+            me: fastrand::u64(..),
+            read_timeout: self.read_timeout,
+            write_timeout: self.write_timeout,
+            degraded_window: self.degraded_window,
+            tombstone: self.tombstone,
+            _stop: stop,
+        });
+        runtime.spawn(writer(inner.writer(), rx, stopped.clone()));
+        let bus = Bus {
+            client,
+            remote,
+            l1: self.l1,
+            live: inner.live.clone(),
+            me: inner.me,
+            interval: self.interval,
+        };
+        runtime.spawn(bus.run(stopped));
+        Ok(TieredStore { inner })
+    }
+}
+
+/// An L1 [`MemoryStore`] in front of a Redis L2 shared by every instance. Clones share both.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use perf_cache_layer::{CacheLayer, TieredStore};
+///
+/// let store = TieredStore::builder("redis://127.0.0.1:6379/").namespace("shop").build()?;
+/// let layer = CacheLayer::builder().store(store).build()?;
+/// # let _ = layer; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct TieredStore {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for TieredStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TieredStore")
+            .field("l1", &self.inner.l1)
+            .field("breaker", &self.inner.breaker.state())
+            .field("bus_up", &self.inner.live.up())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    l1: MemoryStore,
+    remote: Arc<Remote>,
+    breaker: Arc<Breaker>,
+    live: Arc<Liveness>,
+    queue: mpsc::Sender<(Arc<str>, Arc<CachedResponse>)>,
+    depth: Arc<AtomicUsize>,
+    me: u64,
+    read_timeout: Duration,
+    write_timeout: Duration,
+    degraded_window: Duration,
+    tombstone: Duration,
+    _stop: watch::Sender<()>,
+}
+
+/// What the background writer needs (not the whole store, so that dropping the store stops it).
+struct Writer {
+    remote: Arc<Remote>,
+    breaker: Arc<Breaker>,
+    depth: Arc<AtomicUsize>,
+    timeout: Duration,
+}
+
+impl Inner {
+    fn writer(&self) -> Writer {
+        Writer {
+            remote: self.remote.clone(),
+            breaker: self.breaker.clone(),
+            depth: self.depth.clone(),
+            timeout: self.write_timeout,
+        }
+    }
+}
+
+async fn writer(
+    w: Writer,
+    mut rx: mpsc::Receiver<(Arc<str>, Arc<CachedResponse>)>,
+    mut stop: watch::Receiver<()>,
+) {
+    loop {
+        let job = tokio::select! {
+            job = rx.recv() => job,
+            _ = stop.changed() => None,
+        };
+        let Some((key, entry)) = job else { return };
+        stats::queue(w.depth.fetch_sub(1, Ordering::Relaxed).saturating_sub(1));
+        if !w.breaker.allow() {
+            stats::dropped("breaker");
+            continue;
+        }
+        let start = Instant::now();
+        match tokio::time::timeout(w.timeout, w.remote.put(&key, &entry)).await {
+            Ok(Ok(written)) => {
+                w.breaker.success();
+                if !written {
+                    stats::dropped("purged");
+                }
+                stats::op("put", "ok", Some(start.elapsed()));
+            }
+            Ok(Err(_)) => {
+                w.breaker.failure();
+                stats::op("put", "error", Some(start.elapsed()));
+            }
+            Err(_) => {
+                w.breaker.failure();
+                stats::op("put", "timeout", Some(start.elapsed()));
+            }
+        }
+    }
+}
+
+impl TieredStore {
+    /// A builder for a store on the Redis at `url` (`redis://host:port/db`, `rediss://…`,
+    /// `redis+unix:///path`).
+    pub fn builder(url: impl Into<String>) -> TieredStoreBuilder {
+        TieredStoreBuilder {
+            url: url.into(),
+            l1: MemoryStore::default(),
+            namespace: "default".into(),
+            read_timeout: Duration::from_millis(50),
+            write_timeout: Duration::from_millis(250),
+            queue: 1024,
+            threshold: 5,
+            open_for: Duration::from_secs(2),
+            interval: Duration::from_secs(1),
+            degraded_window: Duration::from_secs(5),
+            skew: Duration::from_secs(1),
+            tombstone: Duration::from_secs(60),
+        }
+    }
+
+    /// The L1 store.
+    pub fn l1(&self) -> &MemoryStore {
+        &self.inner.l1
+    }
+
+    /// Whether the breaker currently lets calls through to Redis (closed).
+    pub fn redis_up(&self) -> bool {
+        self.inner.breaker.state() == 0
+    }
+
+    /// Whether the invalidation bus is live (subscribed, and heard from within three intervals).
+    pub fn bus_up(&self) -> bool {
+        self.inner.live.up()
+    }
+
+    /// L1 variants, with those older than the degraded window marked for revalidation while the
+    /// bus is down.
+    fn l1_get(&self, key: &str) -> Option<Variants> {
+        let found = self.inner.l1.get_ready(key).flatten()?;
+        if self.inner.live.up() {
+            return Some(found);
+        }
+        let now = SystemTime::now();
+        let window = self.inner.degraded_window;
+        let checked: Vec<Arc<CachedResponse>> = found
+            .iter()
+            .map(|r| {
+                let age = now.duration_since(r.response_time()).unwrap_or_default();
+                if age > window && !r.no_cache() {
+                    let mut copy = CachedResponse::clone(r);
+                    copy.freshness.no_cache = true;
+                    Arc::new(copy)
+                } else {
+                    r.clone()
+                }
+            })
+            .collect();
+        Some(checked.into())
+    }
+
+    async fn l2_get(&self, key: &str) -> Option<Variants> {
+        let inner = &self.inner;
+        if !inner.breaker.allow() {
+            stats::op("get", "skipped", None);
+            return None;
+        }
+        let start = Instant::now();
+        let found = match tokio::time::timeout(inner.read_timeout, inner.remote.get(key)).await {
+            Ok(Ok(found)) => {
+                inner.breaker.success();
+                found
+            }
+            Ok(Err(_)) => {
+                inner.breaker.failure();
+                stats::op("get", "error", Some(start.elapsed()));
+                return None;
+            }
+            Err(_) => {
+                inner.breaker.failure();
+                stats::op("get", "timeout", Some(start.elapsed()));
+                return None;
+            }
+        };
+        let result = if found.is_empty() { "miss" } else { "hit" };
+        stats::op("get", result, Some(start.elapsed()));
+        for entry in found.iter().rev() {
+            let _ = inner.l1.put(key, entry.clone()).await;
+        }
+        (!found.is_empty()).then(|| found.into())
+    }
+
+    /// Runs a purge on Redis under the read deadline; an error says the fleet was not reached.
+    async fn fleet(
+        &self,
+        op: &'static str,
+        kind: &'static str,
+        call: impl Future<Output = redis::RedisResult<()>>,
+    ) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        if !inner.breaker.allow() {
+            stats::op(op, "skipped", None);
+            return Err(StoreError::new(
+                "purged locally; Redis skipped (breaker open)",
+            ));
+        }
+        let start = Instant::now();
+        let outcome = tokio::time::timeout(inner.read_timeout, call).await;
+        let (result, err) = match outcome {
+            Ok(Ok(())) => ("ok", None),
+            Ok(Err(e)) => ("error", Some(e.to_string())),
+            Err(_) => ("timeout", Some("Redis timed out".to_owned())),
+        };
+        stats::op(op, result, Some(start.elapsed()));
+        match err {
+            None => {
+                inner.breaker.success();
+                stats::invalidation("sent", kind);
+                Ok(())
+            }
+            Some(e) => {
+                inner.breaker.failure();
+                Err(StoreError::new(format!(
+                    "purged locally; fleet not reached: {e}"
+                )))
+            }
+        }
+    }
+}
+
+impl CacheStore for TieredStore {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Variants>, StoreError>> {
+        async move {
+            if let Some(found) = self.l1_get(key) {
+                return Ok(Some(found));
+            }
+            Ok(self.l2_get(key).await)
+        }
+        .boxed()
+    }
+
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        response: Arc<CachedResponse>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let inner = &self.inner;
+        let _ = inner.l1.put(key, response.clone());
+        if response.body().len() <= inner.l1.max_object_size() {
+            match inner.queue.try_send((key.into(), response)) {
+                Ok(()) => stats::queue(inner.depth.fetch_add(1, Ordering::Relaxed) + 1),
+                Err(_) => stats::dropped("queue_full"),
+            }
+        } else {
+            stats::dropped("oversize");
+        }
+        futures_util::future::ready(Ok(())).boxed()
+    }
+
+    fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        async move {
+            let _ = self.inner.l1.remove(key).await;
+            let msg = bus::message(self.inner.me, Kind::Key(key.to_owned()));
+            let call = self.inner.remote.purge_key(key, self.inner.tombstone, msg);
+            self.fleet("del", "key", call).await
+        }
+        .boxed()
+    }
+
+    fn purge_tag<'a>(&'a self, tag: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        async move {
+            let _ = self.inner.l1.purge_tag(tag).await;
+            let msg = bus::message(self.inner.me, Kind::Tag(tag.to_owned()));
+            self.fleet("purge", "tag", self.inner.remote.purge_tag(tag, msg))
+                .await
+        }
+        .boxed()
+    }
+
+    fn purge_all(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            let _ = self.inner.l1.purge_all().await;
+            let msg = bus::message(self.inner.me, Kind::All);
+            self.fleet("purge", "all", self.inner.remote.purge_all(msg))
+                .await
+        }
+        .boxed()
+    }
+
+    fn max_object_size(&self) -> usize {
+        self.inner.l1.max_object_size()
+    }
+
+    fn get_ready(&self, key: &str) -> Option<Option<Variants>> {
+        // An L1 hit answers at once; an L1 miss must go through `get` (and Redis).
+        self.l1_get(key).map(Some)
+    }
+}
