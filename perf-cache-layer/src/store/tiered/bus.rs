@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::l2::{Remote, unix_ms};
+use super::recent::{Recent, recent_key};
 use super::stats;
 use crate::store::{CacheStore, MemoryStore};
 
@@ -75,6 +76,7 @@ pub(crate) struct Bus {
     pub(crate) client: redis::Client,
     pub(crate) remote: Arc<Remote>,
     pub(crate) l1: MemoryStore,
+    pub(crate) recent: Recent,
     pub(crate) live: Arc<Liveness>,
     pub(crate) me: u64,
     pub(crate) interval: Duration,
@@ -125,6 +127,7 @@ impl Bus {
             return false;
         };
         // Anything purged while we were away is unknown: start from an empty L1.
+        self.recent.mark(recent_key('*', ""));
         let _ = self.l1.purge_all().await;
         stats::resync("subscribe");
         self.live.set(true);
@@ -152,9 +155,18 @@ impl Bus {
         let now = unix_ms(SystemTime::now());
         stats::lag(Duration::from_millis(now.saturating_sub(msg.at_ms)));
         let _ = match &msg.kind {
-            Kind::Key(key) => self.l1.remove(key).await,
-            Kind::Tag(tag) => self.l1.purge_tag(tag).await,
-            Kind::All => self.l1.purge_all().await,
+            Kind::Key(key) => {
+                self.recent.mark(recent_key('k', key));
+                self.l1.remove(key).await
+            }
+            Kind::Tag(tag) => {
+                self.recent.mark(recent_key('t', tag));
+                self.l1.purge_tag(tag).await
+            }
+            Kind::All => {
+                self.recent.mark(recent_key('*', ""));
+                self.l1.purge_all().await
+            }
             Kind::Heartbeat => Ok(()),
         };
     }

@@ -40,6 +40,7 @@
 mod breaker;
 mod bus;
 mod l2;
+mod recent;
 mod stats;
 
 use std::fmt;
@@ -56,6 +57,7 @@ use tokio::time::Instant;
 use self::breaker::Breaker;
 use self::bus::{Bus, Kind, Liveness};
 use self::l2::{Keys, Remote};
+use self::recent::{Recent, recent_key};
 use super::{CacheStore, CachedResponse, MemoryStore, StoreError, Variants};
 
 /// Why a [`TieredStore`] could not be built.
@@ -180,8 +182,10 @@ impl TieredStoreBuilder {
         });
         let (stop, stopped) = watch::channel(());
         let (tx, rx) = mpsc::channel(self.queue);
+        let recent = Recent::new(self.tombstone);
         let inner = Arc::new(Inner {
             l1: self.l1.clone(),
+            recent: recent.clone(),
             remote: remote.clone(),
             breaker: Arc::new(Breaker::new(self.threshold, self.open_for)),
             live: Arc::new(Liveness::default()),
@@ -199,6 +203,7 @@ impl TieredStoreBuilder {
             client,
             remote,
             l1: self.l1,
+            recent,
             live: inner.live.clone(),
             me: inner.me,
             interval: self.interval,
@@ -235,6 +240,7 @@ impl fmt::Debug for TieredStore {
 
 struct Inner {
     l1: MemoryStore,
+    recent: Recent,
     remote: Arc<Remote>,
     breaker: Arc<Breaker>,
     live: Arc<Liveness>,
@@ -450,11 +456,22 @@ impl CacheStore for TieredStore {
         response: Arc<CachedResponse>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         let inner = &self.inner;
+        if inner.recent.purged_since(key, &response) {
+            stats::dropped("purged");
+            return futures_util::future::ready(Ok(())).boxed();
+        }
         let _ = inner.l1.put(key, response.clone());
         if response.body().len() <= inner.l1.max_object_size() {
-            match inner.queue.try_send((key.into(), response)) {
-                Ok(()) => stats::queue(inner.depth.fetch_add(1, Ordering::Relaxed) + 1),
-                Err(_) => stats::dropped("queue_full"),
+            // Counted before the send, so the writer never takes the depth below zero.
+            let depth = inner
+                .depth
+                .fetch_add(1, Ordering::Relaxed)
+                .saturating_add(1);
+            if inner.queue.try_send((key.into(), response)).is_ok() {
+                stats::queue(depth);
+            } else {
+                inner.depth.fetch_sub(1, Ordering::Relaxed);
+                stats::dropped("queue_full");
             }
         } else {
             stats::dropped("oversize");
@@ -464,6 +481,7 @@ impl CacheStore for TieredStore {
 
     fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         async move {
+            self.inner.recent.mark(recent_key('k', key));
             let _ = self.inner.l1.remove(key).await;
             let msg = bus::message(self.inner.me, Kind::Key(key.to_owned()));
             let call = self.inner.remote.purge_key(key, self.inner.tombstone, msg);
@@ -474,6 +492,7 @@ impl CacheStore for TieredStore {
 
     fn purge_tag<'a>(&'a self, tag: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         async move {
+            self.inner.recent.mark(recent_key('t', tag));
             let _ = self.inner.l1.purge_tag(tag).await;
             let msg = bus::message(self.inner.me, Kind::Tag(tag.to_owned()));
             self.fleet("purge", "tag", self.inner.remote.purge_tag(tag, msg))
@@ -484,6 +503,7 @@ impl CacheStore for TieredStore {
 
     fn purge_all(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         async move {
+            self.inner.recent.mark(recent_key('*', ""));
             let _ = self.inner.l1.purge_all().await;
             let msg = bus::message(self.inner.me, Kind::All);
             self.fleet("purge", "all", self.inner.remote.purge_all(msg))
