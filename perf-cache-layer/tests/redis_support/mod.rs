@@ -156,6 +156,8 @@ pub(crate) struct Origin {
     pub(crate) version: Arc<AtomicUsize>,
     pub(crate) calls: Arc<AtomicUsize>,
     pub(crate) gate: Option<Arc<Semaphore>>,
+    /// Bytes of padding after `v{version}` in each body.
+    pub(crate) pad: usize,
 }
 
 pub(crate) type Svc =
@@ -184,7 +186,10 @@ impl Origin {
                 Ok(Response::builder()
                     .header("cache-control", "max-age=60")
                     .header("surrogate-key", "items")
-                    .body(Full::new(Bytes::from(format!("v{v}"))))
+                    .body(Full::new(Bytes::from(format!(
+                        "v{v}{}",
+                        " ".repeat(this.pad)
+                    ))))
                     .unwrap())
             }
         }))

@@ -73,6 +73,21 @@ impl Breaker {
         }
     }
 
+    /// A Redis error: a failure when Redis is unreachable, a success when Redis answered (an
+    /// out-of-memory or wrong-type reply says the server is up; it must not open the breaker).
+    pub(crate) fn report(&self, err: &redis::RedisError) {
+        if err.is_io_error()
+            || err.is_timeout()
+            || err.is_connection_dropped()
+            || err.is_connection_refusal()
+            || err.is_unrecoverable_error()
+        {
+            self.failure();
+        } else {
+            self.success();
+        }
+    }
+
     /// A call failed or timed out: open after `threshold` in a row, or at once from half-open.
     pub(crate) fn failure(&self) {
         let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;

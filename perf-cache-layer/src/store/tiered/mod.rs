@@ -298,8 +298,8 @@ async fn writer(
                 }
                 stats::op("put", "ok", Some(start.elapsed()));
             }
-            Ok(Err(_)) => {
-                w.breaker.failure();
+            Ok(Err(e)) => {
+                w.breaker.report(&e);
                 stats::op("put", "error", Some(start.elapsed()));
             }
             Err(_) => {
@@ -382,8 +382,8 @@ impl TieredStore {
                 inner.breaker.success();
                 found
             }
-            Ok(Err(_)) => {
-                inner.breaker.failure();
+            Ok(Err(e)) => {
+                inner.breaker.report(&e);
                 stats::op("get", "error", Some(start.elapsed()));
                 return None;
             }
