@@ -275,10 +275,10 @@ pub(crate) async fn redis_cmd<T: redis::FromRedisValue>(
     cmd.query_async(&mut conn).await
 }
 
-/// Waits (up to 3 s) until namespace `ns` holds `n` entries in Redis.
+/// Waits (up to 5 s) until namespace `ns` holds `n` entries in Redis.
 pub(crate) async fn l2_entries(url: &str, ns: &str, n: usize) -> Vec<String> {
     let pattern = format!("pc:{ns}:e:*");
-    for _ in 0..600 {
+    for _ in 0..1000 {
         let keys: Vec<String> = redis_cmd(url, &["KEYS", &pattern])
             .await
             .unwrap_or_default();

@@ -106,9 +106,11 @@ impl Bus {
 
     async fn receive(&self) {
         let mut backoff = Duration::from_millis(50);
+        let mut first = true;
         loop {
-            if self.session().await {
+            if self.session(first).await {
                 backoff = Duration::from_millis(50);
+                first = false;
             }
             self.live.set(false);
             tokio::time::sleep(backoff).await;
@@ -117,7 +119,11 @@ impl Bus {
     }
 
     /// One subscription, until it fails or goes silent. Returns whether it ever subscribed.
-    async fn session(&self) -> bool {
+    ///
+    /// Every subscription but the store's first starts with an empty L1, and refuses to store
+    /// responses whose requests began before it: purges may have been missed in between. (Before
+    /// the first one, the store is new; purges made earlier are in Redis's states.)
+    async fn session(&self, first: bool) -> bool {
         let connect = async {
             let mut ps = self.client.get_async_pubsub().await?;
             ps.subscribe(self.remote.keys.channel()).await?;
@@ -126,10 +132,11 @@ impl Bus {
         let Ok(Ok(ps)) = tokio::time::timeout(self.interval, connect).await else {
             return false;
         };
-        // Anything purged while we were away is unknown: start from an empty L1.
-        self.recent.mark(recent_key('*', ""));
-        let _ = self.l1.purge_all().await;
-        stats::resync("subscribe");
+        if !first {
+            self.recent.mark(recent_key('*', ""));
+            let _ = self.l1.purge_all().await;
+            stats::resync("reconnect");
+        }
         self.live.set(true);
         let mut stream = ps.into_on_message();
         loop {

@@ -354,11 +354,16 @@ impl TieredStore {
         }
         let now = SystemTime::now();
         let window = self.inner.degraded_window;
+        let old = |r: &CachedResponse| {
+            !r.no_cache() && now.duration_since(r.response_time()).unwrap_or_default() > window
+        };
+        if !found.iter().any(|r| old(r)) {
+            return Some(found);
+        }
         let checked: Vec<Arc<CachedResponse>> = found
             .iter()
             .map(|r| {
-                let age = now.duration_since(r.response_time()).unwrap_or_default();
-                if age > window && !r.no_cache() {
+                if old(r) {
                     let mut copy = CachedResponse::clone(r);
                     copy.freshness.no_cache = true;
                     Arc::new(copy)
