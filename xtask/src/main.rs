@@ -14,6 +14,7 @@ mod budget;
 mod cache;
 mod middleware;
 mod otel;
+mod redis;
 mod util;
 
 use std::process::ExitCode;
@@ -75,9 +76,10 @@ fn test(args: &[String]) -> Result<(), String> {
     util::build_workspace()?;
     run(cargo().args(["test", "--workspace", "--all-targets", "--locked"]))?;
     run(cargo().args(["test", "--workspace", "--doc", "--locked"]))?;
-    let checks: [(&str, fn() -> Result<(), String>); 4] = [
+    let checks: [(&str, fn() -> Result<(), String>); 5] = [
         ("perf-middleware", middleware::test),
         ("perf-cache-layer", cache::test),
+        ("perf-cache-layer redis", redis::test),
         ("perf-budget", budget::test),
         ("perf-otel", otel::test),
     ];
