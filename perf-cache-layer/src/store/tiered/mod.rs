@@ -162,6 +162,9 @@ impl TieredStoreBuilder {
     pub fn build(self) -> Result<TieredStore, TieredStoreError> {
         let runtime =
             tokio::runtime::Handle::try_current().map_err(|_| TieredStoreError::NoRuntime)?;
+        stats::describe();
+        stats::breaker(0);
+        stats::bus_up(false);
         let url_err = |e: redis::RedisError| TieredStoreError::Url {
             reason: e.to_string(),
         };
@@ -465,7 +468,8 @@ impl CacheStore for TieredStore {
             stats::dropped("purged");
             return futures_util::future::ready(Ok(())).boxed();
         }
-        let _ = inner.l1.put(key, response.clone());
+        // The memory store answers at once; `now_or_never` runs it without an executor.
+        let _ = inner.l1.put(key, response.clone()).now_or_never();
         if response.body().len() <= inner.l1.max_object_size() {
             // Counted before the send, so the writer never takes the depth below zero.
             let depth = inner

@@ -2,7 +2,11 @@
 //! `kind`), never keys or tags. Without the `metrics` feature every function does nothing.
 #![cfg_attr(
     not(feature = "metrics"),
-    allow(unused_variables, reason = "recorded only with the metrics feature")
+    allow(
+        unused_variables,
+        dead_code,
+        reason = "recorded only with the metrics feature"
+    )
 )]
 
 use std::time::Duration;
@@ -76,4 +80,46 @@ pub(crate) fn bus_up(up: bool) {
 pub(crate) fn decode_failure(reason: &'static str) {
     #[cfg(feature = "metrics")]
     metrics::counter!(DECODE_FAILURES, "reason" => reason).increment(1);
+}
+
+/// Describes the L2 metrics to the installed recorder (called when a store is built).
+pub(crate) fn describe() {
+    #[cfg(feature = "metrics")]
+    {
+        use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+        describe_counter!(
+            OPS,
+            Unit::Count,
+            "Redis operations of the cache's L2, by op and result."
+        );
+        describe_histogram!(
+            DURATION,
+            Unit::Seconds,
+            "Latency of the cache's Redis operations."
+        );
+        describe_gauge!(BREAKER, "The L2 breaker: 0 closed, 1 half-open, 2 open.");
+        describe_gauge!(QUEUE, Unit::Count, "Writes waiting for Redis.");
+        describe_counter!(DROPPED, Unit::Count, "Writes not sent to Redis, by reason.");
+        describe_counter!(
+            INVALIDATIONS,
+            Unit::Count,
+            "Invalidation messages sent and received."
+        );
+        describe_histogram!(
+            LAG,
+            Unit::Seconds,
+            "Time from a purge to its receipt by another instance."
+        );
+        describe_counter!(
+            RESYNCS,
+            Unit::Count,
+            "L1 flushes because purges may have been missed."
+        );
+        describe_gauge!(BUS_UP, "1 while the invalidation bus is live.");
+        describe_counter!(
+            DECODE_FAILURES,
+            Unit::Count,
+            "Redis values that were not usable entries."
+        );
+    }
 }
