@@ -141,3 +141,35 @@ async fn a_purge_racing_an_in_flight_miss_is_not_undone() {
     assert_eq!(get(&mut a_svc, "/item").await.body, "v1");
     assert_eq!(get(&mut b.svc, "/item").await.body, "v1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_entry_is_refreshed_by_one_instance_only() {
+    let (url, _own) = shared_or_own().await;
+    let ns = namespace("swr");
+    let origin = Origin {
+        cache_control: "max-age=1, stale-while-revalidate=30",
+        ..Origin::default()
+    };
+    let mut a = instance(tiered(&url, &ns).build().unwrap(), &origin);
+    let mut b = instance(tiered(&url, &ns).build().unwrap(), &origin);
+    warm(&mut a, &mut b, &url, &ns).await;
+    assert_eq!(origin.calls.load(Ordering::SeqCst), 1);
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let stale_a = get(&mut a.svc, "/item").await;
+    let stale_b = get(&mut b.svc, "/item").await;
+    for s in [&stale_a, &stale_b] {
+        assert_eq!(s.body, "v0");
+        assert!(
+            s.cache_status.contains("stale-while-revalidate"),
+            "{}",
+            s.cache_status
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        origin.calls.load(Ordering::SeqCst),
+        2,
+        "one background refresh for the two instances"
+    );
+}

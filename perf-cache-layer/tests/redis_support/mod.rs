@@ -158,6 +158,8 @@ pub(crate) struct Origin {
     pub(crate) gate: Option<Arc<Semaphore>>,
     /// Bytes of padding after `v{version}` in each body.
     pub(crate) pad: usize,
+    /// `Cache-Control` of `GET` answers; empty means `max-age=60`.
+    pub(crate) cache_control: &'static str,
 }
 
 pub(crate) type Svc =
@@ -184,7 +186,14 @@ impl Origin {
                     gate.acquire().await.unwrap().forget();
                 }
                 Ok(Response::builder()
-                    .header("cache-control", "max-age=60")
+                    .header(
+                        "cache-control",
+                        if this.cache_control.is_empty() {
+                            "max-age=60"
+                        } else {
+                            this.cache_control
+                        },
+                    )
                     .header("surrogate-key", "items")
                     .body(Full::new(Bytes::from(format!(
                         "v{v}{}",

@@ -61,6 +61,9 @@ impl Keys {
     pub(crate) fn epoch(&self) -> String {
         format!("{}epoch", self.prefix)
     }
+    pub(crate) fn lease(&self, key: &str) -> String {
+        format!("{}lk:{}", self.prefix, digest(key.as_bytes()))
+    }
     pub(crate) fn channel(&self) -> String {
         format!("{}bus", self.prefix)
     }
@@ -333,6 +336,20 @@ impl Remote {
             .ignore()
             .query_async(&mut conn)
             .await
+    }
+
+    /// `SET lk:{digest} <me> NX PX ttl`: whether this instance now holds the refresh lease.
+    pub(crate) async fn lease(&self, key: &str, me: u64, ttl: Duration) -> RedisResult<bool> {
+        let mut conn = self.conn.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.keys.lease(key))
+            .arg(me)
+            .arg("NX")
+            .arg("PX")
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1))
+            .query_async(&mut conn)
+            .await?;
+        Ok(set.is_some())
     }
 
     /// Publishes a bus message (the heartbeat).

@@ -525,6 +525,32 @@ impl CacheStore for TieredStore {
         self.inner.l1.max_object_size()
     }
 
+    fn refresh_lease<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, bool> {
+        async move {
+            let inner = &self.inner;
+            if !inner.breaker.allow() {
+                return true; // Redis skipped: refresh locally (fail-open)
+            }
+            let lease = inner.remote.lease(key, inner.me, ttl);
+            match tokio::time::timeout(inner.read_timeout, lease).await {
+                Ok(Ok(granted)) => {
+                    inner.breaker.success();
+                    stats::op("lease", if granted { "ok" } else { "busy" }, None);
+                    granted
+                }
+                Ok(Err(e)) => {
+                    inner.breaker.report(&e);
+                    true
+                }
+                Err(_) => {
+                    inner.breaker.failure();
+                    true
+                }
+            }
+        }
+        .boxed()
+    }
+
     fn get_ready(&self, key: &str) -> Option<Option<Variants>> {
         // An L1 hit answers at once; an L1 miss must go through `get` (and Redis).
         self.l1_get(key).map(Some)
