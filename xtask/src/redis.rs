@@ -23,8 +23,23 @@ pub(crate) fn test() -> Result<(), String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let _server = Server::start("redis-server", cmd, addr)?;
     run(cargo()
-        .args(["test", "-p", "perf-cache-layer", "--features", "redis", "--locked"])
-        .args(["--test", "redis_fleet", "--test", "redis_faults", "--", "--nocapture"])
+        .args([
+            "test",
+            "-p",
+            "perf-cache-layer",
+            "--features",
+            "redis",
+            "--locked",
+        ])
+        .args([
+            "--test",
+            "redis_fleet",
+            "--test",
+            "redis_faults",
+            "--test",
+            "redis_metrics",
+        ])
+        .args(["--", "--nocapture"])
         .env("PERF_TEST_REDIS_URL", format!("redis://{addr}/"))
         .env("PERF_TEST_REDIS_SERVER", &bin))
 }
