@@ -93,7 +93,7 @@ mod tests {
         let routes = axum::Router::new()
             .route("/api/products", get(list))
             .route("/api/products/{id}", get(product).put(update_product));
-        super::products(routes)
+        super::products(routes, None)
             .unwrap()
             .with_state(AppState::default())
     }
