@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use perf_cache_layer::{CacheLayer, MemoryStore};
 use redis_support::{
-    Origin, Redis, Svc, buses_up, get, instance, l2_entries, namespace, redis_cmd, tiered,
+    Origin, Redis, Svc, buses_up, free_port, get, instance, l2_entries, namespace, redis_cmd,
+    tiered,
 };
 use tokio::time::Instant;
 use tower::util::BoxCloneService;
@@ -270,4 +271,47 @@ async fn eviction_under_a_small_maxmemory_is_a_miss() {
             "{policy}: out-of-memory replies do not open the breaker"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_and_serves_with_redis_down_then_uses_it_when_it_comes() {
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}/");
+    let ns = namespace("late");
+    let origin = Origin::default();
+    let store = tiered(&url, &ns)
+        .read_timeout(DEADLINE)
+        .build()
+        .expect("builds without Redis");
+    let mut a = instance(store, &origin);
+    let mut worst = Duration::ZERO;
+    for i in 0..20 {
+        let start = Instant::now();
+        assert_eq!(get(&mut a.svc, &format!("/early{i}")).await.status, 200);
+        worst = worst.max(start.elapsed());
+    }
+    println!("Redis absent at start: slowest of 20 requests {worst:?}");
+    assert!(worst <= DEADLINE + SLACK, "a request waited {worst:?}");
+
+    let _redis = Redis::start_on(port, &[]).await;
+    let mut b = instance(tiered(&url, &ns).build().unwrap(), &origin);
+    let start = Instant::now();
+    let mut n = 0;
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "L2 never came online"
+        );
+        n += 1;
+        let path = format!("/late{n}");
+        get(&mut a.svc, &path).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if get(&mut b.svc, &path).await.cache_status.contains("hit") {
+            break;
+        }
+    }
+    println!(
+        "Redis started later: A's entries reach B through L2 after {:?}",
+        start.elapsed()
+    );
 }

@@ -26,7 +26,7 @@ pub(crate) struct Redis {
     extra: Vec<String>,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
     l.local_addr().unwrap().port()
 }
@@ -34,7 +34,11 @@ fn free_port() -> u16 {
 impl Redis {
     /// Starts a server with `extra` arguments (`--maxmemory 1mb`, …).
     pub(crate) async fn start(extra: &[&str]) -> Self {
-        let port = free_port();
+        Self::start_on(free_port(), extra).await
+    }
+
+    /// Starts a server on `port`.
+    pub(crate) async fn start_on(port: u16, extra: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!("perf-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut r = Self {
