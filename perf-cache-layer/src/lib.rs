@@ -26,6 +26,8 @@ pub use self::store::{
     CacheStore, CachedResponse, CachedResponseBuilder, DecodeError, DecodeErrorKind, MemoryStore,
     MemoryStoreBuilder, StoreError,
 };
+#[cfg(feature = "redis")]
+pub use self::store::{TieredStore, TieredStoreBuilder, TieredStoreError};
 
 #[cfg(test)]
 mod tests;

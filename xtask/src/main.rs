@@ -19,6 +19,7 @@ mod middleware;
 mod otel;
 mod postgres;
 mod readme;
+mod redis;
 mod util;
 
 use std::process::ExitCode;
@@ -90,6 +91,7 @@ fn test(args: &[String]) -> Result<(), String> {
     let checks: &[(&str, fn() -> Result<(), String>)] = &[
         ("perf-middleware", middleware::test),
         ("perf-cache-layer", cache::test),
+        ("perf-cache-layer redis", redis::test),
         ("perf-budget", budget::test),
         ("perf-otel", otel::test),
         ("perf-middleware db on PostgreSQL", postgres::test),

@@ -26,7 +26,7 @@ use http::{Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use perf_cache_layer::{CacheLayer, MemoryStore, SetCookiePolicy};
+use perf_cache_layer::{CacheLayer, MemoryStore, SetCookiePolicy, TieredStore};
 use tower_service::Service;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -63,6 +63,10 @@ struct Args {
     /// Heuristic freshness fraction of the `Last-Modified` age (0 disables).
     #[arg(long, default_value_t = 0.1)]
     heuristic: f64,
+    /// Redis URL (or `REDIS_URL`): the store becomes an in-process L1 over a Redis shared by every
+    /// proxy given the same URL, with purges reaching all of them.
+    #[arg(long)]
+    redis: Option<String>,
 }
 
 /// Forwards requests to the origin. Transport errors are errors, so the cache can serve stale
@@ -166,7 +170,20 @@ fn layer(args: &Args) -> Result<CacheLayer, Box<dyn std::error::Error>> {
         SetCookie::Strip => SetCookiePolicy::Strip,
         SetCookie::Bypass => SetCookiePolicy::Bypass,
     };
-    let mut builder = CacheLayer::builder().store(store).set_cookie(set_cookie);
+    let mut builder = CacheLayer::builder().set_cookie(set_cookie);
+    builder = match args
+        .redis
+        .clone()
+        .or_else(|| std::env::var("REDIS_URL").ok())
+    {
+        Some(url) => builder.store(
+            TieredStore::builder(url)
+                .namespace("cache-proxy")
+                .l1(store)
+                .build()?,
+        ),
+        None => builder.store(store),
+    };
     if args.stale_on_disconnect > 0 {
         builder = builder.stale_on_disconnect(Duration::from_secs(args.stale_on_disconnect));
     }

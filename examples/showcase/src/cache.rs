@@ -12,22 +12,26 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use perf_cache_layer::{CacheHandle, CacheLayer};
+use perf_cache_layer::{CacheHandle, CacheLayer, TieredStore};
 use perf_middleware::ServerTiming;
 
-/// Wraps `routes` (the product routes) with the cache.
+/// Wraps `routes` (the product routes) with the cache; with `redis`, an in-process L1 over that
+/// Redis, so that a `PUT` on one instance invalidates every other.
 ///
 /// # Errors
 ///
-/// Invalid cache configuration.
+/// Invalid cache configuration or Redis URL.
 pub(crate) fn products<S: Clone + Send + Sync + 'static>(
     routes: Router<S>,
-) -> Result<Router<S>, perf_cache_layer::ConfigError> {
+    redis: Option<&str>,
+) -> Result<Router<S>, Box<dyn std::error::Error + Send + Sync>> {
     // Server-Timing on, like the showcase's perf-middleware: DevTools shows `cache;desc="hit"` next
     // to `total` and `app`.
-    let (cache, handle) = CacheLayer::builder()
-        .server_timing(ServerTiming::Always)
-        .build_pair()?;
+    let mut builder = CacheLayer::builder().server_timing(ServerTiming::Always);
+    if let Some(url) = redis {
+        builder = builder.store(TieredStore::builder(url).namespace("showcase").build()?);
+    }
+    let (cache, handle) = builder.build_pair()?;
     Ok(routes
         .layer(middleware::from_fn(freshness))
         .layer(cache)
@@ -89,7 +93,7 @@ mod tests {
         let routes = axum::Router::new()
             .route("/api/products", get(list))
             .route("/api/products/{id}", get(product).put(update_product));
-        super::products(routes)
+        super::products(routes, None)
             .unwrap()
             .with_state(AppState::default())
     }

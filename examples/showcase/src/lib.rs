@@ -62,12 +62,16 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
 pub struct Config {
     /// Slow-request log threshold.
     pub slow_threshold: Duration,
+    /// A Redis URL: the product cache becomes a `TieredStore` (in-process L1 over Redis, shared
+    /// with every instance given the same URL). `None` keeps the in-memory store.
+    pub redis: Option<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             slow_threshold: Duration::from_millis(500),
+            redis: None,
         }
     }
 }
@@ -147,7 +151,7 @@ pub fn app_and_page(
     let api = Router::new()
         .route("/api/users/{id}", get(user))
         .route("/api/slow", get(slow))
-        .merge(cache::products(catalogue)?)
+        .merge(cache::products(catalogue, config.redis.as_deref())?)
         .with_state(AppState::default())
         .merge(db::routes()?);
     let (api, budget_handle) = budget::wrap(api.layer(perf))?;

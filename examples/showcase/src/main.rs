@@ -1,5 +1,6 @@
 //! `cargo run -p showcase` — serves the showcase API with every tower-perf layer on its
-//! embedded defaults. `--listen ADDR` changes the address (default `127.0.0.1:3000`).
+//! embedded defaults. `--listen ADDR` changes the address (default `127.0.0.1:3000`);
+//! `--redis URL` (or `REDIS_URL`) shares the product cache with every instance on that Redis.
 
 use std::net::SocketAddr;
 
@@ -12,6 +13,10 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
+    /// Redis URL for a product cache shared by every instance (or `REDIS_URL`); without it the
+    /// cache is in process memory.
+    #[arg(long)]
+    redis: Option<String>,
 }
 
 #[tokio::main]
@@ -21,7 +26,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args = Args::parse();
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
-    let (app, page) = showcase::app_and_page(showcase::Config::default())?;
+    let config = showcase::Config {
+        redis: args.redis.or_else(|| std::env::var("REDIS_URL").ok()),
+        ..showcase::Config::default()
+    };
+    let (app, page) = showcase::app_and_page(config)?;
     let app = app.layer(showcase::otel::layer(&telemetry));
     println!("showcase listening on http://{addr}");
     for (method, path, what) in showcase::ENDPOINTS {

@@ -19,6 +19,9 @@ use crate::rfc::{conditional, key};
 use crate::shared::Shared;
 use crate::store::CachedResponse;
 
+/// How long a background refresh holds the store's refresh lease (longer than an origin fetch).
+const REFRESH_LEASE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A GET or HEAD: serve a stored variant, revalidate it, or forward as a (coalesced) miss.
 pub(crate) async fn lookup<S, ReqBody, ResBody>(
     shared: Arc<Shared>,
@@ -248,9 +251,13 @@ fn spawn_refresh<S, ReqBody, ResBody>(
     let (shared, inner, entry) = (shared.clone(), inner.clone(), entry.clone());
     runtime.spawn(async move {
         let key = ctx.key.clone();
-        let done =
-            fetch::revalidate(shared.clone(), inner, parts, ReqBody::default(), entry, ctx).await;
-        drop(done);
+        // Across instances sharing a store, one refreshes; the others keep serving stale.
+        if shared.store.refresh_lease(&key, REFRESH_LEASE).await {
+            let done =
+                fetch::revalidate(shared.clone(), inner, parts, ReqBody::default(), entry, ctx)
+                    .await;
+            drop(done);
+        }
         shared
             .refreshing
             .lock()

@@ -44,15 +44,20 @@
 mod encoding;
 mod entry;
 mod memory;
+#[cfg(feature = "redis")]
+mod tiered;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
 pub use self::encoding::{DecodeError, DecodeErrorKind};
 pub use self::entry::{CachedResponse, CachedResponseBuilder};
 pub use self::memory::{MemoryStore, MemoryStoreBuilder};
+#[cfg(feature = "redis")]
+pub use self::tiered::{TieredStore, TieredStoreBuilder, TieredStoreError};
 
 /// The stored variants for one primary key.
 pub type Variants = Arc<[Arc<CachedResponse>]>;
@@ -115,6 +120,15 @@ pub trait CacheStore: Send + Sync + 'static {
     fn get_ready(&self, key: &str) -> Option<Option<Variants>> {
         let _ = key;
         None
+    }
+
+    /// Asks for the right to refresh `key` in the background (`stale-while-revalidate`) for the
+    /// next `ttl`. A store shared by several instances grants it to one of them, so that a stale
+    /// entry is refreshed once, not once per instance; it never waits for the holder. The default,
+    /// right for a store of one instance, always grants it (in-process coalescing already applies).
+    fn refresh_lease<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, bool> {
+        let _ = (key, ttl);
+        Box::pin(std::future::ready(true))
     }
 }
 

@@ -1,0 +1,180 @@
+//! The invalidation bus: Redis pub/sub on `pc:{ns}:bus`, with a heartbeat for liveness.
+//!
+//! Pub/sub is at-most-once, so the receiver never trusts silence: it flushes its L1 on every
+//! (re)subscribe (purges sent while it was away are lost, so everything it holds is suspect), and
+//! declares the bus down when it has seen no message, not even its own heartbeat, for three
+//! coherence intervals. While the bus is down, the store revalidates old L1 entries.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::l2::{Remote, unix_ms};
+use super::recent::{Recent, recent_key};
+use super::stats;
+use crate::store::{CacheStore, MemoryStore};
+
+/// What a bus message asks receivers to drop from their L1.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Kind {
+    Key(String),
+    Tag(String),
+    All,
+    Heartbeat,
+}
+
+impl Kind {
+    pub(crate) fn label(&self) -> &'static str {
+        match self {
+            Self::Key(_) => "key",
+            Self::Tag(_) => "tag",
+            Self::All => "all",
+            Self::Heartbeat => "heartbeat",
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Msg {
+    from: u64,
+    at_ms: u64,
+    kind: Kind,
+}
+
+pub(crate) fn message(from: u64, kind: Kind) -> Vec<u8> {
+    postcard::to_allocvec(&Msg {
+        from,
+        at_ms: unix_ms(SystemTime::now()),
+        kind,
+    })
+    .unwrap_or_default()
+}
+
+/// Bus liveness, read on the request path.
+#[derive(Debug, Default)]
+pub(crate) struct Liveness {
+    up: AtomicBool,
+}
+
+impl Liveness {
+    pub(crate) fn up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+    fn set(&self, up: bool) {
+        if self.up.swap(up, Ordering::Relaxed) != up {
+            stats::bus_up(up);
+        }
+    }
+}
+
+/// Everything the bus tasks need.
+pub(crate) struct Bus {
+    pub(crate) client: redis::Client,
+    pub(crate) remote: Arc<Remote>,
+    pub(crate) l1: MemoryStore,
+    pub(crate) recent: Recent,
+    pub(crate) live: Arc<Liveness>,
+    pub(crate) me: u64,
+    pub(crate) interval: Duration,
+}
+
+impl Bus {
+    /// Runs the receiver and the heartbeat until `stop` is dropped.
+    pub(crate) async fn run(self, mut stop: watch::Receiver<()>) {
+        let this = Arc::new(self);
+        let beat = tokio::spawn(this.clone().heartbeat());
+        tokio::select! {
+            () = this.receive() => {}
+            _ = stop.changed() => {}
+        }
+        beat.abort();
+    }
+
+    async fn heartbeat(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(self.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let msg = message(self.me, Kind::Heartbeat);
+            let _ = tokio::time::timeout(self.interval, self.remote.publish(msg)).await;
+        }
+    }
+
+    async fn receive(&self) {
+        let mut backoff = Duration::from_millis(50);
+        let mut first = true;
+        loop {
+            if self.session(first).await {
+                backoff = Duration::from_millis(50);
+                first = false;
+            }
+            self.live.set(false);
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// One subscription, until it fails or goes silent. Returns whether it ever subscribed.
+    ///
+    /// Every subscription but the store's first starts with an empty L1, and refuses to store
+    /// responses whose requests began before it: purges may have been missed in between. (Before
+    /// the first one, the store is new; purges made earlier are in Redis's states.)
+    async fn session(&self, first: bool) -> bool {
+        let connect = async {
+            let mut ps = self.client.get_async_pubsub().await?;
+            ps.subscribe(self.remote.keys.channel()).await?;
+            Ok::<_, redis::RedisError>(ps)
+        };
+        let Ok(Ok(ps)) = tokio::time::timeout(self.interval, connect).await else {
+            return false;
+        };
+        if !first {
+            self.recent.mark(recent_key('*', ""));
+            let _ = self.l1.purge_all().await;
+            stats::resync("reconnect");
+        }
+        self.live.set(true);
+        let mut stream = ps.into_on_message();
+        loop {
+            match tokio::time::timeout(self.interval * 3, stream.next()).await {
+                Ok(Some(msg)) => self.apply(msg.get_payload_bytes()).await,
+                Ok(None) => return true,
+                Err(_) => {
+                    stats::resync("heartbeat");
+                    return true;
+                }
+            }
+        }
+    }
+
+    async fn apply(&self, bytes: &[u8]) {
+        let Ok(msg) = postcard::from_bytes::<Msg>(bytes) else {
+            return;
+        };
+        if msg.from == self.me || matches!(msg.kind, Kind::Heartbeat) {
+            return;
+        }
+        stats::invalidation("received", msg.kind.label());
+        let now = unix_ms(SystemTime::now());
+        stats::lag(Duration::from_millis(now.saturating_sub(msg.at_ms)));
+        let _ = match &msg.kind {
+            Kind::Key(key) => {
+                self.recent.mark(recent_key('k', key));
+                self.l1.remove(key).await
+            }
+            Kind::Tag(tag) => {
+                self.recent.mark(recent_key('t', tag));
+                self.l1.purge_tag(tag).await
+            }
+            Kind::All => {
+                self.recent.mark(recent_key('*', ""));
+                self.l1.purge_all().await
+            }
+            Kind::Heartbeat => Ok(()),
+        };
+    }
+}

@@ -1,0 +1,403 @@
+//! [`TieredStore`]: the in-process [`MemoryStore`] (L1) in front of Redis (L2), shared by every
+//! instance, with purges that reach every instance's L1.
+//!
+//! - A fresh L1 hit never touches Redis.
+//! - An L1 miss reads Redis under its own deadline ([`read_timeout`], 50 ms by default) and
+//!   promotes what it finds into L1. A timeout or error is a miss and counts toward the breaker.
+//! - A write goes to L1 at once and to Redis through a bounded background queue; when the queue
+//!   is full the write is dropped and counted (a lost L2 write only means a later miss).
+//! - Unsafe-method invalidations and [`CacheHandle`](crate::CacheHandle) purges apply to L1, then
+//!   to Redis and to every other instance through the bus; the purge returns an error when Redis
+//!   could not be reached (the local purge has happened either way).
+//! - Redis down costs nothing: the store builds with Redis unreachable, and after
+//!   [`breaker`] failures in a row Redis is skipped (one atomic load) until a probe succeeds.
+//! - While the bus is down, L1 entries older than [`degraded_window`] (5 s by default) are
+//!   served only after revalidation with the origin.
+//!
+//! # Redis layout
+//!
+//! All keys are under `pc:{namespace}:`:
+//! - `e:{digest(key)}`: a hash; field `k` holds the full primary key (checked on read), fields
+//!   `v:{digest(vary selection)}` hold one variant each as `"PL2" 0x01 stamp entry`, where `stamp`
+//!   is postcard `(epoch, [tag version])` and `entry` the versioned [`CachedResponse`] encoding.
+//!   Freshness comes from the entry's stored wall-clock times; Redis TTL (the longest variant's
+//!   retention) is garbage collection only.
+//! - `ts:{digest(key)}`: the tombstone, the Unix milliseconds of the key's last purge (60 s).
+//! - `t:{digest(tag)}`: the tag state, `"version:purged_ms"`, with a random version.
+//! - `epoch`: `"epoch:purged_ms"`, replaced by `purge_all` (nothing is flushed on the server).
+//! - the channel `bus`: invalidation messages and heartbeats.
+//!
+//! A variant is valid only if its stamped epoch and tag versions equal the current ones and its
+//! request started after its key's, the epoch's and every tag's last purge (less the clock-skew
+//! margin). A missing state is a mismatch, so eviction or `FLUSHALL` never revives a purged
+//! entry, and a response that raced a purge is never served from L2. A value that does not decode
+//! or whose `k` differs is a counted miss.
+//!
+//! [`read_timeout`]: TieredStoreBuilder::read_timeout
+//! [`breaker`]: TieredStoreBuilder::breaker
+//! [`degraded_window`]: TieredStoreBuilder::degraded_window
+
+mod breaker;
+mod builder;
+mod bus;
+mod l2;
+mod recent;
+mod stats;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use self::breaker::Breaker;
+pub use self::builder::{TieredStoreBuilder, TieredStoreError};
+use self::bus::{Kind, Liveness};
+use self::l2::Remote;
+use self::recent::{Recent, recent_key};
+use super::{CacheStore, CachedResponse, MemoryStore, StoreError, Variants};
+
+/// An L1 [`MemoryStore`] in front of a Redis L2 shared by every instance. Clones share both.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use perf_cache_layer::{CacheLayer, TieredStore};
+///
+/// let store = TieredStore::builder("redis://127.0.0.1:6379/").namespace("shop").build()?;
+/// let layer = CacheLayer::builder().store(store).build()?;
+/// # let _ = layer; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct TieredStore {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for TieredStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TieredStore")
+            .field("l1", &self.inner.l1)
+            .field("breaker", &self.inner.breaker.state())
+            .field("bus_up", &self.inner.live.up())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    l1: MemoryStore,
+    recent: Recent,
+    remote: Arc<Remote>,
+    breaker: Arc<Breaker>,
+    live: Arc<Liveness>,
+    queue: mpsc::Sender<(Arc<str>, Arc<CachedResponse>)>,
+    depth: Arc<AtomicUsize>,
+    me: u64,
+    read_timeout: Duration,
+    write_timeout: Duration,
+    degraded_window: Duration,
+    tombstone: Duration,
+    _stop: watch::Sender<()>,
+}
+
+/// What the background writer needs (not the whole store, so that dropping the store stops it).
+struct Writer {
+    remote: Arc<Remote>,
+    breaker: Arc<Breaker>,
+    depth: Arc<AtomicUsize>,
+    timeout: Duration,
+}
+
+impl Inner {
+    fn writer(&self) -> Writer {
+        Writer {
+            remote: self.remote.clone(),
+            breaker: self.breaker.clone(),
+            depth: self.depth.clone(),
+            timeout: self.write_timeout,
+        }
+    }
+}
+
+async fn writer(
+    w: Writer,
+    mut rx: mpsc::Receiver<(Arc<str>, Arc<CachedResponse>)>,
+    mut stop: watch::Receiver<()>,
+) {
+    loop {
+        let job = tokio::select! {
+            job = rx.recv() => job,
+            _ = stop.changed() => None,
+        };
+        let Some((key, entry)) = job else { return };
+        stats::queue(w.depth.fetch_sub(1, Ordering::Relaxed).saturating_sub(1));
+        if !w.breaker.allow() {
+            stats::dropped("breaker");
+            continue;
+        }
+        let start = Instant::now();
+        match tokio::time::timeout(w.timeout, w.remote.put(&key, &entry)).await {
+            Ok(Ok(written)) => {
+                w.breaker.success();
+                if !written {
+                    stats::dropped("purged");
+                }
+                stats::op("put", "ok", Some(start.elapsed()));
+            }
+            Ok(Err(e)) => {
+                w.breaker.report(&e);
+                stats::op("put", "error", Some(start.elapsed()));
+            }
+            Err(_) => {
+                w.breaker.failure();
+                stats::op("put", "timeout", Some(start.elapsed()));
+            }
+        }
+    }
+}
+
+impl TieredStore {
+    /// A builder for a store on the Redis at `url` (`redis://host:port/db`, `rediss://…`,
+    /// `redis+unix:///path`).
+    pub fn builder(url: impl Into<String>) -> TieredStoreBuilder {
+        TieredStoreBuilder {
+            url: url.into(),
+            l1: MemoryStore::default(),
+            namespace: "default".into(),
+            read_timeout: Duration::from_millis(50),
+            write_timeout: Duration::from_millis(250),
+            queue: 1024,
+            threshold: 5,
+            open_for: Duration::from_secs(2),
+            interval: Duration::from_secs(1),
+            degraded_window: Duration::from_secs(5),
+            skew: Duration::from_secs(1),
+            tombstone: Duration::from_secs(60),
+        }
+    }
+
+    /// The L1 store.
+    pub fn l1(&self) -> &MemoryStore {
+        &self.inner.l1
+    }
+
+    /// Whether the breaker currently lets calls through to Redis (closed).
+    pub fn redis_up(&self) -> bool {
+        self.inner.breaker.state() == 0
+    }
+
+    /// Whether the invalidation bus is live (subscribed, and heard from within three intervals).
+    pub fn bus_up(&self) -> bool {
+        self.inner.live.up()
+    }
+
+    /// L1 variants, with those older than the degraded window marked for revalidation while the
+    /// bus is down.
+    fn l1_get(&self, key: &str) -> Option<Variants> {
+        let found = self.inner.l1.get_ready(key).flatten()?;
+        if self.inner.live.up() {
+            return Some(found);
+        }
+        let now = SystemTime::now();
+        let window = self.inner.degraded_window;
+        let old = |r: &CachedResponse| {
+            !r.no_cache() && now.duration_since(r.response_time()).unwrap_or_default() > window
+        };
+        if !found.iter().any(|r| old(r)) {
+            return Some(found);
+        }
+        let checked: Vec<Arc<CachedResponse>> = found
+            .iter()
+            .map(|r| {
+                if old(r) {
+                    let mut copy = CachedResponse::clone(r);
+                    copy.freshness.no_cache = true;
+                    Arc::new(copy)
+                } else {
+                    r.clone()
+                }
+            })
+            .collect();
+        Some(checked.into())
+    }
+
+    async fn l2_get(&self, key: &str) -> Option<Variants> {
+        let inner = &self.inner;
+        if !inner.breaker.allow() {
+            stats::op("get", "skipped", None);
+            return None;
+        }
+        let start = Instant::now();
+        let found = match tokio::time::timeout(inner.read_timeout, inner.remote.get(key)).await {
+            Ok(Ok(found)) => {
+                inner.breaker.success();
+                found
+            }
+            Ok(Err(e)) => {
+                inner.breaker.report(&e);
+                stats::op("get", "error", Some(start.elapsed()));
+                return None;
+            }
+            Err(_) => {
+                inner.breaker.failure();
+                stats::op("get", "timeout", Some(start.elapsed()));
+                return None;
+            }
+        };
+        let result = if found.is_empty() { "miss" } else { "hit" };
+        stats::op("get", result, Some(start.elapsed()));
+        for entry in found.iter().rev() {
+            let _ = inner.l1.put(key, entry.clone()).await;
+        }
+        (!found.is_empty()).then(|| found.into())
+    }
+
+    /// Runs a purge on Redis under the read deadline; an error says the fleet was not reached.
+    async fn fleet(
+        &self,
+        op: &'static str,
+        kind: &'static str,
+        call: impl Future<Output = redis::RedisResult<()>>,
+    ) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        if !inner.breaker.allow() {
+            stats::op(op, "skipped", None);
+            return Err(StoreError::new(
+                "purged locally; Redis skipped (breaker open)",
+            ));
+        }
+        let start = Instant::now();
+        let outcome = tokio::time::timeout(inner.read_timeout, call).await;
+        let (result, err) = match outcome {
+            Ok(Ok(())) => ("ok", None),
+            Ok(Err(e)) => ("error", Some(e.to_string())),
+            Err(_) => ("timeout", Some("Redis timed out".to_owned())),
+        };
+        stats::op(op, result, Some(start.elapsed()));
+        match err {
+            None => {
+                inner.breaker.success();
+                stats::invalidation("sent", kind);
+                Ok(())
+            }
+            Some(e) => {
+                inner.breaker.failure();
+                Err(StoreError::new(format!(
+                    "purged locally; fleet not reached: {e}"
+                )))
+            }
+        }
+    }
+}
+
+impl CacheStore for TieredStore {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Variants>, StoreError>> {
+        async move {
+            if let Some(found) = self.l1_get(key) {
+                return Ok(Some(found));
+            }
+            Ok(self.l2_get(key).await)
+        }
+        .boxed()
+    }
+
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        response: Arc<CachedResponse>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let inner = &self.inner;
+        if inner.recent.purged_since(key, &response) {
+            stats::dropped("purged");
+            return futures_util::future::ready(Ok(())).boxed();
+        }
+        // The memory store answers at once; `now_or_never` runs it without an executor.
+        let _ = inner.l1.put(key, response.clone()).now_or_never();
+        if response.body().len() <= inner.l1.max_object_size() {
+            // Counted before the send, so the writer never takes the depth below zero.
+            let depth = inner
+                .depth
+                .fetch_add(1, Ordering::Relaxed)
+                .saturating_add(1);
+            if inner.queue.try_send((key.into(), response)).is_ok() {
+                stats::queue(depth);
+            } else {
+                inner.depth.fetch_sub(1, Ordering::Relaxed);
+                stats::dropped("queue_full");
+            }
+        } else {
+            stats::dropped("oversize");
+        }
+        futures_util::future::ready(Ok(())).boxed()
+    }
+
+    fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        async move {
+            self.inner.recent.mark(recent_key('k', key));
+            let _ = self.inner.l1.remove(key).await;
+            let msg = bus::message(self.inner.me, Kind::Key(key.to_owned()));
+            let call = self.inner.remote.purge_key(key, self.inner.tombstone, msg);
+            self.fleet("del", "key", call).await
+        }
+        .boxed()
+    }
+
+    fn purge_tag<'a>(&'a self, tag: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        async move {
+            self.inner.recent.mark(recent_key('t', tag));
+            let _ = self.inner.l1.purge_tag(tag).await;
+            let msg = bus::message(self.inner.me, Kind::Tag(tag.to_owned()));
+            self.fleet("purge", "tag", self.inner.remote.purge_tag(tag, msg))
+                .await
+        }
+        .boxed()
+    }
+
+    fn purge_all(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            self.inner.recent.mark(recent_key('*', ""));
+            let _ = self.inner.l1.purge_all().await;
+            let msg = bus::message(self.inner.me, Kind::All);
+            self.fleet("purge", "all", self.inner.remote.purge_all(msg))
+                .await
+        }
+        .boxed()
+    }
+
+    fn max_object_size(&self) -> usize {
+        self.inner.l1.max_object_size()
+    }
+
+    fn refresh_lease<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, bool> {
+        async move {
+            let inner = &self.inner;
+            if !inner.breaker.allow() {
+                return true; // Redis skipped: refresh locally (fail-open)
+            }
+            let lease = inner.remote.lease(key, inner.me, ttl);
+            match tokio::time::timeout(inner.read_timeout, lease).await {
+                Ok(Ok(granted)) => {
+                    inner.breaker.success();
+                    stats::op("lease", if granted { "ok" } else { "busy" }, None);
+                    granted
+                }
+                Ok(Err(e)) => {
+                    inner.breaker.report(&e);
+                    true
+                }
+                Err(_) => {
+                    inner.breaker.failure();
+                    true
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn get_ready(&self, key: &str) -> Option<Option<Variants>> {
+        // An L1 hit answers at once; an L1 miss must go through `get` (and Redis).
+        self.l1_get(key).map(Some)
+    }
+}

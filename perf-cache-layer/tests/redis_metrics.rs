@@ -1,0 +1,71 @@
+//! The `perf.cache.l2.*` metrics of two instances over one Redis: recorded, and labelled only
+//! from small fixed sets (never a key, path or tag).
+#![cfg(all(feature = "redis", feature = "metrics"))]
+
+mod redis_support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use http::Method;
+use metrics_util::debugging::DebuggingRecorder;
+use redis_support::{
+    Origin, buses_up, call, get, instance, l2_entries, namespace, shared_or_own, tiered,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l2_metrics_are_recorded_with_bounded_labels() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder
+        .install()
+        .expect("the only recorder in this test binary");
+
+    let (url, _own) = shared_or_own().await;
+    let ns = namespace("metrics");
+    let origin = Origin::default();
+    let mut a = instance(tiered(&url, &ns).build().unwrap(), &origin);
+    let mut b = instance(tiered(&url, &ns).build().unwrap(), &origin);
+    buses_up(&[&a.store, &b.store]).await;
+    get(&mut a.svc, "/item").await;
+    l2_entries(&url, &ns, 1).await;
+    get(&mut b.svc, "/item").await; // an L2 hit
+    call(&mut a.svc, Method::PUT, "/item").await; // key invalidation, sent by A, received by B
+    b.handle.purge_tag("items").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let mut seen = BTreeSet::new();
+    for (key, _, _, _) in snapshotter.snapshot().into_vec() {
+        let key = key.key();
+        if !key.name().starts_with("perf.cache.l2.") {
+            continue;
+        }
+        let labels: Vec<String> = key
+            .labels()
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        for l in &labels {
+            assert!(
+                !l.contains('/') && !l.contains("items"),
+                "unbounded label {l}"
+            );
+        }
+        seen.insert(format!("{}{{{}}}", key.name(), labels.join(",")));
+    }
+    println!("{seen:#?}");
+    for expected in [
+        "perf.cache.l2.ops{op=get,result=hit}",
+        "perf.cache.l2.ops{op=put,result=ok}",
+        "perf.cache.l2.ops{op=del,result=ok}",
+        "perf.cache.l2.duration{op=get}",
+        "perf.cache.l2.invalidations{dir=sent,kind=key}",
+        "perf.cache.l2.invalidations{dir=received,kind=key}",
+        "perf.cache.l2.invalidations{dir=received,kind=tag}",
+        "perf.cache.l2.invalidation_lag{}",
+        "perf.cache.l2.breaker_state{}",
+        "perf.cache.l2.write_queue{}",
+        "perf.cache.l2.bus_up{}",
+    ] {
+        assert!(seen.contains(expected), "missing {expected}");
+    }
+}
