@@ -87,7 +87,6 @@ fn gate(a: &GateArgs) -> Result<u8, String> {
     let mut checks: Vec<Check> = Vec::new();
     let side = client_side(
         a,
-        &rt,
         &policy,
         &targets,
         addr_host.as_ref(),
@@ -146,7 +145,6 @@ fn views(policy: &BudgetPolicy) -> (Vec<View>, Vec<Vec<Option<u64>>>) {
 /// The client view: an `oha` result, or an open-model run against `--target`.
 fn client_side(
     a: &GateArgs,
-    rt: &Runtime,
     policy: &BudgetPolicy,
     targets: &[Target],
     addr_host: Option<&(String, String)>,
@@ -198,13 +196,13 @@ fn client_side(
         },
         max_in_flight: a.max_in_flight.max(1),
         timeout: dur(&a.timeout, "timeout")?,
+        progress: !a.quiet,
     };
-    let run = rt.block_on(load::run(
-        plan.clone(),
-        targets.to_vec(),
-        &mut views,
-        &thresholds,
-    ));
+    let mut run = load::run(plan.clone(), targets, &mut views, &thresholds)?;
+    let names: Vec<&str> = (policy.budgets().iter().map(|b| b.name()))
+        .chain([perf_budget::OTHER])
+        .collect();
+    run.spectra = load::spectra(&views, &names);
     let client = gate::client_stats(policy, &views);
     gate::validity(&run, validity, checks);
     gate::judge_client(policy, &views, &client, checks);
@@ -283,6 +281,9 @@ fn emit(a: &GateArgs, out: &Output) -> Result<(), String> {
     }
     if let Some(p) = &a.markdown {
         write(p, &out.markdown())?;
+    }
+    if let Some(p) = &a.html {
+        write(p, &out.html(a.baseline.as_deref())?)?;
     }
     match a.format {
         Format::Text => print!("{}", out.text()),
