@@ -12,6 +12,7 @@
 mod bench;
 mod budget;
 mod cache;
+mod gate_accuracy;
 mod middleware;
 mod otel;
 mod util;
@@ -28,6 +29,7 @@ tasks:
   lint                 fmt check, clippy, docs -D warnings, per-feature builds only
   conformance          HTTP caching conformance suite against cache-proxy (root; needs node)
   otel-e2e             perf-otel against a Python OTLP receiver (gRPC + HTTP), signals, collector down
+  gate-accuracy        perf-budget gate's p50/p99 vs the server's view and wrk (--secs N)
   bench                side-by-side throughput table (bare vs tower-perf vs peers)
                        --rounds N (default 3)  --duration SECS (default 5)
                        --only SUBSTRING (scenario labels)  --write (update BENCHMARKS.md)
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("conformance") => cache::test(),
         Some("otel-e2e") => otel::test(),
+        Some("gate-accuracy") => gate_accuracy::run_task(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             return ExitCode::SUCCESS;

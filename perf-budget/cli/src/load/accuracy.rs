@@ -19,7 +19,7 @@ use hyper_util::rt::TokioIo;
 use perf_budget::LatencyHistogram;
 use tokio::time::Instant;
 
-use super::{Plan, Target, View, ms, run};
+use super::{Plan, Target, View, drive, ms};
 
 type Seen = Arc<Mutex<LatencyHistogram>>;
 
@@ -77,13 +77,21 @@ fn server() -> (String, Seen) {
     (addr, seen)
 }
 
-/// `wrk --latency`'s p50 and p99 in ms.
-fn wrk(addr: &str, path: &str, secs: u64) -> Option<(f64, f64)> {
+/// `wrk --latency`'s p50 and p99 in ms; one connection, paced to about `rate` when it is low
+/// enough for wrk's millisecond `delay()` (so the server idles between requests as it does
+/// under the gate), else as fast as it goes.
+fn wrk(addr: &str, path: &str, secs: u64, rate: f64) -> Option<(f64, f64)> {
+    let script = std::env::temp_dir().join(format!("gate-accuracy-{}.lua", std::process::id()));
+    let delay = (1000.0 / rate).floor();
+    let lua = format!("function delay() return {delay} end\n");
+    std::fs::write(&script, if delay >= 1.0 { lua } else { String::new() }).ok()?;
     let out = std::process::Command::new("wrk")
-        .args(["-t1", "-c1", &format!("-d{secs}s"), "--latency"])
+        .args(["-t1", "-c1", &format!("-d{secs}s"), "--latency", "-s"])
+        .arg(&script)
         .arg(format!("http://{addr}{path}"))
         .output()
         .ok()?;
+    let _ = std::fs::remove_file(&script);
     let text = String::from_utf8_lossy(&out.stdout);
     let pick = |label: &str| {
         let line = text.lines().find(|l| l.trim_start().starts_with(label))?;
@@ -100,7 +108,7 @@ fn wrk(addr: &str, path: &str, secs: u64) -> Option<(f64, f64)> {
     Some((pick("50%")?, pick("99%")?))
 }
 
-fn gate(addr: &str, path: &str, rate: f64, secs: u64) -> (f64, f64, f64, f64, f64) {
+fn gate(addr: &str, path: &str, rate: f64, secs: u64, precise: bool) -> (f64, f64, f64, f64, f64) {
     let plan = Plan {
         addr: addr.into(),
         host: addr.into(),
@@ -117,7 +125,13 @@ fn gate(addr: &str, path: &str, rate: f64, secs: u64) -> (f64, f64, f64, f64, f6
         budget: 0,
     }];
     let mut views = [View::new(0)];
-    let stats = run(plan, &targets, &mut views, &[vec![]]).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stats = rt
+        .block_on(drive(plan, &targets, &mut views, &[vec![]], precise))
+        .unwrap();
     let h = &views[0].hist;
     (
         ms(h.quantile(0.5)),
@@ -141,22 +155,30 @@ fn gate_accuracy() {
         .unwrap_or(5);
     let (addr, seen) = server();
     println!(
-        "| route | rate (req/s) | achieved | gate lag p50 / p99 (µs) | gate p50 / p99 (µs) | server p50 / p99 (µs) | wrk -c1 p50 / p99 (µs) | gate − server p50 / p99 (µs) |"
+        "| timer | route | rate (req/s) | achieved | gate lag p50 / p99 (µs) | gate p50 / p99 (µs) | server p50 / p99 (µs) | wrk -c1 p50 / p99 (µs) | gate − server p50 / p99 (µs) |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    for path in ["/spin?us=50", "/sleep?ms=1"] {
-        for rate in [200.0, 5000.0] {
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let runs = [
+        ("tokio", "/spin?us=50", 200.0),
+        ("timerfd", "/spin?us=50", 200.0),
+        ("timerfd", "/spin?us=50", 5000.0),
+        ("timerfd", "/sleep?ms=1", 200.0),
+        ("timerfd", "/sleep?ms=1", 5000.0),
+    ];
+    for (timer, path, rate) in runs {
+        {
             *seen.lock().unwrap() = LatencyHistogram::new();
-            let (g50, g99, achieved, lag50, lag99) = gate(&addr, path, rate, secs);
+            let (g50, g99, achieved, lag50, lag99) =
+                gate(&addr, path, rate, secs, timer == "timerfd");
             let (s50, s99) = {
                 let s = seen.lock().unwrap();
                 (ms(s.quantile(0.5)), ms(s.quantile(0.99)))
             };
-            let w = wrk(&addr, path, secs).map_or("wrk missing".into(), |(a, b)| {
+            let w = wrk(&addr, path, secs, rate).map_or("wrk missing".into(), |(a, b)| {
                 format!("{} / {}", us(a), us(b))
             });
             println!(
-                "| `{path}` | {rate:.0} | {achieved:.0} | {} / {} | {} / {} | {} / {} | {w} | {} / {} |",
+                "| {timer} | `{path}` | {rate:.0} | {achieved:.0} | {} / {} | {} / {} | {} / {} | {w} | {} / {} |",
                 us(lag50),
                 us(lag99),
                 us(g50),

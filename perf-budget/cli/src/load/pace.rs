@@ -33,6 +33,7 @@ impl Pacer {
     }
 
     /// Whether waits end within microseconds (a `timerfd`) or on Tokio's 1 ms tick.
+    #[cfg(test)]
     pub(crate) fn precise(&self) -> bool {
         #[cfg(target_os = "linux")]
         return self.fd.is_some();
