@@ -10,6 +10,8 @@
 mod accuracy;
 mod collect;
 mod pace;
+#[cfg(test)]
+mod tests;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
