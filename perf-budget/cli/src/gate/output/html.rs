@@ -222,6 +222,7 @@ fn chart(series: &[Series<'_>], xticks: &[(f64, &str)], ylabel: &str, log: bool)
     const H: f64 = 260.0;
     const L: f64 = 60.0;
     const B: f64 = 30.0;
+    const T: f64 = 24.0;
     let all = || series.iter().flat_map(|s| s.points.iter());
     let ys = all()
         .map(|p| p.1)
@@ -245,7 +246,7 @@ fn chart(series: &[Series<'_>], xticks: &[(f64, &str)], ylabel: &str, log: bool)
     };
     let fy = |y: f64| if log { y.max(1e-9).log10() } else { y };
     let px = |x: f64| L + x / xmax * (W - L - 10.0);
-    let py = |y: f64| 10.0 + (1.0 - (fy(y) - y0) / (y1 - y0)) * (H - B - 10.0);
+    let py = |y: f64| T + (1.0 - (fy(y) - y0) / (y1 - y0)) * (H - B - T);
     let mut s = format!(
         "<svg width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\">\
          <text x=\"4\" y=\"12\">{}</text>",
@@ -254,7 +255,7 @@ fn chart(series: &[Series<'_>], xticks: &[(f64, &str)], ylabel: &str, log: bool)
     for (x, label) in xticks {
         let _ = write!(
             s,
-            "<line x1=\"{X:.1}\" x2=\"{X:.1}\" y1=\"10\" y2=\"{b}\" stroke=\"#eaeef2\"/>\
+            "<line x1=\"{X:.1}\" x2=\"{X:.1}\" y1=\"{T}\" y2=\"{b}\" stroke=\"#eaeef2\"/>\
              <text x=\"{X:.1}\" y=\"{t}\" text-anchor=\"middle\">{}</text>",
             esc(label),
             X = px(*x),
