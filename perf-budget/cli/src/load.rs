@@ -276,10 +276,10 @@ pub(crate) async fn drive(
     }
     let sem = Arc::new(Semaphore::new(plan.max_in_flight));
     let (tx, mut rx) = mpsc::channel::<Sample>(plan.max_in_flight);
-    let progress = Progress::new(plan.progress);
     let plan = Arc::new(plan);
     let start = Instant::now() + Duration::from_millis(20);
     let measured_start = start + interval.mul_f64(warm_n as f64);
+    let progress = Progress::new(plan.progress, measured_start);
     let schedule = async {
         let mut dropped = 0;
         let mut last_sent = start;

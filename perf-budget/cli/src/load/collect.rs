@@ -102,8 +102,9 @@ pub(super) struct Progress {
 }
 
 impl Progress {
-    /// A progress line on stdout when it is a terminal, else a hidden one.
-    pub(super) fn new(show: bool) -> Self {
+    /// A progress line on stdout when it is a terminal, else a hidden one; `start` is the
+    /// measured start (after the warm-up).
+    pub(super) fn new(show: bool, start: Instant) -> Self {
         let target = if show && std::io::stdout().is_terminal() {
             ProgressDrawTarget::stdout_with_hz(4)
         } else {
@@ -116,10 +117,7 @@ impl Progress {
                 ProgressStyle::default_spinner()
             }),
         );
-        Self {
-            bar,
-            start: Instant::now(),
-        }
+        Self { bar, start }
     }
 
     /// Redraws the line from the collector's state.
@@ -127,7 +125,12 @@ impl Progress {
         if self.bar.is_hidden() {
             return;
         }
-        let elapsed = self.start.elapsed();
+        let elapsed = Instant::now().saturating_duration_since(self.start);
+        if elapsed.is_zero() {
+            self.bar.set_message("warming up");
+            self.bar.tick();
+            return;
+        }
         let rate = c.sent as f64 / elapsed.as_secs_f64().max(1e-3);
         self.bar.set_message(format!(
             "{:>5.1}s  {rate:>8.1} req/s  in-flight {in_flight:<4} errors {:<6} p99 {:.3}ms",
