@@ -134,13 +134,10 @@ impl Output {
             .chain(bt)
             .map(|k| k.t_s)
             .fold(1.0, f64::max);
+        let prec = usize::from(end < 10.0);
         let ticks: Vec<(f64, String)> = (0..=4)
-            .map(|i| {
-                (
-                    end * f64::from(i) / 4.0,
-                    format!("{:.0}s", end * f64::from(i) / 4.0),
-                )
-            })
+            .map(|i| end * f64::from(i) / 4.0)
+            .map(|x| (x, format!("{x:.prec$}s")))
             .collect();
         let ticks: Vec<(f64, &str)> = ticks.iter().map(|(x, s)| (*x, s.as_str())).collect();
         let mut h = String::from("<h2>Rate achieved over time</h2>");
@@ -242,7 +239,7 @@ fn chart(series: &[Series<'_>], xticks: &[(f64, &str)], ylabel: &str, log: bool)
             hi.log10().ceil().max(lo.log10().floor() + 1.0),
         )
     } else {
-        (0.0, hi * 1.1)
+        (0.0, nice_top(hi))
     };
     let fy = |y: f64| if log { y.max(1e-9).log10() } else { y };
     let px = |x: f64| L + x / xmax * (W - L - 10.0);
@@ -310,6 +307,18 @@ fn chart(series: &[Series<'_>], xticks: &[(f64, &str)], ylabel: &str, log: bool)
         }
     }
     s + "</svg>"
+}
+
+/// The smallest 4 × (a round multiple of 10^k) above `hi`: four round steps on a linear axis.
+fn nice_top(hi: f64) -> f64 {
+    let raw = (hi * 1.05 / 4.0).max(1e-9);
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.5, 8.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    4.0 * step
 }
 
 fn fmt_num(v: f64) -> String {
@@ -426,6 +435,14 @@ mod tests {
         // Client spectrum, its baseline, and rate and p99 over time with their baselines.
         assert_eq!(html.matches("<svg").count(), 3);
         assert_eq!(html.matches("stroke-dasharray").count(), 3);
+        assert!(html.contains(">0.0s<") && html.contains(">1.0s<") && html.contains(">4.0s<"));
+    }
+
+    #[test]
+    fn linear_axes_end_on_round_numbers() {
+        assert_eq!(nice_top(200.0), 240.0);
+        assert_eq!(nice_top(5000.0), 6000.0);
+        assert!((nice_top(3.0) - 3.2).abs() < 1e-9);
     }
 
     #[test]
