@@ -15,6 +15,7 @@ mod browser;
 mod budget;
 mod cache;
 mod dashboard;
+mod gate_accuracy;
 mod middleware;
 mod otel;
 mod postgres;
@@ -38,6 +39,7 @@ tasks:
   otel-e2e             perf-otel against a Python OTLP receiver (gRPC + HTTP), signals, collector down
   dashboard            every Grafana panel query against Prometheus scraping the loaded showcase
                        (needs the showcase and perf-budget built)
+  gate-accuracy        perf-budget gate's p50/p99 vs the server's view and wrk (--secs N)
   bench                side-by-side throughput table (bare vs tower-perf vs peers)
                        --rounds N (default 3)  --duration SECS (default 5)
                        --only SUBSTRING (scenario labels)  --write (update BENCHMARKS.md)
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Some("otel-e2e") => otel::test(),
         Some("postgres") => postgres::test(),
         Some("dashboard") => dashboard::test(),
+        Some("gate-accuracy") => gate_accuracy::run_task(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             return ExitCode::SUCCESS;

@@ -1,5 +1,17 @@
 //! The open-model load driver: constant arrival rate, latency measured from the *scheduled*
-//! send time (so a stalled server cannot hide behind a waiting client), HDR histograms.
+//! send time (so a stalled server cannot hide behind a waiting client), in the layer's histogram.
+//!
+//! The schedule runs on one current-thread runtime that also drives every connection, so a send
+//! needs no wake-up of another thread; its timer is a `timerfd` ([`pace`]), precise to a few
+//! microseconds where Tokio's wheel ticks every millisecond. Keep-alive connections are opened
+//! before the first scheduled send, and the request parts (URI, host header) are built once.
+
+#[cfg(test)]
+mod accuracy;
+mod collect;
+mod pace;
+#[cfg(test)]
+mod tests;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,6 +23,9 @@ use hyper_util::rt::TokioIo;
 use perf_budget::LatencyHistogram;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
+
+use collect::{Collector, PROGRESS_EVERY, Progress};
+use pace::Pacer;
 
 /// One kind of request in the mix.
 #[derive(Debug, Clone)]
@@ -31,6 +46,8 @@ pub(crate) struct Plan {
     pub(crate) warmup: Duration,
     pub(crate) max_in_flight: usize,
     pub(crate) timeout: Duration,
+    /// Draw the live progress line (on a terminal only).
+    pub(crate) progress: bool,
 }
 
 /// Per-budget client-side results.
@@ -71,11 +88,60 @@ pub(crate) struct RunStats {
     pub(crate) scheduled: u64,
     pub(crate) sent: u64,
     pub(crate) dropped: u64,
+    /// The median delay from the scheduled to the actual send.
+    #[serde(default)]
+    pub(crate) lag_p50_ms: f64,
     pub(crate) lag_p99_ms: f64,
     pub(crate) lag_max_ms: f64,
     pub(crate) duration_s: f64,
     pub(crate) warmup_s: f64,
     pub(crate) open_model: bool,
+    /// Completions per second of the measured run (empty for an `oha` result).
+    #[serde(default)]
+    pub(crate) timeline: Vec<Tick>,
+    /// The client latency spectrum per budget (filled by the gate after the run).
+    #[serde(default)]
+    pub(crate) spectra: Vec<Spectrum>,
+}
+
+/// One second of a run.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Tick {
+    /// Seconds since the measured start.
+    pub(crate) t_s: f64,
+    /// Completions in this second.
+    pub(crate) rps: f64,
+    pub(crate) errors: u64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+}
+
+/// A budget's latency percentile spectrum: `(quantile, ms)` from p0 to the maximum.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Spectrum {
+    pub(crate) budget: String,
+    pub(crate) points: Vec<(f64, f64)>,
+}
+
+/// The quantiles a spectrum is drawn through.
+const SPECTRUM_QUANTILES: [f64; 16] = [
+    0.0, 0.1, 0.25, 0.5, 0.75, 0.8, 0.9, 0.95, 0.97, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999, 1.0,
+];
+
+/// Each budget's spectrum; `names[i]` names view `i`.
+pub(crate) fn spectra(views: &[View], names: &[&str]) -> Vec<Spectrum> {
+    views
+        .iter()
+        .zip(names)
+        .filter(|(v, _)| v.n() > 0)
+        .map(|(v, name)| Spectrum {
+            budget: (*name).to_owned(),
+            points: SPECTRUM_QUANTILES
+                .iter()
+                .map(|&q| (q, ms(v.hist.quantile(q))))
+                .collect(),
+        })
+        .collect()
 }
 
 struct Sample {
@@ -87,33 +153,52 @@ struct Sample {
     measured: bool,
 }
 
+/// Idle keep-alive connections, most recently used last.
 type Pool = Arc<Mutex<Vec<SendRequest<Empty<Bytes>>>>>;
 
-async fn send(pool: &Pool, plan: &Plan, t: &Target) -> Result<u16, String> {
+/// A request of the mix, its parts built once.
+struct Prepared {
+    method: http::Method,
+    uri: http::Uri,
+    host: http::HeaderValue,
+}
+
+async fn connect(addr: &str) -> Result<SendRequest<Empty<Bytes>>, String> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+/// How long after a send the pacer keeps polling the connections while responses are due,
+/// rather than sleep and read them only after a wake-up.
+const BUSY_POLL: Duration = Duration::from_millis(5);
+
+/// Connections opened before the first send: enough for 2 ms of arrivals, within the limit.
+fn warm_connections(plan: &Plan) -> usize {
+    ((plan.rate * 0.002).ceil() as usize)
+        .clamp(2, 64)
+        .min(plan.max_in_flight)
+}
+
+async fn send(pool: &Pool, addr: &str, p: &Prepared) -> Result<u16, String> {
     let sender = pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
     let mut sender = match sender {
         Some(s) if !s.is_closed() => s,
-        _ => {
-            let stream = tokio::net::TcpStream::connect(&plan.addr)
-                .await
-                .map_err(|e| format!("connect {}: {e}", plan.addr))?;
-            let _ = stream.set_nodelay(true);
-            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| e.to_string())?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            sender
-        }
+        _ => connect(addr).await?,
     };
     sender.ready().await.map_err(|e| e.to_string())?;
-    let req = http::Request::builder()
-        .method(t.method.clone())
-        .uri(&t.path)
-        .header(http::header::HOST, &plan.host)
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| e.to_string())?;
+    let mut req = http::Request::new(Empty::<Bytes>::new());
+    *req.method_mut() = p.method.clone();
+    *req.uri_mut() = p.uri.clone();
+    req.headers_mut().insert(http::header::HOST, p.host.clone());
     let res = sender.send_request(req).await.map_err(|e| e.to_string())?;
     let status = res.status().as_u16();
     res.into_body().collect().await.map_err(|e| e.to_string())?;
@@ -122,16 +207,8 @@ async fn send(pool: &Pool, plan: &Plan, t: &Target) -> Result<u16, String> {
 }
 
 /// Sends one scheduled request and measures it from its scheduled time.
-async fn one(
-    pool: &Pool,
-    plan: &Plan,
-    targets: &[Target],
-    ti: usize,
-    sched: Instant,
-    measured: bool,
-) -> Sample {
-    let lag = Instant::now().saturating_duration_since(sched);
-    let r = tokio::time::timeout(plan.timeout, send(pool, plan, &targets[ti])).await;
+async fn one(pool: &Pool, plan: &Plan, p: &Prepared, sched: Instant) -> (Duration, bool, bool) {
+    let r = tokio::time::timeout(plan.timeout, send(pool, &plan.addr, p)).await;
     let (error, timeout) = match &r {
         Ok(Ok(status)) => (*status >= 500, false),
         Ok(Err(_)) => (true, false),
@@ -143,102 +220,138 @@ async fn one(
     } else {
         Instant::now().saturating_duration_since(sched)
     };
-    Sample {
-        target: ti,
-        latency,
-        lag,
-        error,
-        timeout,
-        measured,
-    }
+    (latency, error, timeout)
 }
 
-/// Adds the measured samples to their budgets' views; the count sent and the lag histogram.
-async fn collect(
-    rx: &mut mpsc::UnboundedReceiver<Sample>,
+fn prepare(plan: &Plan, targets: &[Target]) -> Result<Vec<Prepared>, String> {
+    let host = http::HeaderValue::from_str(&plan.host).map_err(|e| format!("host: {e}"))?;
+    targets
+        .iter()
+        .map(|t| {
+            Ok(Prepared {
+                method: t.method.clone(),
+                uri: t
+                    .path
+                    .parse()
+                    .map_err(|e| format!("--request {:?}: {e}", t.path))?,
+                host: host.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Runs the plan on its own current-thread runtime (this thread); returns the schedule
+/// statistics and fills `views`.
+pub(crate) fn run(
+    plan: Plan,
     targets: &[Target],
     views: &mut [View],
     thresholds: &[Vec<Option<u64>>],
-) -> (u64, LatencyHistogram) {
-    let mut lag = LatencyHistogram::new();
-    let mut sent = 0;
-    while let Some(s) = rx.recv().await {
-        if !s.measured {
-            continue;
-        }
-        sent += 1;
-        lag.record(s.lag);
-        let b = targets[s.target].budget;
-        let v = &mut views[b];
-        v.hist.record(s.latency);
-        v.errors += u64::from(s.error);
-        v.timeouts += u64::from(s.timeout);
-        let ns = u64::try_from(s.latency.as_nanos()).unwrap_or(u64::MAX);
-        for (o, t) in v.over.iter_mut().zip(&thresholds[b]) {
-            if let Some(t) = t {
-                *o += u64::from(ns >= *t);
-            }
-        }
-    }
-    (sent, lag)
+) -> Result<RunStats, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(drive(plan, targets, views, thresholds, true))
 }
 
-/// Runs the plan; returns per-budget views and the schedule statistics.
-pub(crate) async fn run(
+/// The schedule and the collection, on one runtime; `precise`: the `timerfd` pacer (else
+/// Tokio's timer, e.g. on paused time).
+pub(crate) async fn drive(
     plan: Plan,
-    targets: Vec<Target>,
+    targets: &[Target],
     views: &mut [View],
     thresholds: &[Vec<Option<u64>>],
-) -> RunStats {
+    precise: bool,
+) -> Result<RunStats, String> {
+    let mut pacer = Pacer::new(precise);
+    let prepared = Arc::new(prepare(&plan, targets)?);
     let interval = Duration::from_secs_f64(1.0 / plan.rate);
     let warm_n = (plan.warmup.as_secs_f64() * plan.rate).round() as u64;
     let total = warm_n + (plan.duration.as_secs_f64() * plan.rate).round() as u64;
     let pool: Pool = Arc::new(Mutex::new(Vec::new()));
-    let sem = Arc::new(Semaphore::new(plan.max_in_flight));
-    let (tx, mut rx) = mpsc::unbounded_channel::<Sample>();
-    let plan = Arc::new(plan);
-    let targets = Arc::new(targets);
-    let start = Instant::now() + Duration::from_millis(20);
-    let mut dropped = 0;
-    let mut first_measured: Option<Instant> = None;
-    let mut last_sent = start;
-    for i in 0..total {
-        let sched = start + interval.mul_f64(i as f64);
-        tokio::time::sleep_until(sched).await;
-        let measured = i >= warm_n;
-        if measured && first_measured.is_none() {
-            first_measured = Some(sched);
-        }
-        let Ok(permit) = sem.clone().try_acquire_owned() else {
-            if measured {
-                dropped += 1;
-            }
-            continue;
-        };
-        last_sent = Instant::now();
-        let (pool, plan, targets, tx) = (pool.clone(), plan.clone(), targets.clone(), tx.clone());
-        let ti = (i % targets.len() as u64) as usize;
-        tokio::spawn(async move {
-            let sample = one(&pool, &plan, &targets, ti, sched, measured).await;
-            let _ = tx.send(sample);
-            drop(permit);
-        });
+    for _ in 0..warm_connections(&plan) {
+        let c = connect(&plan.addr).await?;
+        pool.lock().unwrap_or_else(|p| p.into_inner()).push(c);
     }
-    drop(tx);
-    let (sent, lag) = collect(&mut rx, &targets, views, thresholds).await;
-    let measured_span = first_measured
-        .map_or(Duration::ZERO, |f| last_sent.saturating_duration_since(f))
-        + interval;
-    RunStats {
+    let sem = Arc::new(Semaphore::new(plan.max_in_flight));
+    let (tx, mut rx) = mpsc::channel::<Sample>(plan.max_in_flight);
+    let plan = Arc::new(plan);
+    let start = Instant::now() + Duration::from_millis(20);
+    let measured_start = start + interval.mul_f64(warm_n as f64);
+    let progress = Progress::new(plan.progress, measured_start);
+    let schedule = async {
+        let mut dropped = 0;
+        let mut last_sent = start;
+        for i in 0..total {
+            let sched = start + interval.mul_f64(i as f64);
+            let busy = |now: Instant| {
+                sem.available_permits() < plan.max_in_flight
+                    && now.saturating_duration_since(last_sent) < BUSY_POLL
+            };
+            pacer.wait_until(sched, busy).await;
+            let measured = i >= warm_n;
+            let Ok(permit) = sem.clone().try_acquire_owned() else {
+                dropped += u64::from(measured);
+                continue;
+            };
+            last_sent = Instant::now();
+            let (pool, plan, prepared, tx) =
+                (pool.clone(), plan.clone(), prepared.clone(), tx.clone());
+            let target = (i % prepared.len() as u64) as usize;
+            tokio::spawn(async move {
+                let lag = Instant::now().saturating_duration_since(sched);
+                let (latency, error, timeout) = one(&pool, &plan, &prepared[target], sched).await;
+                let sample = Sample {
+                    target,
+                    latency,
+                    lag,
+                    error,
+                    timeout,
+                    measured,
+                };
+                let _ = tx.send(sample).await;
+                drop(permit);
+            });
+        }
+        drop(tx);
+        (dropped, last_sent)
+    };
+    let mut c = Collector::new(targets, views, thresholds);
+    let collect = async {
+        let mut tick = tokio::time::interval(PROGRESS_EVERY);
+        loop {
+            tokio::select! {
+                s = rx.recv() => match s {
+                    Some(s) => {
+                        let done = Instant::now().saturating_duration_since(measured_start);
+                        c.add(&s, done.as_secs() as usize);
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    progress.update(&c, plan.max_in_flight - sem.available_permits());
+                }
+            }
+        }
+        c.flush();
+    };
+    let ((dropped, last_sent), ()) = tokio::join!(schedule, collect);
+    progress.finish();
+    let measured_span = last_sent.saturating_duration_since(measured_start) + interval;
+    Ok(RunStats {
         target_rate: plan.rate,
-        achieved_rate: sent as f64 / measured_span.as_secs_f64().max(1e-9),
+        achieved_rate: c.sent as f64 / measured_span.as_secs_f64().max(1e-9),
         scheduled: total - warm_n,
-        sent,
+        sent: c.sent,
         dropped,
-        lag_p99_ms: ms(lag.quantile(0.99)),
-        lag_max_ms: ms(lag.max()),
+        lag_p50_ms: ms(c.lag.quantile(0.5)),
+        lag_p99_ms: ms(c.lag.quantile(0.99)),
+        lag_max_ms: ms(c.lag.max()),
         duration_s: plan.duration.as_secs_f64(),
         warmup_s: plan.warmup.as_secs_f64(),
         open_model: true,
-    }
+        timeline: std::mem::take(&mut c.timeline),
+        spectra: Vec::new(),
+    })
 }

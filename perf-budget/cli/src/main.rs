@@ -162,6 +162,12 @@ pub(crate) struct GateArgs {
     /// Also write Markdown here (e.g. $GITHUB_STEP_SUMMARY).
     #[arg(long)]
     pub(crate) markdown: Option<PathBuf>,
+    /// Also write a self-contained HTML report here: latency spectra, rate over time, baseline.
+    #[arg(long)]
+    pub(crate) html: Option<PathBuf>,
+    /// No live progress line (it is drawn only when stdout is a terminal anyway).
+    #[arg(long)]
+    pub(crate) quiet: bool,
     /// Least achieved / target rate for a valid run.
     #[arg(long, default_value_t = 0.95)]
     pub(crate) min_rate_ratio: f64,

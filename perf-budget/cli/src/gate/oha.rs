@@ -101,6 +101,7 @@ pub(crate) fn read_oha(
         duration_s: oha.summary.total.unwrap_or(0.0),
         warmup_s: 0.0,
         open_model: open_rate.is_some(),
+        ..RunStats::default()
     };
     Ok((view, stats, run))
 }

@@ -1,5 +1,7 @@
 //! The gate's output as text, JUnit XML and Markdown (JSON is `Output`'s serde form).
 
+mod html;
+
 use std::fmt::Write as _;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};

@@ -104,7 +104,7 @@ fn gate(a: &GateArgs) -> Result<u8, String> {
     if checks.iter().any(|c| c.outcome == "fail") {
         return finish(a, &policy, profile, ClientSide::default(), None, checks);
     }
-    let side = client_side(a, &rt, &policy, &targets, plan, &validity, &mut checks)?;
+    let side = client_side(a, &policy, &targets, plan, &validity, &mut checks)?;
     let server = match before {
         // The run's own traffic: the report after the load minus the one before (an `oha`
         // run happened before the gate started: its report is judged as it is).
@@ -187,6 +187,7 @@ fn plan(
         },
         max_in_flight: a.max_in_flight.max(1),
         timeout: dur(&a.timeout, "timeout")?,
+        progress: !a.quiet,
     }))
 }
 
@@ -229,7 +230,6 @@ fn views(policy: &BudgetPolicy) -> (Vec<View>, Vec<Vec<Option<u64>>>) {
 /// The client view: an `oha` result, or an open-model run by `plan` against `--target`.
 fn client_side(
     a: &GateArgs,
-    rt: &Runtime,
     policy: &BudgetPolicy,
     targets: &[Target],
     plan: Option<Plan>,
@@ -260,7 +260,11 @@ fn client_side(
     let Some(plan) = plan else {
         return Ok(ClientSide::default());
     };
-    let run = rt.block_on(load::run(plan, targets.to_vec(), &mut views, &thresholds));
+    let mut run = load::run(plan, targets, &mut views, &thresholds)?;
+    let names: Vec<&str> = (policy.budgets().iter().map(|b| b.name()))
+        .chain([perf_budget::OTHER])
+        .collect();
+    run.spectra = load::spectra(&views, &names);
     let client = gate::client_stats(policy, &views);
     gate::validity(&run, validity, checks);
     gate::judge_client(policy, &views, &client, checks);
@@ -312,6 +316,9 @@ fn emit(a: &GateArgs, out: &Output) -> Result<(), String> {
     }
     if let Some(p) = &a.markdown {
         write(p, &out.markdown())?;
+    }
+    if let Some(p) = &a.html {
+        write(p, &out.html(a.baseline.as_deref())?)?;
     }
     match a.format {
         Format::Text => print!("{}", out.text()),

@@ -1,0 +1,193 @@
+//! The gate's accuracy, measured (`cargo xtask gate-accuracy` runs this ignored test in release
+//! and prints the table quoted in BENCHMARKS.md).
+//!
+//! A hyper server on its own thread serves a route of known latency (`/spin?us=N` busy-waits,
+//! `/sleep?ms=N` sleeps) and records its own view of each request (from the service call to the
+//! response). The gate's load driver runs against it at 200 and 5,000 req/s, then `wrk --latency`
+//! (closed loop, one connection) on the same route. The gate's p50 and p99 should agree with the
+//! server's view and with `wrk`'s within 100 µs. Nothing here asserts timing: it reports.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use perf_budget::LatencyHistogram;
+use tokio::time::Instant;
+
+use super::{Plan, Target, View, drive, ms};
+
+type Seen = Arc<Mutex<LatencyHistogram>>;
+
+fn query_n(q: Option<&str>) -> u64 {
+    q.and_then(|q| q.split('=').nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn handle(
+    req: hyper::Request<hyper::body::Incoming>,
+    seen: Seen,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let t0 = Instant::now();
+    let n = query_n(req.uri().query());
+    if req.uri().path() == "/sleep" {
+        tokio::time::sleep(Duration::from_millis(n)).await;
+    } else {
+        let until = t0 + Duration::from_micros(n);
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    }
+    seen.lock().unwrap().record(t0.elapsed());
+    Ok(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
+}
+
+/// Serves on a thread of its own; the address and the server's view.
+fn server() -> (String, Seen) {
+    let seen: Seen = Arc::new(Mutex::new(LatencyHistogram::new()));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let _ = stream.set_nodelay(true);
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| handle(req, s.clone()));
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    (addr, seen)
+}
+
+/// `wrk --latency`'s p50 and p99 in ms; one connection, paced to about `rate` when it is low
+/// enough for wrk's millisecond `delay()` (so the server idles between requests as it does
+/// under the gate), else as fast as it goes.
+fn wrk(addr: &str, path: &str, secs: u64, rate: f64) -> Option<(f64, f64)> {
+    let script = std::env::temp_dir().join(format!("gate-accuracy-{}.lua", std::process::id()));
+    let delay = (1000.0 / rate).floor();
+    let lua = format!("function delay() return {delay} end\n");
+    std::fs::write(&script, if delay >= 1.0 { lua } else { String::new() }).ok()?;
+    let out = std::process::Command::new("wrk")
+        .args(["-t1", "-c1", &format!("-d{secs}s"), "--latency", "-s"])
+        .arg(&script)
+        .arg(format!("http://{addr}{path}"))
+        .output()
+        .ok()?;
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let pick = |label: &str| {
+        let line = text.lines().find(|l| l.trim_start().starts_with(label))?;
+        let v = line.split_whitespace().nth(1)?;
+        let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
+        let num: f64 = num.parse().ok()?;
+        Some(match unit {
+            "us" => num / 1000.0,
+            "ms" => num,
+            "s" => num * 1000.0,
+            _ => return None,
+        })
+    };
+    Some((pick("50%")?, pick("99%")?))
+}
+
+fn gate(addr: &str, path: &str, rate: f64, secs: u64, precise: bool) -> (f64, f64, f64, f64, f64) {
+    let plan = Plan {
+        addr: addr.into(),
+        host: addr.into(),
+        rate,
+        duration: Duration::from_secs(secs),
+        warmup: Duration::from_secs(1),
+        max_in_flight: 256,
+        timeout: Duration::from_secs(2),
+        progress: false,
+    };
+    let targets = [Target {
+        method: http::Method::GET,
+        path: path.into(),
+        budget: 0,
+    }];
+    let mut views = [View::new(0)];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stats = rt
+        .block_on(drive(plan, &targets, &mut views, &[vec![]], precise))
+        .unwrap();
+    let h = &views[0].hist;
+    (
+        ms(h.quantile(0.5)),
+        ms(h.quantile(0.99)),
+        stats.achieved_rate,
+        stats.lag_p50_ms,
+        stats.lag_p99_ms,
+    )
+}
+
+fn us(ms: f64) -> String {
+    format!("{:.0}", ms * 1000.0)
+}
+
+#[test]
+#[ignore = "measures on real time for a minute; run by `cargo xtask gate-accuracy`"]
+fn gate_accuracy() {
+    let secs = std::env::var("GATE_ACCURACY_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let (addr, seen) = server();
+    println!(
+        "| timer | route | rate (req/s) | achieved | gate lag p50 / p99 (µs) | gate p50 / p99 (µs) | server p50 / p99 (µs) | wrk -c1 p50 / p99 (µs) | gate − server p50 / p99 (µs) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let runs = [
+        ("tokio", "/spin?us=50", 200.0),
+        ("timerfd", "/spin?us=50", 200.0),
+        ("timerfd", "/spin?us=50", 5000.0),
+        ("timerfd", "/sleep?ms=1", 200.0),
+        ("timerfd", "/sleep?ms=1", 5000.0),
+    ];
+    for (timer, path, rate) in runs {
+        {
+            *seen.lock().unwrap() = LatencyHistogram::new();
+            let (g50, g99, achieved, lag50, lag99) =
+                gate(&addr, path, rate, secs, timer == "timerfd");
+            let (s50, s99) = {
+                let s = seen.lock().unwrap();
+                (ms(s.quantile(0.5)), ms(s.quantile(0.99)))
+            };
+            let w = wrk(&addr, path, secs, rate).map_or("wrk missing".into(), |(a, b)| {
+                format!("{} / {}", us(a), us(b))
+            });
+            println!(
+                "| {timer} | `{path}` | {rate:.0} | {achieved:.0} | {} / {} | {} / {} | {} / {} | {w} | {} / {} |",
+                us(lag50),
+                us(lag99),
+                us(g50),
+                us(g99),
+                us(s50),
+                us(s99),
+                us(g50 - s50),
+                us(g99 - s99),
+            );
+        }
+    }
+}

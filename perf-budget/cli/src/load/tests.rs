@@ -1,0 +1,87 @@
+//! The load driver on paused Tokio time against an in-process server whose latency is a Tokio
+//! sleep: the counts, the drops and the latency from the scheduled send are exact.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+
+use super::{Plan, RunStats, Target, View, drive, ms};
+
+/// Serves every request after `delay`, on the current runtime.
+async fn server(delay: Duration) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let svc = service_fn(move |_req| async move {
+                    tokio::time::sleep(delay).await;
+                    Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+async fn load(delay: Duration, rate: f64, max_in_flight: usize) -> (RunStats, View) {
+    let addr = server(delay).await;
+    let plan = Plan {
+        addr: addr.clone(),
+        host: addr,
+        rate,
+        duration: Duration::from_secs(2),
+        warmup: Duration::from_millis(500),
+        max_in_flight,
+        timeout: Duration::from_secs(1),
+        progress: false,
+    };
+    let targets = [Target {
+        method: http::Method::GET,
+        path: "/x".into(),
+        budget: 0,
+    }];
+    let mut views = [View::new(1)];
+    let thresholds = [vec![Some(15_000_000)]];
+    let stats = drive(plan, &targets, &mut views, &thresholds, false)
+        .await
+        .unwrap();
+    let [view] = views;
+    (stats, view)
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_scheduled_request_is_sent_and_measured_after_the_warm_up() {
+    let (stats, view) = load(Duration::from_millis(20), 100.0, 64).await;
+    assert_eq!((stats.scheduled, stats.sent, stats.dropped), (200, 200, 0));
+    assert_eq!(view.n(), 200);
+    assert_eq!(view.errors, 0);
+    // The server's 20 ms, from the scheduled send: no client time on paused time.
+    let p50 = ms(view.hist.quantile(0.5));
+    assert!((20.0..20.5).contains(&p50), "p50 {p50}");
+    // Every request is at or over the 15 ms threshold.
+    assert_eq!(view.over, [200]);
+    // Two seconds of completions, 100 each (the first second starts at the measured start).
+    let rates: Vec<f64> = stats.timeline.iter().map(|t| t.rps).collect();
+    assert_eq!(rates.iter().sum::<f64>(), 200.0, "{rates:?}");
+    assert!(stats.timeline.len() >= 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_without_a_free_slot_is_dropped_not_delayed() {
+    // 50 ms responses, one every 10 ms, at most 2 in flight: 2 of every 5 are sent.
+    let (stats, view) = load(Duration::from_millis(50), 100.0, 2).await;
+    assert_eq!(stats.scheduled, 200);
+    assert!(stats.dropped > 100, "{stats:?}");
+    assert_eq!(stats.sent + stats.dropped, 200);
+    assert_eq!(view.n(), stats.sent);
+}
