@@ -73,9 +73,9 @@ impl RequestSpan {
         };
         let builder = SpanBuilder::from_name(method).with_kind(SpanKind::Server);
         let mut span = tracer.build_with_context(builder, &parent);
-        let span_cx = span.span_context().clone();
+        let trace_id = span.span_context().trace_id();
         req.extensions_mut()
-            .insert(TraceId::from_bytes(span_cx.trace_id().to_bytes()));
+            .insert(TraceId::from_bytes(trace_id.to_bytes()));
         let recording = span.is_recording();
         let cx = if recording {
             let route = route_template(req.extensions());
@@ -86,7 +86,7 @@ impl RequestSpan {
             parent.with_span(span)
         } else {
             // A non-recording span is its span context; keeping only that saves boxing the span.
-            parent.with_remote_span_context(span_cx)
+            parent.with_remote_span_context(span.span_context().clone())
         };
         let server_timing = settings
             .server_timing
