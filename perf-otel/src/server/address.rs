@@ -105,6 +105,11 @@ mod tests {
         assert_eq!(split_host_port("h:65536"), Some(("h", None)));
         assert_eq!(split_host_port("h:+80"), Some(("h", None)));
         assert_eq!(split_host_port("h:"), Some(("h", None)));
+        assert_eq!(
+            split_host_port("user@example.com:80"),
+            Some(("example.com", Some(80)))
+        );
+        assert_eq!(split_host_port("u@[::1]:80"), Some(("::1", Some(80))));
     }
 
     #[test]
