@@ -49,7 +49,10 @@ fn parent(settings: &Settings, headers: &HeaderMap) -> Context {
         .as_deref()
         .is_none_or(|fields| headers.keys().any(|k| fields.contains(k)));
     if present {
-        settings.propagator.extract(&HeaderExtractor::new(headers))
+        let names = settings.extract_fields.as_deref().unwrap_or_default();
+        settings
+            .propagator
+            .extract(&HeaderExtractor::new(headers, names))
     } else {
         Context::current()
     }
