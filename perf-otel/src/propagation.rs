@@ -29,11 +29,28 @@ pub fn default_propagator() -> TextMapCompositePropagator {
 /// one stricter rule: a `traceparent` that is not valid W3C Trace Context (see
 /// [`valid_traceparent`]) is not seen at all, so the request starts a new trace (the SDK's own
 /// parser also accepts e.g. `+`-signed or short hex fields).
-pub(crate) struct HeaderExtractor<'a>(opentelemetry_http::HeaderExtractor<'a>);
+///
+/// Keys that are one of `names` (the propagator's fields, parsed once when the layer was built)
+/// are looked up by that [`HeaderName`] rather than parsed from the key on every request.
+pub(crate) struct HeaderExtractor<'a> {
+    inner: opentelemetry_http::HeaderExtractor<'a>,
+    names: &'a [HeaderName],
+}
 
 impl<'a> HeaderExtractor<'a> {
-    pub(crate) fn new(headers: &'a HeaderMap) -> Self {
-        Self(opentelemetry_http::HeaderExtractor(headers))
+    pub(crate) fn new(headers: &'a HeaderMap, names: &'a [HeaderName]) -> Self {
+        Self {
+            inner: opentelemetry_http::HeaderExtractor(headers),
+            names,
+        }
+    }
+
+    /// The first value of `key`, as `opentelemetry-http` reads it.
+    fn first(&self, key: &str) -> Option<&str> {
+        match self.names.iter().find(|name| name.as_str() == key) {
+            Some(name) => self.inner.0.get(name).and_then(|v| v.to_str().ok()),
+            None => self.inner.get(key),
+        }
     }
 }
 
@@ -43,20 +60,19 @@ fn is_traceparent(key: &str) -> bool {
 
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .get(key)
+        self.first(key)
             .filter(|v| !is_traceparent(key) || valid_traceparent(v))
     }
 
     fn keys(&self) -> Vec<&str> {
-        self.0.keys()
+        self.inner.keys()
     }
 
     fn get_all(&self, key: &str) -> Option<Vec<&str>> {
         if is_traceparent(key) {
             return self.get(key).map(|v| vec![v]);
         }
-        self.0.get_all(key).filter(|v| !v.is_empty())
+        self.inner.get_all(key).filter(|v| !v.is_empty())
     }
 }
 

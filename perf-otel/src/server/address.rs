@@ -20,14 +20,14 @@ pub(crate) fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
         let host = s.rsplit_once(':').map_or(s, |(h, _)| h);
         return (!host.is_empty() && !host.contains(['[', ']', ':'])).then_some((host, None));
     };
-    // `Authority::host` keeps the brackets of an IPv6 literal; return `host` as a slice of `s`.
-    let host = authority.host();
+    // The authority is `s` verbatim: its host starts after the userinfo (`user@`), if any, and
+    // keeps the brackets of an IPv6 literal. Return `host` as a slice of `s`.
+    let start = s.rfind('@').map_or(0, |at| at + 1);
+    let host = &s[start..start + authority.host().len()];
     let host = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
-    let start = s.find(host)?;
-    let host = &s[start..start + host.len()];
     // `Port` parses with `u16::from_str`, which also accepts a `+` sign.
     let port = authority
         .port()
@@ -105,6 +105,11 @@ mod tests {
         assert_eq!(split_host_port("h:65536"), Some(("h", None)));
         assert_eq!(split_host_port("h:+80"), Some(("h", None)));
         assert_eq!(split_host_port("h:"), Some(("h", None)));
+        assert_eq!(
+            split_host_port("user@example.com:80"),
+            Some(("example.com", Some(80)))
+        );
+        assert_eq!(split_host_port("u@[::1]:80"), Some(("::1", Some(80))));
     }
 
     #[test]

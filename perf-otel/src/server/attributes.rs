@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use http::header::{HOST, USER_AGENT};
 use http::{HeaderMap, HeaderName, Request, Version};
+use opentelemetry::trace::Span;
 use opentelemetry::{Array, Key, KeyValue, StringValue, Value};
 use opentelemetry_semantic_conventions::attribute::{
     CLIENT_ADDRESS, HTTP_REQUEST_METHOD, HTTP_REQUEST_METHOD_ORIGINAL, HTTP_ROUTE,
@@ -58,48 +59,47 @@ pub(crate) fn redact_query(query: &str, keys: &[Cow<'static, str>]) -> String {
     out
 }
 
-/// All request attributes known at the start of a recording span. `route` is the route
-/// template, if routed.
+/// Sets all request attributes known at the start of a recording span on it. `route` is the
+/// route template, if routed.
 pub(crate) fn request<B>(
     settings: &Settings,
     req: &Request<B>,
     method: KnownMethod,
     route: Option<&str>,
-) -> Vec<KeyValue> {
+    span: &mut impl Span,
+) {
     let headers = req.headers();
     let uri = req.uri();
-    let mut attrs = Vec::with_capacity(16);
-    attrs.push(KeyValue::new(HTTP_REQUEST_METHOD, method.as_str()));
+    span.set_attribute(KeyValue::new(HTTP_REQUEST_METHOD, method.as_str()));
     if method.is_other() {
-        attrs.push(KeyValue::new(
+        span.set_attribute(KeyValue::new(
             HTTP_REQUEST_METHOD_ORIGINAL,
             req.method().as_str().to_owned(),
         ));
     }
-    attrs.push(KeyValue::new(URL_PATH, uri.path().to_owned()));
+    span.set_attribute(KeyValue::new(URL_PATH, uri.path().to_owned()));
     if let Some(q) = uri.query().filter(|q| !q.is_empty()) {
-        attrs.push(KeyValue::new(
+        span.set_attribute(KeyValue::new(
             URL_QUERY,
             redact_query(q, &settings.redacted_query_keys),
         ));
     }
-    attrs.push(KeyValue::new(URL_SCHEME, scheme(settings, req)));
+    span.set_attribute(KeyValue::new(URL_SCHEME, scheme(settings, req)));
     if let Some(route) = route {
-        attrs.push(KeyValue::new(HTTP_ROUTE, route.to_owned()));
+        span.set_attribute(KeyValue::new(HTTP_ROUTE, route.to_owned()));
     }
-    server_address(settings, req, &mut attrs);
-    client_and_peer(settings, req, &mut attrs);
+    server_address(settings, req, span);
+    client_and_peer(settings, req, span);
     if let Some(v) = protocol_version(req.version()) {
-        attrs.push(KeyValue::new(NETWORK_PROTOCOL_VERSION, v));
+        span.set_attribute(KeyValue::new(NETWORK_PROTOCOL_VERSION, v));
     }
     if let Some(ua) = headers.get(USER_AGENT) {
-        attrs.push(KeyValue::new(
+        span.set_attribute(KeyValue::new(
             USER_AGENT_ORIGINAL,
             String::from_utf8_lossy(ua.as_bytes()).into_owned(),
         ));
     }
-    capture_headers(&settings.request_headers, headers, &mut attrs);
-    attrs
+    span.set_attributes(captured_headers(&settings.request_headers, headers));
 }
 
 /// `url.scheme`: trusted proxy headers, then the request target (HTTP/2 `:scheme`), then the
@@ -118,7 +118,7 @@ fn scheme<B>(settings: &Settings, req: &Request<B>) -> Cow<'static, str> {
 }
 
 /// `server.address` / `server.port`: trusted forwarded host, then `:authority`, then `Host`.
-fn server_address<B>(settings: &Settings, req: &Request<B>, attrs: &mut Vec<KeyValue>) {
+fn server_address<B>(settings: &Settings, req: &Request<B>, span: &mut impl Span) {
     let headers = req.headers();
     let host = settings
         .trust_forwarded
@@ -127,15 +127,15 @@ fn server_address<B>(settings: &Settings, req: &Request<B>, attrs: &mut Vec<KeyV
         .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .or_else(|| headers.get(HOST).and_then(|h| h.to_str().ok()));
     if let Some((host, port)) = host.and_then(split_host_port) {
-        attrs.push(KeyValue::new(SERVER_ADDRESS, host.to_owned()));
+        span.set_attribute(KeyValue::new(SERVER_ADDRESS, host.to_owned()));
         if let Some(port) = port {
-            attrs.push(KeyValue::new(SERVER_PORT, i64::from(port)));
+            span.set_attribute(KeyValue::new(SERVER_PORT, i64::from(port)));
         }
     }
 }
 
 /// `client.address` (trusted forwarded client, else the peer) and `network.peer.*`.
-fn client_and_peer<B>(settings: &Settings, req: &Request<B>, attrs: &mut Vec<KeyValue>) {
+fn client_and_peer<B>(settings: &Settings, req: &Request<B>, span: &mut impl Span) {
     let peer = peer_addr(req.extensions());
     let forwarded_client = settings
         .trust_forwarded
@@ -145,35 +145,30 @@ fn client_and_peer<B>(settings: &Settings, req: &Request<B>, attrs: &mut Vec<Key
     // One string for the peer IP, shared by `client.address` and `network.peer.address`.
     let peer_ip = peer.map(|p| StringValue::from(Arc::<str>::from(p.ip().to_string())));
     match (forwarded_client, &peer_ip) {
-        (Some(c), _) => attrs.push(KeyValue::new(CLIENT_ADDRESS, c.to_owned())),
-        (None, Some(ip)) => attrs.push(KeyValue::new(CLIENT_ADDRESS, ip.clone())),
+        (Some(c), _) => span.set_attribute(KeyValue::new(CLIENT_ADDRESS, c.to_owned())),
+        (None, Some(ip)) => span.set_attribute(KeyValue::new(CLIENT_ADDRESS, ip.clone())),
         (None, None) => {}
     }
     if let (Some(p), Some(ip)) = (peer, peer_ip) {
-        attrs.push(KeyValue::new(NETWORK_PEER_ADDRESS, ip));
-        attrs.push(KeyValue::new(NETWORK_PEER_PORT, i64::from(p.port())));
+        span.set_attribute(KeyValue::new(NETWORK_PEER_ADDRESS, ip));
+        span.set_attribute(KeyValue::new(NETWORK_PEER_PORT, i64::from(p.port())));
     }
 }
 
-/// Adds `http.{request,response}.header.<name>` string arrays for the configured headers present.
-pub(crate) fn capture_headers(
-    wanted: &[(HeaderName, Key)],
-    headers: &HeaderMap,
-    attrs: &mut Vec<KeyValue>,
-) {
-    for (name, key) in wanted {
+/// The `http.{request,response}.header.<name>` string arrays of the configured headers present.
+pub(crate) fn captured_headers<'a>(
+    wanted: &'a [(HeaderName, Key)],
+    headers: &'a HeaderMap,
+) -> impl Iterator<Item = KeyValue> + 'a {
+    wanted.iter().filter_map(|(name, key)| {
         let values: Vec<StringValue> = headers
             .get_all(name)
             .iter()
             .map(|v| StringValue::from(String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
-        if !values.is_empty() {
-            attrs.push(KeyValue::new(
-                key.clone(),
-                Value::Array(Array::String(values)),
-            ));
-        }
-    }
+        (!values.is_empty())
+            .then(|| KeyValue::new(key.clone(), Value::Array(Array::String(values))))
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! The request span: start (sampling first), response recording and end, as the
 //! [`Complete`] state of the family's completion guard.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -37,22 +36,23 @@ pub(crate) struct RequestSpan {
 }
 
 /// The span name `{method} {route}`.
-fn span_name(method: &'static str, route: Option<&str>) -> Cow<'static, str> {
-    match route {
-        Some(route) => Cow::Owned(format!("{method} {route}")),
-        None => Cow::Borrowed(method),
-    }
+fn span_name(method: &'static str, route: &str) -> String {
+    [method, " ", route].concat()
 }
 
 /// The context the propagator reads from the request, or the current one when the request
 /// carries none of the propagator's fields (known propagators only: a custom one is always asked).
+/// One pass over the request's header names compares them with the fields, without hashing.
 fn parent(settings: &Settings, headers: &HeaderMap) -> Context {
     let present = settings
         .extract_fields
         .as_deref()
-        .is_none_or(|fields| fields.iter().any(|f| headers.contains_key(f)));
+        .is_none_or(|fields| headers.keys().any(|k| fields.contains(k)));
     if present {
-        settings.propagator.extract(&HeaderExtractor::new(headers))
+        let names = settings.extract_fields.as_deref().unwrap_or_default();
+        settings
+            .propagator
+            .extract(&HeaderExtractor::new(headers, names))
     } else {
         Context::current()
     }
@@ -76,20 +76,20 @@ impl RequestSpan {
         };
         let builder = SpanBuilder::from_name(method).with_kind(SpanKind::Server);
         let mut span = tracer.build_with_context(builder, &parent);
-        let span_cx = span.span_context().clone();
+        let trace_id = span.span_context().trace_id();
         req.extensions_mut()
-            .insert(TraceId::from_bytes(span_cx.trace_id().to_bytes()));
+            .insert(TraceId::from_bytes(trace_id.to_bytes()));
         let recording = span.is_recording();
         let cx = if recording {
             let route = route_template(req.extensions());
-            if route.is_some() {
+            if let Some(route) = route {
                 span.update_name(span_name(method, route));
             }
-            span.set_attributes(attributes::request(settings, req, known, route));
+            attributes::request(settings, req, known, route, &mut span);
             parent.with_span(span)
         } else {
             // A non-recording span is its span context; keeping only that saves boxing the span.
-            parent.with_remote_span_context(span_cx)
+            parent.with_remote_span_context(span.span_context().clone())
         };
         let server_timing = settings
             .server_timing
@@ -130,21 +130,23 @@ impl RequestSpan {
     fn record_response<B>(&self, res: &Response<B>) {
         let status = res.status();
         let span = self.cx.span();
-        let mut attrs = vec![KeyValue::new(
+        span.set_attribute(KeyValue::new(
             HTTP_RESPONSE_STATUS_CODE,
             i64::from(status.as_u16()),
-        )];
+        ));
         if status.is_server_error() {
             span.set_status(Status::error(""));
-            attrs.push(KeyValue::new(ERROR_TYPE, status.as_str().to_owned()));
+            span.set_attribute(KeyValue::new(ERROR_TYPE, status.as_str().to_owned()));
         }
         // The route may only be known after routing (layer outside the router).
         if let Some(route) = route_template(res.extensions()) {
-            span.update_name(span_name(self.method, Some(route)));
-            attrs.push(KeyValue::new(HTTP_ROUTE, route.to_owned()));
+            span.update_name(span_name(self.method, route));
+            span.set_attribute(KeyValue::new(HTTP_ROUTE, route.to_owned()));
         }
-        attributes::capture_headers(&self.settings.response_headers, res.headers(), &mut attrs);
-        span.set_attributes(attrs);
+        span.set_attributes(attributes::captured_headers(
+            &self.settings.response_headers,
+            res.headers(),
+        ));
     }
 }
 
