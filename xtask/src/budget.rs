@@ -81,115 +81,109 @@ pub(crate) fn test() -> Result<(), String> {
         println!("gate exits {want} ({what}): ok");
         Ok(stdout)
     };
-    let cfg = config.display().to_string();
+    // The showcase's budgets with a lower sample floor (an explicit choice for a short CI run;
+    // the objectives are the server's, so the gate's config check passes).
+    let src = std::fs::read_to_string(&config).map_err(|e| e.to_string())?;
+    let ci = dir.join("budgets-ci.toml");
+    let lowered = src.replacen("[defaults]\n", "[defaults]\nsample_floor = 20\n", 1);
+    if lowered == src {
+        return Err("could not find [defaults] in budgets.toml".into());
+    }
+    std::fs::write(&ci, lowered).map_err(|e| e.to_string())?;
+    let cfg = ci.display().to_string();
     let path = |name: &str| dir.join(name).display().to_string();
+    // Every error-severity budget gets requests (the gate refuses a run that would leave one
+    // unjudged); `slow` is the one each scenario varies.
+    let requests = |slow: &str| {
+        vec![
+            "--request".to_owned(),
+            "GET /api/users/1".to_owned(),
+            "--request".to_owned(),
+            "GET /api/products".to_owned(),
+            "--request".to_owned(),
+            "GET /api/products/1".to_owned(),
+            "--request".to_owned(),
+            format!("GET /api/slow?ms={slow}"),
+        ]
+    };
+    let args = |slow: &str, extra: &[&str]| -> Vec<String> {
+        let mut v = vec!["--config".to_owned(), cfg.clone()];
+        v.extend(requests(slow));
+        v.extend(extra.iter().map(|s| (*s).to_owned()));
+        v
+    };
+    let gate_owned = |v: Vec<String>, want: i32, what: &str| {
+        let refs: Vec<&str> = v.iter().map(String::as_str).collect();
+        gate(&refs, want, what)
+    };
 
-    // 0: fast routes within budget, on both views.
+    // 0: every route within budget, on both views.
     let junit = path("gate.junit.xml");
-    gate(
-        &[
-            "--config",
-            &cfg,
-            "--request",
-            "GET /api/users/1",
-            "--request",
-            "GET /api/products",
-            "--rate",
-            "300",
-            "--duration",
-            "8s",
-            "--junit",
-            &junit,
-            "--markdown",
-            &path("gate.md"),
-        ],
+    let md = path("gate.md");
+    gate_owned(
+        args(
+            "1",
+            &[
+                "--rate",
+                "300",
+                "--duration",
+                "6s",
+                "--junit",
+                &junit,
+                "--markdown",
+                &md,
+            ],
+        ),
         0,
-        "healthy showcase, fast routes",
+        "healthy showcase, every budget",
     )?;
     junit_parses(&python, Path::new(&junit))?;
 
-    // 1: the /api/slow budget set below its latency.
-    let tight = dir.join("budgets-tight.toml");
-    let src = std::fs::read_to_string(&config).map_err(|e| e.to_string())?;
-    let tightened = src.replace(
-        r#"objectives = ["p95 < 1s", "error_rate < 1%"]"#,
-        r#"objectives = ["p95 < 10ms"]"#,
-    );
-    if tightened == src {
-        return Err("could not find the /api/slow objectives in budgets.toml to tighten".into());
-    }
-    std::fs::write(&tight, tightened).map_err(|e| e.to_string())?;
-    let out = gate(
-        &[
-            "--config",
-            &tight.display().to_string(),
-            "--request",
-            "GET /api/slow?ms=30",
-            "--rate",
-            "100",
-            "--duration",
-            "3s",
-            "--warmup",
-            "0s",
-        ],
+    // 1: `/api/slow` over its `p95 < 1s`.
+    let out = gate_owned(
+        args(
+            "1200",
+            &["--rate", "100", "--duration", "3s", "--warmup", "0s"],
+        ),
         1,
-        "/api/slow budget p95 < 10ms, latency 30 ms",
+        "/api/slow at 1.2 s against p95 < 1s",
     )?;
     if !out
         .lines()
-        .any(|l| l.starts_with("FAIL") && l.contains("p95 < 10ms"))
+        .any(|l| l.starts_with("FAIL") && l.contains("p95 < 1s"))
     {
         return Err(format!("the failing objective is not listed:\n{out}"));
     }
 
     // 2: a regression against a baseline taken from a faster run (same profile).
     let base = path("baseline.json");
-    // 1,200 samples: enough for `error_rate < 1%` (10 / 1 % = 1,000).
-    let common = [
-        "--config",
-        &cfg,
-        "--rate",
-        "400",
-        "--duration",
-        "3s",
-        "--warmup",
-        "0s",
-    ];
-    gate(
-        &[
-            &common[..],
-            &["--request", "GET /api/slow?ms=5", "--save-baseline", &base],
-        ]
-        .concat(),
+    let common = ["--rate", "400", "--duration", "3s", "--warmup", "0s"];
+    gate_owned(
+        args("5", &[&common[..], &["--save-baseline", &base]].concat()),
         0,
         "baseline at 5 ms",
     )?;
-    gate(
-        &[
-            &common[..],
-            &["--request", "GET /api/slow?ms=40", "--baseline", &base],
-        ]
-        .concat(),
+    gate_owned(
+        args("40", &[&common[..], &["--baseline", &base]].concat()),
         2,
         "8x slower than the baseline",
     )?;
 
     // 3: the target rate cannot be reached (one request in flight, 50 ms each, 100/s asked).
-    gate(
-        &[
-            "--config",
-            &cfg,
-            "--request",
-            "GET /api/slow?ms=50",
-            "--rate",
-            "100",
-            "--duration",
-            "2s",
-            "--warmup",
-            "0s",
-            "--max-in-flight",
-            "1",
-        ],
+    gate_owned(
+        args(
+            "50",
+            &[
+                "--rate",
+                "100",
+                "--duration",
+                "2s",
+                "--warmup",
+                "0s",
+                "--max-in-flight",
+                "1",
+            ],
+        ),
         3,
         "rate not reached",
     )?;

@@ -74,9 +74,9 @@ pub(crate) fn slos(policy: &BudgetPolicy, service: &str) -> Vec<Slo> {
             let sel = format!("budget={}", q(b.name()));
             let error_metric = match o {
                 Objective::Latency { .. } => {
-                    format!("perf_budget_slow_requests{{{sel},objective={}}}", q(&label))
+                    format!("perf_budget_slow_requests_total{{{sel},objective={}}}", q(&label))
                 }
-                _ => format!("perf_budget_errors{{{sel}}}"),
+                _ => format!("perf_budget_errors_total{{{sel}}}"),
             };
             out.push(Slo {
                 budget: b.name().to_owned(),
@@ -86,7 +86,7 @@ pub(crate) fn slos(policy: &BudgetPolicy, service: &str) -> Vec<Slo> {
                 objective: 1.0 - o.allowance(),
                 budget_ratio: o.allowance(),
                 error_metric,
-                total_metric: format!("perf_budget_requests{{{sel}}}"),
+                total_metric: format!("perf_budget_requests_total{{{sel}}}"),
             });
         }
     }

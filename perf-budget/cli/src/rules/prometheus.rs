@@ -66,7 +66,9 @@ fn sli_recordings(slo: &Slo, opts: &Options) -> RuleGroup {
         .map(|w| {
             let d = prom_dur(w);
             let expr = format!(
-                "(sum(rate({}[{d}])))\n/\n(sum(rate({}[{d}])))",
+                // An idle window records nothing (not 0/0 = NaN, which the period's
+                // `sum_over_time` would carry for the whole period).
+                "(sum(rate({}[{d}])))\n/\n(sum(rate({}[{d}])) > 0)",
                 slo.error_metric, slo.total_metric
             );
             let labels = labels(slo, svc, &[("sloth_window", d.clone())]);
