@@ -91,6 +91,7 @@ fn test(args: &[String]) -> Result<(), String> {
     util::build_workspace()?;
     run(cargo().args(["test", "--workspace", "--all-targets", "--locked"]))?;
     run(cargo().args(["test", "--workspace", "--doc", "--locked"]))?;
+    readme::test(&[])?;
     let checks: &[(&str, fn() -> Result<(), String>)] = &[
         ("perf-middleware", middleware::test),
         ("perf-cache-layer", cache::test),

@@ -16,7 +16,7 @@ use crate::util::{cargo, project_root, run, target_dir};
 /// The family crates, with the features the snippets may use.
 const FAMILY: [(&str, &str, &str); 4] = [
     ("perf-middleware", "perf-middleware", "full"),
-    ("perf-cache-layer", "perf-cache-layer", "metrics"),
+    ("perf-cache-layer", "perf-cache-layer", "redis"),
     ("perf-budget", "perf-budget", "config"),
     ("perf-otel", "perf-otel", "full"),
 ];
