@@ -80,20 +80,33 @@ pub(crate) fn ms(d: Option<Duration>) -> f64 {
     d.map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
+/// Writes a float to three decimals (a rate, a duration in ms or s), as the gate prints it:
+/// `7.279`, not `7.278714000000001`.
+fn rounded<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((v * 1000.0).round() / 1000.0)
+}
+
 /// What the schedule achieved.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RunStats {
+    #[serde(serialize_with = "rounded")]
     pub(crate) target_rate: f64,
+    #[serde(serialize_with = "rounded")]
     pub(crate) achieved_rate: f64,
     pub(crate) scheduled: u64,
     pub(crate) sent: u64,
     pub(crate) dropped: u64,
     /// The median delay from the scheduled to the actual send.
     #[serde(default)]
+    #[serde(serialize_with = "rounded")]
     pub(crate) lag_p50_ms: f64,
+    #[serde(serialize_with = "rounded")]
     pub(crate) lag_p99_ms: f64,
+    #[serde(serialize_with = "rounded")]
     pub(crate) lag_max_ms: f64,
+    #[serde(serialize_with = "rounded")]
     pub(crate) duration_s: f64,
+    #[serde(serialize_with = "rounded")]
     pub(crate) warmup_s: f64,
     pub(crate) open_model: bool,
     /// Completions per second of the measured run (empty for an `oha` result).
@@ -108,11 +121,15 @@ pub(crate) struct RunStats {
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Tick {
     /// Seconds since the measured start.
+    #[serde(serialize_with = "rounded")]
     pub(crate) t_s: f64,
     /// Completions in this second.
+    #[serde(serialize_with = "rounded")]
     pub(crate) rps: f64,
     pub(crate) errors: u64,
+    #[serde(serialize_with = "rounded")]
     pub(crate) p50_ms: f64,
+    #[serde(serialize_with = "rounded")]
     pub(crate) p99_ms: f64,
 }
 

@@ -85,3 +85,24 @@ async fn a_send_without_a_free_slot_is_dropped_not_delayed() {
     assert_eq!(stats.sent + stats.dropped, 200);
     assert_eq!(view.n(), stats.sent);
 }
+
+#[test]
+fn run_stats_print_their_floats_to_three_decimals() {
+    let stats = super::RunStats {
+        achieved_rate: 199.99999999999997,
+        lag_p50_ms: 7.278714000000001,
+        timeline: vec![super::Tick {
+            t_s: 1.0000000000000002,
+            rps: 200.0,
+            errors: 0,
+            p50_ms: 0.1234567,
+            p99_ms: 0.2,
+        }],
+        ..super::RunStats::default()
+    };
+    let json = serde_json::to_string(&stats).unwrap();
+    assert!(json.contains("\"achieved_rate\":200.0"), "{json}");
+    assert!(json.contains("\"lag_p50_ms\":7.279"), "{json}");
+    assert!(json.contains("\"p50_ms\":0.123"), "{json}");
+    assert!(!json.contains("0000000"), "{json}");
+}
