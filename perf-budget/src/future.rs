@@ -131,6 +131,8 @@ pin_project! {
             // stay small.
             deadline: Option<(Pin<Box<Sleep>>, Duration)>,
         },
+        // A skipped route: the inner future, its response untouched.
+        Skipped { #[pin] fut: F },
         // Boxed: shed responses are rare.
         Ready { response: Option<Box<Response<Bytes>>> },
     }
@@ -172,6 +174,13 @@ impl<F, T: OnTransition, X> ResponseFuture<F, T, X> {
         }
     }
 
+    /// The inner future of a skipped route: no accounting, the response as it is.
+    pub(crate) fn skipped(fut: F) -> Self {
+        Self {
+            kind: Kind::Skipped { fut },
+        }
+    }
+
     /// The layer's own response (shed).
     pub(crate) fn ready(res: Response<Bytes>) -> Self {
         Self {
@@ -198,6 +207,12 @@ where
                 return response.take().map_or(Poll::Pending, |r| {
                     Poll::Ready(Ok(r.map(ResponseBody::full)))
                 });
+            }
+            KindProj::Skipped { fut } => {
+                let res = ready!(fut.poll(cx))?;
+                return Poll::Ready(Ok(
+                    res.map(|b| ResponseBody::inner(GuardedBody::unguarded(b)))
+                ));
             }
             KindProj::Inner {
                 fut,

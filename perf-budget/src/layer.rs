@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use perf_middleware::{RouteTable, ServerTiming};
+use perf_middleware::{RouteTable, ServerTiming, SkipRoutes};
 use tower_layer::Layer;
 
 use crate::State;
@@ -74,6 +74,8 @@ impl BudgetLayer {
             policy: BudgetPolicy::builder(),
             server_timing: ServerTiming::Off,
             table: None,
+            skip: SkipRoutes::default(),
+            bad_skip: None,
             on_transition: (),
             exceeded: (),
         }
@@ -116,6 +118,8 @@ pub struct BudgetLayerBuilder<T = (), X = ()> {
     policy: BudgetPolicyBuilder,
     server_timing: ServerTiming,
     table: Option<RouteTable>,
+    skip: SkipRoutes,
+    bad_skip: Option<String>,
     on_transition: T,
     exceeded: X,
 }
@@ -182,6 +186,18 @@ where
         self
     }
 
+    /// Passes requests to this route template through untouched: no accounting, no
+    /// `Perf-Budget` or `Server-Timing`, never shed or deadlined (health checks). Call it once
+    /// per route; a template must start with `/`, else [`build`](Self::build) fails with
+    /// [`ConfigError::Route`].
+    pub fn skip_route(mut self, route: &str) -> Self {
+        if !route.starts_with('/') && self.bad_skip.is_none() {
+            self.bad_skip = Some(route.to_owned());
+        }
+        self.skip.insert(route);
+        self
+    }
+
     /// Calls `hook` on every state transition (see [`OnTransition`]; a closure
     /// `|t: &Transition| ..` will do). Defaults to `()`, nothing.
     pub fn on_transition<H: OnTransition>(self, hook: H) -> BudgetLayerBuilder<H, X> {
@@ -189,6 +205,8 @@ where
             policy: self.policy,
             server_timing: self.server_timing,
             table: self.table,
+            skip: self.skip,
+            bad_skip: self.bad_skip,
             on_transition: hook,
             exceeded: self.exceeded,
         }
@@ -205,6 +223,8 @@ where
             policy: self.policy,
             server_timing: self.server_timing,
             table: self.table,
+            skip: self.skip,
+            bad_skip: self.bad_skip,
             on_transition: self.on_transition,
             exceeded: hook,
         }
@@ -216,16 +236,23 @@ where
     ///
     /// The first mistake in the policy, saying what to fix.
     pub fn build(self) -> Result<BudgetLayer<T, X>, ConfigError> {
+        if let Some(route) = self.bad_skip {
+            return Err(ConfigError::Route {
+                line: None,
+                message: format!("skip_route({route:?}): a route template starts with `/`"),
+            });
+        }
         let policy = self.policy.build()?;
         if let Some(table) = &self.table {
             crate::route::check_known(policy.budgets(), table)?;
         }
-        let shared = Shared::new(
+        let mut shared = Shared::new(
             policy,
             self.server_timing,
             self.on_transition,
             self.exceeded,
         );
+        shared.skip = self.skip;
         if self.table.is_some() {
             shared
                 .other_seen

@@ -86,6 +86,9 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
+        if self.shared.skip.matches(req.extensions()) {
+            return ResponseFuture::skipped(self.inner.call(req));
+        }
         let now = Instant::now();
         let start = self.shared.clock.nanos(now);
         let idx = self.shared.lookup(&req);

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
 
 use http::Request;
-use perf_middleware::ServerTiming;
+use perf_middleware::{ServerTiming, SkipRoutes};
 use tokio::time::Instant;
 
 use crate::eval::{Hysteresis, Machine, State};
@@ -64,6 +64,8 @@ pub(crate) struct Shared<T = (), X = ()> {
     /// Set once a request fell to `__other__` and was logged (or when the budget routes were
     /// checked against the router's, so there is nothing to warn about).
     pub(crate) other_seen: AtomicBool,
+    /// Routes passed through untouched (`skip_route`).
+    pub(crate) skip: SkipRoutes,
     pub(crate) on_transition: T,
     pub(crate) exceeded: X,
 }
@@ -136,6 +138,7 @@ impl<T, X> Shared<T, X> {
             hysteresis,
             server_timing,
             other_seen: AtomicBool::new(false),
+            skip: SkipRoutes::default(),
             on_transition,
             exceeded,
         }

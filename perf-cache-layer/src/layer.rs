@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::HeaderName;
+use perf_middleware::SkipRoutes;
 use perf_middleware::server_timing::ServerTiming;
 use tower_layer::Layer;
 
@@ -133,6 +134,7 @@ pub struct CacheLayerBuilder {
     coalesce_timeout: Duration,
     server_timing: ServerTiming,
     stale_on_disconnect: Option<Duration>,
+    skip: SkipRoutes,
 }
 
 impl fmt::Debug for CacheLayerBuilder {
@@ -166,6 +168,7 @@ impl Default for CacheLayerBuilder {
             coalesce_timeout: Duration::from_secs(10),
             server_timing: ServerTiming::Off,
             stale_on_disconnect: None,
+            skip: SkipRoutes::default(),
         }
     }
 }
@@ -264,6 +267,16 @@ impl CacheLayerBuilder {
         self
     }
 
+    /// Passes requests to this route template straight to the inner service: no lookup, no
+    /// coalescing, no store, no invalidation, no `Cache-Status` or `Server-Timing` (health
+    /// checks, live endpoints). Call it once per route. The route is the template a router
+    /// recorded, so place the layer inside the router or behind a
+    /// [`MatchRouteLayer`](perf_middleware::MatchRouteLayer).
+    pub fn skip_route(mut self, route: &str) -> Self {
+        self.skip.insert(route);
+        self
+    }
+
     /// When the inner service fails with an error (not an error *response*) while revalidating,
     /// serve the stale entry if it is at most `max` stale and stale reuse is not forbidden
     /// (RFC 9111 §4.2.4, "disconnected" operation). Off by default; reverse proxies enable it.
@@ -311,6 +324,7 @@ impl CacheLayerBuilder {
             server_timing: self.server_timing,
             stale_on_disconnect: self.stale_on_disconnect,
             counters: Counters::default(),
+            skip: self.skip,
         };
         Ok(CacheLayer {
             shared: Arc::new(shared),

@@ -75,6 +75,12 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        if self.shared.skip.matches(req.extensions()) {
+            let call = self.inner.call(req);
+            return ResponseFuture::new(Box::pin(async move {
+                Ok(call.await?.map(ResponseBody::stream))
+            }));
+        }
         if let Some(response) = crate::flow::lookup::fresh_hit(&self.shared, &req) {
             return ResponseFuture::ready(response);
         }

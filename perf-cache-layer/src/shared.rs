@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use http::HeaderName;
+use perf_middleware::SkipRoutes;
 use perf_middleware::server_timing::ServerTiming;
 
 use crate::flow::coalesce::Inflight;
@@ -49,4 +50,6 @@ pub(crate) struct Shared {
     pub(crate) server_timing: ServerTiming,
     pub(crate) stale_on_disconnect: Option<Duration>,
     pub(crate) counters: Counters,
+    /// Routes passed straight to the inner service (`skip_route`).
+    pub(crate) skip: SkipRoutes,
 }

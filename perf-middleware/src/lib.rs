@@ -72,8 +72,8 @@ pub use completion::Outcome;
 pub use error::ConfigError;
 pub use method::KnownMethod;
 pub use route::{
-    MatchRoute, MatchRouteLayer, RouteTable, RouteTableBuilder, RouteTemplate, UNMATCHED_ROUTE,
-    route_template,
+    MatchRoute, MatchRouteLayer, RouteTable, RouteTableBuilder, RouteTemplate, SkipRoutes,
+    UNMATCHED_ROUTE, route_template,
 };
 pub use scheme::Scheme;
 pub use server_timing::ServerTiming;

@@ -3,6 +3,7 @@
 //! [`RouteTable`] that matches paths to templates for any layer placed outside the router (and
 //! for the `perf-budget` CLI, so the client and the server attribute a path alike).
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -63,6 +64,50 @@ pub fn route_template(ext: &Extensions) -> Option<&str> {
         return Some(m.as_str());
     }
     ext.get::<RouteTemplate>().map(RouteTemplate::as_str)
+}
+
+/// The route templates a layer leaves untouched: every builder of the family fills one with its
+/// `.skip_route("/health")` setter, and the layer passes requests to these routes straight to
+/// the inner service (no measurement, no headers, no span, no cache).
+///
+/// Cheap to clone (one shared set); an empty set answers [`matches`](Self::matches) without a
+/// lookup.
+///
+/// ```
+/// use perf_middleware::{RouteTemplate, SkipRoutes};
+///
+/// let mut skip = SkipRoutes::default();
+/// skip.insert("/health");
+/// let mut req = http::Request::new(());
+/// req.extensions_mut().insert(RouteTemplate::new("/health"));
+/// assert!(skip.matches(req.extensions()));
+/// assert!(!skip.matches(http::Request::new(()).extensions()));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SkipRoutes(Arc<HashSet<Box<str>>>);
+
+impl SkipRoutes {
+    /// Adds a route template to the set.
+    pub fn insert(&mut self, template: &str) {
+        Arc::make_mut(&mut self.0).insert(template.into());
+    }
+
+    /// Whether `template` is in the set.
+    pub fn contains(&self, template: &str) -> bool {
+        self.0.contains(template)
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether the request's [`route_template`] is in the set; `false` for an empty set or a
+    /// request without a template.
+    #[inline]
+    pub fn matches(&self, ext: &Extensions) -> bool {
+        !self.0.is_empty() && route_template(ext).is_some_and(|t| self.0.contains(t))
+    }
 }
 
 /// Route templates (`/users/{id}`, `/files/{*path}`) matched against the request path with
@@ -292,6 +337,21 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skip_routes_match_the_recorded_template_only() {
+        let mut skip = SkipRoutes::default();
+        let mut ext = Extensions::new();
+        ext.insert(RouteTemplate::new("/health"));
+        assert!(!skip.matches(&ext), "an empty set matches nothing");
+        skip.insert("/health");
+        let copy = skip.clone();
+        assert!(copy.matches(&ext) && copy.contains("/health"));
+        let mut other = Extensions::new();
+        other.insert(RouteTemplate::new("/users/{id}"));
+        assert!(!skip.matches(&other));
+        assert!(!skip.matches(&Extensions::new()), "no template, no match");
+    }
 
     #[test]
     fn the_template_extension_is_read_without_axum() {

@@ -83,7 +83,7 @@ async fn around_the_whole_router_templates_come_from_the_route_table() {
         .route_table(routes.build().unwrap())
         .slow_threshold(Duration::from_secs(10))
         .route_slow_threshold("/slow", Duration::from_millis(20))
-        .ignore_route("/health")
+        .skip_route("/health")
         .on_complete(hook(&log))
         .build()
         .unwrap();

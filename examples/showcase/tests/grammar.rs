@@ -1,6 +1,7 @@
-//! The family grammar, checked as a newcomer would use it: the same five steps written for each of
+//! The family grammar, checked as a newcomer would use it: the same six steps written for each of
 //! the four crates — construct with defaults, with a builder, with a handle (where one exists),
-//! place the layer around the whole router, and read its `Server-Timing` entry.
+//! place the layer around the whole router, read its `Server-Timing` entry, and skip a route
+//! (`.skip_route("/health")`: no entry there).
 
 use std::time::Duration;
 
@@ -19,10 +20,12 @@ use tower::{Layer, ServiceExt};
 /// A router and the route table written from the same templates.
 fn app() -> (Router, RouteTable) {
     let mut routes = RouteTable::builder();
-    let router = Router::new().route(
-        routes.add("/users/{id}"),
-        get(|| async { ([("cache-control", "max-age=60")], "{}") }),
-    );
+    let router = Router::new()
+        .route(
+            routes.add("/users/{id}"),
+            get(|| async { ([("cache-control", "max-age=60")], "{}") }),
+        )
+        .route(routes.add("/health"), get(|| async { "ok" }));
     (router, routes.build().expect("valid templates"))
 }
 
@@ -35,9 +38,9 @@ fn policy() -> BudgetPolicy {
         .expect("valid budgets")
 }
 
-/// Step 4 and 5: `layer` around the whole router behind `MatchRouteLayer`, one request, the
-/// `Server-Timing` values of the response.
-async fn server_timing_around_the_router<L>(layer: L) -> Vec<String>
+/// Step 4 and 5 (and 6 with `/health`): `layer` around the whole router behind `MatchRouteLayer`,
+/// one request to `path`, the `Server-Timing` values of the response.
+async fn server_timing_around_the_router<L>(layer: L, path: &str) -> Vec<String>
 where
     L: Layer<Router>,
     L::Service: tower::Service<Request<Body>, Response = Response<Body>> + Send + 'static,
@@ -47,7 +50,7 @@ where
     let (router, routes) = app();
     let svc = MatchRouteLayer::new(routes).layer(layer.layer(router));
     let res = svc
-        .oneshot(Request::get("/users/7").body(Body::empty()).unwrap())
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
         .await
         .expect("a response");
     assert_eq!(res.status(), 200);
@@ -57,7 +60,7 @@ where
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
         .collect();
-    println!("server-timing: {values:?}");
+    println!("{path} server-timing: {values:?}");
     values
 }
 
@@ -75,6 +78,19 @@ where
     tower::util::MapResponse::new(svc, axum::response::IntoResponse::into_response)
 }
 
+/// [`server_timing_around_the_router`] for any layer of the family (its body mapped back to axum's).
+async fn entries<L>(layer: L, path: &str) -> Vec<String>
+where
+    L: Layer<Router>,
+    L::Service: tower::Service<Request<Body>> + Send + 'static,
+    <L::Service as tower::Service<Request<Body>>>::Future: Send,
+    <L::Service as tower::Service<Request<Body>>>::Response: axum::response::IntoResponse,
+    <L::Service as tower::Service<Request<Body>>>::Error: std::fmt::Debug,
+{
+    server_timing_around_the_router(tower::layer::layer_fn(move |r| boxed(layer.layer(r))), path)
+        .await
+}
+
 #[tokio::test(start_paused = true)]
 async fn perf_middleware_reads_the_grammar() {
     let _defaults = PerfLayer::new();
@@ -85,12 +101,13 @@ async fn perf_middleware_reads_the_grammar() {
     // No handle: the metrics go to the `metrics` recorder.
     let layer = PerfLayer::builder()
         .server_timing(ServerTiming::Always)
+        .skip_route("/health")
         .build()
         .unwrap();
-    let st =
-        server_timing_around_the_router(tower::layer::layer_fn(move |r| boxed(layer.layer(r))))
-            .await;
+    let st = entries(layer.clone(), "/users/7").await;
     assert!(st.iter().any(|v| v.starts_with("total;dur=")), "{st:?}");
+    let st = entries(layer, "/health").await;
+    assert!(!st.iter().any(|v| v.starts_with("total;dur=")), "{st:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -100,12 +117,13 @@ async fn perf_cache_layer_reads_the_grammar() {
     let (_layer, _handle) = CacheLayer::pair();
     let (layer, _handle) = CacheLayer::builder()
         .server_timing(ServerTiming::Always)
+        .skip_route("/health")
         .build_pair()
         .unwrap();
-    let st =
-        server_timing_around_the_router(tower::layer::layer_fn(move |r| boxed(layer.layer(r))))
-            .await;
+    let st = entries(layer.clone(), "/users/7").await;
     assert!(st.iter().any(|v| v.starts_with("cache")), "{st:?}");
+    let st = entries(layer, "/health").await;
+    assert!(!st.iter().any(|v| v.starts_with("cache")), "{st:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -119,12 +137,13 @@ async fn perf_budget_reads_the_grammar() {
     let layer = BudgetLayer::builder()
         .policy(policy())
         .server_timing(ServerTiming::Always)
+        .skip_route("/health")
         .build()
         .unwrap();
-    let st =
-        server_timing_around_the_router(tower::layer::layer_fn(move |r| boxed(layer.layer(r))))
-            .await;
+    let st = entries(layer.clone(), "/users/7").await;
     assert!(st.iter().any(|v| v.starts_with("budget")), "{st:?}");
+    let st = entries(layer, "/health").await;
+    assert!(!st.iter().any(|v| v.starts_with("budget")), "{st:?}");
 }
 
 /// A recording tracer (spans are dropped when the provider goes).
@@ -139,10 +158,11 @@ async fn perf_otel_reads_the_grammar() {
     // No handle: spans go to the tracer's provider.
     let layer = OtelLayer::builder(tracer())
         .server_timing(ServerTiming::Always)
+        .skip_route("/health")
         .build()
         .unwrap();
-    let st =
-        server_timing_around_the_router(tower::layer::layer_fn(move |r| boxed(layer.layer(r))))
-            .await;
+    let st = entries(layer.clone(), "/users/7").await;
     assert!(st.iter().any(|v| v.starts_with("traceparent")), "{st:?}");
+    let st = entries(layer, "/health").await;
+    assert!(!st.iter().any(|v| v.starts_with("traceparent")), "{st:?}");
 }

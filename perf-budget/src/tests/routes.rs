@@ -365,3 +365,49 @@ async fn the_first_request_to_other_logs_one_warn_without_the_routes() {
         "{text}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_skipped_route_passes_through_untouched() {
+    use axum::{Router, routing::get};
+    let policy = p95_policy()
+        .mode(Mode::Deadline)
+        .add_budget("health", "GET /health", |b| {
+            b.p99(Duration::from_secs(1))
+                .deadline(Duration::from_secs(2))
+        })
+        .build()
+        .unwrap();
+    let (layer, handle) = BudgetLayer::builder()
+        .policy(policy)
+        .server_timing(perf_middleware::ServerTiming::Always)
+        .skip_route("/health")
+        .build_pair()
+        .unwrap();
+    let router = Router::new()
+        .route("/users", get(|| async { "users" }))
+        .route(
+            "/health",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                "ok"
+            }),
+        )
+        .layer(layer);
+    let start = Instant::now();
+    let (parts, body) = axum_call(&router, "GET", "/health").await;
+    assert_eq!((parts.status, &body[..]), (StatusCode::OK, &b"ok"[..]));
+    assert_eq!(start.elapsed(), Duration::from_secs(3), "never deadlined");
+    assert!(parts.headers.get("server-timing").is_none());
+    let (parts, _) = axum_call(&router, "GET", "/users").await;
+    assert!(parts.headers.get("server-timing").is_some());
+    let r = handle.report();
+    assert_eq!(r.budget("health").unwrap().samples, 0);
+    assert_eq!(r.budget(OTHER).unwrap().samples, 0);
+    assert_eq!(r.budget("users").unwrap().samples, 1);
+    let err = BudgetLayer::builder()
+        .policy(p95_policy().build().unwrap())
+        .skip_route("health")
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, crate::ConfigError::Route { .. }), "{err}");
+}

@@ -178,3 +178,40 @@ async fn generated_etag_answers_conditional_requests_with_304() {
     );
     assert_eq!(origin.calls(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_skipped_route_goes_straight_to_the_inner_service() {
+    let origin = Origin::new(|_, _| response(&[("cache-control", "max-age=60")], "body"));
+    let layer = CacheLayer::builder()
+        .server_timing(perf_middleware::ServerTiming::Always)
+        .skip_route("/health")
+        .build()
+        .unwrap();
+    let svc = cache_with(&layer, &origin);
+    let call = |path: &'static str, template: &'static str| {
+        let mut req = http::Request::get(path)
+            .header("host", "example.com")
+            .body(())
+            .unwrap();
+        req.extensions_mut()
+            .insert(perf_middleware::RouteTemplate::new(template));
+        tower::ServiceExt::oneshot(svc.clone(), req)
+    };
+    for _ in 0..2 {
+        let res = call("/health", "/health").await.unwrap();
+        assert!(res.headers().get("cache-status").is_none());
+        assert!(res.headers().get("server-timing").is_none());
+        assert!(res.headers().get("etag").is_none(), "no ETag generated");
+    }
+    assert_eq!(origin.calls(), 2, "no lookup, no store");
+    call("/users", "/users").await.unwrap();
+    let res = call("/users", "/users").await.unwrap();
+    assert!(
+        res.headers()["cache-status"]
+            .to_str()
+            .unwrap()
+            .contains("hit"),
+        "another route is still cached"
+    );
+    assert_eq!(origin.calls(), 3);
+}

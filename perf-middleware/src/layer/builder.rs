@@ -245,12 +245,19 @@ impl<H> PerfLayerBuilder<H> {
         }
     }
 
-    /// Leaves requests to this route template unmeasured: no metrics, no slow log, no hook
-    /// (health checks, a `/metrics` route inside the layered router).
-    pub fn ignore_route(mut self, route: &str) -> Self {
+    /// Leaves requests to this route template untouched: no metrics, no slow log, no hook, no
+    /// `Server-Timing` (health checks, a `/metrics` route inside the layered router). Call it
+    /// once per route; a template must start with `/`.
+    pub fn skip_route(mut self, route: &str) -> Self {
         self.check_route(route);
         self.ignored.insert(route.into());
         self
+    }
+
+    /// The former name of [`skip_route`](Self::skip_route).
+    #[deprecated(note = "renamed `skip_route`, the family's name for it")]
+    pub fn ignore_route(self, route: &str) -> Self {
+        self.skip_route(route)
     }
 
     /// Whether the slow-request log carries the request path (`path` field). Defaults to

@@ -147,7 +147,7 @@ async fn ignored_routes_are_not_measured() {
     let seen = Seen::default();
     let seen2 = seen.clone();
     let layer = PerfLayer::builder()
-        .ignore_route("/health")
+        .skip_route("/health")
         .server_timing(crate::ServerTiming::Always)
         .on_complete(move |c: &Completion<'_>| seen2.push((c.outcome, None, None, 0, c.duration)))
         .build()
@@ -185,7 +185,7 @@ async fn routes_and_label_sets_beyond_the_maps_are_labelled_right() {
     let seen = routes.clone();
     let layer = PerfLayer::builder()
         .route_slow_threshold("/r/1500", Duration::ZERO)
-        .ignore_route("/r/1501")
+        .skip_route("/r/1501")
         .on_complete(move |c: &Completion<'_>| seen.push(c.route.map(str::to_owned)))
         .build()
         .unwrap();

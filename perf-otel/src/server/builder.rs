@@ -5,8 +5,8 @@ use http::HeaderName;
 use opentelemetry::Key;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry_semantic_conventions::attribute::{HTTP_REQUEST_HEADER, HTTP_RESPONSE_HEADER};
-use perf_middleware::Scheme;
 use perf_middleware::server_timing::ServerTiming;
+use perf_middleware::{Scheme, SkipRoutes};
 
 use super::attributes::DEFAULT_REDACTED_QUERY_KEYS;
 use super::error::ConfigError;
@@ -49,6 +49,7 @@ impl<T> OtelLayerBuilder<T> {
             request_headers: Vec::new(),
             response_headers: Vec::new(),
             server_timing: ServerTiming::Off,
+            skip: SkipRoutes::default(),
         }
     }
 
@@ -139,6 +140,14 @@ impl<T> OtelLayerBuilder<T> {
     /// Records a response header as `http.response.header.<name>` (a string array).
     pub fn add_response_header(mut self, name: impl AsRef<str>) -> Self {
         self.response_headers.push(name.as_ref().to_owned());
+        self
+    }
+
+    /// Passes requests to this route template through without a span: the inner service runs in
+    /// the current context and the response is untouched (no `traceparent`, no `Server-Timing`).
+    /// For health checks; call it once per route.
+    pub fn skip_route(mut self, route: &str) -> Self {
+        self.settings.skip.insert(route);
         self
     }
 

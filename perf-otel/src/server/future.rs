@@ -36,6 +36,14 @@ impl<F> ResponseFuture<F> {
             guard: Guard::new(Some(span)),
         }
     }
+
+    /// The inner future of a skipped route: no span, the response untouched.
+    pub(crate) fn skipped(inner: F) -> Self {
+        Self {
+            inner,
+            guard: Guard::new(None),
+        }
+    }
 }
 
 impl<F, B, E> Future for ResponseFuture<F>

@@ -5,8 +5,8 @@ use http::HeaderName;
 use opentelemetry::Key;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::Tracer;
-use perf_middleware::Scheme;
 use perf_middleware::server_timing::ServerTiming;
+use perf_middleware::{Scheme, SkipRoutes};
 use tower_layer::Layer;
 
 use super::builder::OtelLayerBuilder;
@@ -38,6 +38,8 @@ pub(crate) struct Settings {
     pub(crate) request_headers: Vec<(HeaderName, Key)>,
     pub(crate) response_headers: Vec<(HeaderName, Key)>,
     pub(crate) server_timing: ServerTiming,
+    /// Routes passed through without a span (`skip_route`).
+    pub(crate) skip: SkipRoutes,
 }
 
 impl std::fmt::Debug for Settings {
@@ -55,6 +57,7 @@ impl std::fmt::Debug for Settings {
             .field("request_headers", &self.request_headers)
             .field("response_headers", &self.response_headers)
             .field("server_timing", &self.server_timing)
+            .field("skip", &self.skip)
             .finish()
     }
 }

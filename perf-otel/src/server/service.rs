@@ -75,6 +75,9 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        if self.settings.skip.matches(req.extensions()) {
+            return ResponseFuture::skipped(self.inner.call(req));
+        }
         let span = RequestSpan::start(&self.tracer, &self.settings, &mut req);
         // The handler runs with the request span as the current OpenTelemetry context, so its own
         // spans (OTel API or `tracing` through `tracing-opentelemetry`) become children.

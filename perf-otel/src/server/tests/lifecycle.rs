@@ -134,3 +134,27 @@ async fn sampled_and_unsampled_requests_alternate_cleanly() {
         assert_eq!(attrs(&span).len(), 6, "{:?}", attrs(&span));
     }
 }
+
+#[tokio::test]
+async fn a_skipped_route_gets_no_span_and_an_untouched_response() {
+    let (exporter, provider) = always();
+    let layer = OtelLayer::builder(provider.tracer("t"))
+        .server_timing(perf_middleware::ServerTiming::Always)
+        .inject_response_traceparent(true)
+        .skip_route("/trace-id")
+        .build()
+        .unwrap();
+    let res = send(
+        app(layer.clone()),
+        request("/trace-id").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.body().is_empty(), "no TraceId put in the request");
+    assert!(res.headers().get("server-timing").is_none());
+    assert!(res.headers().get("traceparent").is_none());
+    assert!(exporter.get_finished_spans().unwrap().is_empty());
+    let res = send(app(layer), request("/users/1").body(Body::empty()).unwrap()).await;
+    assert!(res.headers().get("server-timing").is_some());
+    assert_eq!(only_span(&exporter).name, "GET /users/{id}");
+}
