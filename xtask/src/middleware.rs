@@ -109,7 +109,8 @@ fn scrape(addr: SocketAddr) -> Result<String, String> {
     Ok(r.text())
 }
 
-fn promtool_check(promtool: &std::path::Path, text: &str) -> Result<(), String> {
+/// `promtool check metrics` over a scrape; fails with promtool's complaint.
+pub(crate) fn promtool_check(promtool: &std::path::Path, text: &str) -> Result<(), String> {
     let mut child = Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

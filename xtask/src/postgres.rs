@@ -192,7 +192,7 @@ fn showcase() -> Result<(), String> {
         }
     }
     let scrape = http(addr, "GET", "/metrics", &[], b"")?.text();
-    promtool_check(&promtool, &scrape)?;
+    crate::middleware::promtool_check(&promtool, &scrape)?;
     for needle in [
         "db_client_operation_duration_seconds_bucket{",
         "perf_db_request_queries_bucket{",
@@ -227,30 +227,4 @@ fn showcase() -> Result<(), String> {
     }
     println!("showcase db metrics: promtool ok, no SQL in labels");
     Ok(())
-}
-
-fn promtool_check(promtool: &Path, text: &str) -> Result<(), String> {
-    use std::io::Write;
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("could not run promtool: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(text.as_bytes())
-            .map_err(|e| e.to_string())?;
-    }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "promtool check metrics failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
 }
