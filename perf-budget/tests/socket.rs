@@ -5,16 +5,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use perf_budget::{BudgetLayer, BudgetPolicy, BudgetReport, Mode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn get_raw(addr: std::net::SocketAddr, path: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
-}
+use perf_test_support::{get_text, serve as serve_app};
 
 async fn serve(policy: BudgetPolicy) -> (std::net::SocketAddr, perf_budget::BudgetHandle) {
     let (layer, handle) = BudgetLayer::pair(policy);
@@ -33,10 +24,7 @@ async fn serve(policy: BudgetPolicy) -> (std::net::SocketAddr, perf_budget::Budg
             "/perf/budgets",
             get(perf_budget::axum::report).with_state(handle.clone()),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (addr, handle)
+    (serve_app(app).await, handle)
 }
 
 #[tokio::test]
@@ -51,24 +39,17 @@ async fn deadline_and_annotate_over_a_socket_with_perf_middleware() {
         .build()
         .unwrap();
     let (addr, handle) = serve(policy).await;
-    let res = get_raw(addr, "/stuck").await;
-    assert!(res.starts_with("HTTP/1.1 503"), "{res}");
+    let res = get_text(addr, "/stuck").await;
+    assert_eq!(res.status, 503, "{res:?}");
     assert!(
-        res.contains("performance budget deadline exceeded"),
-        "{res}"
+        res.text().contains("performance budget deadline exceeded"),
+        "{res:?}"
     );
     for i in 0..5 {
-        assert!(
-            get_raw(addr, &format!("/fast/{i}"))
-                .await
-                .starts_with("HTTP/1.1 200")
-        );
+        assert_eq!(get_text(addr, &format!("/fast/{i}")).await.status, 200);
     }
-    let report: BudgetReport = {
-        let raw = get_raw(addr, "/perf/budgets").await;
-        let body = raw.split("\r\n\r\n").nth(1).unwrap();
-        serde_json::from_str(body).unwrap()
-    };
+    let report: BudgetReport =
+        serde_json::from_str(get_text(addr, "/perf/budgets").await.text()).unwrap();
     let stuck = report.budget("stuck").unwrap();
     assert_eq!((stuck.samples, stuck.errors), (1, 1));
     assert_eq!(report.budget("fast").unwrap().samples, 5);
@@ -87,15 +68,26 @@ async fn annotate_mode_adds_its_server_timing_entry_next_to_perf_middleware() {
         .build()
         .unwrap();
     let (addr, _handle) = serve(policy).await;
-    let res = get_raw(addr, "/fast/1").await.to_ascii_lowercase();
+    let res = get_text(addr, "/fast/1").await;
+    let annotated = res.header("perf-budget").unwrap_or_default();
+    assert!(annotated.starts_with("fast; state=ok; dur="), "{res:?}");
+    let timing: Vec<&str> = res
+        .headers
+        .get_all("server-timing")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert!(timing.iter().any(|v| v.contains("budget;dur=")), "{res:?}");
+    let unbudgeted = get_text(addr, "/nowhere").await;
+    let timing_other: Vec<&str> = unbudgeted
+        .headers
+        .get_all("server-timing")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
     assert!(
-        res.contains("\r\nperf-budget: fast; state=ok; dur="),
-        "{res}"
-    );
-    assert!(res.contains("budget;dur="), "{res}");
-    let unbudgeted = get_raw(addr, "/nowhere").await.to_ascii_lowercase();
-    assert!(
-        !unbudgeted.contains("perf-budget:") && !unbudgeted.contains("budget;dur="),
-        "`__other__` is no budget: no header, {unbudgeted}"
+        unbudgeted.header("perf-budget").is_none()
+            && !timing_other.iter().any(|v| v.contains("budget;dur=")),
+        "`__other__` is no budget: no header, {unbudgeted:?}"
     );
 }
