@@ -1,6 +1,7 @@
 //! The gate's output as text, JUnit XML and Markdown (JSON is `Output`'s serde form).
 
 mod html;
+mod svg;
 
 use std::fmt::Write as _;
 
