@@ -110,7 +110,7 @@ impl Queries {
     /// The top list, largest summed time first.
     pub(crate) fn top(&self) -> Vec<TopEntry> {
         let mut top = lock(&self.top).clone();
-        top.sort_by(|a, b| b.total.cmp(&a.total));
+        top.sort_by_key(|e| std::cmp::Reverse(e.total));
         top
     }
 
