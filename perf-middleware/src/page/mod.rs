@@ -28,6 +28,8 @@
 //!
 //! let page = PerfPage::builder(Protection::token())
 //!     .card("build", || serde_json::json!({ "version": "1.2.3" }))
+//!     // The header's link to the fleet view: the shipped dashboard's uid is `tower-perf`.
+//!     .dashboard_url("http://localhost:3000/d/tower-perf/tower-perf")
 //!     .build()
 //!     .expect("valid configuration");
 //! let perf = PerfLayer::builder().page(&page).build().expect("valid configuration");
@@ -36,7 +38,8 @@
 //!     .layer(perf)
 //!     // After `.layer`: the page's own requests are not measured.
 //!     .merge(page.router());
-//! println!("perf page: http://127.0.0.1:3000{}", page.url_path());
+//! println!("perf page: http://127.0.0.1:8080{}", page.url_path());
+//! assert_eq!(page.dashboard_url(), Some("http://localhost:3000/d/tower-perf/tower-perf"));
 //! # let _ = app;
 //! # }
 //! ```
