@@ -6,7 +6,9 @@
 //!   route template; a route view with its p95 over time and its slowest requests. The hit ratio
 //!   is read from the RFC 9211 `Cache-Status` field of each response as it leaves the layer: a
 //!   hit when the member nearest the client (the last one: the cache between the layer and the
-//!   app, e.g. `perf-cache-layer`) has `hit`; any RFC 9211 cache works.
+//!   app, e.g. `perf-cache-layer`) has `hit`; any RFC 9211 cache works. The cache must be
+//!   inside the timing layer: one outside it answers hits before the layer runs, and appends
+//!   its member after the layer has read the response.
 //! - **Recent slow requests** (those past the layer's slow threshold of their route): duration,
 //!   time to headers, status, outcome (including cancelled), trace id (a link when
 //!   [`PerfPageBuilder::trace_url`] is set), and a phase bar from the `Server-Timing` phases
@@ -53,8 +55,8 @@
 //! | per-route ring | [`MAX_ROUTES`] rows (+1 shared [`OTHER_ROUTES`] row) × 60 slots of 5 s | 80 histogram buckets + 4 counters per slot: ≈ 20 KiB per row, ≈ 1.3 MiB in all |
 //! | slow requests | the last [`SLOW_RING`] | ≈ 120 B each |
 //! | slowest per route | [`WORST`] per row, within the last 5 minutes | ≈ 120 B each |
-//! | top statements (`db`) | `TOP_FINGERPRINTS` (20) | ≈ 80 B each + a shared fingerprint text of ≤ 1 KiB (`db::fingerprint::MAX_TEXT`) |
-//! | N+1 detections (`db`) | the last `N_PLUS_ONE_RING` (20) | ≈ 80 B each + a shared fingerprint text of ≤ 1 KiB |
+//! | top statements (`db`) | `TOP_FINGERPRINTS` (20) | ≈ 64 B each + a shared fingerprint text of ≤ 1 KiB (`db::fingerprint::MAX_TEXT`) |
+//! | N+1 detections (`db`) | the last `N_PLUS_ONE_RING` (20) | ≈ 90 B each + a shared fingerprint text of ≤ 1 KiB |
 //!
 //! Route rows are keyed by the layer's `http.route` label, which the layer already bounds
 //! (unmatched paths share one label), so a flood of random paths adds nothing; nor does a flood
