@@ -1,7 +1,9 @@
 //! The showcase's live `/perf` page in a real browser (headless Chromium): after a bounded load
-//! with slow, cached, erroring, not-found and cancelled requests, the rendered DOM has the routes
-//! table, a slow request with its trace id, the cache and budgets cards, and the slow route's view
-//! (percentile chart, slowest requests); a screenshot is not
+//! with slow, cached, erroring, not-found, N+1 and cancelled requests, the rendered DOM has the
+//! routes table (with a cache hit ratio on the cached route's row), a slow request with its trace
+//! id, the cache and budgets cards, the queries card with the N+1 endpoint's fingerprint, the
+//! dashboard link the showcase printed, and the slow route's view (percentile chart, slowest
+//! requests); a screenshot is not
 //! blank; no request left for anything but the loopback address (every other host goes to a
 //! counting proxy); the CSP header is present; requests without the token are refused.
 
@@ -35,13 +37,18 @@ pub(crate) fn test() -> Result<(), String> {
         .strip_prefix(&format!("http://{addr}"))
         .ok_or_else(|| format!("unexpected page URL {url}"))?;
 
+    let dashboard = printed(&stdout, "grafana dashboard: ")?;
+    let dashboard = dashboard.split_whitespace().next().unwrap_or_default();
+
     load(addr)?;
     check_protection(addr, path)?;
+    let n_plus_one = n_plus_one_fingerprint(addr, path)?;
 
     let proxy = CountingProxy::start()?;
     let dom = run_chromium(&chromium, &proxy, &["--dump-dom", &url])?;
     std::fs::write(dir.join("perf.html"), &dom).map_err(|e| e.to_string())?;
     check_dom(&dom)?;
+    check_additions(&dom, &n_plus_one, dashboard)?;
     // The route view of the slow route: its percentile chart and its slowest requests.
     let view = format!("{url}#route=%2Fapi%2Fslow");
     let dom = run_chromium(&chromium, &proxy, &["--dump-dom", &view])?;
@@ -65,8 +72,9 @@ pub(crate) fn test() -> Result<(), String> {
         ));
     }
     println!(
-        "/perf in headless Chromium: routes, slow request with trace id, cache and budgets \
-         cards; screenshot {size} B (blank {blank_size} B, {}); no non-loopback request",
+        "/perf in headless Chromium: routes with the cached route's hit ratio, slow request \
+         with trace id, cache, budgets and queries cards (N+1 {n_plus_one}), dashboard link; \
+         screenshot {size} B (blank {blank_size} B, {}); no non-loopback request",
         shot.display()
     );
     Ok(())
@@ -86,15 +94,21 @@ fn find_chromium() -> Result<PathBuf, String> {
 
 /// The `perf page: URL` line the showcase prints at start.
 fn page_url(stdout: &Path) -> Result<String, String> {
+    printed(stdout, "perf page: ")
+}
+
+/// The rest of the line starting with `prefix` the showcase printed at start.
+fn printed(stdout: &Path, prefix: &str) -> Result<String, String> {
     for _ in 0..50 {
         let text = std::fs::read_to_string(stdout).unwrap_or_default();
-        if let Some(url) = text.lines().find_map(|l| l.strip_prefix("perf page: ")) {
-            return Ok(url.trim().to_owned());
+        if let Some(rest) = text.lines().find_map(|l| l.strip_prefix(prefix)) {
+            return Ok(rest.trim().to_owned());
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     Err(format!(
-        "the showcase printed no `perf page:` line ({})",
+        "the showcase printed no `{}` line ({})",
+        prefix.trim(),
         stdout.display()
     ))
 }
@@ -123,6 +137,17 @@ fn load(addr: SocketAddr) -> Result<(), String> {
         )?;
         if bad.status < 400 {
             return Err(format!("a malformed update got {}", bad.status));
+        }
+    }
+    // The N+1 endpoint (its fixed twin for contrast); the first waits for the seeding.
+    for p in [
+        "/api/authors/n-plus-one",
+        "/api/authors/joined",
+        "/api/authors/n-plus-one",
+    ] {
+        let r = http(addr, "GET", p, &[], b"")?;
+        if r.status != 200 {
+            return Err(format!("GET {p}: status {}", r.status));
         }
     }
     // Past the showcase's 500 ms slow threshold.
@@ -191,6 +216,70 @@ fn check_dom(dom: &str) -> Result<(), String> {
     });
     if !trace {
         return Err("no slow request shows a 32-hex-digit trace id".into());
+    }
+    Ok(())
+}
+
+/// The fingerprint of the N+1 the page's data reports for the showcase's N+1 endpoint.
+fn n_plus_one_fingerprint(addr: SocketAddr, page_path: &str) -> Result<String, String> {
+    let data_path = page_path.replacen('?', "/data?", 1);
+    let r = http(addr, "GET", &data_path, &[], b"")?;
+    let v: serde_json::Value = serde_json::from_str(&r.text())
+        .map_err(|e| format!("GET {data_path}: status {}, not JSON: {e}", r.status))?;
+    v["queries"]["n_plus_one"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["route"] == "/api/authors/n-plus-one")
+        .and_then(|d| d["fingerprint"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("the page's data has no N+1 of /api/authors/n-plus-one: {v}"))
+}
+
+/// The cache hit ratio on the cached route's row, the queries card with the N+1 endpoint's
+/// fingerprint, and the header's link to the dashboard the showcase printed.
+fn check_additions(dom: &str, n_plus_one: &str, dashboard: &str) -> Result<(), String> {
+    let row = dom
+        .split(r#"<tr class="route" data-route="/api/products">"#)
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .ok_or("no /api/products row in the routes table")?;
+    let ratio = row
+        .split(r#"<td class="cache-hit""#)
+        .nth(1)
+        .and_then(|c| c.split('>').nth(1))
+        .and_then(|c| c.split('<').next())
+        .unwrap_or_default();
+    if !ratio.ends_with('%') || ratio.starts_with("0.0") {
+        return Err(format!(
+            "the cached route /api/products shows no hit ratio (`{ratio}`)"
+        ));
+    }
+    let card = dom
+        .split(r#"id="card-queries""#)
+        .nth(1)
+        .ok_or("no queries card in the page")?;
+    let detected = card.split(r#"<tr class="n-plus-one">"#).skip(1).any(|r| {
+        let r = r.split("</tr>").next().unwrap_or_default();
+        r.contains("<td>/api/authors/n-plus-one</td>") && r.contains(n_plus_one)
+    });
+    if !detected {
+        return Err(format!(
+            "the queries card lists no N+1 of /api/authors/n-plus-one with fingerprint {n_plus_one}"
+        ));
+    }
+    let link = dom
+        .split(r#"<a id="dashboard""#)
+        .nth(1)
+        .and_then(|a| a.split('>').next())
+        .unwrap_or_default();
+    if dashboard.is_empty()
+        || !link.contains(&format!(r#"href="{dashboard}""#))
+        || link.contains("hidden")
+    {
+        return Err(format!(
+            "the header's dashboard link is `<a id=\"dashboard\"{link}>`, want {dashboard}"
+        ));
     }
     Ok(())
 }

@@ -37,6 +37,8 @@ tasks:
   conformance          HTTP caching conformance suite against cache-proxy (root; needs node)
   postgres             perf-middleware's database tests against a throwaway PostgreSQL under target/
   otel-e2e             perf-otel against a Python OTLP receiver (gRPC + HTTP), signals, collector down
+  browser              the /perf page in headless Chromium against the loaded showcase
+                       (needs the showcase built)
   dashboard            every Grafana panel query against Prometheus scraping the loaded showcase
                        (needs the showcase and perf-budget built)
   gate-accuracy        perf-budget gate's p50/p99 vs the server's view and wrk (--secs N)
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Some("otel-e2e") => otel::test(),
         Some("postgres") => postgres::test(),
         Some("dashboard") => dashboard::test(),
+        Some("browser") => browser::test(),
         Some("gate-accuracy") => gate_accuracy::run_task(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");

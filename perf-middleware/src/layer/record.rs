@@ -37,9 +37,9 @@ pub(crate) struct Record<H> {
     /// The request's database statements, from an inner `DbLayer` (response extensions).
     #[cfg(feature = "db")]
     pub(crate) db: Option<Arc<crate::db::DbSummary>>,
-    /// The response's `Server-Timing` phases, for the `/perf` page.
+    /// The response's `Server-Timing` phases and `Cache-Status` verdict, for the `/perf` page.
     #[cfg(feature = "page")]
-    pub(crate) phases: [Option<u32>; 4],
+    pub(crate) marks: crate::page::Marks,
 }
 
 impl<H> std::fmt::Debug for Record<H> {
@@ -67,7 +67,7 @@ impl<H: OnComplete> Complete for Record<H> {
         }
         #[cfg(feature = "page")]
         if self.shared.page.is_some() {
-            self.phases = crate::page::read_phases(res.headers());
+            self.marks = crate::page::read_marks(res.headers());
         }
     }
 
@@ -144,7 +144,9 @@ impl<H> Record<H> {
                 status: self.status,
                 outcome,
                 trace_id: self.trace_id,
-                phases: self.phases,
+                marks: self.marks,
+                #[cfg(feature = "db")]
+                db: self.db.as_deref(),
                 slow,
             });
         }

@@ -123,7 +123,7 @@ where
             #[cfg(feature = "db")]
             db: None,
             #[cfg(feature = "page")]
-            phases: [None; 4],
+            marks: Default::default(),
         };
         ResponseFuture::new(self.inner.call(req), Some(record))
     }

@@ -68,6 +68,11 @@ pub struct Footprint {
     pub slow_requests: usize,
     /// Slowest-per-route entries held (at most [`WORST`](super::WORST) per row).
     pub worst_requests: usize,
+    /// Statement fingerprints in the queries card's top list (at most `TOP_FINGERPRINTS`;
+    /// always 0 without the `db` feature).
+    pub fingerprints: usize,
+    /// N+1 detections held (at most `N_PLUS_ONE_RING`; always 0 without the `db` feature).
+    pub n_plus_one: usize,
 }
 
 impl PerfPage {
@@ -95,10 +100,22 @@ impl PerfPage {
         &self.inner.path
     }
 
+    /// The dashboard link the header shows ([`PerfPageBuilder::dashboard_url`]), if set: print it
+    /// next to the page's URL at start.
+    pub fn dashboard_url(&self) -> Option<&str> {
+        self.inner.dashboard_url.as_deref()
+    }
+
     /// What the stores hold now.
     pub fn footprint(&self) -> Footprint {
         let rows = self.inner.stores.rows();
+        #[cfg(feature = "db")]
+        let (fingerprints, n_plus_one) = self.inner.stores.queries.len();
+        #[cfg(not(feature = "db"))]
+        let (fingerprints, n_plus_one) = (0, 0);
         Footprint {
+            fingerprints,
+            n_plus_one,
             routes: self.inner.stores.route_count(),
             slow_requests: self.inner.stores.slow_len(),
             worst_requests: rows

@@ -25,6 +25,9 @@ struct Data<'a> {
     routes: Vec<Row>,
     slow: Vec<Request>,
     cards: serde_json::Map<String, serde_json::Value>,
+    /// The queries card (with the `db` feature).
+    #[cfg(feature = "db")]
+    queries: super::queries_json::Queries,
 }
 
 #[derive(Serialize)]
@@ -34,6 +37,10 @@ struct Row {
     rate: f64,
     error_ratio: Option<f64>,
     cancelled: u32,
+    /// Responses in the window that carried `Cache-Status`, and the share of them that were
+    /// hits (`null` when no cache saw the route in the window).
+    cache_seen: u32,
+    cache_hit_ratio: Option<f64>,
     p50_ms: Option<f64>,
     p95_ms: Option<f64>,
     p99_ms: Option<f64>,
@@ -93,6 +100,8 @@ pub(crate) fn data(inner: &Inner, since: u64, window: u64, now: Instant) -> Stri
         routes,
         slow: stores.slow_since(since).iter().map(req).collect(),
         cards,
+        #[cfg(feature = "db")]
+        queries: super::queries_json::queries(&stores.queries, now_since_epoch),
     };
     serde_json::to_string(&data).unwrap_or_else(|e| format!(r#"{{"error":"{e}"}}"#))
 }
@@ -123,6 +132,9 @@ fn row(s: &RouteStats, now: u64, window: u64, req: &dyn Fn(&RequestRecord) -> Re
         rate: round(f64::from(w.count) / window as f64),
         error_ratio: (w.count > 0).then(|| round(f64::from(w.errors) / f64::from(w.count))),
         cancelled: w.cancelled,
+        cache_seen: w.cache_seen,
+        cache_hit_ratio: (w.cache_seen > 0)
+            .then(|| round(f64::from(w.cache_hits) / f64::from(w.cache_seen))),
         p50_ms: ms(0.5),
         p95_ms: ms(0.95),
         p99_ms: ms(0.99),
@@ -151,6 +163,6 @@ fn request(r: &RequestRecord, now: Duration) -> Request {
 }
 
 /// Three decimals: what the page shows.
-fn round(x: f64) -> f64 {
+pub(crate) fn round(x: f64) -> f64 {
     (x * 1e3).round() / 1e3
 }

@@ -7,8 +7,25 @@ use http::HeaderMap;
 use super::store::PHASES;
 use crate::server_timing::SERVER_TIMING;
 
+/// What the page reads from a response head when it leaves the timing layer.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Marks {
+    /// The durations of [`PHASES`] in microseconds.
+    pub(crate) phases: [Option<u32>; 4],
+    /// `None` without `Cache-Status`; else whether the client-nearest cache had `hit`.
+    pub(crate) cache_hit: Option<bool>,
+}
+
+/// The phases and the cache's verdict of a response head.
+pub(crate) fn marks(headers: &HeaderMap) -> Marks {
+    Marks {
+        phases: read(headers),
+        cache_hit: super::cache_status::read(headers),
+    }
+}
+
 /// The durations of [`PHASES`] in microseconds, from every `Server-Timing` field line.
-pub(crate) fn read(headers: &HeaderMap) -> [Option<u32>; 4] {
+fn read(headers: &HeaderMap) -> [Option<u32>; 4] {
     let mut out = [None; 4];
     for value in headers.get_all(SERVER_TIMING) {
         let Ok(value) = value.to_str() else { continue };

@@ -1,5 +1,6 @@
 //! One route's time-bucketed ring: [`SLOTS`] slots of [`SLOT`] each, every slot a request count,
-//! error and cancel counts, the exact maximum and a log-linear latency histogram. Fixed size,
+//! error and cancel counts, the cache's seen and hit counts, the exact maximum and a log-linear
+//! latency histogram. Fixed size,
 //! allocated once when the route is first seen; recording never allocates.
 
 use std::time::Duration;
@@ -26,6 +27,10 @@ pub(crate) struct Slot {
     pub(crate) count: u32,
     pub(crate) errors: u32,
     pub(crate) cancelled: u32,
+    /// Responses that carried a `Cache-Status` field.
+    pub(crate) cache_seen: u32,
+    /// Of those, the ones whose client-nearest cache had `hit`.
+    pub(crate) cache_hits: u32,
     pub(crate) max_us: u64,
     pub(crate) buckets: [u32; BUCKETS],
 }
@@ -36,6 +41,8 @@ impl Slot {
         count: 0,
         errors: 0,
         cancelled: 0,
+        cache_seen: 0,
+        cache_hits: 0,
         max_us: 0,
         buckets: [0; BUCKETS],
     };
@@ -48,6 +55,8 @@ pub(crate) struct Sample {
     pub(crate) micros: u64,
     pub(crate) error: bool,
     pub(crate) cancelled: bool,
+    /// `None` without `Cache-Status`; else whether it was a hit.
+    pub(crate) cache_hit: Option<bool>,
 }
 
 /// The ring of one route.
@@ -76,6 +85,10 @@ impl Ring {
         slot.count = slot.count.saturating_add(1);
         slot.errors = slot.errors.saturating_add(u32::from(s.error));
         slot.cancelled = slot.cancelled.saturating_add(u32::from(s.cancelled));
+        if let Some(hit) = s.cache_hit {
+            slot.cache_seen = slot.cache_seen.saturating_add(1);
+            slot.cache_hits = slot.cache_hits.saturating_add(u32::from(hit));
+        }
         slot.max_us = slot.max_us.max(s.micros);
         let b = &mut slot.buckets[bucket(s.micros)];
         *b = b.saturating_add(1);
@@ -100,6 +113,8 @@ impl Ring {
                 sum.count += s.count;
                 sum.errors += s.errors;
                 sum.cancelled += s.cancelled;
+                sum.cache_seen += s.cache_seen;
+                sum.cache_hits += s.cache_hits;
                 sum.max_us = sum.max_us.max(s.max_us);
                 for (a, b) in sum.buckets.iter_mut().zip(&s.buckets) {
                     *a += b;
@@ -189,10 +204,12 @@ mod tests {
                 micros: us * 100,
                 error: us % 10 == 0,
                 cancelled: false,
+                cache_hit: (us % 2 == 0).then_some(us % 4 == 0),
             });
         }
         let w = ring.window(0, 7);
         assert_eq!((w.count, w.errors, w.max_us), (1000, 100, 100_000));
+        assert_eq!((w.cache_seen, w.cache_hits), (500, 250));
         for (q, want) in [(0.5, 50_000.0), (0.99, 99_000.0)] {
             let got = quantile(&w, q).unwrap();
             assert!((got - want).abs() / want < 0.13, "q{q}: {got} vs {want}");
@@ -203,6 +220,7 @@ mod tests {
             micros: 1,
             error: false,
             cancelled: true,
+            cache_hit: None,
         });
         assert!(ring.slot(7).is_none());
         assert_eq!(ring.window(60, 67).cancelled, 1);

@@ -72,6 +72,8 @@ pub(crate) struct Stores {
     other: Arc<RouteStats>,
     slow: Mutex<VecDeque<RequestRecord>>,
     next_seq: Mutex<u64>,
+    #[cfg(feature = "db")]
+    pub(crate) queries: super::queries::Queries,
 }
 
 /// What the layer hands over when a request ends.
@@ -84,7 +86,10 @@ pub(crate) struct Ended<'a> {
     pub(crate) status: Option<StatusCode>,
     pub(crate) outcome: Outcome,
     pub(crate) trace_id: Option<TraceId>,
-    pub(crate) phases: [Option<u32>; 4],
+    pub(crate) marks: super::Marks,
+    /// The request's statements, from an inner `DbLayer` (none: no query ran, or no layer).
+    #[cfg(feature = "db")]
+    pub(crate) db: Option<&'a crate::db::DbSummary>,
     /// Whether it reached the route's slow threshold.
     pub(crate) slow: bool,
 }
@@ -98,6 +103,8 @@ impl Stores {
             other: Arc::new(RouteStats::new(OTHER_ROUTES)),
             slow: Mutex::new(VecDeque::with_capacity(SLOW_RING)),
             next_seq: Mutex::new(1),
+            #[cfg(feature = "db")]
+            queries: super::queries::Queries::default(),
         }
     }
 
@@ -121,8 +128,13 @@ impl Stores {
             micros: e.duration.as_micros().min(u128::from(u64::MAX)) as u64,
             error,
             cancelled: e.outcome == Outcome::Cancelled,
+            cache_hit: e.marks.cache_hit,
         });
         let ended = end.saturating_duration_since(self.epoch);
+        #[cfg(feature = "db")]
+        if let Some(db) = e.db {
+            self.queries.record(db, &stats.label, ended, e.trace_id);
+        }
         let worst_candidate = {
             let worst = lock(&stats.worst);
             worst.len() < WORST
@@ -143,7 +155,7 @@ impl Stores {
             status: e.status,
             outcome: e.outcome,
             trace_id: e.trace_id,
-            phases: e.phases,
+            phases: e.marks.phases,
         };
         if e.slow {
             rec.seq = {

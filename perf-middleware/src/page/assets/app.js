@@ -121,13 +121,18 @@
       tr.appendChild(el("td", {}, fmt(r.rate)));
       tr.appendChild(el("td", r.error_ratio > 0 ? { class: "bad" } : {}, pct(r.error_ratio)));
       for (const k of ["p50_ms", "p95_ms", "p99_ms", "max_ms"]) tr.appendChild(el("td", {}, fmt(r[k])));
+      // The share of hits among the responses a cache saw (`Cache-Status`); — when none did.
+      tr.appendChild(el("td", r.cache_hit_ratio === null || r.cache_hit_ratio === undefined
+        ? { class: "cache-hit none", title: "no cache saw this route in the window" }
+        : { class: "cache-hit", title: `${r.cache_seen} responses with Cache-Status` },
+        r.cache_hit_ratio === null || r.cache_hit_ratio === undefined ? "—" : pct(r.cache_hit_ratio)));
       const sp = el("td"); sp.appendChild(line(r.rate_series, 120, 20, "spark")[0]); tr.appendChild(sp);
       tr.appendChild(el("td", {}, (extras[r.route] || []).join(", ")));
       tr.addEventListener("click", () => { location.hash = "route=" + encodeURIComponent(r.route); });
       body.appendChild(tr);
     }
     if (d.routes.length === 0) {
-      const tr = el("tr"); tr.appendChild(el("td", { colspan: 9, class: "empty" }, "no requests yet")); body.appendChild(tr);
+      const tr = el("tr"); tr.appendChild(el("td", { colspan: 10, class: "empty" }, "no requests yet")); body.appendChild(tr);
     }
   }
 
@@ -190,6 +195,54 @@
       card.appendChild(value(shown));
       root.appendChild(card);
     }
+    if (d.queries) root.appendChild(queriesCard(d.queries, d));
+  }
+
+  // A statement as plain text (no highlighting), cut to one line; the full text on hover.
+  function statementCell(text) {
+    return el("td", { class: "statement", title: text }, text);
+  }
+
+  // Present with the `db` feature: top fingerprints by summed time, and recent N+1 detections.
+  function queriesCard(q, d) {
+    const card = el("div", { class: "card wide", id: "card-queries" });
+    card.appendChild(el("h2", {}, "queries"));
+    card.appendChild(el("h3", {}, "top statements by summed time (since start)"));
+    const top = el("table", { id: "top-fingerprints" });
+    const th = el("tr");
+    for (const h of ["statement", "count", "total ms", "max ms", "fingerprint"]) th.appendChild(el("th", {}, h));
+    top.appendChild(el("thead")).appendChild(th);
+    const tb = top.appendChild(el("tbody"));
+    for (const f of q.top) {
+      const tr = tb.appendChild(el("tr", { class: "fingerprint" }));
+      tr.appendChild(statementCell(f.statement));
+      tr.appendChild(el("td", {}, f.count));
+      tr.appendChild(el("td", f.error_ms > 0 ? { title: `may overstate by up to ${fmt(f.error_ms)} ms` } : {},
+        (f.error_ms > 0 ? "≤ " : "") + fmt(f.total_ms)));
+      tr.appendChild(el("td", {}, fmt(f.max_ms)));
+      tr.appendChild(el("td", { class: "trace" }, f.fingerprint));
+    }
+    if (q.top.length === 0) tb.appendChild(el("tr")).appendChild(el("td", { colspan: 5, class: "empty" }, "no queries seen"));
+    card.appendChild(top);
+    card.appendChild(el("h3", {}, "N+1 detections (newest first)"));
+    const n1 = el("table", { id: "n-plus-one" });
+    const nh = el("tr");
+    for (const h of ["route", "statement", "count", "total ms", "age s", "fingerprint", "trace id"]) nh.appendChild(el("th", {}, h));
+    n1.appendChild(el("thead")).appendChild(nh);
+    const nb = n1.appendChild(el("tbody"));
+    for (const x of q.n_plus_one) {
+      const tr = nb.appendChild(el("tr", { class: "n-plus-one" }));
+      tr.appendChild(el("td", {}, x.route));
+      tr.appendChild(statementCell(x.statement));
+      tr.appendChild(el("td", {}, x.count));
+      tr.appendChild(el("td", {}, fmt(x.total_ms)));
+      tr.appendChild(el("td", {}, fmt(x.age_s)));
+      tr.appendChild(el("td", { class: "trace fingerprint" }, x.fingerprint));
+      tr.appendChild(traceCell(x.trace_id, d.trace_url));
+    }
+    if (q.n_plus_one.length === 0) nb.appendChild(el("tr")).appendChild(el("td", { colspan: 7, class: "empty" }, "none detected"));
+    card.appendChild(n1);
+    return card;
   }
 
   function draw() {
