@@ -30,6 +30,8 @@ pub(crate) fn test() -> Result<(), String> {
     let mut cmd = Command::new(bin_path("showcase"));
     cmd.args(["--listen", &addr.to_string()])
         .env("RUST_LOG", "warn")
+        // Only linked, never fetched: the check counts any request that leaves the page.
+        .env("GRAFANA_URL", "http://127.0.0.1:3001/grafana/")
         .stdout(std::fs::File::create(&stdout).map_err(|e| e.to_string())?);
     let _server = Server::start("showcase", cmd, addr)?;
     let url = page_url(&stdout)?;

@@ -1,8 +1,8 @@
 //! `cargo run -p showcase` — serves the showcase API with every tower-perf layer on its
 //! embedded defaults. `--listen ADDR` changes the address (default `127.0.0.1:3000`);
 //! `--redis URL` (or `REDIS_URL`) shares the product cache with every instance on that Redis.
-//! The `/perf` page links the shipped Grafana dashboard under `GRAFANA_URL` (Grafana's root URL,
-//! default `http://localhost:3000`), and trace ids to `PERF_TRACE_URL` (default Jaeger's).
+//! The `/perf` page links the shipped Grafana dashboard when `GRAFANA_URL` names Grafana's root URL,
+//! and trace ids to `PERF_TRACE_URL` (default Jaeger's).
 
 use std::net::SocketAddr;
 
@@ -40,8 +40,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     // Printed once: the token is not kept anywhere else.
     println!("perf page: http://{addr}{}", page.url_path());
-    if let Some(dashboard) = page.dashboard_url() {
-        println!("grafana dashboard: {dashboard} (GRAFANA_URL sets Grafana's address)");
+    match page.dashboard_url() {
+        Some(dashboard) => println!("grafana dashboard: {dashboard}"),
+        None => println!(
+            "grafana dashboard: set GRAFANA_URL=http://<grafana> to link it from /perf \
+             (perf-middleware/grafana/README.md imports it)"
+        ),
     }
     axum::serve(
         listener,

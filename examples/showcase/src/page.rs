@@ -1,7 +1,7 @@
 //! The live `/perf` page in the showcase: token-protected (the URL is printed at start), with
 //! a cache card read from the cache's own metrics, the budget report as the budgets card, and a
-//! header link to the shipped Grafana dashboard under `GRAFANA_URL` (default
-//! `http://localhost:3000`).
+//! header link to the shipped Grafana dashboard when `GRAFANA_URL` names Grafana's root URL
+//! (no default: Grafana's own default port, 3000, is the showcase's).
 
 use std::sync::{Arc, OnceLock};
 
@@ -14,8 +14,6 @@ use serde_json::{Map, Value, json};
 /// The trace UI the trace ids link to (Jaeger's default address); `PERF_TRACE_URL` overrides it.
 const TRACE_URL: &str = "http://localhost:16686/trace/{trace_id}";
 
-/// Grafana's root URL when `GRAFANA_URL` is unset (Grafana's own default address).
-const GRAFANA_URL: &str = "http://localhost:3000";
 /// The shipped dashboard's path under Grafana's root (`perf-middleware/grafana/tower-perf.json`,
 /// uid `tower-perf`).
 const DASHBOARD_PATH: &str = "/d/tower-perf/tower-perf";
@@ -39,12 +37,14 @@ impl BudgetSlot {
 /// No randomness for the token.
 pub fn build(prometheus: PrometheusHandle, budgets: BudgetSlot) -> Result<PerfPage, ConfigError> {
     let trace_url = std::env::var("PERF_TRACE_URL").unwrap_or_else(|_| TRACE_URL.to_owned());
-    let grafana = std::env::var("GRAFANA_URL").unwrap_or_else(|_| GRAFANA_URL.to_owned());
-    let dashboard = format!("{}{DASHBOARD_PATH}", grafana.trim_end_matches('/'));
-    PerfPage::builder(Protection::token())
-        .trace_url(&trace_url)
-        .dashboard_url(&dashboard)
-        .card("cache", move || cache_card(&prometheus.render()))
+    let mut page = PerfPage::builder(Protection::token()).trace_url(&trace_url);
+    if let Ok(grafana) = std::env::var("GRAFANA_URL") {
+        page = page.dashboard_url(&format!(
+            "{}{DASHBOARD_PATH}",
+            grafana.trim_end_matches('/')
+        ));
+    }
+    page.card("cache", move || cache_card(&prometheus.render()))
         .card("budgets", move || {
             budgets.0.get().map_or(Value::Null, budgets_card)
         })
