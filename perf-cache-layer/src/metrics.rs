@@ -23,6 +23,7 @@ pub(crate) const REVALIDATIONS: &str = "perf.cache.revalidations";
 pub(crate) const COALESCED: &str = "perf.cache.coalesced_waits";
 pub(crate) const INVALIDATIONS: &str = "perf.cache.invalidations";
 pub(crate) const PURGES: &str = "perf.cache.purges";
+pub(crate) const SHARED_HITS: &str = "perf.cache.l2.served_hits";
 pub(crate) const STORED_BYTES: &str = "perf.cache.store.bytes";
 pub(crate) const EVICTIONS: &str = "perf.cache.store.evictions";
 
@@ -77,6 +78,11 @@ pub(crate) fn describe() {
         PURGES,
         Unit::Count,
         "Purges through the cache handle, by kind."
+    );
+    metrics::describe_counter!(
+        SHARED_HITS,
+        Unit::Count,
+        "Fresh hits answered from the store's shared tier (Cache-Status detail=l2), a subset of outcome=hit."
     );
     metrics::describe_gauge!(
         STORED_BYTES,

@@ -29,11 +29,23 @@ async fn stored_by_a_is_an_l2_hit_on_b() {
     let hit = get(&mut b.svc, "/item").await;
     assert_eq!(hit.status, 200);
     assert_eq!(hit.body, "v0");
-    assert!(hit.cache_status.contains("hit"), "{}", hit.cache_status);
+    assert!(
+        hit.cache_status
+            .starts_with("perf-cache; hit; detail=l2; ttl="),
+        "an L2 hit says so: {}",
+        hit.cache_status
+    );
     assert_eq!(
         origin.calls.load(Ordering::SeqCst),
         1,
         "B answered from Redis, not the origin"
+    );
+    // Promoted into B's L1: the next hit is local.
+    let local = get(&mut b.svc, "/item").await;
+    assert!(
+        local.cache_status.starts_with("perf-cache; hit; ttl="),
+        "{}",
+        local.cache_status
     );
 }
 

@@ -55,6 +55,7 @@ async fn l2_metrics_are_recorded_with_bounded_labels() {
     println!("{seen:#?}");
     for expected in [
         "perf.cache.l2.ops{op=get,result=hit}",
+        "perf.cache.l2.served_hits{}",
         "perf.cache.l2.ops{op=put,result=ok}",
         "perf.cache.l2.ops{op=del,result=ok}",
         "perf.cache.l2.duration{op=get}",

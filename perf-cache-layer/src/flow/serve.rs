@@ -21,6 +21,8 @@ use crate::store::CachedResponse;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Served {
     Hit,
+    /// A fresh hit from the store's shared tier (`detail=l2`).
+    SharedHit,
     StaleWhileRevalidate,
     StaleIfError,
     Disconnected,
@@ -35,6 +37,7 @@ impl Served {
     fn describe(self) -> (&'static str, &'static str, Outcome) {
         match self {
             Self::Hit => ("hit", "", Outcome::Hit),
+            Self::SharedHit => ("hit", "; detail=l2", Outcome::Hit),
             Self::StaleWhileRevalidate => {
                 ("hit", "; detail=stale-while-revalidate", Outcome::Stale)
             }

@@ -9,7 +9,7 @@ use futures_util::future::BoxFuture;
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
-use super::{CacheStore, CachedResponse, StoreError, Variants, merge_variants};
+use super::{CacheStore, CachedResponse, StoreError, Tier, Variants, merge_variants};
 
 /// Per-entry expiry: keep each key as long as its longest-lived variant needs.
 struct Retain;
@@ -184,6 +184,14 @@ impl MemoryStore {
 impl CacheStore for MemoryStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Variants>, StoreError>> {
         futures_util::future::ready(Ok(self.cache.get(key))).boxed()
+    }
+
+    fn lookup<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Variants, Tier)>, StoreError>> {
+        let found = self.cache.get(key).map(|v| (v, Tier::Local));
+        futures_util::future::ready(Ok(found)).boxed()
     }
 
     fn put<'a>(

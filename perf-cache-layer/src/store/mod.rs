@@ -51,6 +51,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 pub use self::encoding::{DecodeError, DecodeErrorKind};
@@ -61,6 +62,17 @@ pub use self::tiered::{TieredStore, TieredStoreBuilder, TieredStoreError};
 
 /// The stored variants for one primary key.
 pub type Variants = Arc<[Arc<CachedResponse>]>;
+
+/// Which level of a store answered a [`lookup`](CacheStore::lookup).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Tier {
+    /// The instance's own memory (every answer of a single-level store).
+    Local,
+    /// A level shared by every instance (`TieredStore`'s Redis, after an L1 miss). A fresh hit
+    /// from it is reported as `Cache-Status: …; hit; detail=l2`.
+    Shared,
+}
 
 /// A store failure (the layer treats it as a miss and keeps serving).
 #[derive(Debug)]
@@ -92,6 +104,18 @@ impl std::error::Error for StoreError {
 pub trait CacheStore: Send + Sync + 'static {
     /// All stored variants for `key`.
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Variants>, StoreError>>;
+
+    /// [`get`](CacheStore::get), and which tier answered. The layer calls this one; the default
+    /// says [`Tier::Local`], right for a store of one level.
+    fn lookup<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Variants, Tier)>, StoreError>> {
+        Box::pin(
+            self.get(key)
+                .map(|found| found.map(|v| v.map(|v| (v, Tier::Local)))),
+        )
+    }
 
     /// Stores `response` under `key`, replacing a variant with the same `Vary`-selected headers.
     /// A store may decline (too large, admission policy); that is not an error.

@@ -59,7 +59,7 @@ pub use self::builder::{TieredStoreBuilder, TieredStoreError};
 use self::bus::{Kind, Liveness};
 use self::l2::Remote;
 use self::recent::{Recent, recent_key};
-use super::{CacheStore, CachedResponse, MemoryStore, StoreError, Variants};
+use super::{CacheStore, CachedResponse, MemoryStore, StoreError, Tier, Variants};
 
 /// An L1 [`MemoryStore`] in front of a Redis L2 shared by every instance. Clones share both.
 ///
@@ -299,6 +299,19 @@ impl CacheStore for TieredStore {
                 return Ok(Some(found));
             }
             Ok(self.l2_get(key).await)
+        }
+        .boxed()
+    }
+
+    fn lookup<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Variants, Tier)>, StoreError>> {
+        async move {
+            if let Some(found) = self.l1_get(key) {
+                return Ok(Some((found, Tier::Local)));
+            }
+            Ok(self.l2_get(key).await.map(|found| (found, Tier::Shared)))
         }
         .boxed()
     }
