@@ -35,7 +35,7 @@ pub(crate) fn increment(name: &'static str) {
     let _ = name;
 }
 
-/// Counts a purge of `kind` (`tag` or `all`).
+/// Counts a purge of `kind` (`tag`, `soft_tag` or `all`).
 pub(crate) fn purged(kind: &'static str) {
     #[cfg(feature = "metrics")]
     metrics::counter!(PURGES, "kind" => kind).increment(1);

@@ -185,3 +185,47 @@ async fn a_stale_entry_is_refreshed_by_one_instance_only() {
         "one background refresh for the two instances"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soft_purge_tag_on_a_marks_it_stale_on_b_and_in_redis() {
+    let (url, _own) = shared_or_own().await;
+    let ns = namespace("soft");
+    let origin = Origin {
+        cache_control: "max-age=60, stale-while-revalidate=30",
+        ..Origin::default()
+    };
+    let mut a = instance(tiered(&url, &ns).build().unwrap(), &origin);
+    let mut b = instance(tiered(&url, &ns).build().unwrap(), &origin);
+    warm(&mut a, &mut b, &url, &ns).await;
+    origin.version.store(7, Ordering::SeqCst);
+
+    a.handle
+        .soft_purge_tag("items")
+        .await
+        .expect("the fleet was reached");
+    let swr = |got: &redis_support::Got| {
+        got.body == "v0" && got.cache_status.contains("detail=stale-while-revalidate")
+    };
+    // A new instance (empty L1) reads the entry from Redis as stale: served, refreshed once.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut c = instance(tiered(&url, &ns).build().unwrap(), &origin);
+    let from_l2 = get(&mut c.svc, "/item").await;
+    assert!(swr(&from_l2), "{} {:?}", from_l2.cache_status, from_l2.body);
+    let start = Instant::now();
+    while get(&mut c.svc, "/item").await.body != "v7" {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "C never refreshed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // B's L1 copy was marked stale through the bus: stale-while-revalidate, not a fresh hit.
+    let on_b = get(&mut b.svc, "/item").await;
+    assert!(swr(&on_b), "{} {:?}", on_b.cache_status, on_b.body);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        origin.calls.load(Ordering::SeqCst),
+        2,
+        "the soft purge cost one origin call for the fleet"
+    );
+}

@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use moka::notification::RemovalCause;
+use moka::ops::compute::Op;
 use moka::sync::Cache;
 
 use super::{CacheStore, CachedResponse, StoreError, Tier, Variants, merge_variants};
@@ -216,6 +217,42 @@ impl CacheStore for MemoryStore {
             .map(drop)
             .map_err(StoreError::new);
         futures_util::future::ready(result).boxed()
+    }
+
+    fn soft_purge_tag<'a>(
+        &'a self,
+        tag: &'a str,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let tagged = |r: &Arc<CachedResponse>| r.tags().any(|t| t == tag);
+        let keys: Vec<Arc<str>> = self
+            .cache
+            .iter()
+            .filter(|(_, v)| v.iter().any(tagged))
+            .map(|(k, _)| Arc::unwrap_or_clone(k))
+            .collect();
+        for key in keys {
+            // Per key, atomically with other marks; a key removed meanwhile stays removed.
+            self.cache.entry_by_ref(&key).and_compute_with(|found| {
+                let Some(found) = found else {
+                    return Op::Nop;
+                };
+                let marked: Variants = found
+                    .value()
+                    .iter()
+                    .map(|r| {
+                        if tagged(r) {
+                            Arc::new(r.stale_at(now))
+                        } else {
+                            r.clone()
+                        }
+                    })
+                    .collect();
+                self.bytes.fetch_add(weight(&marked), Ordering::Relaxed);
+                Op::Put(marked)
+            });
+        }
+        futures_util::future::ready(Ok(())).boxed()
     }
 
     fn purge_all(&self) -> BoxFuture<'_, Result<(), StoreError>> {

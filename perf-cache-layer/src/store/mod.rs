@@ -49,7 +49,7 @@ mod tiered;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -130,6 +130,19 @@ pub trait CacheStore: Send + Sync + 'static {
 
     /// Removes every response tagged with `tag`.
     fn purge_tag<'a>(&'a self, tag: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Marks every response tagged `tag` stale as of `now` (a soft purge): each is revalidated
+    /// before it is served fresh again, while `stale-while-revalidate` and `stale-if-error` may
+    /// still use it, counted from `now`. `now` is the layer's clock. The default removes them
+    /// ([`purge_tag`](CacheStore::purge_tag)), which is always allowed.
+    fn soft_purge_tag<'a>(
+        &'a self,
+        tag: &'a str,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = now;
+        self.purge_tag(tag)
+    }
 
     /// Removes everything.
     fn purge_all(&self) -> BoxFuture<'_, Result<(), StoreError>>;

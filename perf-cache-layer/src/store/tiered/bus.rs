@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,9 @@ pub(crate) enum Kind {
     Tag(String),
     All,
     Heartbeat,
+    /// A soft tag purge: mark stale from the message's time. (Appended last: postcard numbers
+    /// variants in order, so older instances keep decoding the others, and skip this one.)
+    SoftTag(String),
 }
 
 impl Kind {
@@ -34,6 +37,7 @@ impl Kind {
             Self::Tag(_) => "tag",
             Self::All => "all",
             Self::Heartbeat => "heartbeat",
+            Self::SoftTag(_) => "soft_tag",
         }
     }
 }
@@ -169,6 +173,11 @@ impl Bus {
             Kind::Tag(tag) => {
                 self.recent.mark(recent_key('t', tag));
                 self.l1.purge_tag(tag).await
+            }
+            Kind::SoftTag(tag) => {
+                self.recent.mark(recent_key('t', tag));
+                let at = UNIX_EPOCH + Duration::from_millis(msg.at_ms);
+                self.l1.soft_purge_tag(tag, at).await
             }
             Kind::All => {
                 self.recent.mark(recent_key('*', ""));

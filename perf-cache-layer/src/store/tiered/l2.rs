@@ -7,6 +7,8 @@
 //!   encoding. Redis TTL (the longest variant's retention) is garbage collection only.
 //! - `ts:{digest(key)}`: the tombstone, the Unix milliseconds of the last purge of that key.
 //! - `t:{digest(tag)}`: the tag state, `"version:purged_ms"`.
+//! - `sp:{digest(tag)}`: the Unix milliseconds of the tag's last soft purge; an entry whose
+//!   request began before it is read as stale from then.
 //! - `epoch`: `"epoch:purged_ms"`, replaced by `purge_all`.
 //!
 //! A variant is valid only if its stamped epoch and tag versions equal the current ones and its
@@ -57,6 +59,9 @@ impl Keys {
     }
     pub(crate) fn tag(&self, tag: &str) -> String {
         format!("{}t:{}", self.prefix, digest(tag.as_bytes()))
+    }
+    pub(crate) fn soft(&self, tag: &str) -> String {
+        format!("{}sp:{}", self.prefix, digest(tag.as_bytes()))
     }
     pub(crate) fn epoch(&self) -> String {
         format!("{}epoch", self.prefix)
@@ -169,18 +174,23 @@ impl Remote {
         let Some((epoch, epoch_purged)) = parse_state(epoch.as_deref()) else {
             return Ok(Vec::new());
         };
-        let tag_keys: Vec<String> = stamped
-            .iter()
-            .flat_map(|s| s.entry.tags.iter().map(|t| self.keys.tag(t)))
-            .collect();
-        let states: Vec<Option<String>> = if tag_keys.is_empty() {
+        // Each tag's state, then each tag's last soft purge.
+        let tags = stamped.iter().flat_map(|s| s.entry.tags.iter());
+        let mut state_keys: Vec<String> = tags.clone().map(|t| self.keys.tag(t)).collect();
+        let n = state_keys.len();
+        state_keys.extend(tags.map(|t| self.keys.soft(t)));
+        let mut states: Vec<Option<String>> = if state_keys.is_empty() {
             Vec::new()
         } else {
             redis::cmd("MGET")
-                .arg(&tag_keys)
+                .arg(&state_keys)
                 .query_async(&mut conn)
                 .await?
         };
+        let softs = states.split_off(n.min(states.len()));
+        let mut softs = softs
+            .iter()
+            .map(|s| s.as_deref().and_then(|s| s.parse().ok()));
         let mut states = states.iter().map(|s| parse_state(s.as_deref()));
         let mut out = Vec::new();
         for s in stamped {
@@ -188,14 +198,25 @@ impl Remote {
             let mut ok = s.epoch == epoch
                 && !self.purged_after(epoch_purged, request)
                 && !tomb.is_some_and(|t| self.purged_after(t, request));
+            let mut stale_from: Option<u64> = None;
             for version in &s.tags {
                 ok &= states
                     .next()
                     .flatten()
                     .is_some_and(|(v, p)| v == *version && !self.purged_after(p, request));
+                if let Some(soft) = softs.next().flatten()
+                    && self.purged_after(soft, request)
+                {
+                    stale_from = Some(stale_from.map_or(soft, |at: u64| at.min(soft)));
+                }
             }
-            if ok {
-                out.push(Arc::new(s.entry));
+            match stale_from {
+                _ if !ok => {}
+                None => out.push(Arc::new(s.entry)),
+                Some(ms) => {
+                    let at = UNIX_EPOCH + Duration::from_millis(ms);
+                    out.push(Arc::new(s.entry.stale_at(at)));
+                }
             }
         }
         Ok(out)
@@ -315,6 +336,23 @@ impl Remote {
             .cmd("SET")
             .arg(self.keys.tag(tag))
             .arg(value)
+            .arg("PX")
+            .arg(TAG_STATE_TTL_MS)
+            .ignore()
+            .publish(self.keys.channel(), msg)
+            .ignore()
+            .query_async(&mut conn)
+            .await
+    }
+
+    /// Records a soft purge of `tag` now: entries tagged with it whose requests began earlier
+    /// are read as stale from now.
+    pub(crate) async fn soft_purge_tag(&self, tag: &str, msg: Vec<u8>) -> RedisResult<()> {
+        let mut conn = self.conn.clone();
+        redis::pipe()
+            .cmd("SET")
+            .arg(self.keys.soft(tag))
+            .arg(unix_ms(SystemTime::now()))
             .arg("PX")
             .arg(TAG_STATE_TTL_MS)
             .ignore()

@@ -6,7 +6,8 @@
 //!   promotes what it finds into L1. A timeout or error is a miss and counts toward the breaker.
 //! - A write goes to L1 at once and to Redis through a bounded background queue; when the queue
 //!   is full the write is dropped and counted (a lost L2 write only means a later miss).
-//! - Unsafe-method invalidations and [`CacheHandle`](crate::CacheHandle) purges apply to L1, then
+//! - Unsafe-method invalidations and [`CacheHandle`](crate::CacheHandle) purges (soft tag purges
+//!   too) apply to L1, then
 //!   to Redis and to every other instance through the bus; the purge returns an error when Redis
 //!   could not be reached (the local purge has happened either way).
 //! - Redis down costs nothing: the store builds with Redis unreachable, and after
@@ -24,6 +25,8 @@
 //!   retention) is garbage collection only.
 //! - `ts:{digest(key)}`: the tombstone, the Unix milliseconds of the key's last purge (60 s).
 //! - `t:{digest(tag)}`: the tag state, `"version:purged_ms"`, with a random version.
+//! - `sp:{digest(tag)}`: the Unix milliseconds of the tag's last soft purge; an entry whose
+//!   request began before it is read as stale from then (revalidated before it is fresh again).
 //! - `epoch`: `"epoch:purged_ms"`, replaced by `purge_all` (nothing is flushed on the server).
 //! - the channel `bus`: invalidation messages and heartbeats.
 //!
@@ -364,6 +367,21 @@ impl CacheStore for TieredStore {
             let msg = bus::message(self.inner.me, Kind::Tag(tag.to_owned()));
             self.fleet("purge", "tag", self.inner.remote.purge_tag(tag, msg))
                 .await
+        }
+        .boxed()
+    }
+
+    fn soft_purge_tag<'a>(
+        &'a self,
+        tag: &'a str,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        async move {
+            self.inner.recent.mark(recent_key('t', tag));
+            let _ = self.inner.l1.soft_purge_tag(tag, now).await;
+            let msg = bus::message(self.inner.me, Kind::SoftTag(tag.to_owned()));
+            let call = self.inner.remote.soft_purge_tag(tag, msg);
+            self.fleet("purge", "soft_tag", call).await
         }
         .boxed()
     }
