@@ -154,6 +154,7 @@ impl TieredStoreBuilder {
             write_timeout: self.write_timeout,
             degraded_window: self.degraded_window,
             tombstone: self.tombstone,
+            pending: Arc::default(),
             _stop: stop,
         });
         runtime.spawn(writer(inner.writer(), rx, stopped.clone()));
@@ -165,6 +166,8 @@ impl TieredStoreBuilder {
             live: inner.live.clone(),
             me: inner.me,
             interval: self.interval,
+            pending: inner.pending.clone(),
+            tombstone: self.tombstone,
         };
         runtime.spawn(bus.run(stopped));
         Ok(TieredStore { inner })

@@ -15,11 +15,12 @@ use tokio::sync::watch;
 
 use super::l2::{Remote, unix_ms};
 use super::recent::{Recent, recent_key};
+use super::replay::Pending;
 use super::stats;
 use crate::store::{CacheStore, MemoryStore};
 
 /// What a bus message asks receivers to drop from their L1.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Kind {
     Key(String),
     Tag(String),
@@ -84,6 +85,8 @@ pub(crate) struct Bus {
     pub(crate) live: Arc<Liveness>,
     pub(crate) me: u64,
     pub(crate) interval: Duration,
+    pub(crate) pending: Arc<Pending>,
+    pub(crate) tombstone: Duration,
 }
 
 impl Bus {
@@ -103,6 +106,11 @@ impl Bus {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            let (remote, me) = (&self.remote, self.me);
+            let replay = self
+                .pending
+                .replay(remote, me, self.tombstone, self.interval);
+            replay.await;
             let msg = message(self.me, Kind::Heartbeat);
             let _ = tokio::time::timeout(self.interval, self.remote.publish(msg)).await;
         }

@@ -45,6 +45,7 @@ mod builder;
 mod bus;
 mod l2;
 mod recent;
+mod replay;
 mod stats;
 
 use std::fmt;
@@ -62,6 +63,7 @@ pub use self::builder::{TieredStoreBuilder, TieredStoreError};
 use self::bus::{Kind, Liveness};
 use self::l2::Remote;
 use self::recent::{Recent, recent_key};
+use self::replay::Pending;
 use super::{CacheStore, CachedResponse, MemoryStore, StoreError, Tier, Variants};
 
 /// An L1 [`MemoryStore`] in front of a Redis L2 shared by every instance. Clones share both.
@@ -102,6 +104,8 @@ struct Inner {
     write_timeout: Duration,
     degraded_window: Duration,
     tombstone: Duration,
+    /// Purges that did not reach Redis, sent again by the bus task.
+    pending: Arc<Pending>,
     _stop: watch::Sender<()>,
 }
 
@@ -191,6 +195,12 @@ impl TieredStore {
         self.inner.breaker.state() == 0
     }
 
+    /// Purges made while Redis could not be reached, waiting to be sent to it and to the other
+    /// instances (the bus task retries every coherence interval).
+    pub fn pending_purges(&self) -> usize {
+        self.inner.pending.len()
+    }
+
     /// Whether the invalidation bus is live (subscribed, and heard from within three intervals).
     pub fn bus_up(&self) -> bool {
         self.inner.live.up()
@@ -257,21 +267,20 @@ impl TieredStore {
         (!found.is_empty()).then(|| found.into())
     }
 
-    /// Runs a purge on Redis under the read deadline; an error says the fleet was not reached.
-    async fn fleet(
-        &self,
-        op: &'static str,
-        kind: &'static str,
-        call: impl Future<Output = redis::RedisResult<()>>,
-    ) -> Result<(), StoreError> {
+    /// Sends a purge to Redis and the fleet under the read deadline. When Redis cannot take it,
+    /// the purge is queued to be sent again when it can, and the error says so.
+    async fn fleet(&self, op: &'static str, kind: Kind) -> Result<(), StoreError> {
         let inner = &self.inner;
+        let label = kind.label();
         if !inner.breaker.allow() {
             stats::op(op, "skipped", None);
+            inner.pending.push(kind);
             return Err(StoreError::new(
-                "purged locally; Redis skipped (breaker open)",
+                "purged locally; fleet not reached (Redis skipped, breaker open); queued for replay",
             ));
         }
         let start = Instant::now();
+        let call = replay::send(&inner.remote, inner.me, &kind, inner.tombstone);
         let outcome = tokio::time::timeout(inner.read_timeout, call).await;
         let (result, err) = match outcome {
             Ok(Ok(())) => ("ok", None),
@@ -282,13 +291,15 @@ impl TieredStore {
         match err {
             None => {
                 inner.breaker.success();
-                stats::invalidation("sent", kind);
+                inner.pending.sent(&kind);
+                stats::invalidation("sent", label);
                 Ok(())
             }
             Some(e) => {
                 inner.breaker.failure();
+                inner.pending.push(kind);
                 Err(StoreError::new(format!(
-                    "purged locally; fleet not reached: {e}"
+                    "purged locally; fleet not reached ({e}); queued for replay"
                 )))
             }
         }
@@ -353,9 +364,7 @@ impl CacheStore for TieredStore {
         async move {
             self.inner.recent.mark(recent_key('k', key));
             let _ = self.inner.l1.remove(key).await;
-            let msg = bus::message(self.inner.me, Kind::Key(key.to_owned()));
-            let call = self.inner.remote.purge_key(key, self.inner.tombstone, msg);
-            self.fleet("del", "key", call).await
+            self.fleet("del", Kind::Key(key.to_owned())).await
         }
         .boxed()
     }
@@ -364,9 +373,7 @@ impl CacheStore for TieredStore {
         async move {
             self.inner.recent.mark(recent_key('t', tag));
             let _ = self.inner.l1.purge_tag(tag).await;
-            let msg = bus::message(self.inner.me, Kind::Tag(tag.to_owned()));
-            self.fleet("purge", "tag", self.inner.remote.purge_tag(tag, msg))
-                .await
+            self.fleet("purge", Kind::Tag(tag.to_owned())).await
         }
         .boxed()
     }
@@ -379,9 +386,7 @@ impl CacheStore for TieredStore {
         async move {
             self.inner.recent.mark(recent_key('t', tag));
             let _ = self.inner.l1.soft_purge_tag(tag, now).await;
-            let msg = bus::message(self.inner.me, Kind::SoftTag(tag.to_owned()));
-            let call = self.inner.remote.soft_purge_tag(tag, msg);
-            self.fleet("purge", "soft_tag", call).await
+            self.fleet("purge", Kind::SoftTag(tag.to_owned())).await
         }
         .boxed()
     }
@@ -390,9 +395,7 @@ impl CacheStore for TieredStore {
         async move {
             self.inner.recent.mark(recent_key('*', ""));
             let _ = self.inner.l1.purge_all().await;
-            let msg = bus::message(self.inner.me, Kind::All);
-            self.fleet("purge", "all", self.inner.remote.purge_all(msg))
-                .await
+            self.fleet("purge", Kind::All).await
         }
         .boxed()
     }
