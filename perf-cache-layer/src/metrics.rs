@@ -57,7 +57,7 @@ pub(crate) fn describe() {
     metrics::describe_counter!(
         REQUESTS,
         Unit::Count,
-        "Requests seen by the HTTP cache, by outcome (hit, miss, stale, revalidated, collapsed, bypass, only-if-cached)."
+        "Requests seen by the HTTP cache, by outcome (hit, miss, stale, revalidated, collapsed, bypass, only-if-cached, shed)."
     );
     metrics::describe_counter!(
         REVALIDATIONS,
@@ -106,11 +106,13 @@ pub(crate) enum Outcome {
     Collapsed,
     OnlyIfCached,
     Bypass,
+    /// A miss refused with 503 while the store protects the origin.
+    Shed,
 }
 
 impl Outcome {
     #[cfg(feature = "metrics")]
-    const COUNT: usize = 7;
+    const COUNT: usize = 8;
 
     pub(crate) fn label(self) -> &'static str {
         match self {
@@ -121,6 +123,7 @@ impl Outcome {
             Self::Collapsed => "collapsed",
             Self::OnlyIfCached => "only-if-cached",
             Self::Bypass => "bypass",
+            Self::Shed => "shed",
         }
     }
 }

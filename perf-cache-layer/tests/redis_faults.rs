@@ -388,3 +388,56 @@ async fn starts_and_serves_with_redis_down_then_uses_it_when_it_comes() {
         start.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_shed_misses_redis_down_answers_misses_503_and_serves_l1_hits() {
+    let mut redis = Redis::start(&[]).await;
+    let url = redis.url();
+    let ns = namespace("shed");
+    let origin = Origin::default();
+    let store = tiered(&url, &ns)
+        .read_timeout(DEADLINE)
+        .shed_misses(true)
+        .build()
+        .unwrap();
+    let mut a = instance(store, &origin);
+    buses_up(&[&a.store]).await;
+    assert_eq!(get(&mut a.svc, "/kept").await.status, 200);
+
+    redis.kill();
+    // Until the breaker opens, misses go to the origin (fail-open); then they are shed (the miss
+    // whose L2 read opens it included).
+    let mut i = 0;
+    while a.store.redis_up() {
+        i += 1;
+        let status = get(&mut a.svc, &format!("/early{i}")).await.status;
+        assert!(status == 200 || !a.store.redis_up(), "{status}");
+    }
+    let calls = origin.calls.load(std::sync::atomic::Ordering::SeqCst);
+    for i in 0..20 {
+        let start = Instant::now();
+        let got = get(&mut a.svc, &format!("/cold{i}")).await;
+        assert!(start.elapsed() <= DEADLINE + SLACK);
+        assert_eq!(got.status, 503);
+        assert_eq!(got.cache_status, "perf-cache; fwd=uri-miss; detail=shed");
+        let hit = get(&mut a.svc, "/kept").await;
+        assert_eq!((hit.status, &hit.body[..]), (200, &b"v0"[..]));
+    }
+    assert_eq!(
+        origin.calls.load(std::sync::atomic::Ordering::SeqCst),
+        calls,
+        "no miss reached the origin while the breaker was open"
+    );
+
+    // Redis back: after the breaker's probe, misses go to the origin again.
+    redis.restart().await;
+    let start = Instant::now();
+    while get(&mut a.svc, "/after").await.status != 200 {
+        assert!(start.elapsed() < Duration::from_secs(5), "still shedding");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "shed_misses: misses reach the origin again {:?} after the restart",
+        start.elapsed()
+    );
+}

@@ -137,6 +137,16 @@ fn validation_request(client: &request::Parts, entry: &CachedResponse) -> (reque
     (parts, conditional)
 }
 
+/// Whether `entry`, at `age`, may be served under `stale-if-error` (also when the origin is
+/// being protected and the request is not sent).
+pub(crate) fn stale_if_error_allows(
+    shared: &Shared,
+    entry: &CachedResponse,
+    age: Duration,
+) -> bool {
+    Fallback::of(shared, entry, age).stale_if_error
+}
+
 /// Whether a stale entry may stand in when revalidation fails (RFC 9111 §4.2.4, RFC 5861 §4).
 struct Fallback {
     stale_if_error: bool,

@@ -11,7 +11,7 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::flow::coalesce::{self, Role};
-use crate::flow::serve::{Asked, Served, gateway_timeout, serve};
+use crate::flow::serve::{Asked, Served, gateway_timeout, serve, shed};
 use crate::flow::{RequestCtx, fetch};
 use crate::rfc::directives::RequestDirectives;
 use crate::rfc::reuse::{self, Decision, Reuse};
@@ -79,6 +79,12 @@ where
             Decision::Validate(_) if ctx.rq.only_if_cached => {
                 return Ok(gateway_timeout(&shared, timing));
             }
+            Decision::Validate(_)
+                if shared.store.shed_misses().is_some()
+                    && fetch::stale_if_error_allows(&shared, &entry, age) =>
+            {
+                return Ok(serve(&shared, asked, &entry, age, Served::StaleIfError));
+            }
             Decision::Validate(fwd) => {
                 ctx.fwd = fwd;
                 return fetch::revalidate(shared, inner, parts, body, entry, ctx).await;
@@ -87,6 +93,9 @@ where
     }
     if ctx.rq.only_if_cached {
         return Ok(gateway_timeout(&shared, timing));
+    }
+    if let Some(retry_after) = shared.store.shed_misses() {
+        return Ok(shed(&shared, ctx.fwd, retry_after, timing));
     }
     if parts.method != Method::GET || ctx.rq.no_store {
         return fetch::miss(shared, inner, parts, body, ctx, None).await;

@@ -145,3 +145,27 @@ pub(crate) fn gateway_timeout<B: Body>(shared: &Shared, timing: bool) -> Respons
     );
     response
 }
+
+/// The 503 for a miss shed while the store protects the origin
+/// ([`CacheStore::shed_misses`](crate::CacheStore::shed_misses)).
+pub(crate) fn shed<B: Body>(
+    shared: &Shared,
+    fwd: &str,
+    retry_after: Duration,
+    timing: bool,
+) -> Response<ResponseBody<B>> {
+    let mut response = Response::new(ResponseBody::empty());
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let headers = response.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    finish(
+        shared,
+        headers,
+        &[fwd, "; detail=shed"],
+        Outcome::Shed,
+        timing,
+    );
+    response
+}

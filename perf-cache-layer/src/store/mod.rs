@@ -159,6 +159,14 @@ pub trait CacheStore: Send + Sync + 'static {
         None
     }
 
+    /// Whether a miss should be refused now instead of going to the origin, and when to try
+    /// again (`Retry-After`): a store set to protect a fragile origin while its shared tier is
+    /// down says so here. The layer then answers misses with `503 Service Unavailable`; fresh
+    /// hits, revalidations and `stale-if-error` still work. The default never sheds.
+    fn shed_misses(&self) -> Option<Duration> {
+        None
+    }
+
     /// Asks for the right to refresh `key` in the background (`stale-while-revalidate`) for the
     /// next `ttl`. A store shared by several instances grants it to one of them, so that a stale
     /// entry is refreshed once, not once per instance; it never waits for the holder. The default,

@@ -14,6 +14,8 @@
 //!   [`breaker`] failures in a row Redis is skipped (one atomic load) until a probe succeeds.
 //! - While the bus is down, L1 entries older than [`degraded_window`] (5 s by default) are
 //!   served only after revalidation with the origin.
+//! - Fail-open by default; with [`shed_misses`] a miss is answered `503` while the breaker is
+//!   open, to protect a fragile origin.
 //!
 //! # Redis layout
 //!
@@ -39,6 +41,7 @@
 //! [`read_timeout`]: TieredStoreBuilder::read_timeout
 //! [`breaker`]: TieredStoreBuilder::breaker
 //! [`degraded_window`]: TieredStoreBuilder::degraded_window
+//! [`shed_misses`]: TieredStoreBuilder::shed_misses
 
 mod breaker;
 mod builder;
@@ -106,6 +109,8 @@ struct Inner {
     tombstone: Duration,
     /// Purges that did not reach Redis, sent again by the bus task.
     pending: Arc<Pending>,
+    /// `shed_misses`: the `Retry-After` of a shed miss while the breaker is open.
+    shed: Option<Duration>,
     _stop: watch::Sender<()>,
 }
 
@@ -182,6 +187,7 @@ impl TieredStore {
             degraded_window: Duration::from_secs(5),
             skew: Duration::from_secs(1),
             tombstone: Duration::from_secs(60),
+            shed: false,
         }
     }
 
@@ -402,6 +408,10 @@ impl CacheStore for TieredStore {
 
     fn max_object_size(&self) -> usize {
         self.inner.l1.max_object_size()
+    }
+
+    fn shed_misses(&self) -> Option<Duration> {
+        self.inner.shed.filter(|_| !self.redis_up())
     }
 
     fn refresh_lease<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, bool> {
