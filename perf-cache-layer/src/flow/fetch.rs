@@ -78,6 +78,7 @@ where
 {
     crate::metrics::increment(crate::metrics::REVALIDATIONS);
     let (parts, conditional) = validation_request(&client, &entry);
+    let method = parts.method.clone();
     let request_time = shared.clock.now();
     let result = ready_call(&mut inner, Request::from_parts(parts, body)).await;
     let now = shared.clock.now();
@@ -111,10 +112,26 @@ where
                 Served::Revalidated(ctx.fwd),
             ));
         }
+        // RFC 9111 §4.3.5: a 200 to the HEAD updates the stored GET response when it matches it.
+        Ok(r) if method == Method::HEAD && r.status() == StatusCode::OK => {
+            if conditional::head_matches(&entry.headers, entry.body.len(), r.headers()) {
+                let updated = Arc::new(refresh(&shared, &entry, r.headers(), request_time, now));
+                put(&shared, &ctx, updated.clone()).await;
+                let age = updated.freshness.age(now);
+                let how = Served::HeadUpdated(ctx.fwd);
+                return Ok(serve(&shared, asked, &updated, age, how));
+            }
+            // The representation changed: the stored response is stale from now, and the HEAD
+            // response passes through (it is never stored).
+            if entry.freshness.lifetime > age {
+                put(&shared, &ctx, Arc::new(entry.stale_at(now))).await;
+            }
+            r
+        }
         Ok(r) => r,
     };
     let sent = Sent {
-        method: Method::GET,
+        method,
         headers: client.headers.clone(),
         request_time,
         head_reply: client.method == Method::HEAD,
@@ -122,11 +139,14 @@ where
     Ok(store_response(&shared, &ctx, sent, response, None).await)
 }
 
-/// The request sent to revalidate `entry` for `client` (RFC 9111 §4.3.1): a GET without the
-/// client's preconditions, carrying the entry's validators; and whether it has any.
+/// The request sent to revalidate `entry` for `client` (RFC 9111 §4.3.1): the client's GET or
+/// HEAD (a HEAD's `200` may update the stored response, §4.3.5) without its preconditions,
+/// carrying the entry's validators; and whether it has any.
 fn validation_request(client: &request::Parts, entry: &CachedResponse) -> (request::Parts, bool) {
     let mut parts = client.clone();
-    parts.method = Method::GET;
+    if parts.method != Method::HEAD {
+        parts.method = Method::GET;
+    }
     for name in &CONDITIONALS {
         parts.headers.remove(name);
     }
@@ -180,7 +200,7 @@ impl Fallback {
     }
 }
 
-/// The stored entry updated from a 304 (RFC 9111 §4.3.4).
+/// The stored entry updated from a 304 (RFC 9111 §4.3.4) or a matching 200 to HEAD (§4.3.5).
 fn refresh(
     shared: &Shared,
     entry: &CachedResponse,
@@ -188,7 +208,13 @@ fn refresh(
     request_time: SystemTime,
     now: SystemTime,
 ) -> CachedResponse {
-    let merged = conditional::merge_304(&entry.headers, not_modified);
+    let mut merged = conditional::merge_304(&entry.headers, not_modified);
+    // An update without `Date` was generated now (RFC 9110 §6.6.1), not when the stored one was.
+    if !not_modified.contains_key(header::DATE)
+        && let Ok(date) = HeaderValue::from_str(&httpdate::fmt_http_date(now))
+    {
+        merged.insert(header::DATE, date);
+    }
     let rd = policy::response_directives(&shared.policy, &merged);
     let mut headers = merged;
     headers::strip_hop_by_hop(&mut headers);

@@ -30,6 +30,8 @@ pub(crate) enum Served {
     Collapsed,
     /// Revalidated with a 304; the `fwd` reason.
     Revalidated(&'static str),
+    /// Updated from a 200 to a HEAD (RFC 9111 §4.3.5); the `fwd` reason.
+    HeadUpdated(&'static str),
 }
 
 impl Served {
@@ -46,6 +48,7 @@ impl Served {
             Self::MaxStale => ("hit", "; detail=max-stale", Outcome::Stale),
             Self::Collapsed => ("fwd=uri-miss; collapsed", "", Outcome::Collapsed),
             Self::Revalidated(fwd) => (fwd, "; fwd-status=304", Outcome::Revalidated),
+            Self::HeadUpdated(fwd) => (fwd, "; fwd-status=200", Outcome::Revalidated),
         }
     }
 }
