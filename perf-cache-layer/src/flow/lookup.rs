@@ -12,7 +12,7 @@ use tower_service::Service;
 use crate::body::ResponseBody;
 use crate::flow::coalesce::{self, Role};
 use crate::flow::serve::{Asked, Served, gateway_timeout, serve, shed};
-use crate::flow::{RequestCtx, fetch};
+use crate::flow::{RequestCtx, fetch, revalidate};
 use crate::rfc::directives::RequestDirectives;
 use crate::rfc::reuse::{self, Decision, Reuse};
 use crate::rfc::{conditional, key};
@@ -81,13 +81,13 @@ where
             }
             Decision::Validate(_)
                 if shared.store.shed_misses().is_some()
-                    && fetch::stale_if_error_allows(&shared, &entry, age) =>
+                    && revalidate::stale_if_error_allows(&shared, &entry, age) =>
             {
                 return Ok(serve(&shared, asked, &entry, age, Served::StaleIfError));
             }
             Decision::Validate(fwd) => {
                 ctx.fwd = fwd;
-                return fetch::revalidate(shared, inner, parts, body, entry, ctx).await;
+                return revalidate::revalidate(shared, inner, parts, body, entry, ctx).await;
             }
         }
     }
@@ -267,9 +267,15 @@ fn spawn_refresh<S, ReqBody, ResBody>(
         let key = ctx.key.clone();
         // Across instances sharing a store, one refreshes; the others keep serving stale.
         if shared.store.refresh_lease(&key, REFRESH_LEASE).await {
-            let done =
-                fetch::revalidate(shared.clone(), inner, parts, ReqBody::default(), entry, ctx)
-                    .await;
+            let done = revalidate::revalidate(
+                shared.clone(),
+                inner,
+                parts,
+                ReqBody::default(),
+                entry,
+                ctx,
+            )
+            .await;
             drop(done);
         }
         shared
