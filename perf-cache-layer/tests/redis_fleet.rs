@@ -229,3 +229,47 @@ async fn soft_purge_tag_on_a_marks_it_stale_on_b_and_in_redis() {
         "the soft purge cost one origin call for the fleet"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_in_the_bus_sequence_flushes_l1() {
+    let (url, _own) = shared_or_own().await;
+    let ns = namespace("gap");
+    let origin = Origin::default();
+    let mut a = instance(tiered(&url, &ns).build().unwrap(), &origin);
+    let mut b = instance(tiered(&url, &ns).build().unwrap(), &origin);
+    warm(&mut a, &mut b, &url, &ns).await;
+    let local = |got: &redis_support::Got| got.cache_status.starts_with("perf-cache; hit; ttl=");
+
+    // Heartbeats come and go (interval 200 ms): consecutive numbers, no flush.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let got = get(&mut b.svc, "/item").await;
+    assert!(local(&got), "B's L1 still holds it: {}", got.cache_status);
+
+    // A thousand messages B never saw.
+    let seq = format!("pc:{ns}:seq");
+    redis_support::redis_cmd::<i64>(&url, &["INCRBY", &seq, "1000"])
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let got = get(&mut b.svc, "/item").await;
+        if !local(&got) {
+            assert!(
+                got.cache_status.contains("detail=l2"),
+                "{}",
+                got.cache_status
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "B never noticed the gap"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    println!(
+        "a gap in the bus sequence: B flushed its L1 after {:?}",
+        start.elapsed()
+    );
+    assert!(b.store.bus_up(), "a gap is not an outage");
+}

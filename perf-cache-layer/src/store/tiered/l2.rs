@@ -10,6 +10,7 @@
 //! - `sp:{digest(tag)}`: the Unix milliseconds of the tag's last soft purge; an entry whose
 //!   request began before it is read as stale from then.
 //! - `epoch`: `"epoch:purged_ms"`, replaced by `purge_all`.
+//! - `seq`: the number of the last bus message (see [`Remote::announce`]).
 //!
 //! A variant is valid only if its stamped epoch and tag versions equal the current ones and its
 //! request started after the key's, the epoch's and every tag's last purge (minus the clock-skew
@@ -19,13 +20,17 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use redis::RedisResult;
 use redis::aio::ConnectionManager;
-use redis::{AsyncCommands, RedisResult};
 
 use super::stats;
 use crate::store::CachedResponse;
 
 const MAGIC: &[u8; 4] = b"PL2\x01";
+/// `INCR` the bus sequence and `PUBLISH` the message with it, or without it if `INCR` fails.
+const ANNOUNCE: &str = "local n = redis.pcall('INCR', KEYS[1]) \
+    if type(n) == 'table' then redis.call('PUBLISH', ARGV[1], ARGV[2]) return 0 end \
+    redis.call('PUBLISH', ARGV[1], ARGV[2] .. '#' .. n) return n";
 /// Tag states live this long without a write refreshing them; a vanished state invalidates.
 const TAG_STATE_TTL_MS: u64 = 7 * 24 * 3600 * 1000;
 
@@ -68,6 +73,9 @@ impl Keys {
     }
     pub(crate) fn lease(&self, key: &str) -> String {
         format!("{}lk:{}", self.prefix, digest(key.as_bytes()))
+    }
+    pub(crate) fn seq(&self) -> String {
+        format!("{}seq", self.prefix)
     }
     pub(crate) fn channel(&self) -> String {
         format!("{}bus", self.prefix)
@@ -322,7 +330,7 @@ impl Remote {
             .arg("PX")
             .arg(u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1))
             .ignore()
-            .publish(self.keys.channel(), msg)
+            .add_command(self.announce(msg))
             .ignore()
             .query_async(&mut conn)
             .await
@@ -339,7 +347,7 @@ impl Remote {
             .arg("PX")
             .arg(TAG_STATE_TTL_MS)
             .ignore()
-            .publish(self.keys.channel(), msg)
+            .add_command(self.announce(msg))
             .ignore()
             .query_async(&mut conn)
             .await
@@ -356,7 +364,7 @@ impl Remote {
             .arg("PX")
             .arg(TAG_STATE_TTL_MS)
             .ignore()
-            .publish(self.keys.channel(), msg)
+            .add_command(self.announce(msg))
             .ignore()
             .query_async(&mut conn)
             .await
@@ -370,7 +378,7 @@ impl Remote {
         redis::pipe()
             .set(self.keys.epoch(), value)
             .ignore()
-            .publish(self.keys.channel(), msg)
+            .add_command(self.announce(msg))
             .ignore()
             .query_async(&mut conn)
             .await
@@ -393,6 +401,20 @@ impl Remote {
     /// Publishes a bus message (the heartbeat).
     pub(crate) async fn publish(&self, msg: Vec<u8>) -> RedisResult<()> {
         let mut conn = self.conn.clone();
-        conn.publish(self.keys.channel(), msg).await
+        self.announce(msg).query_async(&mut conn).await
+    }
+
+    /// The command that numbers `msg` (`INCR seq`) and publishes it as `msg "#" seq` on the bus,
+    /// atomically, so that subscribers see consecutive numbers and can tell when they missed
+    /// one. When the number cannot be taken (a full server refusing writes), `msg` is published
+    /// unnumbered.
+    pub(crate) fn announce(&self, msg: Vec<u8>) -> redis::Cmd {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(ANNOUNCE)
+            .arg(1)
+            .arg(self.keys.seq())
+            .arg(self.keys.channel())
+            .arg(msg);
+        cmd
     }
 }

@@ -30,7 +30,10 @@
 //! - `sp:{digest(tag)}`: the Unix milliseconds of the tag's last soft purge; an entry whose
 //!   request began before it is read as stale from then (revalidated before it is fresh again).
 //! - `epoch`: `"epoch:purged_ms"`, replaced by `purge_all` (nothing is flushed on the server).
-//! - the channel `bus`: invalidation messages and heartbeats.
+//! - `seq`: the number of the last bus message.
+//! - the channel `bus`: invalidation messages and heartbeats, each numbered (`message "#" seq`,
+//!   taken with `INCR seq` in the same script as the `PUBLISH`); a receiver that sees a number
+//!   other than the next one flushes its L1.
 //!
 //! A variant is valid only if its stamped epoch and tag versions equal the current ones and its
 //! request started after its key's, the epoch's and every tag's last purge (less the clock-skew
