@@ -10,9 +10,11 @@ use tokio::sync::{mpsc, watch};
 
 use super::breaker::Breaker;
 use super::bus::{Bus, Liveness};
-use super::l2::{Keys, Remote};
+use super::keys::Keys;
+use super::l2::Remote;
 use super::recent::Recent;
-use super::{Inner, TieredStore, stats, writer};
+use super::writer::writer;
+use super::{Inner, TieredStore, stats};
 use crate::store::MemoryStore;
 
 /// Why a [`TieredStore`] could not be built.

@@ -49,10 +49,12 @@
 mod breaker;
 mod builder;
 mod bus;
+mod keys;
 mod l2;
 mod recent;
 mod replay;
 mod stats;
+mod writer;
 
 use std::fmt;
 use std::sync::Arc;
@@ -115,62 +117,6 @@ struct Inner {
     /// `shed_misses`: the `Retry-After` of a shed miss while the breaker is open.
     shed: Option<Duration>,
     _stop: watch::Sender<()>,
-}
-
-/// What the background writer needs (not the whole store, so that dropping the store stops it).
-struct Writer {
-    remote: Arc<Remote>,
-    breaker: Arc<Breaker>,
-    depth: Arc<AtomicUsize>,
-    timeout: Duration,
-}
-
-impl Inner {
-    fn writer(&self) -> Writer {
-        Writer {
-            remote: self.remote.clone(),
-            breaker: self.breaker.clone(),
-            depth: self.depth.clone(),
-            timeout: self.write_timeout,
-        }
-    }
-}
-
-async fn writer(
-    w: Writer,
-    mut rx: mpsc::Receiver<(Arc<str>, Arc<CachedResponse>)>,
-    mut stop: watch::Receiver<()>,
-) {
-    loop {
-        let job = tokio::select! {
-            job = rx.recv() => job,
-            _ = stop.changed() => None,
-        };
-        let Some((key, entry)) = job else { return };
-        stats::queue(w.depth.fetch_sub(1, Ordering::Relaxed).saturating_sub(1));
-        if !w.breaker.allow() {
-            stats::dropped("breaker");
-            continue;
-        }
-        let start = Instant::now();
-        match tokio::time::timeout(w.timeout, w.remote.put(&key, &entry)).await {
-            Ok(Ok(written)) => {
-                w.breaker.success();
-                if !written {
-                    stats::dropped("purged");
-                }
-                stats::op("put", "ok", Some(start.elapsed()));
-            }
-            Ok(Err(e)) => {
-                w.breaker.report(&e);
-                stats::op("put", "error", Some(start.elapsed()));
-            }
-            Err(_) => {
-                w.breaker.failure();
-                stats::op("put", "timeout", Some(start.elapsed()));
-            }
-        }
-    }
 }
 
 impl TieredStore {
