@@ -298,3 +298,28 @@ async fn soft_purge_marks_tagged_responses_stale_from_now() {
     assert_eq!(&refreshed.body[..], b"v2");
     assert!(refreshed.cache_status().contains("hit; ttl=60"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn soft_purge_keeps_the_memory_store_byte_count() {
+    use crate::CacheStore;
+    let store = crate::MemoryStore::default();
+    let now = std::time::SystemTime::now();
+    let entry = crate::CachedResponse::builder(
+        http::StatusCode::OK,
+        http::HeaderMap::new(),
+        bytes::Bytes::from_static(b"body"),
+        now,
+    )
+    .lifetime(Duration::from_secs(60))
+    .add_tag("t")
+    .build();
+    store.put("k", std::sync::Arc::new(entry)).await.unwrap();
+    store.run_pending_tasks();
+    let before = store.bytes();
+    store.soft_purge_tag("t", now).await.unwrap();
+    store.soft_purge_tag("t", now).await.unwrap();
+    store.run_pending_tasks();
+    assert_eq!(store.bytes(), before, "a replaced entry releases its bytes");
+    let stored = store.get("k").await.unwrap().unwrap();
+    assert_eq!(stored[0].lifetime(), Duration::ZERO, "stale from the purge");
+}
