@@ -222,6 +222,21 @@ async fn soft_purge_tag_on_a_marks_it_stale_on_b_and_in_redis() {
     // B's L1 copy was marked stale through the bus: stale-while-revalidate, not a fresh hit.
     let on_b = get(&mut b.svc, "/item").await;
     assert!(swr(&on_b), "{} {:?}", on_b.cache_status, on_b.body);
+    // C holds the refresh lease, so B drops its stale copy and takes C's refresh from Redis.
+    let start = Instant::now();
+    loop {
+        let got = get(&mut b.svc, "/item").await;
+        if got.body == "v7" {
+            assert!(
+                got.cache_status.contains("detail=l2"),
+                "{}",
+                got.cache_status
+            );
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(1), "B serves stale");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(
         origin.calls.load(Ordering::SeqCst),

@@ -374,6 +374,11 @@ impl CacheStore for TieredStore {
                 Ok(Ok(granted)) => {
                     inner.breaker.success();
                     stats::op("lease", if granted { "ok" } else { "busy" }, None);
+                    if !granted {
+                        // Another instance refreshes it: read its result from Redis from now on
+                        // rather than serve this stale copy until the lease ends.
+                        let _ = inner.l1.remove(key).await;
+                    }
                     granted
                 }
                 Ok(Err(e)) => {
