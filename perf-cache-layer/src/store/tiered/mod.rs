@@ -7,9 +7,9 @@
 //! - A write goes to L1 at once and to Redis through a bounded background queue; when the queue
 //!   is full the write is dropped and counted (a lost L2 write only means a later miss).
 //! - Unsafe-method invalidations and [`CacheHandle`](crate::CacheHandle) purges (soft tag purges
-//!   too) apply to L1, then
-//!   to Redis and to every other instance through the bus; the purge returns an error when Redis
-//!   could not be reached (the local purge has happened either way).
+//!   too) apply to L1, then to Redis and to every other instance through the bus; the purge
+//!   returns an error when Redis could not be reached (the local purge has happened either way)
+//!   and is queued, to be sent again until Redis takes it.
 //! - Redis down costs nothing: the store builds with Redis unreachable, and after
 //!   [`breaker`] failures in a row Redis is skipped (one atomic load) until a probe succeeds.
 //! - While the bus is down, L1 entries older than [`degraded_window`] (5 s by default) are
