@@ -44,6 +44,22 @@ impl CacheHandle {
         self.shared.store.purge_tag(tag).await
     }
 
+    /// Marks every response tagged `tag` stale (a soft purge): it is revalidated with the origin
+    /// before it is served fresh again, and meanwhile `stale-while-revalidate` and
+    /// `stale-if-error` may still serve it (counted from now), so a soft purge does not send a
+    /// burst of misses to the origin. With a `TieredStore` it reaches every instance. A store
+    /// without soft purges removes the responses instead.
+    ///
+    /// # Errors
+    ///
+    /// The store's error.
+    pub async fn soft_purge_tag(&self, tag: &str) -> Result<(), StoreError> {
+        crate::metrics::purged("soft_tag");
+        self.shared.inflight.generations.invalidate_tag(tag);
+        let now = self.shared.clock.now();
+        self.shared.store.soft_purge_tag(tag, now).await
+    }
+
     /// Removes everything.
     ///
     /// # Errors

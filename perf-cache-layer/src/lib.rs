@@ -24,7 +24,7 @@ pub use self::rfc::policy::SetCookiePolicy;
 pub use self::service::Cache;
 pub use self::store::{
     CacheStore, CachedResponse, CachedResponseBuilder, DecodeError, DecodeErrorKind, MemoryStore,
-    MemoryStoreBuilder, StoreError,
+    MemoryStoreBuilder, StoreError, Tier,
 };
 #[cfg(feature = "redis")]
 pub use self::store::{TieredStore, TieredStoreBuilder, TieredStoreError};

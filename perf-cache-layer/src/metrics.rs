@@ -23,6 +23,7 @@ pub(crate) const REVALIDATIONS: &str = "perf.cache.revalidations";
 pub(crate) const COALESCED: &str = "perf.cache.coalesced_waits";
 pub(crate) const INVALIDATIONS: &str = "perf.cache.invalidations";
 pub(crate) const PURGES: &str = "perf.cache.purges";
+pub(crate) const SHARED_HITS: &str = "perf.cache.l2.served_hits";
 pub(crate) const STORED_BYTES: &str = "perf.cache.store.bytes";
 pub(crate) const EVICTIONS: &str = "perf.cache.store.evictions";
 
@@ -34,7 +35,7 @@ pub(crate) fn increment(name: &'static str) {
     let _ = name;
 }
 
-/// Counts a purge of `kind` (`tag` or `all`).
+/// Counts a purge of `kind` (`tag`, `soft_tag` or `all`).
 pub(crate) fn purged(kind: &'static str) {
     #[cfg(feature = "metrics")]
     metrics::counter!(PURGES, "kind" => kind).increment(1);
@@ -56,7 +57,7 @@ pub(crate) fn describe() {
     metrics::describe_counter!(
         REQUESTS,
         Unit::Count,
-        "Requests seen by the HTTP cache, by outcome (hit, miss, stale, revalidated, collapsed, bypass, only-if-cached)."
+        "Requests seen by the HTTP cache, by outcome (hit, miss, stale, revalidated, collapsed, bypass, only-if-cached, shed)."
     );
     metrics::describe_counter!(
         REVALIDATIONS,
@@ -77,6 +78,11 @@ pub(crate) fn describe() {
         PURGES,
         Unit::Count,
         "Purges through the cache handle, by kind."
+    );
+    metrics::describe_counter!(
+        SHARED_HITS,
+        Unit::Count,
+        "Fresh hits answered from the store's shared tier (Cache-Status detail=l2), a subset of outcome=hit."
     );
     metrics::describe_gauge!(
         STORED_BYTES,
@@ -100,11 +106,13 @@ pub(crate) enum Outcome {
     Collapsed,
     OnlyIfCached,
     Bypass,
+    /// A miss refused with 503 while the store protects the origin.
+    Shed,
 }
 
 impl Outcome {
     #[cfg(feature = "metrics")]
-    const COUNT: usize = 7;
+    const COUNT: usize = 8;
 
     pub(crate) fn label(self) -> &'static str {
         match self {
@@ -115,6 +123,7 @@ impl Outcome {
             Self::Collapsed => "collapsed",
             Self::OnlyIfCached => "only-if-cached",
             Self::Bypass => "bypass",
+            Self::Shed => "shed",
         }
     }
 }

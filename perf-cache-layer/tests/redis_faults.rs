@@ -139,6 +139,79 @@ async fn redis_killed_then_restarted_costs_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_made_while_redis_was_stalled_reaches_the_fleet_when_it_is_back() {
+    let redis = Redis::start(&[]).await;
+    let url = redis.url();
+    let ns = namespace("replay");
+    let origin = Origin::default();
+    let mut a = instance(
+        tiered(&url, &ns).read_timeout(DEADLINE).build().unwrap(),
+        &origin,
+    );
+    let mut b = instance(
+        tiered(&url, &ns).read_timeout(DEADLINE).build().unwrap(),
+        &origin,
+    );
+    buses_up(&[&a.store, &b.store]).await;
+    get(&mut a.svc, "/item").await;
+    l2_entries(&url, &ns, 1).await;
+    assert_eq!(get(&mut b.svc, "/item").await.body, "v0");
+
+    // Redis stops answering (its data kept) while A purges: only A's L1 is purged, and A says so.
+    let sleeper = tokio::spawn({
+        let url = url.clone();
+        async move { redis_cmd::<()>(&url, &["DEBUG", "SLEEP", "1.5"]).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // A few cold misses time out and open A's breaker, so the purge is not even sent (a purge
+    // that merely times out may still be executed by Redis when it wakes).
+    for i in 0.. {
+        get(&mut a.svc, &format!("/cold{i}")).await;
+        if !a.store.redis_up() {
+            break;
+        }
+    }
+    origin.version.store(7, std::sync::atomic::Ordering::SeqCst);
+    let err = a
+        .handle
+        .purge_tag("items")
+        .await
+        .expect_err("Redis is stalled");
+    assert!(err.to_string().contains("queued for replay"), "{err}");
+    assert_eq!(a.store.pending_purges(), 1);
+    let _ = sleeper.await.unwrap();
+    while redis_cmd::<String>(&url, &["PING"]).await.is_err() {}
+
+    // Redis answers again. B flushes its L1 when its bus resubscribes, and would then read the
+    // old entry from Redis; A's replayed purge has invalidated it there.
+    let start = Instant::now();
+    loop {
+        let got = get(&mut b.svc, "/item").await;
+        if got.body == "v7" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "B still serves the purged body: {}",
+            got.cache_status
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "Redis stalled during a purge: B stops serving the purged body {:?} after Redis is back",
+        start.elapsed()
+    );
+    assert_eq!(a.store.pending_purges(), 0, "the replay was taken");
+    // Stays purged, in Redis too: a new instance does not read the old entry.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(get(&mut b.svc, "/item").await.body, "v7");
+    }
+    let mut c = instance(tiered(&url, &ns).build().unwrap(), &origin);
+    assert_eq!(get(&mut c.svc, "/item").await.body, "v7");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_redis_opens_the_breaker_within_the_deadline() {
     let redis = Redis::start(&[]).await;
     let url = redis.url();
@@ -312,6 +385,59 @@ async fn starts_and_serves_with_redis_down_then_uses_it_when_it_comes() {
     }
     println!(
         "Redis started later: A's entries reach B through L2 after {:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_shed_misses_redis_down_answers_misses_503_and_serves_l1_hits() {
+    let mut redis = Redis::start(&[]).await;
+    let url = redis.url();
+    let ns = namespace("shed");
+    let origin = Origin::default();
+    let store = tiered(&url, &ns)
+        .read_timeout(DEADLINE)
+        .shed_misses(true)
+        .build()
+        .unwrap();
+    let mut a = instance(store, &origin);
+    buses_up(&[&a.store]).await;
+    assert_eq!(get(&mut a.svc, "/kept").await.status, 200);
+
+    redis.kill();
+    // Until the breaker opens, misses go to the origin (fail-open); then they are shed (the miss
+    // whose L2 read opens it included).
+    let mut i = 0;
+    while a.store.redis_up() {
+        i += 1;
+        let status = get(&mut a.svc, &format!("/early{i}")).await.status;
+        assert!(status == 200 || !a.store.redis_up(), "{status}");
+    }
+    let calls = origin.calls.load(std::sync::atomic::Ordering::SeqCst);
+    for i in 0..20 {
+        let start = Instant::now();
+        let got = get(&mut a.svc, &format!("/cold{i}")).await;
+        assert!(start.elapsed() <= DEADLINE + SLACK);
+        assert_eq!(got.status, 503);
+        assert_eq!(got.cache_status, "perf-cache; fwd=uri-miss; detail=shed");
+        let hit = get(&mut a.svc, "/kept").await;
+        assert_eq!((hit.status, &hit.body[..]), (200, &b"v0"[..]));
+    }
+    assert_eq!(
+        origin.calls.load(std::sync::atomic::Ordering::SeqCst),
+        calls,
+        "no miss reached the origin while the breaker was open"
+    );
+
+    // Redis back: after the breaker's probe, misses go to the origin again.
+    redis.restart().await;
+    let start = Instant::now();
+    while get(&mut a.svc, "/after").await.status != 200 {
+        assert!(start.elapsed() < Duration::from_secs(5), "still shedding");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "shed_misses: misses reach the origin again {:?} after the restart",
         start.elapsed()
     );
 }

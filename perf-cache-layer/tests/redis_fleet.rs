@@ -29,11 +29,23 @@ async fn stored_by_a_is_an_l2_hit_on_b() {
     let hit = get(&mut b.svc, "/item").await;
     assert_eq!(hit.status, 200);
     assert_eq!(hit.body, "v0");
-    assert!(hit.cache_status.contains("hit"), "{}", hit.cache_status);
+    assert!(
+        hit.cache_status
+            .starts_with("perf-cache; hit; detail=l2; ttl="),
+        "an L2 hit says so: {}",
+        hit.cache_status
+    );
     assert_eq!(
         origin.calls.load(Ordering::SeqCst),
         1,
         "B answered from Redis, not the origin"
+    );
+    // Promoted into B's L1: the next hit is local.
+    let local = get(&mut b.svc, "/item").await;
+    assert!(
+        local.cache_status.starts_with("perf-cache; hit; ttl="),
+        "{}",
+        local.cache_status
     );
 }
 
@@ -172,4 +184,107 @@ async fn a_stale_entry_is_refreshed_by_one_instance_only() {
         2,
         "one background refresh for the two instances"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soft_purge_tag_on_a_marks_it_stale_on_b_and_in_redis() {
+    let (url, _own) = shared_or_own().await;
+    let ns = namespace("soft");
+    let origin = Origin {
+        cache_control: "max-age=60, stale-while-revalidate=30",
+        ..Origin::default()
+    };
+    let mut a = instance(tiered(&url, &ns).build().unwrap(), &origin);
+    let mut b = instance(tiered(&url, &ns).build().unwrap(), &origin);
+    warm(&mut a, &mut b, &url, &ns).await;
+    origin.version.store(7, Ordering::SeqCst);
+
+    a.handle
+        .soft_purge_tag("items")
+        .await
+        .expect("the fleet was reached");
+    let swr = |got: &redis_support::Got| {
+        got.body == "v0" && got.cache_status.contains("detail=stale-while-revalidate")
+    };
+    // A new instance (empty L1) reads the entry from Redis as stale: served, refreshed once.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut c = instance(tiered(&url, &ns).build().unwrap(), &origin);
+    let from_l2 = get(&mut c.svc, "/item").await;
+    assert!(swr(&from_l2), "{} {:?}", from_l2.cache_status, from_l2.body);
+    let start = Instant::now();
+    while get(&mut c.svc, "/item").await.body != "v7" {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "C never refreshed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // B's L1 copy was marked stale through the bus: stale-while-revalidate, not a fresh hit.
+    let on_b = get(&mut b.svc, "/item").await;
+    assert!(swr(&on_b), "{} {:?}", on_b.cache_status, on_b.body);
+    // C holds the refresh lease, so B drops its stale copy and takes C's refresh from Redis.
+    let start = Instant::now();
+    loop {
+        let got = get(&mut b.svc, "/item").await;
+        if got.body == "v7" {
+            assert!(
+                got.cache_status.contains("detail=l2"),
+                "{}",
+                got.cache_status
+            );
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(1), "B serves stale");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        origin.calls.load(Ordering::SeqCst),
+        2,
+        "the soft purge cost one origin call for the fleet"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_in_the_bus_sequence_flushes_l1() {
+    let (url, _own) = shared_or_own().await;
+    let ns = namespace("gap");
+    let origin = Origin::default();
+    let mut a = instance(tiered(&url, &ns).build().unwrap(), &origin);
+    let mut b = instance(tiered(&url, &ns).build().unwrap(), &origin);
+    warm(&mut a, &mut b, &url, &ns).await;
+    let local = |got: &redis_support::Got| got.cache_status.starts_with("perf-cache; hit; ttl=");
+
+    // Heartbeats come and go (interval 200 ms): consecutive numbers, no flush.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let got = get(&mut b.svc, "/item").await;
+    assert!(local(&got), "B's L1 still holds it: {}", got.cache_status);
+
+    // A thousand messages B never saw.
+    let seq = format!("pc:{ns}:seq");
+    redis_support::redis_cmd::<i64>(&url, &["INCRBY", &seq, "1000"])
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let got = get(&mut b.svc, "/item").await;
+        if !local(&got) {
+            assert!(
+                got.cache_status.contains("detail=l2"),
+                "{}",
+                got.cache_status
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "B never noticed the gap"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    println!(
+        "a gap in the bus sequence: B flushed its L1 after {:?}",
+        start.elapsed()
+    );
+    assert!(b.store.bus_up(), "a gap is not an outage");
 }

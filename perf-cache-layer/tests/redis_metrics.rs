@@ -32,7 +32,13 @@ async fn l2_metrics_are_recorded_with_bounded_labels() {
     get(&mut b.svc, "/item").await; // an L2 hit
     call(&mut a.svc, Method::PUT, "/item").await; // key invalidation, sent by A, received by B
     b.handle.purge_tag("items").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    b.handle.soft_purge_tag("items").await.unwrap();
+    // Messages B never saw: the next heartbeat reveals the gap.
+    let seq = format!("pc:{ns}:seq");
+    redis_support::redis_cmd::<i64>(&url, &["INCRBY", &seq, "10"])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
 
     let mut seen = BTreeSet::new();
     for (key, _, _, _) in snapshotter.snapshot().into_vec() {
@@ -55,12 +61,15 @@ async fn l2_metrics_are_recorded_with_bounded_labels() {
     println!("{seen:#?}");
     for expected in [
         "perf.cache.l2.ops{op=get,result=hit}",
+        "perf.cache.l2.served_hits{}",
         "perf.cache.l2.ops{op=put,result=ok}",
         "perf.cache.l2.ops{op=del,result=ok}",
         "perf.cache.l2.duration{op=get}",
         "perf.cache.l2.invalidations{dir=sent,kind=key}",
         "perf.cache.l2.invalidations{dir=received,kind=key}",
         "perf.cache.l2.invalidations{dir=received,kind=tag}",
+        "perf.cache.l2.invalidations{dir=received,kind=soft_tag}",
+        "perf.cache.l2.resyncs{reason=gap}",
         "perf.cache.l2.invalidation_lag{}",
         "perf.cache.l2.breaker_state{}",
         "perf.cache.l2.write_queue{}",

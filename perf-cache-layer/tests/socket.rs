@@ -107,3 +107,46 @@ async fn cached_responses_over_a_socket() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_200_to_head_updates_the_stored_get_over_a_socket() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let rev = {
+        let calls = calls.clone();
+        move || {
+            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            // Stored stale at once (it has a validator), then fresh for a minute.
+            let cc = if n == 1 { "max-age=0" } else { "max-age=60" };
+            async move {
+                (
+                    [
+                        (header::CACHE_CONTROL, cc.to_owned()),
+                        (header::ETAG, "\"r\"".to_owned()),
+                        (header::HeaderName::from_static("x-rev"), n.to_string()),
+                    ],
+                    "rev body",
+                )
+            }
+        }
+    };
+    let app = Router::new()
+        .route("/rev", get(rev))
+        .layer(CacheLayer::new());
+    let addr = perf_test_support::serve(app).await;
+
+    let (status, _, body) = exchange(addr, "GET", "/rev", None).await;
+    assert_eq!((status, &body[..]), (200, &b"rev body"[..]));
+    // The stored GET is stale: the HEAD goes through as a HEAD, and its matching 200 updates it.
+    let (status, head, body) = exchange(addr, "HEAD", "/rev", None).await;
+    assert_eq!((status, body.len()), (200, 0));
+    assert_eq!(header_value(&head, "x-rev"), Some("2"));
+    let (status, head, body) = exchange(addr, "GET", "/rev", None).await;
+    assert_eq!((status, &body[..]), (200, &b"rev body"[..]));
+    assert_eq!(header_value(&head, "x-rev"), Some("2"));
+    assert!(
+        header_value(&head, "cache-status").unwrap().contains("hit"),
+        "{:?}",
+        header_value(&head, "cache-status")
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

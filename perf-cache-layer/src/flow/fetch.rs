@@ -1,7 +1,7 @@
-//! Calls to the inner service: misses, revalidation, and storing what comes back (RFC 9111 §3, §4.3).
+//! Calls to the inner service for misses, and storing what comes back (RFC 9111 §3).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -13,17 +13,16 @@ use crate::body::{Collected, ResponseBody, collect};
 use crate::flow::RequestCtx;
 use crate::flow::coalesce::Leader;
 use crate::flow::headers::{self, finish};
-use crate::flow::save::{put, save};
-use crate::flow::serve::{Asked, Served, serve};
+use crate::flow::save::save;
 use crate::metrics::Outcome;
-use crate::rfc::conditional::{self, CONDITIONALS};
+use crate::rfc::conditional;
 use crate::rfc::directives::ResponseDirectives;
 use crate::rfc::key;
 use crate::rfc::policy::{self, NotStored, SetCookiePolicy};
 use crate::shared::Shared;
 use crate::store::CachedResponse;
 
-async fn ready_call<S, R>(svc: &mut S, req: R) -> Result<S::Response, S::Error>
+pub(super) async fn ready_call<S, R>(svc: &mut S, req: R) -> Result<S::Response, S::Error>
 where
     S: Service<R>,
 {
@@ -32,12 +31,12 @@ where
 }
 
 /// The request a stored response answers: what storing it needs to know.
-struct Sent {
-    method: Method,
-    headers: HeaderMap,
-    request_time: SystemTime,
+pub(super) struct Sent {
+    pub(super) method: Method,
+    pub(super) headers: HeaderMap,
+    pub(super) request_time: SystemTime,
     /// The client sent HEAD (the cache fetched with GET): the reply has no body.
-    head_reply: bool,
+    pub(super) head_reply: bool,
 }
 
 /// A miss: forward the request, store the response if allowed, publish it to coalesced waiters.
@@ -63,151 +62,10 @@ where
     Ok(store_response(&shared, &ctx, sent, response, leader).await)
 }
 
-/// Revalidates a stored entry with the inner service (conditional when it has validators).
-pub(crate) async fn revalidate<S, ReqBody, ResBody>(
-    shared: Arc<Shared>,
-    mut inner: S,
-    client: request::Parts,
-    body: ReqBody,
-    entry: Arc<CachedResponse>,
-    ctx: RequestCtx,
-) -> Result<Response<ResponseBody<ResBody>>, S::Error>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ResBody: Body<Data = Bytes>,
-{
-    crate::metrics::increment(crate::metrics::REVALIDATIONS);
-    let (parts, conditional) = validation_request(&client, &entry);
-    let request_time = shared.clock.now();
-    let result = ready_call(&mut inner, Request::from_parts(parts, body)).await;
-    let now = shared.clock.now();
-    let age = entry.freshness.age(now);
-    let asked = Asked {
-        method: &client.method,
-        headers: &client.headers,
-        preconditions: true,
-        timing: ctx.timing,
-    };
-    let fallback = Fallback::of(&shared, &entry, age);
-    let response = match result {
-        Err(err) => match fallback.on_error() {
-            Some(how) => return Ok(serve(&shared, asked, &entry, age, how)),
-            None => return Err(err),
-        },
-        Ok(r) if r.status().is_server_error() && fallback.stale_if_error => {
-            return Ok(serve(&shared, asked, &entry, age, Served::StaleIfError));
-        }
-        // The conditional request carried only this entry's validators, so a 304 selects it
-        // (RFC 9111 §4.3.4); the stored validators themselves are kept.
-        Ok(r) if r.status() == StatusCode::NOT_MODIFIED && conditional => {
-            let updated = Arc::new(refresh(&shared, &entry, r.headers(), request_time, now));
-            put(&shared, &ctx, updated.clone()).await;
-            let age = updated.freshness.age(now);
-            return Ok(serve(
-                &shared,
-                asked,
-                &updated,
-                age,
-                Served::Revalidated(ctx.fwd),
-            ));
-        }
-        Ok(r) => r,
-    };
-    let sent = Sent {
-        method: Method::GET,
-        headers: client.headers.clone(),
-        request_time,
-        head_reply: client.method == Method::HEAD,
-    };
-    Ok(store_response(&shared, &ctx, sent, response, None).await)
-}
-
-/// The request sent to revalidate `entry` for `client` (RFC 9111 §4.3.1): a GET without the
-/// client's preconditions, carrying the entry's validators; and whether it has any.
-fn validation_request(client: &request::Parts, entry: &CachedResponse) -> (request::Parts, bool) {
-    let mut parts = client.clone();
-    parts.method = Method::GET;
-    for name in &CONDITIONALS {
-        parts.headers.remove(name);
-    }
-    let conditional = entry.has_validator();
-    if conditional {
-        conditional::add_validators(&mut parts.headers, &entry.headers);
-    }
-    (parts, conditional)
-}
-
-/// Whether a stale entry may stand in when revalidation fails (RFC 9111 §4.2.4, RFC 5861 §4).
-struct Fallback {
-    stale_if_error: bool,
-    disconnected: bool,
-}
-
-impl Fallback {
-    fn of(shared: &Shared, entry: &CachedResponse, age: Duration) -> Self {
-        let f = &entry.freshness;
-        let staleness = age.saturating_sub(f.lifetime);
-        Self {
-            stale_if_error: !f.forbids_stale
-                && !f.stale_if_error.is_zero()
-                && staleness <= f.stale_if_error,
-            disconnected: !f.forbids_stale
-                && shared
-                    .stale_on_disconnect
-                    .is_some_and(|max| staleness <= max),
-        }
-    }
-
-    /// How to serve the entry when the inner service failed with an error.
-    fn on_error(&self) -> Option<Served> {
-        if self.stale_if_error {
-            Some(Served::StaleIfError)
-        } else if self.disconnected {
-            Some(Served::Disconnected)
-        } else {
-            None
-        }
-    }
-}
-
-/// The stored entry updated from a 304 (RFC 9111 §4.3.4).
-fn refresh(
-    shared: &Shared,
-    entry: &CachedResponse,
-    not_modified: &HeaderMap,
-    request_time: SystemTime,
-    now: SystemTime,
-) -> CachedResponse {
-    let merged = conditional::merge_304(&entry.headers, not_modified);
-    let rd = policy::response_directives(&shared.policy, &merged);
-    let mut headers = merged;
-    headers::strip_hop_by_hop(&mut headers);
-    let tags = headers::strip_cache_fields(shared, &mut headers);
-    let freshness = policy::freshness(
-        &shared.policy,
-        entry.status,
-        &headers,
-        &rd,
-        request_time,
-        now,
-    );
-    CachedResponse {
-        headers,
-        request_time,
-        freshness,
-        tags: if tags.is_empty() {
-            entry.tags.clone()
-        } else {
-            tags
-        },
-        ..entry.clone()
-    }
-}
-
 /// Stores the inner response if allowed and returns what the client gets. The steps follow
 /// RFC 9111 §3: strip hop-by-hop fields, decide storability, bound the size, read the body,
 /// complete the header fields, compute freshness, store.
-async fn store_response<B>(
+pub(super) async fn store_response<B>(
     shared: &Shared,
     ctx: &RequestCtx,
     sent: Sent,

@@ -11,13 +11,13 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::flow::coalesce::{self, Role};
-use crate::flow::serve::{Asked, Served, gateway_timeout, serve};
-use crate::flow::{RequestCtx, fetch};
+use crate::flow::serve::{Asked, Served, gateway_timeout, serve, shed};
+use crate::flow::{RequestCtx, fetch, revalidate};
 use crate::rfc::directives::RequestDirectives;
 use crate::rfc::reuse::{self, Decision, Reuse};
 use crate::rfc::{conditional, key};
 use crate::shared::Shared;
-use crate::store::CachedResponse;
+use crate::store::{CachedResponse, Tier};
 
 /// How long a background refresh holds the store's refresh lease (longer than an origin fetch).
 const REFRESH_LEASE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -41,12 +41,13 @@ where
     let (parts, body) = req.into_parts();
     let key = key::primary(&parts.uri, &parts.headers);
     let rq = RequestDirectives::parse(&parts.headers);
-    let variants = shared.store.get(&key).await.unwrap_or_else(|err| {
+    let found = shared.store.lookup(&key).await.unwrap_or_else(|err| {
         tracing::warn!(%err, "cache lookup failed; treating as a miss");
         None
     });
-    let had_variants = variants.as_ref().is_some_and(|v| !v.is_empty());
-    let entry = variants.and_then(|v| select(&v, &parts.headers).cloned());
+    let had_variants = found.as_ref().is_some_and(|(v, _)| !v.is_empty());
+    let tier = found.as_ref().map_or(Tier::Local, |(_, tier)| *tier);
+    let entry = found.and_then(|(v, _)| select(&v, &parts.headers).cloned());
     let asked = asked(&parts, timing);
     let mut ctx = RequestCtx {
         key,
@@ -62,6 +63,10 @@ where
     if let Some(entry) = entry {
         let age = entry.freshness.age(shared.clock.now());
         match decide(&shared, &ctx.rq, &entry, age) {
+            Decision::Fresh if tier == Tier::Shared => {
+                crate::metrics::increment(crate::metrics::SHARED_HITS);
+                return Ok(serve(&shared, asked, &entry, age, Served::SharedHit));
+            }
             Decision::Fresh => return Ok(serve(&shared, asked, &entry, age, Served::Hit)),
             Decision::StaleWhileRevalidate => {
                 spawn_refresh(&shared, &inner, &parts, &entry, &ctx.key);
@@ -74,14 +79,23 @@ where
             Decision::Validate(_) if ctx.rq.only_if_cached => {
                 return Ok(gateway_timeout(&shared, timing));
             }
+            Decision::Validate(_)
+                if shared.store.shed_misses().is_some()
+                    && revalidate::stale_if_error_allows(&shared, &entry, age) =>
+            {
+                return Ok(serve(&shared, asked, &entry, age, Served::StaleIfError));
+            }
             Decision::Validate(fwd) => {
                 ctx.fwd = fwd;
-                return fetch::revalidate(shared, inner, parts, body, entry, ctx).await;
+                return revalidate::revalidate(shared, inner, parts, body, entry, ctx).await;
             }
         }
     }
     if ctx.rq.only_if_cached {
         return Ok(gateway_timeout(&shared, timing));
+    }
+    if let Some(retry_after) = shared.store.shed_misses() {
+        return Ok(shed(&shared, ctx.fwd, retry_after, timing));
     }
     if parts.method != Method::GET || ctx.rq.no_store {
         return fetch::miss(shared, inner, parts, body, ctx, None).await;
@@ -253,9 +267,15 @@ fn spawn_refresh<S, ReqBody, ResBody>(
         let key = ctx.key.clone();
         // Across instances sharing a store, one refreshes; the others keep serving stale.
         if shared.store.refresh_lease(&key, REFRESH_LEASE).await {
-            let done =
-                fetch::revalidate(shared.clone(), inner, parts, ReqBody::default(), entry, ctx)
-                    .await;
+            let done = revalidate::revalidate(
+                shared.clone(),
+                inner,
+                parts,
+                ReqBody::default(),
+                entry,
+                ctx,
+            )
+            .await;
             drop(done);
         }
         shared

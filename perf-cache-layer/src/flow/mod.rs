@@ -2,7 +2,8 @@
 //!
 //! Every decision is delegated to [`crate::rfc`]; this module does the I/O around them:
 //! - [`lookup`]: find the stored variants, decide fresh / stale / validate, coalesce misses;
-//! - [`fetch`]: call the inner service for misses and revalidations, store what comes back;
+//! - [`fetch`]: call the inner service for misses, store what comes back;
+//! - [`revalidate`]: revalidate a stored response (304 and HEAD updates, stale fallbacks);
 //! - [`serve`]: answer from a stored entry;
 //! - [`save`] and [`generation`]: store unless an invalidation happened after the request started;
 //! - [`coalesce`]: concurrent misses for one key wait for a single inner call;
@@ -13,6 +14,7 @@ pub(crate) mod fetch;
 pub(crate) mod generation;
 pub(crate) mod headers;
 pub(crate) mod lookup;
+pub(crate) mod revalidate;
 pub(crate) mod save;
 pub(crate) mod serve;
 

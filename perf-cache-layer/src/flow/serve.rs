@@ -21,6 +21,8 @@ use crate::store::CachedResponse;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Served {
     Hit,
+    /// A fresh hit from the store's shared tier (`detail=l2`).
+    SharedHit,
     StaleWhileRevalidate,
     StaleIfError,
     Disconnected,
@@ -28,6 +30,8 @@ pub(crate) enum Served {
     Collapsed,
     /// Revalidated with a 304; the `fwd` reason.
     Revalidated(&'static str),
+    /// Updated from a 200 to a HEAD (RFC 9111 §4.3.5); the `fwd` reason.
+    HeadUpdated(&'static str),
 }
 
 impl Served {
@@ -35,6 +39,7 @@ impl Served {
     fn describe(self) -> (&'static str, &'static str, Outcome) {
         match self {
             Self::Hit => ("hit", "", Outcome::Hit),
+            Self::SharedHit => ("hit", "; detail=l2", Outcome::Hit),
             Self::StaleWhileRevalidate => {
                 ("hit", "; detail=stale-while-revalidate", Outcome::Stale)
             }
@@ -43,6 +48,7 @@ impl Served {
             Self::MaxStale => ("hit", "; detail=max-stale", Outcome::Stale),
             Self::Collapsed => ("fwd=uri-miss; collapsed", "", Outcome::Collapsed),
             Self::Revalidated(fwd) => (fwd, "; fwd-status=304", Outcome::Revalidated),
+            Self::HeadUpdated(fwd) => (fwd, "; fwd-status=200", Outcome::Revalidated),
         }
     }
 }
@@ -138,6 +144,30 @@ pub(crate) fn gateway_timeout<B: Body>(shared: &Shared, timing: bool) -> Respons
         response.headers_mut(),
         &["fwd=miss; detail=only-if-cached"],
         Outcome::OnlyIfCached,
+        timing,
+    );
+    response
+}
+
+/// The 503 for a miss shed while the store protects the origin
+/// ([`CacheStore::shed_misses`](crate::CacheStore::shed_misses)).
+pub(crate) fn shed<B: Body>(
+    shared: &Shared,
+    fwd: &str,
+    retry_after: Duration,
+    timing: bool,
+) -> Response<ResponseBody<B>> {
+    let mut response = Response::new(ResponseBody::empty());
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let headers = response.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    finish(
+        shared,
+        headers,
+        &[fwd, "; detail=shed"],
+        Outcome::Shed,
         timing,
     );
     response

@@ -143,6 +143,21 @@ pub(crate) fn merge_304(stored: &HeaderMap, not_modified: &HeaderMap) -> HeaderM
     out
 }
 
+/// Whether a `200` response to `HEAD` (fields `head`) describes the stored `GET` response
+/// (fields `stored`, body of `body_len` bytes), so that it may update it (RFC 9111 §4.3.5): every
+/// validator it carries (`ETag`, `Last-Modified`) equals the stored one, and its `Content-Length`,
+/// if any, is the stored body's length. Otherwise the stored response is to be considered stale.
+pub(crate) fn head_matches(stored: &HeaderMap, body_len: usize, head: &HeaderMap) -> bool {
+    let same = |name: &HeaderName| {
+        let received: Vec<_> = head.get_all(name).iter().collect();
+        received.is_empty() || received == stored.get_all(name).iter().collect::<Vec<_>>()
+    };
+    let length = head.get(header::CONTENT_LENGTH).is_none_or(|v| {
+        v.to_str().ok().and_then(|v| v.trim().parse::<usize>().ok()) == Some(body_len)
+    });
+    same(&header::ETAG) && same(&header::LAST_MODIFIED) && length
+}
+
 /// Whether `stored` is older than `other` by `Date` (most recent `Date` wins among candidates).
 pub(crate) fn date(headers: &HeaderMap) -> Option<SystemTime> {
     directives::parse_date(headers, &header::DATE).and_then(Result::ok)
@@ -158,6 +173,32 @@ mod tests {
             m.append(*n, HeaderValue::from_static(v));
         }
         m
+    }
+
+    #[test]
+    fn head_matches_when_received_validators_and_length_agree() {
+        let stored = h(&[
+            ("etag", "\"abc\""),
+            ("last-modified", "Mon, 01 Jan 2024 00:00:00 GMT"),
+            ("content-length", "5"),
+        ]);
+        // Nothing to compare: the HEAD response may update the stored one.
+        assert!(head_matches(&stored, 5, &h(&[("x-new", "1")])));
+        assert!(head_matches(&stored, 5, &h(&[("etag", "\"abc\"")])));
+        assert!(head_matches(
+            &stored,
+            5,
+            &h(&[("etag", "\"abc\""), ("content-length", "5")])
+        ));
+        // A different validator or length: the stored response is stale.
+        assert!(!head_matches(&stored, 5, &h(&[("etag", "\"xyz\"")])));
+        assert!(!head_matches(&stored, 5, &h(&[("etag", "W/\"abc\"")])));
+        let newer = h(&[("last-modified", "Tue, 02 Jan 2024 00:00:00 GMT")]);
+        assert!(!head_matches(&stored, 5, &newer));
+        assert!(!head_matches(&stored, 5, &h(&[("content-length", "6")])));
+        // A validator the stored response lacks does not match.
+        let bare = h(&[("content-length", "5")]);
+        assert!(!head_matches(&bare, 5, &h(&[("etag", "\"abc\"")])));
     }
 
     #[test]

@@ -182,6 +182,14 @@ impl CachedResponse {
         self.freshness.retain(self.keep, self.has_validator())
     }
 
+    /// A copy that is stale from `at` on (a soft purge): its lifetime ends at `at`, or at once
+    /// if it was received after `at`.
+    pub(crate) fn stale_at(&self, at: SystemTime) -> Self {
+        let mut copy = self.clone();
+        copy.freshness.lifetime = self.freshness.lifetime.min(self.freshness.age(at));
+        copy
+    }
+
     pub(crate) fn has_validator(&self) -> bool {
         self.headers.contains_key(http::header::ETAG)
             || self.headers.contains_key(http::header::LAST_MODIFIED)

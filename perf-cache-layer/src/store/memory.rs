@@ -2,14 +2,15 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use moka::notification::RemovalCause;
+use moka::ops::compute::Op;
 use moka::sync::Cache;
 
-use super::{CacheStore, CachedResponse, StoreError, Variants, merge_variants};
+use super::{CacheStore, CachedResponse, StoreError, Tier, Variants, merge_variants};
 
 /// Per-entry expiry: keep each key as long as its longest-lived variant needs.
 struct Retain;
@@ -186,6 +187,14 @@ impl CacheStore for MemoryStore {
         futures_util::future::ready(Ok(self.cache.get(key))).boxed()
     }
 
+    fn lookup<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Variants, Tier)>, StoreError>> {
+        let found = self.cache.get(key).map(|v| (v, Tier::Local));
+        futures_util::future::ready(Ok(found)).boxed()
+    }
+
     fn put<'a>(
         &'a self,
         key: &'a str,
@@ -208,6 +217,42 @@ impl CacheStore for MemoryStore {
             .map(drop)
             .map_err(StoreError::new);
         futures_util::future::ready(result).boxed()
+    }
+
+    fn soft_purge_tag<'a>(
+        &'a self,
+        tag: &'a str,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let tagged = |r: &Arc<CachedResponse>| r.tags().any(|t| t == tag);
+        let keys: Vec<Arc<str>> = self
+            .cache
+            .iter()
+            .filter(|(_, v)| v.iter().any(tagged))
+            .map(|(k, _)| Arc::unwrap_or_clone(k))
+            .collect();
+        for key in keys {
+            // Per key, atomically with other marks; a key removed meanwhile stays removed.
+            self.cache.entry_by_ref(&key).and_compute_with(|found| {
+                let Some(found) = found else {
+                    return Op::Nop;
+                };
+                let marked: Variants = found
+                    .value()
+                    .iter()
+                    .map(|r| {
+                        if tagged(r) {
+                            Arc::new(r.stale_at(now))
+                        } else {
+                            r.clone()
+                        }
+                    })
+                    .collect();
+                self.bytes.fetch_add(weight(&marked), Ordering::Relaxed);
+                Op::Put(marked)
+            });
+        }
+        futures_util::future::ready(Ok(())).boxed()
     }
 
     fn purge_all(&self) -> BoxFuture<'_, Result<(), StoreError>> {

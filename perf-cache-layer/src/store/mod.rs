@@ -49,8 +49,9 @@ mod tiered;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 pub use self::encoding::{DecodeError, DecodeErrorKind};
@@ -61,6 +62,17 @@ pub use self::tiered::{TieredStore, TieredStoreBuilder, TieredStoreError};
 
 /// The stored variants for one primary key.
 pub type Variants = Arc<[Arc<CachedResponse>]>;
+
+/// Which level of a store answered a [`lookup`](CacheStore::lookup).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Tier {
+    /// The instance's own memory (every answer of a single-level store).
+    Local,
+    /// A level shared by every instance (`TieredStore`'s Redis, after an L1 miss). A fresh hit
+    /// from it is reported as `Cache-Status: …; hit; detail=l2`.
+    Shared,
+}
 
 /// A store failure (the layer treats it as a miss and keeps serving).
 #[derive(Debug)]
@@ -93,6 +105,18 @@ pub trait CacheStore: Send + Sync + 'static {
     /// All stored variants for `key`.
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Variants>, StoreError>>;
 
+    /// [`get`](CacheStore::get), and which tier answered. The layer calls this one; the default
+    /// says [`Tier::Local`], right for a store of one level.
+    fn lookup<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Variants, Tier)>, StoreError>> {
+        Box::pin(
+            self.get(key)
+                .map(|found| found.map(|v| v.map(|v| (v, Tier::Local)))),
+        )
+    }
+
     /// Stores `response` under `key`, replacing a variant with the same `Vary`-selected headers.
     /// A store may decline (too large, admission policy); that is not an error.
     fn put<'a>(
@@ -107,6 +131,19 @@ pub trait CacheStore: Send + Sync + 'static {
     /// Removes every response tagged with `tag`.
     fn purge_tag<'a>(&'a self, tag: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
 
+    /// Marks every response tagged `tag` stale as of `now` (a soft purge): each is revalidated
+    /// before it is served fresh again, while `stale-while-revalidate` and `stale-if-error` may
+    /// still use it, counted from `now`. `now` is the layer's clock. The default removes them
+    /// ([`purge_tag`](CacheStore::purge_tag)), which is always allowed.
+    fn soft_purge_tag<'a>(
+        &'a self,
+        tag: &'a str,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = now;
+        self.purge_tag(tag)
+    }
+
     /// Removes everything.
     fn purge_all(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 
@@ -119,6 +156,14 @@ pub trait CacheStore: Send + Sync + 'static {
     /// the right answer for remote stores) makes the layer call `get`.
     fn get_ready(&self, key: &str) -> Option<Option<Variants>> {
         let _ = key;
+        None
+    }
+
+    /// Whether a miss should be refused now instead of going to the origin, and when to try
+    /// again (`Retry-After`): a store set to protect a fragile origin while its shared tier is
+    /// down says so here. The layer then answers misses with `503 Service Unavailable`; fresh
+    /// hits, revalidations and `stale-if-error` still work. The default never sheds.
+    fn shed_misses(&self) -> Option<Duration> {
         None
     }
 

@@ -215,3 +215,88 @@ fn outcomes_are_counted_through_the_metrics_facade() {
     assert_eq!(get("perf.cache.invalidations{}"), 1.0, "{seen:?}");
     assert!(get("perf.cache.store.bytes{}") > 0.0, "{seen:?}");
 }
+
+/// A memory store that sheds misses while `shedding` is set (as a tiered store does while its
+/// breaker is open).
+#[derive(Clone, Default)]
+struct Shedding {
+    store: crate::MemoryStore,
+    shedding: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl crate::CacheStore for Shedding {
+    fn get<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> futures_util::future::BoxFuture<
+        'a,
+        Result<Option<crate::store::Variants>, crate::StoreError>,
+    > {
+        self.store.get(key)
+    }
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        response: Arc<crate::CachedResponse>,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), crate::StoreError>> {
+        self.store.put(key, response)
+    }
+    fn remove<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), crate::StoreError>> {
+        self.store.remove(key)
+    }
+    fn purge_tag<'a>(
+        &'a self,
+        tag: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), crate::StoreError>> {
+        self.store.purge_tag(tag)
+    }
+    fn purge_all(&self) -> futures_util::future::BoxFuture<'_, Result<(), crate::StoreError>> {
+        self.store.purge_all()
+    }
+    fn max_object_size(&self) -> usize {
+        self.store.max_object_size()
+    }
+    fn shed_misses(&self) -> Option<Duration> {
+        self.shedding
+            .load(Ordering::SeqCst)
+            .then_some(Duration::from_millis(1500))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shedding_store_answers_misses_503_and_still_serves_hits_and_stale_if_error() {
+    let origin = Origin::new(|_, n| {
+        let cc = "max-age=10, stale-if-error=60";
+        response(&[("cache-control", cc)], &format!("v{n}"))
+    });
+    let store = Shedding::default();
+    let layer = CacheLayer::builder().store(store.clone()).build().unwrap();
+    let svc = super::cache_with(&layer, &origin);
+    assert_eq!(&send(&svc, "GET", "/kept", &[]).await.body[..], b"v1");
+    store.shedding.store(true, Ordering::SeqCst);
+
+    let shed = send(&svc, "GET", "/cold", &[]).await;
+    assert_eq!(shed.status, 503);
+    assert_eq!(shed.header("retry-after"), "2");
+    assert_eq!(shed.header("cache-control"), "no-store");
+    assert_eq!(shed.cache_status(), "perf-cache; fwd=uri-miss; detail=shed");
+    assert_eq!(origin.calls(), 1, "the origin was not called");
+
+    let hit = send(&svc, "GET", "/kept", &[]).await;
+    assert_eq!((hit.status, &hit.body[..]), (200, &b"v1"[..]));
+    tokio::time::advance(Duration::from_secs(20)).await;
+    let stale = send(&svc, "GET", "/kept", &[]).await;
+    assert_eq!((stale.status, &stale.body[..]), (200, &b"v1"[..]));
+    assert!(stale.cache_status().contains("detail=stale-if-error"));
+    assert_eq!(
+        origin.calls(),
+        1,
+        "stale-if-error instead of a revalidation"
+    );
+
+    store.shedding.store(false, Ordering::SeqCst);
+    assert_eq!(&send(&svc, "GET", "/cold", &[]).await.body[..], b"v2");
+}

@@ -68,6 +68,53 @@ async fn if_none_match_matching_a_new_or_refreshed_response_gets_304() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_200_to_head_updates_the_stored_get_when_it_matches_else_makes_it_stale() {
+    let origin = Origin::new(|_, n| {
+        let etag = if n <= 2 { "\"a\"" } else { "\"b\"" };
+        let rev = n.to_string();
+        let headers = [
+            ("cache-control", "max-age=100"),
+            ("etag", etag),
+            ("x-rev", rev.as_str()),
+        ];
+        response(&headers, if n == 4 { "new" } else { BODY })
+    });
+    let svc = cache(&origin);
+    assert_eq!(get(&svc, "/h").await.body, BODY);
+    tokio::time::advance(Duration::from_secs(200)).await;
+    // Stale: the HEAD goes to the origin as a HEAD; its 200 matches and updates the stored GET.
+    let head = send(&svc, "HEAD", "/h", &[]).await;
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    assert_eq!(head.header("x-rev"), "2");
+    assert!(
+        head.cache_status()
+            .contains("fwd=stale; fwd-status=200; ttl=100"),
+        "{}",
+        head.cache_status()
+    );
+    let got = get(&svc, "/h").await;
+    assert_eq!(
+        (got.body.as_ref(), got.header("x-rev")),
+        (BODY.as_bytes(), "2")
+    );
+    assert!(got.cache_status().contains("hit"));
+    assert_eq!(origin.calls(), 2);
+
+    // A HEAD (forced through by no-cache) sees another ETag: passed through, never stored, and the
+    // stored GET is stale from now on, so the next GET goes to the origin.
+    let head = send(&svc, "HEAD", "/h", &[("cache-control", "no-cache")]).await;
+    assert_eq!((head.status, head.header("etag")), (200, "\"b\""));
+    assert!(
+        !head.cache_status().contains("stored"),
+        "{}",
+        head.cache_status()
+    );
+    let got = get(&svc, "/h").await;
+    assert_eq!(got.body, "new", "{}", got.cache_status());
+    assert_eq!(origin.calls(), 4);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_head_response_is_never_served_for_a_get() {
     let origin = Origin::new(|_, _| response(&[("cache-control", "max-age=3600")], BODY));
     let svc = cache(&origin);

@@ -265,3 +265,61 @@ fn bad_configuration_fails_at_build_time() {
             .starts_with("invalid heuristic fraction 1.5")
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn soft_purge_marks_tagged_responses_stale_from_now() {
+    let origin = Origin::new(|_, n| {
+        let headers = [
+            ("cache-control", "max-age=60, stale-while-revalidate=30"),
+            ("surrogate-key", "items"),
+        ];
+        response(&headers, &format!("v{n}"))
+    });
+    let (layer, handle) = CacheLayer::pair();
+    let svc = cache_with(&layer, &origin);
+    get(&svc, "/p").await;
+    tokio::time::advance(Duration::from_secs(40)).await;
+    assert!(get(&svc, "/p").await.cache_status().contains("hit; ttl=20"));
+
+    handle.soft_purge_tag("items").await.unwrap();
+    // Stale from the purge on, not from its Date: still within stale-while-revalidate.
+    let stale = get(&svc, "/p").await;
+    assert_eq!(&stale.body[..], b"v1");
+    assert!(
+        stale
+            .cache_status()
+            .contains("detail=stale-while-revalidate"),
+        "{}",
+        stale.cache_status()
+    );
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(origin.calls(), 2, "one background refresh");
+    let refreshed = get(&svc, "/p").await;
+    assert_eq!(&refreshed.body[..], b"v2");
+    assert!(refreshed.cache_status().contains("hit; ttl=60"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn soft_purge_keeps_the_memory_store_byte_count() {
+    use crate::CacheStore;
+    let store = crate::MemoryStore::default();
+    let now = std::time::SystemTime::now();
+    let entry = crate::CachedResponse::builder(
+        http::StatusCode::OK,
+        http::HeaderMap::new(),
+        bytes::Bytes::from_static(b"body"),
+        now,
+    )
+    .lifetime(Duration::from_secs(60))
+    .add_tag("t")
+    .build();
+    store.put("k", std::sync::Arc::new(entry)).await.unwrap();
+    store.run_pending_tasks();
+    let before = store.bytes();
+    store.soft_purge_tag("t", now).await.unwrap();
+    store.soft_purge_tag("t", now).await.unwrap();
+    store.run_pending_tasks();
+    assert_eq!(store.bytes(), before, "a replaced entry releases its bytes");
+    let stored = store.get("k").await.unwrap().unwrap();
+    assert_eq!(stored[0].lifetime(), Duration::ZERO, "stale from the purge");
+}

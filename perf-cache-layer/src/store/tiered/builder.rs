@@ -10,9 +10,11 @@ use tokio::sync::{mpsc, watch};
 
 use super::breaker::Breaker;
 use super::bus::{Bus, Liveness};
-use super::l2::{Keys, Remote};
+use super::keys::Keys;
+use super::l2::Remote;
 use super::recent::Recent;
-use super::{Inner, TieredStore, stats, writer};
+use super::writer::writer;
+use super::{Inner, TieredStore, stats};
 use crate::store::MemoryStore;
 
 /// Why a [`TieredStore`] could not be built.
@@ -55,6 +57,7 @@ pub struct TieredStoreBuilder {
     pub(super) degraded_window: Duration,
     pub(super) skew: Duration,
     pub(super) tombstone: Duration,
+    pub(super) shed: bool,
 }
 
 impl TieredStoreBuilder {
@@ -108,6 +111,16 @@ impl TieredStoreBuilder {
         self
     }
 
+    /// Protects a fragile origin while Redis is down: with `true`, while the breaker is open a
+    /// miss is answered `503 Service Unavailable` with `Retry-After` (the breaker's `open_for`)
+    /// and `Cache-Status: …; detail=shed` instead of going to the origin. L1 hits, revalidations
+    /// and `stale-if-error` are still served. Defaults to `false`: fail-open, every miss goes to
+    /// the origin.
+    pub fn shed_misses(mut self, shed: bool) -> Self {
+        self.shed = shed;
+        self
+    }
+
     /// Builds the store and starts its background tasks (connection, writer, bus). Redis need not
     /// be reachable: the store serves from L1 and the origin until it is.
     ///
@@ -154,6 +167,8 @@ impl TieredStoreBuilder {
             write_timeout: self.write_timeout,
             degraded_window: self.degraded_window,
             tombstone: self.tombstone,
+            pending: Arc::default(),
+            shed: self.shed.then_some(self.open_for),
             _stop: stop,
         });
         runtime.spawn(writer(inner.writer(), rx, stopped.clone()));
@@ -165,6 +180,8 @@ impl TieredStoreBuilder {
             live: inner.live.clone(),
             me: inner.me,
             interval: self.interval,
+            pending: inner.pending.clone(),
+            tombstone: self.tombstone,
         };
         runtime.spawn(bus.run(stopped));
         Ok(TieredStore { inner })

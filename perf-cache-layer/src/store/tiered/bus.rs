@@ -3,11 +3,13 @@
 //! Pub/sub is at-most-once, so the receiver never trusts silence: it flushes its L1 on every
 //! (re)subscribe (purges sent while it was away are lost, so everything it holds is suspect), and
 //! declares the bus down when it has seen no message, not even its own heartbeat, for three
-//! coherence intervals. While the bus is down, the store revalidates old L1 entries.
+//! coherence intervals. Every message, heartbeats included, carries a fleet-wide sequence number
+//! taken atomically with its publication, so a receiver that sees a number other than the next
+//! one has missed a message (or Redis lost its state) and flushes its L1 too. While the bus is down, the store revalidates old L1 entries.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -15,16 +17,20 @@ use tokio::sync::watch;
 
 use super::l2::{Remote, unix_ms};
 use super::recent::{Recent, recent_key};
+use super::replay::Pending;
 use super::stats;
 use crate::store::{CacheStore, MemoryStore};
 
 /// What a bus message asks receivers to drop from their L1.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Kind {
     Key(String),
     Tag(String),
     All,
     Heartbeat,
+    /// A soft tag purge: mark stale from the message's time. (Appended last: postcard numbers
+    /// variants in order, so older instances keep decoding the others, and skip this one.)
+    SoftTag(String),
 }
 
 impl Kind {
@@ -34,6 +40,7 @@ impl Kind {
             Self::Tag(_) => "tag",
             Self::All => "all",
             Self::Heartbeat => "heartbeat",
+            Self::SoftTag(_) => "soft_tag",
         }
     }
 }
@@ -43,6 +50,15 @@ struct Msg {
     from: u64,
     at_ms: u64,
     kind: Kind,
+}
+
+/// A received message and its sequence number (`msg "#" seq`; absent from unnumbered messages).
+fn decode(bytes: &[u8]) -> Option<(Msg, Option<u64>)> {
+    let (msg, rest) = postcard::take_from_bytes::<Msg>(bytes).ok()?;
+    let seq = rest
+        .strip_prefix(b"#")
+        .and_then(|digits| std::str::from_utf8(digits).ok()?.parse().ok());
+    Some((msg, seq))
 }
 
 pub(crate) fn message(from: u64, kind: Kind) -> Vec<u8> {
@@ -80,6 +96,8 @@ pub(crate) struct Bus {
     pub(crate) live: Arc<Liveness>,
     pub(crate) me: u64,
     pub(crate) interval: Duration,
+    pub(crate) pending: Arc<Pending>,
+    pub(crate) tombstone: Duration,
 }
 
 impl Bus {
@@ -99,6 +117,11 @@ impl Bus {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            let (remote, me) = (&self.remote, self.me);
+            let replay = self
+                .pending
+                .replay(remote, me, self.tombstone, self.interval);
+            replay.await;
             let msg = message(self.me, Kind::Heartbeat);
             let _ = tokio::time::timeout(self.interval, self.remote.publish(msg)).await;
         }
@@ -133,15 +156,27 @@ impl Bus {
             return false;
         };
         if !first {
-            self.recent.mark(recent_key('*', ""));
-            let _ = self.l1.purge_all().await;
-            stats::resync("reconnect");
+            self.flush("reconnect").await;
         }
         self.live.set(true);
         let mut stream = ps.into_on_message();
+        let mut last = None;
         loop {
             match tokio::time::timeout(self.interval * 3, stream.next()).await {
-                Ok(Some(msg)) => self.apply(msg.get_payload_bytes()).await,
+                Ok(Some(msg)) => {
+                    let Some((msg, seq)) = decode(msg.get_payload_bytes()) else {
+                        continue;
+                    };
+                    // Numbers are consecutive across the fleet: a jump (or a step back, after
+                    // Redis lost its state) means messages were missed.
+                    if let Some(seq) = seq {
+                        if last.is_some_and(|last: u64| seq != last.wrapping_add(1)) {
+                            self.flush("gap").await;
+                        }
+                        last = Some(seq);
+                    }
+                    self.apply(msg).await;
+                }
                 Ok(None) => return true,
                 Err(_) => {
                     stats::resync("heartbeat");
@@ -151,10 +186,15 @@ impl Bus {
         }
     }
 
-    async fn apply(&self, bytes: &[u8]) {
-        let Ok(msg) = postcard::from_bytes::<Msg>(bytes) else {
-            return;
-        };
+    /// Empties L1 (and refuses stores from requests that began before): purges may have been
+    /// missed.
+    async fn flush(&self, reason: &'static str) {
+        self.recent.mark(recent_key('*', ""));
+        let _ = self.l1.purge_all().await;
+        stats::resync(reason);
+    }
+
+    async fn apply(&self, msg: Msg) {
         if msg.from == self.me || matches!(msg.kind, Kind::Heartbeat) {
             return;
         }
@@ -169,6 +209,11 @@ impl Bus {
             Kind::Tag(tag) => {
                 self.recent.mark(recent_key('t', tag));
                 self.l1.purge_tag(tag).await
+            }
+            Kind::SoftTag(tag) => {
+                self.recent.mark(recent_key('t', tag));
+                let at = UNIX_EPOCH + Duration::from_millis(msg.at_ms);
+                self.l1.soft_purge_tag(tag, at).await
             }
             Kind::All => {
                 self.recent.mark(recent_key('*', ""));

@@ -7,7 +7,10 @@
 //!   encoding. Redis TTL (the longest variant's retention) is garbage collection only.
 //! - `ts:{digest(key)}`: the tombstone, the Unix milliseconds of the last purge of that key.
 //! - `t:{digest(tag)}`: the tag state, `"version:purged_ms"`.
+//! - `sp:{digest(tag)}`: the Unix milliseconds of the tag's last soft purge; an entry whose
+//!   request began before it is read as stale from then.
 //! - `epoch`: `"epoch:purged_ms"`, replaced by `purge_all`.
+//! - `seq`: the number of the last bus message (see [`Remote::announce`]).
 //!
 //! A variant is valid only if its stamped epoch and tag versions equal the current ones and its
 //! request started after the key's, the epoch's and every tag's last purge (minus the clock-skew
@@ -17,68 +20,20 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use redis::RedisResult;
 use redis::aio::ConnectionManager;
-use redis::{AsyncCommands, RedisResult};
 
+use super::keys::{Keys, field};
 use super::stats;
 use crate::store::CachedResponse;
 
 const MAGIC: &[u8; 4] = b"PL2\x01";
+/// `INCR` the bus sequence and `PUBLISH` the message with it, or without it if `INCR` fails.
+const ANNOUNCE: &str = "local n = redis.pcall('INCR', KEYS[1]) \
+    if type(n) == 'table' then redis.call('PUBLISH', ARGV[1], ARGV[2]) return 0 end \
+    redis.call('PUBLISH', ARGV[1], ARGV[2] .. '#' .. n) return n";
 /// Tag states live this long without a write refreshing them; a vanished state invalidates.
 const TAG_STATE_TTL_MS: u64 = 7 * 24 * 3600 * 1000;
-
-/// The namespaced key names.
-#[derive(Debug)]
-pub(crate) struct Keys {
-    prefix: String,
-}
-
-fn digest(s: &[u8]) -> String {
-    let hash = blake3::hash(s);
-    let mut out = String::with_capacity(32);
-    for b in &hash.as_bytes()[..16] {
-        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
-    }
-    out
-}
-
-impl Keys {
-    pub(crate) fn new(namespace: &str) -> Self {
-        Self {
-            prefix: format!("pc:{namespace}:"),
-        }
-    }
-    pub(crate) fn entry(&self, key: &str) -> String {
-        format!("{}e:{}", self.prefix, digest(key.as_bytes()))
-    }
-    pub(crate) fn tombstone(&self, key: &str) -> String {
-        format!("{}ts:{}", self.prefix, digest(key.as_bytes()))
-    }
-    pub(crate) fn tag(&self, tag: &str) -> String {
-        format!("{}t:{}", self.prefix, digest(tag.as_bytes()))
-    }
-    pub(crate) fn epoch(&self) -> String {
-        format!("{}epoch", self.prefix)
-    }
-    pub(crate) fn lease(&self, key: &str) -> String {
-        format!("{}lk:{}", self.prefix, digest(key.as_bytes()))
-    }
-    pub(crate) fn channel(&self) -> String {
-        format!("{}bus", self.prefix)
-    }
-}
-
-fn field(entry: &CachedResponse) -> String {
-    let mut sel = Vec::new();
-    for (name, value) in entry.vary() {
-        sel.extend_from_slice(name.as_str().as_bytes());
-        sel.push(0);
-        sel.extend_from_slice(value.unwrap_or("\u{0}none").as_bytes());
-        sel.push(0);
-    }
-    format!("v:{}", digest(&sel))
-}
 
 pub(crate) fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
@@ -169,18 +124,23 @@ impl Remote {
         let Some((epoch, epoch_purged)) = parse_state(epoch.as_deref()) else {
             return Ok(Vec::new());
         };
-        let tag_keys: Vec<String> = stamped
-            .iter()
-            .flat_map(|s| s.entry.tags.iter().map(|t| self.keys.tag(t)))
-            .collect();
-        let states: Vec<Option<String>> = if tag_keys.is_empty() {
+        // Each tag's state, then each tag's last soft purge.
+        let tags = stamped.iter().flat_map(|s| s.entry.tags.iter());
+        let mut state_keys: Vec<String> = tags.clone().map(|t| self.keys.tag(t)).collect();
+        let n = state_keys.len();
+        state_keys.extend(tags.map(|t| self.keys.soft(t)));
+        let mut states: Vec<Option<String>> = if state_keys.is_empty() {
             Vec::new()
         } else {
             redis::cmd("MGET")
-                .arg(&tag_keys)
+                .arg(&state_keys)
                 .query_async(&mut conn)
                 .await?
         };
+        let softs = states.split_off(n.min(states.len()));
+        let mut softs = softs
+            .iter()
+            .map(|s| s.as_deref().and_then(|s| s.parse().ok()));
         let mut states = states.iter().map(|s| parse_state(s.as_deref()));
         let mut out = Vec::new();
         for s in stamped {
@@ -188,14 +148,25 @@ impl Remote {
             let mut ok = s.epoch == epoch
                 && !self.purged_after(epoch_purged, request)
                 && !tomb.is_some_and(|t| self.purged_after(t, request));
+            let mut stale_from: Option<u64> = None;
             for version in &s.tags {
                 ok &= states
                     .next()
                     .flatten()
                     .is_some_and(|(v, p)| v == *version && !self.purged_after(p, request));
+                if let Some(soft) = softs.next().flatten()
+                    && self.purged_after(soft, request)
+                {
+                    stale_from = Some(stale_from.map_or(soft, |at: u64| at.min(soft)));
+                }
             }
-            if ok {
-                out.push(Arc::new(s.entry));
+            match stale_from {
+                _ if !ok => {}
+                None => out.push(Arc::new(s.entry)),
+                Some(ms) => {
+                    let at = UNIX_EPOCH + Duration::from_millis(ms);
+                    out.push(Arc::new(s.entry.stale_at(at)));
+                }
             }
         }
         Ok(out)
@@ -301,7 +272,7 @@ impl Remote {
             .arg("PX")
             .arg(u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1))
             .ignore()
-            .publish(self.keys.channel(), msg)
+            .add_command(self.announce(msg))
             .ignore()
             .query_async(&mut conn)
             .await
@@ -318,7 +289,24 @@ impl Remote {
             .arg("PX")
             .arg(TAG_STATE_TTL_MS)
             .ignore()
-            .publish(self.keys.channel(), msg)
+            .add_command(self.announce(msg))
+            .ignore()
+            .query_async(&mut conn)
+            .await
+    }
+
+    /// Records a soft purge of `tag` now: entries tagged with it whose requests began earlier
+    /// are read as stale from now.
+    pub(crate) async fn soft_purge_tag(&self, tag: &str, msg: Vec<u8>) -> RedisResult<()> {
+        let mut conn = self.conn.clone();
+        redis::pipe()
+            .cmd("SET")
+            .arg(self.keys.soft(tag))
+            .arg(unix_ms(SystemTime::now()))
+            .arg("PX")
+            .arg(TAG_STATE_TTL_MS)
+            .ignore()
+            .add_command(self.announce(msg))
             .ignore()
             .query_async(&mut conn)
             .await
@@ -332,7 +320,7 @@ impl Remote {
         redis::pipe()
             .set(self.keys.epoch(), value)
             .ignore()
-            .publish(self.keys.channel(), msg)
+            .add_command(self.announce(msg))
             .ignore()
             .query_async(&mut conn)
             .await
@@ -355,6 +343,20 @@ impl Remote {
     /// Publishes a bus message (the heartbeat).
     pub(crate) async fn publish(&self, msg: Vec<u8>) -> RedisResult<()> {
         let mut conn = self.conn.clone();
-        conn.publish(self.keys.channel(), msg).await
+        self.announce(msg).query_async(&mut conn).await
+    }
+
+    /// The command that numbers `msg` (`INCR seq`) and publishes it as `msg "#" seq` on the bus,
+    /// atomically, so that subscribers see consecutive numbers and can tell when they missed
+    /// one. When the number cannot be taken (a full server refusing writes), `msg` is published
+    /// unnumbered.
+    pub(crate) fn announce(&self, msg: Vec<u8>) -> redis::Cmd {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(ANNOUNCE)
+            .arg(1)
+            .arg(self.keys.seq())
+            .arg(self.keys.channel())
+            .arg(msg);
+        cmd
     }
 }

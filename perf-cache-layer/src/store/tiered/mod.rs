@@ -6,13 +6,16 @@
 //!   promotes what it finds into L1. A timeout or error is a miss and counts toward the breaker.
 //! - A write goes to L1 at once and to Redis through a bounded background queue; when the queue
 //!   is full the write is dropped and counted (a lost L2 write only means a later miss).
-//! - Unsafe-method invalidations and [`CacheHandle`](crate::CacheHandle) purges apply to L1, then
-//!   to Redis and to every other instance through the bus; the purge returns an error when Redis
-//!   could not be reached (the local purge has happened either way).
+//! - Unsafe-method invalidations and [`CacheHandle`](crate::CacheHandle) purges (soft tag purges
+//!   too) apply to L1, then to Redis and to every other instance through the bus; the purge
+//!   returns an error when Redis could not be reached (the local purge has happened either way)
+//!   and is queued, to be sent again until Redis takes it.
 //! - Redis down costs nothing: the store builds with Redis unreachable, and after
 //!   [`breaker`] failures in a row Redis is skipped (one atomic load) until a probe succeeds.
 //! - While the bus is down, L1 entries older than [`degraded_window`] (5 s by default) are
 //!   served only after revalidation with the origin.
+//! - Fail-open by default; with [`shed_misses`] a miss is answered `503` while the breaker is
+//!   open, to protect a fragile origin.
 //!
 //! # Redis layout
 //!
@@ -24,8 +27,13 @@
 //!   retention) is garbage collection only.
 //! - `ts:{digest(key)}`: the tombstone, the Unix milliseconds of the key's last purge (60 s).
 //! - `t:{digest(tag)}`: the tag state, `"version:purged_ms"`, with a random version.
+//! - `sp:{digest(tag)}`: the Unix milliseconds of the tag's last soft purge; an entry whose
+//!   request began before it is read as stale from then (revalidated before it is fresh again).
 //! - `epoch`: `"epoch:purged_ms"`, replaced by `purge_all` (nothing is flushed on the server).
-//! - the channel `bus`: invalidation messages and heartbeats.
+//! - `seq`: the number of the last bus message.
+//! - the channel `bus`: invalidation messages and heartbeats, each numbered (`message "#" seq`,
+//!   taken with `INCR seq` in the same script as the `PUBLISH`); a receiver that sees a number
+//!   other than the next one flushes its L1.
 //!
 //! A variant is valid only if its stamped epoch and tag versions equal the current ones and its
 //! request started after its key's, the epoch's and every tag's last purge (less the clock-skew
@@ -36,13 +44,17 @@
 //! [`read_timeout`]: TieredStoreBuilder::read_timeout
 //! [`breaker`]: TieredStoreBuilder::breaker
 //! [`degraded_window`]: TieredStoreBuilder::degraded_window
+//! [`shed_misses`]: TieredStoreBuilder::shed_misses
 
 mod breaker;
 mod builder;
 mod bus;
+mod keys;
 mod l2;
 mod recent;
+mod replay;
 mod stats;
+mod writer;
 
 use std::fmt;
 use std::sync::Arc;
@@ -59,7 +71,8 @@ pub use self::builder::{TieredStoreBuilder, TieredStoreError};
 use self::bus::{Kind, Liveness};
 use self::l2::Remote;
 use self::recent::{Recent, recent_key};
-use super::{CacheStore, CachedResponse, MemoryStore, StoreError, Variants};
+use self::replay::Pending;
+use super::{CacheStore, CachedResponse, MemoryStore, StoreError, Tier, Variants};
 
 /// An L1 [`MemoryStore`] in front of a Redis L2 shared by every instance. Clones share both.
 ///
@@ -99,63 +112,11 @@ struct Inner {
     write_timeout: Duration,
     degraded_window: Duration,
     tombstone: Duration,
+    /// Purges that did not reach Redis, sent again by the bus task.
+    pending: Arc<Pending>,
+    /// `shed_misses`: the `Retry-After` of a shed miss while the breaker is open.
+    shed: Option<Duration>,
     _stop: watch::Sender<()>,
-}
-
-/// What the background writer needs (not the whole store, so that dropping the store stops it).
-struct Writer {
-    remote: Arc<Remote>,
-    breaker: Arc<Breaker>,
-    depth: Arc<AtomicUsize>,
-    timeout: Duration,
-}
-
-impl Inner {
-    fn writer(&self) -> Writer {
-        Writer {
-            remote: self.remote.clone(),
-            breaker: self.breaker.clone(),
-            depth: self.depth.clone(),
-            timeout: self.write_timeout,
-        }
-    }
-}
-
-async fn writer(
-    w: Writer,
-    mut rx: mpsc::Receiver<(Arc<str>, Arc<CachedResponse>)>,
-    mut stop: watch::Receiver<()>,
-) {
-    loop {
-        let job = tokio::select! {
-            job = rx.recv() => job,
-            _ = stop.changed() => None,
-        };
-        let Some((key, entry)) = job else { return };
-        stats::queue(w.depth.fetch_sub(1, Ordering::Relaxed).saturating_sub(1));
-        if !w.breaker.allow() {
-            stats::dropped("breaker");
-            continue;
-        }
-        let start = Instant::now();
-        match tokio::time::timeout(w.timeout, w.remote.put(&key, &entry)).await {
-            Ok(Ok(written)) => {
-                w.breaker.success();
-                if !written {
-                    stats::dropped("purged");
-                }
-                stats::op("put", "ok", Some(start.elapsed()));
-            }
-            Ok(Err(e)) => {
-                w.breaker.report(&e);
-                stats::op("put", "error", Some(start.elapsed()));
-            }
-            Err(_) => {
-                w.breaker.failure();
-                stats::op("put", "timeout", Some(start.elapsed()));
-            }
-        }
-    }
 }
 
 impl TieredStore {
@@ -175,6 +136,7 @@ impl TieredStore {
             degraded_window: Duration::from_secs(5),
             skew: Duration::from_secs(1),
             tombstone: Duration::from_secs(60),
+            shed: false,
         }
     }
 
@@ -186,6 +148,12 @@ impl TieredStore {
     /// Whether the breaker currently lets calls through to Redis (closed).
     pub fn redis_up(&self) -> bool {
         self.inner.breaker.state() == 0
+    }
+
+    /// Purges made while Redis could not be reached, waiting to be sent to it and to the other
+    /// instances (the bus task retries every coherence interval).
+    pub fn pending_purges(&self) -> usize {
+        self.inner.pending.len()
     }
 
     /// Whether the invalidation bus is live (subscribed, and heard from within three intervals).
@@ -254,21 +222,20 @@ impl TieredStore {
         (!found.is_empty()).then(|| found.into())
     }
 
-    /// Runs a purge on Redis under the read deadline; an error says the fleet was not reached.
-    async fn fleet(
-        &self,
-        op: &'static str,
-        kind: &'static str,
-        call: impl Future<Output = redis::RedisResult<()>>,
-    ) -> Result<(), StoreError> {
+    /// Sends a purge to Redis and the fleet under the read deadline. When Redis cannot take it,
+    /// the purge is queued to be sent again when it can, and the error says so.
+    async fn fleet(&self, op: &'static str, kind: Kind) -> Result<(), StoreError> {
         let inner = &self.inner;
+        let label = kind.label();
         if !inner.breaker.allow() {
             stats::op(op, "skipped", None);
+            inner.pending.push(kind);
             return Err(StoreError::new(
-                "purged locally; Redis skipped (breaker open)",
+                "purged locally; fleet not reached (Redis skipped, breaker open); queued for replay",
             ));
         }
         let start = Instant::now();
+        let call = replay::send(&inner.remote, inner.me, &kind, inner.tombstone);
         let outcome = tokio::time::timeout(inner.read_timeout, call).await;
         let (result, err) = match outcome {
             Ok(Ok(())) => ("ok", None),
@@ -279,13 +246,15 @@ impl TieredStore {
         match err {
             None => {
                 inner.breaker.success();
-                stats::invalidation("sent", kind);
+                inner.pending.sent(&kind);
+                stats::invalidation("sent", label);
                 Ok(())
             }
             Some(e) => {
                 inner.breaker.failure();
+                inner.pending.push(kind);
                 Err(StoreError::new(format!(
-                    "purged locally; fleet not reached: {e}"
+                    "purged locally; fleet not reached ({e}); queued for replay"
                 )))
             }
         }
@@ -299,6 +268,19 @@ impl CacheStore for TieredStore {
                 return Ok(Some(found));
             }
             Ok(self.l2_get(key).await)
+        }
+        .boxed()
+    }
+
+    fn lookup<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Variants, Tier)>, StoreError>> {
+        async move {
+            if let Some(found) = self.l1_get(key) {
+                return Ok(Some((found, Tier::Local)));
+            }
+            Ok(self.l2_get(key).await.map(|found| (found, Tier::Shared)))
         }
         .boxed()
     }
@@ -337,9 +319,7 @@ impl CacheStore for TieredStore {
         async move {
             self.inner.recent.mark(recent_key('k', key));
             let _ = self.inner.l1.remove(key).await;
-            let msg = bus::message(self.inner.me, Kind::Key(key.to_owned()));
-            let call = self.inner.remote.purge_key(key, self.inner.tombstone, msg);
-            self.fleet("del", "key", call).await
+            self.fleet("del", Kind::Key(key.to_owned())).await
         }
         .boxed()
     }
@@ -348,9 +328,20 @@ impl CacheStore for TieredStore {
         async move {
             self.inner.recent.mark(recent_key('t', tag));
             let _ = self.inner.l1.purge_tag(tag).await;
-            let msg = bus::message(self.inner.me, Kind::Tag(tag.to_owned()));
-            self.fleet("purge", "tag", self.inner.remote.purge_tag(tag, msg))
-                .await
+            self.fleet("purge", Kind::Tag(tag.to_owned())).await
+        }
+        .boxed()
+    }
+
+    fn soft_purge_tag<'a>(
+        &'a self,
+        tag: &'a str,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        async move {
+            self.inner.recent.mark(recent_key('t', tag));
+            let _ = self.inner.l1.soft_purge_tag(tag, now).await;
+            self.fleet("purge", Kind::SoftTag(tag.to_owned())).await
         }
         .boxed()
     }
@@ -359,15 +350,17 @@ impl CacheStore for TieredStore {
         async move {
             self.inner.recent.mark(recent_key('*', ""));
             let _ = self.inner.l1.purge_all().await;
-            let msg = bus::message(self.inner.me, Kind::All);
-            self.fleet("purge", "all", self.inner.remote.purge_all(msg))
-                .await
+            self.fleet("purge", Kind::All).await
         }
         .boxed()
     }
 
     fn max_object_size(&self) -> usize {
         self.inner.l1.max_object_size()
+    }
+
+    fn shed_misses(&self) -> Option<Duration> {
+        self.inner.shed.filter(|_| !self.redis_up())
     }
 
     fn refresh_lease<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, bool> {
@@ -381,6 +374,11 @@ impl CacheStore for TieredStore {
                 Ok(Ok(granted)) => {
                     inner.breaker.success();
                     stats::op("lease", if granted { "ok" } else { "busy" }, None);
+                    if !granted {
+                        // Another instance refreshes it: read its result from Redis from now on
+                        // rather than serve this stale copy until the lease ends.
+                        let _ = inner.l1.remove(key).await;
+                    }
                     granted
                 }
                 Ok(Err(e)) => {

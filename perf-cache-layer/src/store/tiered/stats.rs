@@ -27,6 +27,8 @@ pub(crate) const INVALIDATIONS: &str = "perf.cache.l2.invalidations";
 pub(crate) const LAG: &str = "perf.cache.l2.invalidation_lag";
 /// `perf.cache.l2.resyncs{reason}`: L1 flushes because purges may have been missed.
 pub(crate) const RESYNCS: &str = "perf.cache.l2.resyncs";
+/// `perf.cache.l2.pending_purges`: purges made while Redis was unreachable, waiting to be sent.
+pub(crate) const PENDING: &str = "perf.cache.l2.pending_purges";
 /// `perf.cache.l2.bus_up`: 1 while the invalidation bus is live.
 pub(crate) const BUS_UP: &str = "perf.cache.l2.bus_up";
 /// `perf.cache.l2.decode_failures{reason}`: Redis values that were not usable entries.
@@ -50,6 +52,11 @@ pub(crate) fn breaker(state: u8) {
 pub(crate) fn queue(depth: usize) {
     #[cfg(feature = "metrics")]
     metrics::gauge!(QUEUE).set(depth as f64);
+}
+
+pub(crate) fn pending(n: usize) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!(PENDING).set(n as f64);
 }
 
 pub(crate) fn dropped(reason: &'static str) {
@@ -103,7 +110,7 @@ pub(crate) fn describe() {
         describe_counter!(
             INVALIDATIONS,
             Unit::Count,
-            "Invalidation messages sent and received."
+            "Invalidation messages sent, received, and replayed after Redis came back."
         );
         describe_histogram!(
             LAG,
@@ -114,6 +121,11 @@ pub(crate) fn describe() {
             RESYNCS,
             Unit::Count,
             "L1 flushes because purges may have been missed."
+        );
+        describe_gauge!(
+            PENDING,
+            Unit::Count,
+            "Purges made while Redis was unreachable, waiting to be sent."
         );
         describe_gauge!(BUS_UP, "1 while the invalidation bus is live.");
         describe_counter!(
