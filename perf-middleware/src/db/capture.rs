@@ -16,6 +16,7 @@ use super::collector::{Collector, Statement};
 use super::fingerprint::{Fingerprint, Fingerprints};
 use super::metrics::CaptureMetrics;
 use super::{DEFAULT_SLOW_STATEMENT, SPAN_TARGET, TARGET, now};
+use crate::TraceId;
 
 /// sqlx's per-statement event target (0.8 and 0.9).
 pub const SQLX_QUERY_TARGET: &str = "sqlx::query";
@@ -248,51 +249,66 @@ where
         metrics.events.increment(1);
         let mut fields = Fields::new(&shared.fingerprints);
         event.record(&mut fields);
-        let collector = ctx.event_scope(event).and_then(|scope| {
-            scope
-                .into_iter()
-                .find_map(|span| span.extensions().get::<Arc<Collector>>().cloned())
-        });
-        if acquire {
+        let statement = if acquire {
             let Some(wait) = fields.acquired_after else {
                 shared.unrecognized.fetch_add(1, Ordering::Relaxed);
                 return;
             };
             metrics.wait_time.record(wait.as_secs_f64());
-            // An acquire outside any request feeds the wait-time histogram only.
-            if let Some(c) = &collector {
-                c.add_wait(wait);
-                shared.attributed.fetch_add(1, Ordering::Relaxed);
-            }
-            return;
-        }
-        let (Some(fingerprint), Some(elapsed)) = (fields.fingerprint.take(), fields.elapsed) else {
-            shared.unrecognized.fetch_add(1, Ordering::Relaxed);
-            return;
+            Err(wait)
+        } else {
+            let (Some(fingerprint), Some(elapsed)) = (fields.fingerprint.take(), fields.elapsed)
+            else {
+                shared.unrecognized.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            metrics
+                .operation(fingerprint.operation())
+                .record(elapsed.as_secs_f64());
+            Ok(Statement {
+                fingerprint,
+                elapsed,
+                end: now(),
+                rows: fields.rows_returned.max(fields.rows_affected),
+                rows_returned: fields.rows_returned,
+            })
         };
-        metrics
-            .operation(fingerprint.operation())
-            .record(elapsed.as_secs_f64());
-        let statement = Statement {
-            fingerprint,
-            elapsed,
-            end: now(),
-            rows: fields.rows_returned.max(fields.rows_affected),
-        };
-        match collector {
-            Some(c) => {
+        let slow = |s: &Statement, t: Option<Duration>| t.is_some_and(|t| s.elapsed >= t);
+        // The request's collector, in the nearest request span above the event. An acquire
+        // outside any request feeds the wait-time histogram only.
+        let attributed = ctx.event_scope(event).and_then(|scope| {
+            scope
+                .into_iter()
+                .filter(|span| span.metadata().target() == SPAN_TARGET)
+                .find_map(|span| {
+                    let mut ext = span.extensions_mut();
+                    let c = ext.get_mut::<Collector>()?;
+                    let context = match &statement {
+                        Ok(s) if slow(s, c.route.slow) => Some((c.route.label.clone(), c.trace_id)),
+                        _ => None,
+                    };
+                    match &statement {
+                        Ok(s) => c.add(s.clone()),
+                        Err(wait) => c.add_wait(*wait),
+                    }
+                    Some(context)
+                })
+        });
+        match (attributed, statement) {
+            (Some(context), statement) => {
                 shared.attributed.fetch_add(1, Ordering::Relaxed);
-                if c.slow.is_some_and(|t| elapsed >= t) {
-                    log_slow(&statement, &fields, Some(&c));
+                // Logged outside the span's lock (a subscriber may read the span's extensions).
+                if let (Some((route, trace_id)), Ok(s)) = (context, statement) {
+                    log_slow(&s, &fields, Some(&route), trace_id);
                 }
-                c.add(statement);
             }
-            None => {
+            (None, Ok(s)) => {
                 self.orphan(metrics);
-                if self.slow.is_some_and(|t| elapsed >= t) {
-                    log_slow(&statement, &fields, None);
+                if slow(&s, self.slow) {
+                    log_slow(&s, &fields, None, None);
                 }
             }
+            (None, Err(_)) => {}
         }
     }
 }
@@ -304,12 +320,17 @@ impl DbCapture {
     }
 }
 
-fn log_slow(statement: &Statement, fields: &Fields<'_>, collector: Option<&Collector>) {
+fn log_slow(
+    statement: &Statement,
+    fields: &Fields<'_>,
+    route: Option<&Arc<str>>,
+    trace_id: Option<TraceId>,
+) {
     let fp = &statement.fingerprint;
     tracing::warn!(
         target: TARGET,
-        route = collector.map(|c| &*c.route),
-        trace_id = collector.and_then(|c| c.trace_id).map(tracing::field::display),
+        route = route.map(|r| &**r),
+        trace_id = trace_id.map(tracing::field::display),
         elapsed_ms = round_ms(statement.elapsed),
         rows_returned = fields.rows_returned,
         rows_affected = fields.rows_affected,

@@ -79,12 +79,12 @@ pub use body::ResponseBody;
 pub use capture::{
     CaptureHandle, DbCapture, SQLX_ACQUIRE_TARGET, SQLX_QUERY_TARGET, check_capture,
 };
-pub use collector::MAX_FINGERPRINTS;
+pub use collector::{MAX_FINGERPRINTS, MAX_STATEMENTS};
 pub use fingerprint::{Fingerprint, Operation};
 pub use future::ResponseFuture;
 pub use layer::{DEFAULT_N_PLUS_ONE_COOLDOWN, DbHandle, DbLayer, DbLayerBuilder};
 pub use service::Db;
-pub use summary::{DbSummary, FingerprintStats, NPlusOneProfile};
+pub use summary::{DbStatement, DbSummary, FingerprintStats, NPlusOneProfile};
 pub use violation::{Violation, ViolationKind};
 
 /// Default slow-statement threshold: 500 ms (Sentry's slow-DB default).
