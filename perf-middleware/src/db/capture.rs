@@ -283,6 +283,7 @@ where
                 .find_map(|span| {
                     let mut ext = span.extensions_mut();
                     let c = ext.get_mut::<Collector>()?;
+                    c.system = self.system;
                     let context = match &statement {
                         Ok(s) if slow(s, c.route.slow) => Some((c.route.label.clone(), c.trace_id)),
                         _ => None,

@@ -34,6 +34,8 @@ pub(crate) struct Statement {
 pub(crate) struct Collector {
     pub(crate) route: Arc<RouteEntry>,
     pub(crate) trace_id: Option<TraceId>,
+    /// The capture's `db.system.name`.
+    pub(crate) system: &'static str,
     queries: u32,
     total: Duration,
     acquire_wait: Duration,
@@ -59,6 +61,7 @@ impl Collector {
         Self {
             route,
             trace_id,
+            system: "other_sql",
             queries: 0,
             total: Duration::ZERO,
             acquire_wait: Duration::ZERO,
@@ -179,6 +182,7 @@ impl Collector {
                 .collect(),
             statements: self.statements.clone(),
             statements_dropped: self.statements_dropped,
+            system: self.system,
         }
     }
 }

@@ -46,9 +46,14 @@ impl Complete for Record {
             .read(|c| (!c.is_empty()).then(|| c.summary(&self.shared.profile)))
             .flatten();
         if self.server_timing {
-            let (queries, duration, wait) = summary.as_ref().map_or((0, Duration::ZERO, None), |s| {
-                (s.queries, s.duration, (s.acquires > 0).then_some(s.acquire_wait))
-            });
+            let (queries, duration, wait) =
+                summary.as_ref().map_or((0, Duration::ZERO, None), |s| {
+                    (
+                        s.queries,
+                        s.duration,
+                        (s.acquires > 0).then_some(s.acquire_wait),
+                    )
+                });
             let desc = super::summary::description(queries);
             let db = ("db", Some(duration), Some(desc.as_str()));
             // `db-wait` only when sqlx logs pool acquires (`acquire_time_level`).

@@ -38,6 +38,8 @@ pub struct DbSummary {
     /// Statements past [`MAX_STATEMENTS`](super::MAX_STATEMENTS): in the totals, not in
     /// [`statements`](Self::statements).
     pub statements_dropped: u32,
+    /// The `db.system.name` of the capture that heard them ([`DbCapture::system`](super::DbCapture::system)).
+    pub system: &'static str,
 }
 
 /// One statement of a request.

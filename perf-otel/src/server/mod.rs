@@ -74,6 +74,8 @@ mod address;
 mod attributes;
 mod body;
 mod builder;
+#[cfg(feature = "db")]
+mod db;
 mod error;
 mod future;
 mod layer;
