@@ -16,7 +16,6 @@ use super::collector::{Collector, Statement};
 use super::fingerprint::{Fingerprint, Fingerprints};
 use super::metrics::CaptureMetrics;
 use super::{DEFAULT_SLOW_STATEMENT, SPAN_TARGET, TARGET, now};
-use crate::TraceId;
 
 /// sqlx's per-statement event target (0.8 and 0.9).
 pub const SQLX_QUERY_TARGET: &str = "sqlx::query";
@@ -249,67 +248,53 @@ where
         metrics.events.increment(1);
         let mut fields = Fields::new(&shared.fingerprints);
         event.record(&mut fields);
-        let statement = if acquire {
+        let collector = ctx.event_scope(event).and_then(|scope| {
+            scope
+                .into_iter()
+                .find_map(|span| span.extensions().get::<Arc<Collector>>().cloned())
+        });
+        if acquire {
             let Some(wait) = fields.acquired_after else {
                 shared.unrecognized.fetch_add(1, Ordering::Relaxed);
                 return;
             };
             metrics.wait_time.record(wait.as_secs_f64());
-            Err(wait)
-        } else {
-            let (Some(fingerprint), Some(elapsed)) = (fields.fingerprint.take(), fields.elapsed)
-            else {
-                shared.unrecognized.fetch_add(1, Ordering::Relaxed);
-                return;
-            };
-            metrics
-                .operation(fingerprint.operation())
-                .record(elapsed.as_secs_f64());
-            Ok(Statement {
-                fingerprint,
-                elapsed,
-                end: now(),
-                rows: fields.rows_returned.max(fields.rows_affected),
-                rows_returned: fields.rows_returned,
-            })
-        };
-        let slow = |s: &Statement, t: Option<Duration>| t.is_some_and(|t| s.elapsed >= t);
-        // The request's collector, in the nearest request span above the event. An acquire
-        // outside any request feeds the wait-time histogram only.
-        let attributed = ctx.event_scope(event).and_then(|scope| {
-            scope
-                .into_iter()
-                .filter(|span| span.metadata().target() == SPAN_TARGET)
-                .find_map(|span| {
-                    let mut ext = span.extensions_mut();
-                    let c = ext.get_mut::<Collector>()?;
-                    c.system = self.system;
-                    let context = match &statement {
-                        Ok(s) if slow(s, c.route.slow) => Some((c.route.label.clone(), c.trace_id)),
-                        _ => None,
-                    };
-                    match &statement {
-                        Ok(s) => c.add(s.clone()),
-                        Err(wait) => c.add_wait(*wait),
-                    }
-                    Some(context)
-                })
-        });
-        match (attributed, statement) {
-            (Some(context), statement) => {
+            // An acquire outside any request feeds the wait-time histogram only.
+            if let Some(c) = &collector {
+                c.add_wait(wait);
                 shared.attributed.fetch_add(1, Ordering::Relaxed);
-                // Logged outside the span's lock (a subscriber may read the span's extensions).
-                if let (Some((route, trace_id)), Ok(s)) = (context, statement) {
-                    log_slow(&s, &fields, Some(&route), trace_id);
-                }
             }
-            (None, Ok(s)) => {
+            return;
+        }
+        let (Some(fingerprint), Some(elapsed)) = (fields.fingerprint.take(), fields.elapsed) else {
+            shared.unrecognized.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        metrics
+            .operation(fingerprint.operation())
+            .record(elapsed.as_secs_f64());
+        let statement = Statement {
+            fingerprint,
+            elapsed,
+            end: now(),
+            rows: fields.rows_returned.max(fields.rows_affected),
+            rows_returned: fields.rows_returned,
+            system: self.system,
+        };
+        match collector {
+            Some(c) => {
+                shared.attributed.fetch_add(1, Ordering::Relaxed);
+                if c.slow.is_some_and(|t| elapsed >= t) {
+                    log_slow(&statement, &fields, Some(&c));
+                }
+                c.add(statement);
+            }
+            None => {
                 self.orphan(metrics);
-                if slow(&s, self.slow) {
-                    log_slow(&s, &fields, None, None);
+                if self.slow.is_some_and(|t| elapsed >= t) {
+                    log_slow(&statement, &fields, None);
                 }
             }
-            (None, Err(_)) => {}
         }
     }
 }
@@ -321,17 +306,12 @@ impl DbCapture {
     }
 }
 
-fn log_slow(
-    statement: &Statement,
-    fields: &Fields<'_>,
-    route: Option<&Arc<str>>,
-    trace_id: Option<TraceId>,
-) {
+fn log_slow(statement: &Statement, fields: &Fields<'_>, collector: Option<&Collector>) {
     let fp = &statement.fingerprint;
     tracing::warn!(
         target: TARGET,
-        route = route.map(|r| &**r),
-        trace_id = trace_id.map(tracing::field::display),
+        route = collector.map(|c| &*c.route),
+        trace_id = collector.and_then(|c| c.trace_id).map(tracing::field::display),
         elapsed_ms = round_ms(statement.elapsed),
         rows_returned = fields.rows_returned,
         rows_affected = fields.rows_affected,

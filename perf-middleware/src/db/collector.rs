@@ -1,13 +1,12 @@
-//! The per-request collector: it lives in the request span's extensions (no allocation of its
-//! own), the capture adds statements to it, the layer reads a [`DbSummary`] from it.
+//! The per-request collector: the capture adds statements to it, the layer reads a
+//! [`DbSummary`] from it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use super::fingerprint::Fingerprint;
-use super::layer::RouteEntry;
 use super::summary::{DbStatement, DbSummary, FingerprintStats};
-use super::{Moment, NPlusOneProfile};
+use super::{Moment, NPlusOneProfile, now};
 use crate::TraceId;
 
 /// Distinct fingerprints tracked per request; statements past them count in the totals only.
@@ -18,7 +17,6 @@ pub const MAX_FINGERPRINTS: usize = 64;
 pub const MAX_STATEMENTS: usize = 64;
 
 /// One statement heard by the capture.
-#[derive(Clone)]
 pub(crate) struct Statement {
     pub(crate) fingerprint: Arc<Fingerprint>,
     pub(crate) elapsed: Duration,
@@ -27,26 +25,32 @@ pub(crate) struct Statement {
     /// Rows returned, or affected when none were returned.
     pub(crate) rows: u64,
     pub(crate) rows_returned: u64,
-}
-
-/// The per-request state, in the request span's extensions (guarded by their lock).
-#[derive(Debug)]
-pub(crate) struct Collector {
-    pub(crate) route: Arc<RouteEntry>,
-    pub(crate) trace_id: Option<TraceId>,
     /// The capture's `db.system.name`.
     pub(crate) system: &'static str,
+}
+
+/// The per-request state, in the request span's extensions and in the layer's record.
+#[derive(Debug)]
+pub(crate) struct Collector {
+    pub(crate) route: Arc<str>,
+    pub(crate) trace_id: Option<TraceId>,
+    /// Slow-statement threshold of this route.
+    pub(crate) slow: Option<Duration>,
+    tally: Mutex<Tally>,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
     queries: u32,
     total: Duration,
     acquire_wait: Duration,
     acquires: u32,
     untracked: u32,
     fingerprints: Vec<Entry>,
-    statements: Vec<DbStatement>,
+    /// The first [`MAX_STATEMENTS`], with their monotonic start (made wall-clock in `summary`).
+    statements: Vec<(Moment, DbStatement)>,
     statements_dropped: u32,
-    /// The monotonic and wall clocks read together at the first statement: each statement's
-    /// wall-clock start is derived from its monotonic end, with no clock read of its own.
-    anchor: Option<(Moment, SystemTime)>,
+    system: &'static str,
 }
 
 #[derive(Debug)]
@@ -56,46 +60,46 @@ struct Entry {
     last_end: Moment,
 }
 
+/// What the layer reports when a request ends.
+pub(crate) struct Report {
+    pub(crate) queries: u32,
+    pub(crate) total: Duration,
+    pub(crate) n_plus_one: Vec<FingerprintStats>,
+}
+
 impl Collector {
-    pub(crate) fn new(route: Arc<RouteEntry>, trace_id: Option<TraceId>) -> Self {
+    pub(crate) fn new(route: Arc<str>, trace_id: Option<TraceId>, slow: Option<Duration>) -> Self {
         Self {
             route,
             trace_id,
-            system: "other_sql",
-            queries: 0,
-            total: Duration::ZERO,
-            acquire_wait: Duration::ZERO,
-            acquires: 0,
-            untracked: 0,
-            fingerprints: Vec::new(),
-            statements: Vec::new(),
-            statements_dropped: 0,
-            anchor: None,
+            slow,
+            tally: Mutex::new(Tally::default()),
         }
     }
 
-    /// Whether anything (a statement or a pool acquire) reached this request.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.queries == 0 && self.acquires == 0
+    fn lock(&self) -> MutexGuard<'_, Tally> {
+        self.tally.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Statements so far.
-    pub(crate) fn queries(&self) -> u32 {
-        self.queries
-    }
-
-    /// Their summed time.
-    pub(crate) fn total(&self) -> Duration {
-        self.total
-    }
-
-    pub(crate) fn add(&mut self, s: Statement) {
-        self.queries += 1;
-        self.total += s.elapsed;
+    pub(crate) fn add(&self, s: Statement) {
+        let mut t = self.lock();
+        t.queries += 1;
+        t.total += s.elapsed;
+        t.system = s.system;
         let start = s.end.checked_sub(s.elapsed).unwrap_or(s.end);
-        self.list(&s, start);
+        if t.statements.len() < MAX_STATEMENTS {
+            let listed = DbStatement {
+                fingerprint: s.fingerprint.clone(),
+                start: SystemTime::UNIX_EPOCH,
+                duration: s.elapsed,
+                rows_returned: s.rows_returned,
+            };
+            t.statements.push((start, listed));
+        } else {
+            t.statements_dropped += 1;
+        }
         let hash = s.fingerprint.hash();
-        if let Some(e) = self
+        if let Some(e) = t
             .fingerprints
             .iter_mut()
             .find(|e| e.stats.fingerprint.hash() == hash)
@@ -112,8 +116,8 @@ impl Collector {
                 st.sequential_total += s.elapsed;
             }
             e.last_end = e.last_end.max(s.end);
-        } else if self.fingerprints.len() < MAX_FINGERPRINTS {
-            self.fingerprints.push(Entry {
+        } else if t.fingerprints.len() < MAX_FINGERPRINTS {
+            t.fingerprints.push(Entry {
                 stats: FingerprintStats {
                     fingerprint: s.fingerprint,
                     count: 1,
@@ -126,63 +130,72 @@ impl Collector {
                 last_end: s.end,
             });
         } else {
-            self.untracked += 1;
+            t.untracked += 1;
         }
     }
 
-    /// Lists the statement (the first [`MAX_STATEMENTS`]) with its wall-clock start.
-    fn list(&mut self, s: &Statement, start: Moment) {
-        if self.statements.len() >= MAX_STATEMENTS {
-            self.statements_dropped += 1;
-            return;
+    pub(crate) fn add_wait(&self, wait: Duration) {
+        let mut t = self.lock();
+        t.acquires += 1;
+        t.acquire_wait += wait;
+    }
+
+    /// The statements so far and the N+1 findings under `profile`; `None` when nothing (no
+    /// statement, no pool acquire) reached this request.
+    pub(crate) fn summary(&self, profile: &NPlusOneProfile) -> Option<DbSummary> {
+        let t = self.lock();
+        if t.queries == 0 && t.acquires == 0 {
+            return None;
         }
-        let (moment, wall) = *self
-            .anchor
-            .get_or_insert_with(|| (s.end, SystemTime::now()));
-        let start = match moment.checked_duration_since(start) {
-            Some(before) => wall.checked_sub(before),
-            None => wall.checked_add(start.duration_since(moment)),
-        };
-        self.statements.push(DbStatement {
-            fingerprint: s.fingerprint.clone(),
-            start: start.unwrap_or(wall),
-            duration: s.elapsed,
-            rows_returned: s.rows_returned,
-        });
-    }
-
-    pub(crate) fn add_wait(&mut self, wait: Duration) {
-        self.acquires += 1;
-        self.acquire_wait += wait;
-    }
-
-    /// The per-fingerprint figures flagged as N+1 under `profile`.
-    pub(crate) fn n_plus_one<'a>(
-        &'a self,
-        profile: &'a NPlusOneProfile,
-    ) -> impl Iterator<Item = &'a FingerprintStats> {
-        self.fingerprints
+        // One reading of both clocks places every listed statement on the wall clock.
+        let (moment, wall) = (now(), SystemTime::now());
+        let statements = t
+            .statements
             .iter()
-            .map(|e| &e.stats)
+            .map(|(start, s)| {
+                let start = match moment.checked_duration_since(*start) {
+                    Some(ago) => wall.checked_sub(ago),
+                    None => wall.checked_add(start.duration_since(moment)),
+                };
+                DbStatement {
+                    start: start.unwrap_or(wall),
+                    ..s.clone()
+                }
+            })
+            .collect();
+        let fingerprints: Vec<FingerprintStats> =
+            t.fingerprints.iter().map(|e| e.stats.clone()).collect();
+        let n_plus_one = fingerprints
+            .iter()
             .filter(|s| profile.flags(s))
+            .map(|s| s.fingerprint.clone())
+            .collect();
+        Some(DbSummary {
+            queries: t.queries,
+            duration: t.total,
+            acquires: t.acquires,
+            acquire_wait: t.acquire_wait,
+            untracked: t.untracked,
+            fingerprints,
+            n_plus_one,
+            statements,
+            statements_dropped: t.statements_dropped,
+            system: t.system,
+        })
     }
 
-    /// The statements so far, and the N+1 findings under `profile`.
-    pub(crate) fn summary(&self, profile: &NPlusOneProfile) -> DbSummary {
-        DbSummary {
-            queries: self.queries,
-            duration: self.total,
-            acquires: self.acquires,
-            acquire_wait: self.acquire_wait,
-            untracked: self.untracked,
-            fingerprints: self.fingerprints.iter().map(|e| e.stats.clone()).collect(),
-            n_plus_one: self
-                .n_plus_one(profile)
-                .map(|s| s.fingerprint.clone())
+    /// The figures reported when the request ends: count, summed time, N+1 findings.
+    pub(crate) fn report(&self, profile: &NPlusOneProfile) -> Report {
+        let t = self.lock();
+        Report {
+            queries: t.queries,
+            total: t.total,
+            n_plus_one: t
+                .fingerprints
+                .iter()
+                .filter(|e| profile.flags(&e.stats))
+                .map(|e| e.stats.clone())
                 .collect(),
-            statements: self.statements.clone(),
-            statements_dropped: self.statements_dropped,
-            system: self.system,
         }
     }
 }

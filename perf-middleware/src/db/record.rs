@@ -4,8 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::Response;
-use tracing::Span;
-use tracing_subscriber::registry::{LookupSpan, Registry};
 
 use super::TARGET;
 use super::capture::round_ms;
@@ -16,50 +14,30 @@ use super::violation::{Violation, ViolationKind};
 use crate::completion::{Complete, Outcome};
 use crate::server_timing;
 
-/// One request's database state: its collector lives in the request span's extensions.
+/// One request's database state.
 #[derive(Debug)]
 pub(crate) struct Record {
     pub(crate) shared: Arc<Shared>,
     pub(crate) route: Arc<RouteEntry>,
-    pub(crate) trace_id: Option<crate::TraceId>,
-    pub(crate) span: Span,
+    pub(crate) collector: Arc<Collector>,
     pub(crate) server_timing: bool,
-}
-
-impl Record {
-    /// Reads the request's collector (always there while the record holds the span).
-    fn read<R>(&self, f: impl FnOnce(&Collector) -> R) -> Option<R> {
-        self.span
-            .with_subscriber(|(id, dispatch)| {
-                let span = dispatch.downcast_ref::<Registry>()?.span(id)?;
-                let ext = span.extensions();
-                ext.get::<Collector>().map(f)
-            })
-            .flatten()
-    }
 }
 
 impl Complete for Record {
     fn on_response<B>(&mut self, res: &mut Response<B>) {
-        // A request that ran nothing gets no summary (and allocates nothing here).
-        let summary = self
-            .read(|c| (!c.is_empty()).then(|| c.summary(&self.shared.profile)))
-            .flatten();
+        // A request that ran nothing gets no summary (nothing is allocated for it).
+        let summary = self.collector.summary(&self.shared.profile);
         if self.server_timing {
-            let (queries, duration, wait) =
-                summary.as_ref().map_or((0, Duration::ZERO, None), |s| {
-                    (
-                        s.queries,
-                        s.duration,
-                        (s.acquires > 0).then_some(s.acquire_wait),
-                    )
-                });
+            let (queries, duration) = summary
+                .as_ref()
+                .map_or((0, Duration::ZERO), |s| (s.queries, s.duration));
             let desc = super::summary::description(queries);
             let db = ("db", Some(duration), Some(desc.as_str()));
             // `db-wait` only when sqlx logs pool acquires (`acquire_time_level`).
-            match wait {
-                Some(wait) => {
-                    server_timing::append(res.headers_mut(), &[db, ("db-wait", Some(wait), None)]);
+            match summary.as_ref().filter(|s| s.acquires > 0) {
+                Some(s) => {
+                    let wait = ("db-wait", Some(s.acquire_wait), None);
+                    server_timing::append(res.headers_mut(), &[db, wait]);
                 }
                 None => server_timing::append(res.headers_mut(), &[db]),
             }
@@ -70,29 +48,22 @@ impl Complete for Record {
     }
 
     fn complete(self, _: Outcome) {
-        let profile = &self.shared.profile;
-        let findings = self.read(|c| {
-            if let Some(m) = &self.route.metrics {
-                m.queries.record(f64::from(c.queries()));
-                m.duration.record(c.total().as_secs_f64());
-            }
-            let n_plus_one: Vec<FingerprintStats> = c.n_plus_one(profile).cloned().collect();
-            (c.queries(), c.total(), n_plus_one)
-        });
-        let Some((queries, total, n_plus_one)) = findings else {
-            return;
-        };
-        // Logged outside the span's lock (a subscriber may read the span's extensions).
-        self.report_n_plus_one(&n_plus_one);
+        let report = self.collector.report(&self.shared.profile);
+        // Every request is in the per-route histograms, those that ran nothing as 0.
+        if let Some(m) = &self.route.metrics {
+            m.queries.record(f64::from(report.queries));
+            m.duration.record(report.total.as_secs_f64());
+        }
+        self.report_n_plus_one(&report.n_plus_one);
         if let Some(max) = self.shared.max_queries
-            && queries > max
+            && report.queries > max
         {
             self.shared.violation(Violation {
                 kind: ViolationKind::TooManyQueries,
                 route: self.route.label.clone(),
                 fingerprint: None,
-                count: queries,
-                total,
+                count: report.queries,
+                total: report.total,
             });
         }
     }
@@ -101,7 +72,6 @@ impl Complete for Record {
 impl Record {
     fn report_n_plus_one(&self, findings: &[FingerprintStats]) {
         let route = &self.route.label;
-        let trace_id = self.trace_id;
         for stats in findings {
             let fp = &stats.fingerprint;
             if let Some(m) = &self.route.metrics {
@@ -115,7 +85,7 @@ impl Record {
                     statement = fp.text(),
                     count = stats.sequential,
                     total_ms = round_ms(stats.sequential_total),
-                    trace_id = trace_id.map(tracing::field::display),
+                    trace_id = self.collector.trace_id.map(tracing::field::display),
                     "N+1 query: the same statement ran {} times in a row; load the rows in one query (JOIN or IN)",
                     stats.sequential,
                 );

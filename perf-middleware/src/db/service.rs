@@ -91,11 +91,14 @@ impl<S> Db<S> {
             .or_else(|| shared.table.as_ref()?.resolve(ext, req.uri().path()))
             .unwrap_or(UNMATCHED_ROUTE);
         let route = shared.route(template);
-        let trace_id = TraceId::from_extensions(ext);
-        let collector = Collector::new(route.clone(), trace_id);
+        let collector = Arc::new(Collector::new(
+            route.label.clone(),
+            TraceId::from_extensions(ext),
+            route.slow,
+        ));
         let attached = span.with_subscriber(|(id, dispatch)| {
             let span = dispatch.downcast_ref::<Registry>()?.span(id)?;
-            span.extensions_mut().insert(collector);
+            span.extensions_mut().insert(collector.clone());
             Some(())
         });
         attached.flatten()?;
@@ -105,8 +108,7 @@ impl<S> Db<S> {
                 .wants(req.method(), req.uri(), req.headers()),
             shared: shared.clone(),
             route,
-            trace_id,
-            span: span.clone(),
+            collector,
         })
     }
 }
