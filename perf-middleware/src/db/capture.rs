@@ -278,6 +278,8 @@ where
             elapsed,
             end: now(),
             rows: fields.rows_returned.max(fields.rows_affected),
+            rows_returned: fields.rows_returned,
+            system: self.system,
         };
         match collector {
             Some(c) => {

@@ -1,16 +1,20 @@
 //! The per-request collector: the capture adds statements to it, the layer reads a
 //! [`DbSummary`] from it.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
 
 use super::fingerprint::Fingerprint;
-use super::summary::{DbSummary, FingerprintStats};
-use super::{Moment, NPlusOneProfile};
+use super::summary::{DbStatement, DbSummary, FingerprintStats};
+use super::{Moment, NPlusOneProfile, now};
 use crate::TraceId;
 
 /// Distinct fingerprints tracked per request; statements past them count in the totals only.
 pub const MAX_FINGERPRINTS: usize = 64;
+
+/// Statements listed one by one per request ([`DbSummary::statements`]); later ones are counted
+/// in [`DbSummary::statements_dropped`].
+pub const MAX_STATEMENTS: usize = 64;
 
 /// One statement heard by the capture.
 pub(crate) struct Statement {
@@ -18,7 +22,11 @@ pub(crate) struct Statement {
     pub(crate) elapsed: Duration,
     /// When the event fired (the statement's end, as sqlx measures it).
     pub(crate) end: Moment,
+    /// Rows returned, or affected when none were returned.
     pub(crate) rows: u64,
+    pub(crate) rows_returned: u64,
+    /// The capture's `db.system.name`.
+    pub(crate) system: &'static str,
 }
 
 /// The per-request state, in the request span's extensions and in the layer's record.
@@ -39,6 +47,10 @@ struct Tally {
     acquires: u32,
     untracked: u32,
     fingerprints: Vec<Entry>,
+    /// The first [`MAX_STATEMENTS`], with their monotonic start (made wall-clock in `summary`).
+    statements: Vec<(Moment, DbStatement)>,
+    statements_dropped: u32,
+    system: &'static str,
 }
 
 #[derive(Debug)]
@@ -46,6 +58,13 @@ struct Entry {
     stats: FingerprintStats,
     /// The latest end among this fingerprint's statements.
     last_end: Moment,
+}
+
+/// What the layer reports when a request ends.
+pub(crate) struct Report {
+    pub(crate) queries: u32,
+    pub(crate) total: Duration,
+    pub(crate) n_plus_one: Vec<FingerprintStats>,
 }
 
 impl Collector {
@@ -58,7 +77,7 @@ impl Collector {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Tally> {
+    fn lock(&self) -> MutexGuard<'_, Tally> {
         self.tally.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -66,7 +85,19 @@ impl Collector {
         let mut t = self.lock();
         t.queries += 1;
         t.total += s.elapsed;
+        t.system = s.system;
         let start = s.end.checked_sub(s.elapsed).unwrap_or(s.end);
+        if t.statements.len() < MAX_STATEMENTS {
+            let listed = DbStatement {
+                fingerprint: s.fingerprint.clone(),
+                start: SystemTime::UNIX_EPOCH,
+                duration: s.elapsed,
+                rows_returned: s.rows_returned,
+            };
+            t.statements.push((start, listed));
+        } else {
+            t.statements_dropped += 1;
+        }
         let hash = s.fingerprint.hash();
         if let Some(e) = t
             .fingerprints
@@ -109,9 +140,29 @@ impl Collector {
         t.acquire_wait += wait;
     }
 
-    /// The statements so far, and the N+1 findings under `profile`.
-    pub(crate) fn summary(&self, profile: &NPlusOneProfile) -> DbSummary {
+    /// The statements so far and the N+1 findings under `profile`; `None` when nothing (no
+    /// statement, no pool acquire) reached this request.
+    pub(crate) fn summary(&self, profile: &NPlusOneProfile) -> Option<DbSummary> {
         let t = self.lock();
+        if t.queries == 0 && t.acquires == 0 {
+            return None;
+        }
+        // One reading of both clocks places every listed statement on the wall clock.
+        let (moment, wall) = (now(), SystemTime::now());
+        let statements = t
+            .statements
+            .iter()
+            .map(|(start, s)| {
+                let start = match moment.checked_duration_since(*start) {
+                    Some(ago) => wall.checked_sub(ago),
+                    None => wall.checked_add(start.duration_since(moment)),
+                };
+                DbStatement {
+                    start: start.unwrap_or(wall),
+                    ..s.clone()
+                }
+            })
+            .collect();
         let fingerprints: Vec<FingerprintStats> =
             t.fingerprints.iter().map(|e| e.stats.clone()).collect();
         let n_plus_one = fingerprints
@@ -119,7 +170,7 @@ impl Collector {
             .filter(|s| profile.flags(s))
             .map(|s| s.fingerprint.clone())
             .collect();
-        DbSummary {
+        Some(DbSummary {
             queries: t.queries,
             duration: t.total,
             acquires: t.acquires,
@@ -127,93 +178,27 @@ impl Collector {
             untracked: t.untracked,
             fingerprints,
             n_plus_one,
+            statements,
+            statements_dropped: t.statements_dropped,
+            system: t.system,
+        })
+    }
+
+    /// The figures reported when the request ends: count, summed time, N+1 findings.
+    pub(crate) fn report(&self, profile: &NPlusOneProfile) -> Report {
+        let t = self.lock();
+        Report {
+            queries: t.queries,
+            total: t.total,
+            n_plus_one: t
+                .fingerprints
+                .iter()
+                .filter(|e| profile.flags(&e.stats))
+                .map(|e| e.stats.clone())
+                .collect(),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn statement(sql: &str, end: Moment, elapsed_ms: u64) -> Statement {
-        Statement {
-            fingerprint: Arc::new(Fingerprint::of(sql)),
-            elapsed: Duration::from_millis(elapsed_ms),
-            end,
-            rows: 1,
-        }
-    }
-
-    fn collector() -> Collector {
-        Collector::new("/r".into(), None, None)
-    }
-
-    #[test]
-    fn a_loop_is_sequential_and_flagged_by_the_strict_profile_only_when_short() {
-        let c = collector();
-        let t0 = crate::db::now();
-        for i in 0..6u64 {
-            // Each starts 10 ms after the previous ended.
-            c.add(statement(
-                "SELECT * FROM posts WHERE author_id = $1",
-                t0 + Duration::from_millis(20 * i + 10),
-                5,
-            ));
-        }
-        let strict = c.summary(&NPlusOneProfile::strict());
-        assert_eq!(strict.queries, 6);
-        assert_eq!(strict.fingerprints[0].sequential, 6);
-        assert_eq!(strict.n_plus_one.len(), 1);
-        // 6 × 5 ms = 30 ms: under the production floor of 50 ms.
-        assert!(
-            c.summary(&NPlusOneProfile::production())
-                .n_plus_one
-                .is_empty()
-        );
-        assert_eq!(
-            c.summary(&NPlusOneProfile::new(5, Duration::from_millis(30)))
-                .n_plus_one
-                .len(),
-            1
-        );
-    }
-
-    #[test]
-    fn overlapping_statements_are_fan_out() {
-        let c = collector();
-        let t0 = crate::db::now() + Duration::from_secs(1);
-        // Four statements of 50 ms ending within 3 ms of each other: they ran at the same time.
-        for i in 0..4u64 {
-            c.add(statement(
-                "SELECT pg_sleep(0.05)",
-                t0 + Duration::from_millis(i),
-                50,
-            ));
-        }
-        let s = c.summary(&NPlusOneProfile::strict());
-        assert_eq!(s.fingerprints[0].count, 4);
-        assert_eq!(s.fingerprints[0].sequential, 1);
-        assert!(s.n_plus_one.is_empty());
-    }
-
-    #[test]
-    fn writes_are_never_n_plus_one_and_fingerprints_are_capped() {
-        let c = collector();
-        let t0 = crate::db::now();
-        for i in 0..3u64 {
-            c.add(statement(
-                "UPDATE t SET a = 1",
-                t0 + Duration::from_millis(10 * i + 10),
-                1,
-            ));
-        }
-        assert!(c.summary(&NPlusOneProfile::strict()).n_plus_one.is_empty());
-        for i in 0..(MAX_FINGERPRINTS as u64 + 5) {
-            c.add(statement(&format!("SELECT c{i} FROM t"), t0, 0));
-        }
-        let s = c.summary(&NPlusOneProfile::strict());
-        assert_eq!(s.fingerprints.len(), MAX_FINGERPRINTS);
-        assert_eq!(s.untracked, 6);
-        assert_eq!(s.queries, 3 + MAX_FINGERPRINTS as u32 + 5);
-    }
-}
+mod tests;

@@ -14,8 +14,9 @@
 //!   process-wide metrics, never given to a request.
 //!
 //! Per request the layer reports a [`DbSummary`] (count, summed time, per-fingerprint count,
-//! sum and max): into the response extensions (an outer `PerfLayer` adds it to its completion
-//! record and slow log; a tracing layer can add it to the server span), as
+//! sum and max, the first [`MAX_STATEMENTS`] statements one by one): into the response
+//! extensions when the request ran a statement (an outer `PerfLayer` adds it to its completion
+//! record and slow log; `perf-otel`'s `OtelLayer`, feature `db`, to the server span), as
 //! `Server-Timing: db;dur=…;desc="12 queries"` (when its [`ServerTiming`](crate::ServerTiming)
 //! wants it), and as per-route metrics. It logs N+1 findings ([`NPlusOneProfile`]) and slow
 //! statements with target `perf_middleware::db`.
@@ -58,8 +59,14 @@
 //! Statement time is what the caller saw (sqlx's `elapsed_secs`): preparation, waiting behind
 //! another command on the connection and result streaming included, pool acquire excluded.
 //! `Server-Timing` is written with the response head: statements run while a streaming body is
-//! produced are in the metrics and logs only. sqlx's `disable_statement_logging()` (SeaORM's
-//! `sqlx_logging(false)`) removes the events and with them everything here.
+//! produced are in the metrics and logs only.
+//!
+//! A request that runs no statement costs the request span (created, entered while its future
+//! and body are polled, closed) and its empty collector: no summary is built or inserted, and
+//! only the per-route histograms record its 0 (BENCHMARKS.md, "Database capture").
+//!
+//! sqlx's `disable_statement_logging()` (SeaORM's `sqlx_logging(false)`) removes the events and
+//! with them everything here.
 
 mod body;
 mod capture;
@@ -79,12 +86,12 @@ pub use body::ResponseBody;
 pub use capture::{
     CaptureHandle, DbCapture, SQLX_ACQUIRE_TARGET, SQLX_QUERY_TARGET, check_capture,
 };
-pub use collector::MAX_FINGERPRINTS;
+pub use collector::{MAX_FINGERPRINTS, MAX_STATEMENTS};
 pub use fingerprint::{Fingerprint, Operation};
 pub use future::ResponseFuture;
 pub use layer::{DEFAULT_N_PLUS_ONE_COOLDOWN, DbHandle, DbLayer, DbLayerBuilder};
 pub use service::Db;
-pub use summary::{DbSummary, FingerprintStats, NPlusOneProfile};
+pub use summary::{DbStatement, DbSummary, FingerprintStats, NPlusOneProfile};
 pub use violation::{Violation, ViolationKind};
 
 /// Default slow-statement threshold: 500 ms (Sentry's slow-DB default).

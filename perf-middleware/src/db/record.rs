@@ -1,6 +1,7 @@
 //! Per-request state: the [`Complete`] implementation that reports a request's statements.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::Response;
 
@@ -8,7 +9,7 @@ use super::TARGET;
 use super::capture::round_ms;
 use super::collector::Collector;
 use super::layer::{RouteEntry, Shared};
-use super::summary::DbSummary;
+use super::summary::FingerprintStats;
 use super::violation::{Violation, ViolationKind};
 use crate::completion::{Complete, Outcome};
 use crate::server_timing;
@@ -24,51 +25,54 @@ pub(crate) struct Record {
 
 impl Complete for Record {
     fn on_response<B>(&mut self, res: &mut Response<B>) {
+        // A request that ran nothing gets no summary (nothing is allocated for it).
         let summary = self.collector.summary(&self.shared.profile);
         if self.server_timing {
-            let desc = summary.description();
-            let db = ("db", Some(summary.duration), Some(desc.as_str()));
-            let wait = ("db-wait", Some(summary.acquire_wait), None);
+            let (queries, duration) = summary
+                .as_ref()
+                .map_or((0, Duration::ZERO), |s| (s.queries, s.duration));
+            let desc = super::summary::description(queries);
+            let db = ("db", Some(duration), Some(desc.as_str()));
             // `db-wait` only when sqlx logs pool acquires (`acquire_time_level`).
-            let entries = if summary.acquires > 0 {
-                &[db, wait][..]
-            } else {
-                &[db][..]
-            };
-            server_timing::append(res.headers_mut(), entries);
+            match summary.as_ref().filter(|s| s.acquires > 0) {
+                Some(s) => {
+                    let wait = ("db-wait", Some(s.acquire_wait), None);
+                    server_timing::append(res.headers_mut(), &[db, wait]);
+                }
+                None => server_timing::append(res.headers_mut(), &[db]),
+            }
         }
-        res.extensions_mut().insert(Arc::new(summary));
+        if let Some(summary) = summary {
+            res.extensions_mut().insert(Arc::new(summary));
+        }
     }
 
     fn complete(self, _: Outcome) {
-        let summary = self.collector.summary(&self.shared.profile);
+        let report = self.collector.report(&self.shared.profile);
+        // Every request is in the per-route histograms, those that ran nothing as 0.
         if let Some(m) = &self.route.metrics {
-            m.queries.record(f64::from(summary.queries));
-            m.duration.record(summary.duration.as_secs_f64());
+            m.queries.record(f64::from(report.queries));
+            m.duration.record(report.total.as_secs_f64());
         }
-        self.report_n_plus_one(&summary);
+        self.report_n_plus_one(&report.n_plus_one);
         if let Some(max) = self.shared.max_queries
-            && summary.queries > max
+            && report.queries > max
         {
             self.shared.violation(Violation {
                 kind: ViolationKind::TooManyQueries,
                 route: self.route.label.clone(),
                 fingerprint: None,
-                count: summary.queries,
-                total: summary.duration,
+                count: report.queries,
+                total: report.total,
             });
         }
     }
 }
 
 impl Record {
-    fn report_n_plus_one(&self, summary: &DbSummary) {
+    fn report_n_plus_one(&self, findings: &[FingerprintStats]) {
         let route = &self.route.label;
-        for stats in summary
-            .fingerprints
-            .iter()
-            .filter(|s| self.shared.profile.flags(s))
-        {
+        for stats in findings {
             let fp = &stats.fingerprint;
             if let Some(m) = &self.route.metrics {
                 m.n_plus_one.increment(1);

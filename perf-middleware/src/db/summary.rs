@@ -1,7 +1,7 @@
 //! [`DbSummary`]: what one request did to the database, and the N+1 profiles.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::fingerprint::Fingerprint;
 
@@ -9,9 +9,10 @@ use super::fingerprint::Fingerprint;
 /// figures and the N+1 findings.
 ///
 /// [`DbLayer`](super::DbLayer) puts an `Arc<DbSummary>` into the response extensions when the
-/// response head is produced (read it from an outer layer: the timing layer's completion record
-/// and slow log, an OpenTelemetry span); statements run while the body streams are in the
-/// metrics and logs, not in this snapshot.
+/// response head is produced, if the request ran a statement or waited for a pool connection
+/// (read it from an outer layer: the timing layer's completion record and slow log, an
+/// OpenTelemetry span; no summary means no statement). Statements run while the body streams
+/// are in the metrics and logs, not in this snapshot.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct DbSummary {
@@ -31,18 +32,49 @@ pub struct DbSummary {
     pub fingerprints: Vec<FingerprintStats>,
     /// The fingerprints flagged as N+1 by the layer's profile.
     pub n_plus_one: Vec<Arc<Fingerprint>>,
+    /// The first [`MAX_STATEMENTS`](super::MAX_STATEMENTS) statements one by one, in the order
+    /// they ended (for per-statement spans).
+    pub statements: Vec<DbStatement>,
+    /// Statements past [`MAX_STATEMENTS`](super::MAX_STATEMENTS): in the totals, not in
+    /// [`statements`](Self::statements).
+    pub statements_dropped: u32,
+    /// The `db.system.name` of the capture that heard them ([`DbCapture::system`](super::DbCapture::system)).
+    pub system: &'static str,
+}
+
+/// One statement of a request.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DbStatement {
+    /// Its fingerprint (the normalized, literal-free text).
+    pub fingerprint: Arc<Fingerprint>,
+    /// When it started on the wall clock: its end as the capture heard it, minus
+    /// [`duration`](Self::duration).
+    pub start: SystemTime,
+    /// Its time as the caller saw it (sqlx's `elapsed_secs`).
+    pub duration: Duration,
+    /// Rows it returned (0 for a write; sqlx reports the affected rows apart).
+    pub rows_returned: u64,
+}
+
+impl DbStatement {
+    /// When it ended on the wall clock.
+    pub fn end(&self) -> SystemTime {
+        self.start + self.duration
+    }
 }
 
 impl DbSummary {
     /// The `Server-Timing` description: `12 queries` (`1 query`).
     pub fn description(&self) -> String {
-        let noun = if self.queries == 1 {
-            "query"
-        } else {
-            "queries"
-        };
-        format!("{} {noun}", self.queries)
+        description(self.queries)
     }
+}
+
+/// `12 queries` (`1 query`).
+pub(crate) fn description(queries: u32) -> String {
+    let noun = if queries == 1 { "query" } else { "queries" };
+    format!("{queries} {noun}")
 }
 
 /// The statements of one request that share a fingerprint.

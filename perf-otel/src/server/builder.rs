@@ -50,6 +50,8 @@ impl<T> OtelLayerBuilder<T> {
             response_headers: Vec::new(),
             server_timing: ServerTiming::Off,
             skip: SkipRoutes::default(),
+            #[cfg(feature = "db")]
+            db_client_spans: None,
         }
     }
 
@@ -172,6 +174,31 @@ impl<T> OtelLayerBuilder<T> {
             tracer: self.tracer,
             settings: Arc::new(self.settings),
         })
+    }
+}
+
+#[cfg(feature = "db")]
+impl<T> OtelLayerBuilder<T>
+where
+    T: opentelemetry::trace::Tracer + Clone + Send + Sync + 'static,
+    T::Span: Send + Sync + 'static,
+{
+    /// Adds one `CLIENT` span per database statement under the request span (feature `db`), from
+    /// the [`DbSummary`](perf_middleware::db::DbSummary) of a `DbLayer` placed inside this
+    /// layer: per the database semantic conventions, named by `db.query.summary`
+    /// (`SELECT posts`) or else `db.system.name`, with `db.system.name`, `db.query.text` (the
+    /// fingerprint: literals are `?`), `db.operation.name` (single-operation statements),
+    /// `db.query.summary` and `db.response.returned_rows`, at the statement's real start and end.
+    /// Only the first [`MAX_STATEMENTS`](perf_middleware::db::MAX_STATEMENTS) statements that
+    /// ended before the response head get one.
+    ///
+    /// Defaults to off. Leave it off when the statements already have spans: sqlx's own
+    /// `db.query` spans exported through `tracing-opentelemetry` (sqlx#4270) or SeaORM's
+    /// instrumentation would be doubled.
+    pub fn db_client_spans(mut self, on: bool) -> Self {
+        self.settings.db_client_spans =
+            on.then(|| opentelemetry::global::BoxedTracer::new(Box::new(self.tracer.clone())));
+        self
     }
 }
 

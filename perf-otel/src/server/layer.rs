@@ -40,6 +40,9 @@ pub(crate) struct Settings {
     pub(crate) server_timing: ServerTiming,
     /// Routes passed through without a span (`skip_route`).
     pub(crate) skip: SkipRoutes,
+    /// The tracer of the per-statement `CLIENT` spans, when they are on (`db_client_spans`).
+    #[cfg(feature = "db")]
+    pub(crate) db_client_spans: Option<opentelemetry::global::BoxedTracer>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -58,7 +61,7 @@ impl std::fmt::Debug for Settings {
             .field("response_headers", &self.response_headers)
             .field("server_timing", &self.server_timing)
             .field("skip", &self.skip)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -31,6 +31,15 @@
 //!   slow-request log of `perf-middleware` (placed inside this layer) carries it.
 //! - The handler is polled with the request span as the current OpenTelemetry context: spans it
 //!   starts — directly or through `tracing_layer` (feature `tracing`) — are children.
+//! - **Database** (feature `db`): with a `perf_middleware::db::DbLayer` *inside* this layer, the
+//!   span gets the request's `DbSummary` (statements that ended before the response head):
+//!   `perf.db.query_count` (int), `perf.db.duration` (double, seconds), `perf.db.n_plus_one`
+//!   (int: findings), and one span event `perf.db.n_plus_one` per finding with
+//!   `perf.db.fingerprint` (the normalized statement, at most 255 bytes), `perf.db.count` and
+//!   `perf.db.duration`. A request that ran no statement gets none of them. With
+//!   [`OtelLayerBuilder::db_client_spans`] each statement also gets a `CLIENT` child span per the
+//!   database semantic conventions (off by default: leave it off when sqlx's own `db.query` spans
+//!   or SeaORM's are exported).
 //!
 //! # Example
 //!
@@ -74,6 +83,8 @@ mod address;
 mod attributes;
 mod body;
 mod builder;
+#[cfg(feature = "db")]
+mod db;
 mod error;
 mod future;
 mod layer;

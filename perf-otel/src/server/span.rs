@@ -33,6 +33,9 @@ pub(crate) struct RequestSpan {
     recording: bool,
     /// Whether the response gets a `Server-Timing: traceparent` entry.
     server_timing: bool,
+    /// The database summary, kept for the per-statement spans made at completion.
+    #[cfg(feature = "db")]
+    db: Option<Arc<perf_middleware::db::DbSummary>>,
 }
 
 /// The span name `{method} {route}`.
@@ -100,6 +103,8 @@ impl RequestSpan {
             method,
             recording,
             server_timing,
+            #[cfg(feature = "db")]
+            db: None,
         }
     }
 
@@ -148,12 +153,30 @@ impl RequestSpan {
             res.headers(),
         ));
     }
+
+    /// Records the summary of a `DbLayer` inside this layer, and keeps it for the
+    /// per-statement spans when they are on.
+    #[cfg(feature = "db")]
+    fn record_db<B>(&mut self, res: &Response<B>) {
+        let Some(summary) = res
+            .extensions()
+            .get::<Arc<perf_middleware::db::DbSummary>>()
+        else {
+            return;
+        };
+        super::db::record(&self.cx.span(), summary);
+        if self.settings.db_client_spans.is_some() {
+            self.db = Some(summary.clone());
+        }
+    }
 }
 
 impl Complete for RequestSpan {
     fn on_response<B>(&mut self, res: &mut Response<B>) {
         if self.recording {
             self.record_response(res);
+            #[cfg(feature = "db")]
+            self.record_db(res);
         }
         if self.settings.inject_response {
             TraceContextPropagator::new()
@@ -185,6 +208,10 @@ impl Complete for RequestSpan {
         }
         if outcome == Outcome::Cancelled {
             self.error(Outcome::Cancelled.as_str());
+        }
+        #[cfg(feature = "db")]
+        if let (Some(tracer), Some(summary)) = (&self.settings.db_client_spans, &self.db) {
+            super::db::client_spans(tracer, &self.cx, summary);
         }
         self.cx.span().end();
     }
