@@ -63,6 +63,8 @@ pub fn init_tracing(guard: &OtelGuard) {
 pub fn layer(guard: &OtelGuard) -> OtelLayer<SdkTracer> {
     OtelLayer::builder(guard.tracer())
         .inject_response_traceparent(true)
+        // sqlx emits events, not spans: one CLIENT span per statement under the request's.
+        .db_client_spans(true)
         .build()
         .expect("no captured headers or query keys that could be invalid")
 }
