@@ -3,6 +3,8 @@ reasons on failure. Used by `cargo xtask test` (xtask/src/otel.rs).
 
   check.py e2e SPANS CLIENT_OUT TRANSPORT SERVER_PORT   acceptance cases for the e2e server
   check.py span SPANS TRACE_ID SERVICE NAME             one SERVER span with that trace id arrived
+  check.py db SPANS TRACE_ID QUERIES                    its SERVER span carries the perf.db.* summary
+                                                        and QUERIES db CLIENT children inside it
 """
 
 import json
@@ -113,12 +115,36 @@ def one_span(spans_path, trace_id, service, name):
     return len(spans)
 
 
+def db(spans_path, trace_id, queries):
+    queries = int(queries)
+    spans = [s for s in load(spans_path) if s["trace_id"] == trace_id]
+    server = [s for s in spans if s["kind"] == 2]
+    if not expect(len(server) == 1, f"expected 1 SERVER span with trace id {trace_id}, got {len(server)}"):
+        return 0
+    server = server[0]
+    a = server["attributes"]
+    expect(a.get("perf.db.query_count") == queries, f"perf.db.query_count {a.get('perf.db.query_count')!r}, expected {queries}")
+    expect((a.get("perf.db.n_plus_one") or 0) >= 1, f"perf.db.n_plus_one {a.get('perf.db.n_plus_one')!r}, expected >= 1")
+    expect(0 < (a.get("perf.db.duration") or 0) < 60, f"perf.db.duration {a.get('perf.db.duration')!r} (seconds)")
+    clients = [s for s in spans if s["kind"] == 3]
+    expect(len(clients) == queries, f"{len(clients)} CLIENT spans, expected {queries}")
+    for c in clients:
+        ca = c["attributes"]
+        expect(c["parent_span_id"] == server["span_id"], f"CLIENT span {c['name']!r} parent {c['parent_span_id']}, expected the SERVER span")
+        expect(ca.get("db.system.name") == "sqlite", f"db.system.name {ca.get('db.system.name')!r}")
+        expect(bool(ca.get("db.query.text")), f"CLIENT span {c['name']!r} without db.query.text")
+        expect(server["start_ns"] <= c["start_ns"] <= c["end_ns"] <= server["end_ns"], f"CLIENT span {c['name']!r} outside the SERVER span")
+    return 1 + len(clients)
+
+
 def main():
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "e2e":
         n = e2e(args[0], args[1], args[2], int(args[3]))
     elif mode == "span":
         n = one_span(*args)
+    elif mode == "db":
+        n = db(*args)
     else:
         sys.exit(f"unknown mode {mode}")
     if FAILURES:

@@ -6,7 +6,9 @@
 //! `traceparent`/`tracestate`/`baggage`. Checks:
 //! 1. both transports: the e2e server's spans for a matched route, an unmatched route, a 500, a 418
 //!    and a cancelled request, plus the handler's `tracing` child span (`xtask/otlp/check.py`);
-//! 2. the showcase flushes the span of its last request on SIGTERM (gRPC) and SIGINT (HTTP);
+//! 2. the showcase flushes the span of its last request on SIGTERM (gRPC) and SIGINT (HTTP), and
+//!    its N+1 request arrives with the `perf.db.*` summary on the SERVER span and one db CLIENT
+//!    span per statement inside it (perf-otel's `db` feature);
 //! 3. with the collector down, the showcase serves at unchanged latency and reports lost spans
 //!    (live on `/metrics`, and in its shutdown log line).
 //!
@@ -255,6 +257,8 @@ fn signal_flush(python: &Path, dir: &Path, signal: &str, protocol: &str) -> Resu
         .env("RUST_LOG", "info")
         .stdout(log_file(&log)?);
     let mut server = Server::start("showcase", cmd, addr)?;
+    let db_trace = trace_id(u32::from(signal.as_bytes()[0]) + 1000);
+    let queries = n_plus_one(addr, &db_trace)?;
     let trace = trace_id(u32::from(signal.as_bytes()[0]));
     let res = http(
         addr,
@@ -290,7 +294,52 @@ fn signal_flush(python: &Path, dir: &Path, signal: &str, protocol: &str) -> Resu
         "otel: request then SIG{signal} to the showcase (OTLP {protocol}): span delivered, {}",
         verdict.trim()
     );
+    let verdict = output(
+        Command::new(python)
+            .arg(script("check.py"))
+            .args(["db"])
+            .arg(&receiver.spans)
+            .args([db_trace.as_str(), &queries.to_string()]),
+    )
+    .map_err(|e| format!("the showcase's N+1 request in the trace:\n{e}"))?;
+    println!(
+        "otel: the showcase's N+1 request: perf.db.* on its span and {queries} db CLIENT spans, {}",
+        verdict.trim()
+    );
     Ok(())
+}
+
+/// `GET /api/authors/n-plus-one` in trace `trace`; the statement count from its
+/// `Server-Timing: db;…;desc="N queries"`.
+fn n_plus_one(addr: SocketAddr, trace: &str) -> Result<u32, String> {
+    let path = "/api/authors/n-plus-one";
+    let res = http(
+        addr,
+        "GET",
+        path,
+        &[("traceparent", &format!("00-{trace}-00f067aa0ba902b7-01"))],
+        b"",
+    )?;
+    let timing = res
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("server-timing"))
+        .map(|(_, v)| v.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let queries = timing
+        .split(',')
+        .find(|m| m.trim_start().starts_with("db;"))
+        .and_then(|m| m.split("desc=\"").nth(1))
+        .and_then(|d| d.split(' ').next())
+        .and_then(|n| n.parse().ok());
+    match queries {
+        Some(n) if res.status == 200 && n > 1 => Ok(n),
+        _ => Err(format!(
+            "GET {path} answered {} with Server-Timing `{timing}`: want 200 and db;desc=\"N queries\", N > 1",
+            res.status
+        )),
+    }
 }
 
 #[expect(
