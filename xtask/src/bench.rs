@@ -1,7 +1,9 @@
 //! `cargo xtask bench`: the same routes bare, behind tower-perf layers and behind the peer
 //! crates, in one run. The bench server is pinned to core 0 and `wrk` to core 1; variants are
 //! alternated over rounds and the median requests/s of each scenario is compared with `bare`
-//! on the same path.
+//! on the same path. The cache-tier rows (L1 hit, L2 hit, Redis down) are described in [`tiers`].
+
+mod tiers;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -106,6 +108,22 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
     s("bare axum, 1 ms CPU handler", "bare", "/cpu"),
     s("perf-cache-layer, 1 ms CPU handler cached", "cache", "/cpu"),
     s("perf-cache-layer hit, static 1 KiB", "cache", "/static"),
+    // The cache tiers (bench/tiers.rs): divided by the row above after the table.
+    s(
+        "perf-cache-layer tiered, L1 hit (Redis up), static 1 KiB",
+        "cache-tiered",
+        "/static",
+    ),
+    s(
+        "perf-cache-layer tiered, L2 hit (16 KiB L1, 1,000 URLs), static 1 KiB",
+        "cache-tiered-l2",
+        "/static",
+    ),
+    s(
+        "perf-cache-layer tiered, Redis down (breaker open), L1 hit, static 1 KiB",
+        "cache-redis-down",
+        "/static",
+    ),
     s(
         "perf-cache-layer hit, around the whole Router, static 1 KiB",
         "cache-outer",
@@ -128,7 +146,8 @@ struct Options {
     rounds: usize,
     duration: u32,
     connections: u32,
-    only: Option<String>,
+    /// Label substrings (`--only`, repeatable); empty: every scenario.
+    only: Vec<String>,
     write: bool,
 }
 
@@ -137,7 +156,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         rounds: 3,
         duration: 5,
         connections: 32,
-        only: None,
+        only: Vec::new(),
         write: false,
     };
     let mut it = args.iter();
@@ -159,7 +178,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     .parse()
                     .map_err(|e| format!("--connections: {e}"))?;
             }
-            "--only" => o.only = Some(value("--only")?),
+            "--only" => o.only.push(value("--only")?),
             "--write" => o.write = true,
             other => return Err(format!("unknown bench option `{other}`")),
         }
@@ -191,21 +210,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         c
     };
 
-    let selected: Vec<Scenario> = SCENARIOS
-        .iter()
-        .copied()
-        .filter(|sc| {
-            o.only
-                .as_deref()
-                .is_none_or(|f| sc.label.contains(f) || sc.variant == "bare")
-        })
-        .collect();
+    let selected = select(&o.only);
     let mut variants: Vec<&str> = Vec::new();
     for sc in &selected {
         if !variants.contains(&sc.variant) {
             variants.push(sc.variant);
         }
     }
+    let tiers = tiers::Tiers::start(&variants)?;
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); selected.len()];
     for round in 0..o.rounds {
         // Alternate the order every round so drift (thermal, noisy neighbours) spreads evenly.
@@ -220,6 +232,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             cmd.arg(&server_bin)
                 .args(["--variant", v, "--listen", &addr.to_string()])
                 .stdout(Stdio::null());
+            tiers.env(v, &mut cmd);
             let server = Server::start(v, cmd, addr)?;
             for (i, sc) in selected
                 .iter()
@@ -227,14 +240,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 .filter(|(_, sc)| sc.variant == v)
             {
                 let url = format!("http://{}{}", server.addr, sc.path);
-                wrk_rps(pinned("1"), &wrk, &url, 1, o.connections)?; // warm-up
-                let rps = wrk_rps(pinned("1"), &wrk, &url, o.duration, o.connections)?;
+                let script = tiers.script(v);
+                wrk_rps(pinned("1"), &wrk, &url, 1, o.connections, script)?; // warm-up
+                let rps = wrk_rps(pinned("1"), &wrk, &url, o.duration, o.connections, script)?;
+                tiers.check(v, server.addr)?;
                 eprintln!("round {}: {:<48} {rps:>10.0} req/s", round + 1, sc.label);
                 samples[i].push(rps);
             }
         }
     }
-    let table = render(&selected, &samples, &o);
+    let mut table = render(&selected, &samples, &o);
+    table.push_str(&tiers::summary(&selected, &samples));
     println!("\n{table}");
     let out = target_dir().join("bench");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
@@ -245,20 +261,41 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// The scenarios whose label contains one of `only` (all when empty), with the `bare` rows of
+/// their paths.
+fn select(only: &[String]) -> Vec<Scenario> {
+    let matches =
+        |sc: &Scenario| only.is_empty() || only.iter().any(|f| sc.label.contains(f.as_str()));
+    let paths: Vec<&str> = SCENARIOS
+        .iter()
+        .filter(|sc| matches(sc))
+        .map(|sc| sc.path)
+        .collect();
+    SCENARIOS
+        .iter()
+        .copied()
+        .filter(|sc| matches(sc) || (sc.variant == "bare" && paths.contains(&sc.path)))
+        .collect()
+}
+
 fn wrk_rps(
     mut cmd: Command,
     wrk: &std::path::Path,
     url: &str,
     secs: u32,
     conns: u32,
+    script: Option<&std::path::Path>,
 ) -> Result<f64, String> {
-    let text = output(cmd.arg(wrk).args([
+    cmd.arg(wrk).args([
         "-t1",
         &format!("-c{conns}"),
         &format!("-d{secs}s"),
         "--latency",
-        url,
-    ]))?;
+    ]);
+    if let Some(script) = script {
+        cmd.arg("-s").arg(script);
+    }
+    let text = output(cmd.arg(url))?;
     if let Some(line) = text
         .lines()
         .find(|l| l.contains("Non-2xx or 3xx responses"))

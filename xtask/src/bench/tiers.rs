@@ -1,0 +1,159 @@
+//! The cache-tier rows of `cargo xtask bench`: perf-cache-layer's `TieredStore` with an L1 hit,
+//! an L2 hit and Redis down, next to the L1-only layer (`cache`) and the bare route.
+//!
+//! A throwaway `redis-server` (under `target/redis-bench`) is started when a selected variant
+//! needs one; bench-server reads its URL from `REDIS_URL`. The Redis-down variant gets a closed
+//! port. The L2 row loads 1,000 URLs in turn (a wrk script) against a 16 KiB L1, and its
+//! `/metrics` must show that the hits were read from Redis. After the table, each tier row is
+//! divided by the L1-only row, per round: the Redis-down row's ratio is the issue's "≥ 0.95 of
+//! the L1-only layer's throughput after the breaker opens".
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{Scenario, median, paired_ratios};
+use crate::redis::RedisServer;
+use crate::util::{free_port, http, target_dir};
+
+/// The L1-only row the tier rows are divided by.
+const L1_ONLY: &str = "cache";
+/// The variant loaded through [`SCRIPT`].
+const L2: &str = "cache-tiered-l2";
+/// The variant given a closed port.
+const DOWN: &str = "cache-redis-down";
+
+/// wrk script: 1,000 URLs in turn, so a 16 KiB L1 never holds the next one.
+const SCRIPT: &str = r#"-- Written by `cargo xtask bench` (xtask/src/bench/tiers.rs).
+local n = 0
+request = function()
+  n = (n + 1) % 1000
+  return wrk.format(nil, wrk.path .. "?k=" .. n)
+end
+"#;
+
+/// What the tier rows need: Redis for the tiered variants, the wrk script for the L2 row.
+pub(super) struct Tiers {
+    redis: Option<RedisServer>,
+    script: PathBuf,
+}
+
+fn needs_redis(variant: &str) -> bool {
+    variant.starts_with("cache-tiered")
+}
+
+impl Tiers {
+    /// Starts Redis when one of `variants` needs it and writes the wrk script.
+    pub(super) fn start(variants: &[&str]) -> Result<Self, String> {
+        let redis = if variants.iter().any(|v| needs_redis(v)) {
+            Some(RedisServer::start("redis-bench")?)
+        } else {
+            None
+        };
+        let dir = target_dir().join("bench");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let script = dir.join("l2-keys.lua");
+        std::fs::write(&script, SCRIPT).map_err(|e| format!("{}: {e}", script.display()))?;
+        Ok(Self { redis, script })
+    }
+
+    /// Points the bench-server of `variant` at Redis (or at a closed port).
+    pub(super) fn env(&self, variant: &str, cmd: &mut Command) {
+        if variant == DOWN {
+            cmd.env("REDIS_URL", format!("redis://127.0.0.1:{}/", free_port()));
+        } else if let Some(redis) = self.redis.as_ref().filter(|_| needs_redis(variant)) {
+            cmd.env("REDIS_URL", redis.url());
+        }
+    }
+
+    /// The wrk script of `variant`'s rows, if any.
+    pub(super) fn script(&self, variant: &str) -> Option<&Path> {
+        (variant == L2).then_some(self.script.as_path())
+    }
+
+    /// After the L2 row's load: its Redis reads by result, from the server's `/metrics`. Fails
+    /// when fewer than 90 % of them were hits (the row would not measure what it says).
+    pub(super) fn check(&self, variant: &str, addr: SocketAddr) -> Result<(), String> {
+        if variant != L2 {
+            return Ok(());
+        }
+        let text = http(addr, "GET", "/metrics", &[], b"")?.text();
+        let reads = l2_reads(&text);
+        let total: f64 = reads.iter().map(|(_, n)| n).sum();
+        let hits = reads
+            .iter()
+            .find(|(r, _)| r == "hit")
+            .map_or(0.0, |(_, n)| *n);
+        let list: Vec<String> = reads.iter().map(|(r, n)| format!("{r} {n:.0}")).collect();
+        eprintln!(
+            "  {L2}: Redis reads (warm-up included): {}",
+            list.join(", ")
+        );
+        if total == 0.0 || hits / total < 0.9 {
+            return Err(format!(
+                "{L2}: only {hits:.0} of {total:.0} Redis reads were hits; the L2 row is not measuring L2 hits"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `perf_cache_l2_ops{op="get",result=…}` samples: (result, count).
+fn l2_reads(metrics: &str) -> Vec<(String, f64)> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("perf_cache_l2_ops") && l.contains(r#"op="get""#))
+        .filter_map(|l| {
+            let result = l.split(r#"result=""#).nth(1)?.split('"').next()?;
+            let count = l.rsplit(' ').next()?.parse().ok()?;
+            Some((result.to_owned(), count))
+        })
+        .collect()
+}
+
+/// Each tier row over the L1-only row on the same path, paired per round (empty without both).
+pub(super) fn summary(selected: &[Scenario], samples: &[Vec<f64>]) -> String {
+    let rows = || selected.iter().zip(samples);
+    let Some((base, base_samples)) =
+        rows().find(|(s, _)| s.variant == L1_ONLY && s.path == "/static")
+    else {
+        return String::new();
+    };
+    let mut t = String::new();
+    for (sc, v) in rows().filter(|(s, _)| s.path == base.path && s.variant.starts_with("cache-")) {
+        if needs_redis(sc.variant) || sc.variant == DOWN {
+            let r = paired_ratios(v, base_samples);
+            let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            if t.is_empty() {
+                let _ = writeln!(
+                    t,
+                    "\nCache tiers over the L1-only layer (`{L1_ONLY}` on `{}`), median of per-round ratios (range):\n",
+                    base.path
+                );
+                let _ = writeln!(t, "| scenario | ratio to L1-only | range over rounds |");
+                let _ = writeln!(t, "|---|---:|---:|");
+            }
+            let _ = writeln!(t, "| {} | {:.3}× | {lo:.3}–{hi:.3} |", sc.label, median(&r));
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::l2_reads;
+
+    #[test]
+    fn reads_the_l2_get_counters() {
+        let text = "# TYPE perf_cache_l2_ops counter\n\
+            perf_cache_l2_ops{op=\"get\",result=\"hit\"} 950\n\
+            perf_cache_l2_ops{op=\"put\",result=\"ok\"} 12\n\
+            perf_cache_l2_ops{op=\"get\",result=\"miss\"} 50\n";
+        assert_eq!(
+            l2_reads(text),
+            [("hit".to_owned(), 950.0), ("miss".to_owned(), 50.0)]
+        );
+    }
+}
