@@ -69,8 +69,11 @@ pub(crate) fn test() -> Result<(), String> {
     fs::write(work.join("summarize.mjs"), SUMMARIZE)
         .map_err(|e| format!("write summarize.mjs: {e}"))?;
     let memory = conformance(&work, &suite, "memory", None);
-    let tiered = RedisServer::start("redis-conformance")
-        .and_then(|redis| conformance(&work, &suite, "tiered", Some(&redis.unix_url())));
+    let tiered = RedisServer::start("redis-conformance").and_then(|redis| {
+        let outcome = conformance(&work, &suite, "tiered", Some(&redis.unix_url()))?;
+        used(&redis)?;
+        Ok(outcome)
+    });
     println!("\nconformance, required passes (need {MIN_REQUIRED_PASS} each):");
     let mut errors = Vec::new();
     for (store, run) in [("memory store", &memory), ("tiered store", &tiered)] {
@@ -87,6 +90,19 @@ pub(crate) fn test() -> Result<(), String> {
     } else {
         Err(errors.join("\n"))
     }
+}
+
+/// Fails unless the tiered run wrote to Redis and read from it: the store is fail-open, so a
+/// proxy that never reached Redis would pass the suite on its L1 alone.
+fn used(redis: &RedisServer) -> Result<(), String> {
+    let keys = redis.cli(&["DBSIZE"])?.trim().parse::<u64>().unwrap_or(0);
+    let hits = redis.info("keyspace_hits")?;
+    let commands = redis.info("total_commands_processed")?;
+    println!("  Redis after the run: {keys} keys, {hits} key reads found, {commands} commands");
+    if keys == 0 || hits == 0 {
+        return Err("the tiered run left no keys in Redis or read none: cache-proxy never used it (see proxy-tiered.log)".into());
+    }
+    Ok(())
 }
 
 /// What one run of the suite measured.

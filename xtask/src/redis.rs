@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::util::{Server, cargo, free_port, require_tool, run, target_dir};
+use crate::util::{Server, cargo, free_port, output, require_tool, run, target_dir};
 
 /// A `redis-server` on 127.0.0.1 and on a Unix socket (reachable from inside the conformance
 /// run's network namespace), stopped when dropped.
@@ -60,6 +60,22 @@ impl RedisServer {
     /// `redis+unix:///…/redis.sock`.
     pub(crate) fn unix_url(&self) -> String {
         format!("redis+unix://{}", self.socket.display())
+    }
+
+    /// A `redis-cli` command's output (`redis-cli` comes with `redis-server`).
+    pub(crate) fn cli(&self, args: &[&str]) -> Result<String, String> {
+        let cli = require_tool("redis-cli", "apt-get install -y redis-tools")?;
+        output(Command::new(cli).arg("-s").arg(&self.socket).args(args))
+    }
+
+    /// A field of `INFO` (`keyspace_hits`, …) as a number; 0 when absent.
+    pub(crate) fn info(&self, field: &str) -> Result<u64, String> {
+        let text = self.cli(&["INFO"])?;
+        Ok(text
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0))
     }
 }
 
