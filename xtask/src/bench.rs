@@ -195,7 +195,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let wrk = require_tool("wrk", "`apt-get install -y wrk`")?;
     let taskset = require_tool("taskset", "`apt-get install -y util-linux`")?;
     util::run(cargo().args(["build", "--release", "--locked", "-p", "bench-server"]))?;
-    let server_bin = target_dir().join("release").join("bench-server");
+    // A copy is run: a build from another checkout sharing the target directory cannot swap
+    // the binary between variants.
+    let server_bin = target_dir().join("bench").join("bench-server");
+    std::fs::create_dir_all(target_dir().join("bench")).map_err(|e| e.to_string())?;
+    std::fs::copy(target_dir().join("release/bench-server"), &server_bin)
+        .map_err(|e| format!("copy bench-server: {e}"))?;
     // Raise the priority of the server and wrk over background work (builds) when allowed.
     let high = std::process::Command::new("nice")
         .args(["-n", "-10", "true"])
