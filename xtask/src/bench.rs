@@ -239,6 +239,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 .stdout(Stdio::null());
             tiers.env(v, &mut cmd);
             let server = Server::start(v, cmd, addr)?;
+            tiers.prepare(v, server.addr)?;
             for (i, sc) in selected
                 .iter()
                 .enumerate()

@@ -3,7 +3,7 @@
 //!
 //! A throwaway `redis-server` (under `target/redis-bench`) is started when a selected variant
 //! needs one; bench-server reads its URL from `REDIS_URL`. The Redis-down variant gets a closed
-//! port. The L2 row loads 1,000 URLs in turn (a wrk script) against a 16 KiB L1, and its
+//! port and is sent ten misses before its load, which open the breaker. The L2 row loads 1,000 URLs in turn (a wrk script) against a 16 KiB L1, and its
 //! `/metrics` must show that the hits were read from Redis. After the table, each tier row is
 //! divided by the L1-only row, per round: the Redis-down row's ratio is the issue's "≥ 0.95 of
 //! the L1-only layer's throughput after the breaker opens".
@@ -65,6 +65,21 @@ impl Tiers {
         } else if let Some(redis) = self.redis.as_ref().filter(|_| needs_redis(variant)) {
             cmd.env("REDIS_URL", redis.url());
         }
+    }
+
+    /// Before the Redis-down variant's load: ten misses (distinct URLs), each a failed Redis
+    /// read, open the breaker (it opens after 5 in a row by default), and must be served.
+    pub(super) fn prepare(&self, variant: &str, addr: SocketAddr) -> Result<(), String> {
+        if variant != DOWN {
+            return Ok(());
+        }
+        for i in 0..10 {
+            let res = http(addr, "GET", &format!("/static?miss={i}"), &[], b"")?;
+            if res.status != 200 {
+                return Err(format!("{DOWN}: a miss with Redis down got {}", res.status));
+            }
+        }
+        Ok(())
     }
 
     /// The wrk script of `variant`'s rows, if any.
