@@ -199,6 +199,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     // the binary between variants.
     let server_bin = target_dir().join("bench").join("bench-server");
     std::fs::create_dir_all(target_dir().join("bench")).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(&server_bin); // still running from another run: unlink, not overwrite
     std::fs::copy(target_dir().join("release/bench-server"), &server_bin)
         .map_err(|e| format!("copy bench-server: {e}"))?;
     // Raise the priority of the server and wrk over background work (builds) when allowed.
