@@ -223,7 +223,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             variants.push(sc.variant);
         }
     }
-    let tiers = tiers::Tiers::start(&variants)?;
+    let mut tiers = tiers::Tiers::start(&variants)?;
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); selected.len()];
     for round in 0..o.rounds {
         // Alternate the order every round so drift (thermal, noisy neighbours) spreads evenly.
@@ -249,15 +249,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 let url = format!("http://{}{}", server.addr, sc.path);
                 let script = tiers.script(v);
                 wrk_rps(pinned("1"), &wrk, &url, 1, o.connections, script)?; // warm-up
+                let cpu = tiers::cpu_time(server.pid());
                 let rps = wrk_rps(pinned("1"), &wrk, &url, o.duration, o.connections, script)?;
                 tiers.check(v, server.addr)?;
+                tiers.record_cpu(i, server.pid(), cpu, rps * f64::from(o.duration));
                 eprintln!("round {}: {:<48} {rps:>10.0} req/s", round + 1, sc.label);
                 samples[i].push(rps);
             }
         }
     }
     let mut table = render(&selected, &samples, &o);
-    table.push_str(&tiers::summary(&selected, &samples));
+    table.push_str(&tiers.summary(&selected, &samples));
     println!("\n{table}");
     let out = target_dir().join("bench");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;

@@ -6,12 +6,16 @@
 //! port and is sent ten misses before its load, which open the breaker. The L2 row loads 1,000 URLs in turn (a wrk script) against a 16 KiB L1, and its
 //! `/metrics` must show that the hits were read from Redis. After the table, each tier row is
 //! divided by the L1-only row, per round: the Redis-down row's ratio is the issue's "≥ 0.95 of
-//! the L1-only layer's throughput after the breaker opens".
+//! the L1-only layer's throughput after the breaker opens". The server's CPU time per request
+//! (user + system, from `/proc`, over the measured load) is shown too: on a shared machine it moves
+//! far less than requests/s, which follow whatever else runs on the server's core.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use super::{Scenario, median, paired_ratios};
 use crate::redis::RedisServer;
@@ -37,6 +41,25 @@ end
 pub(super) struct Tiers {
     redis: Option<RedisServer>,
     script: PathBuf,
+    /// Server CPU microseconds per request, per scenario index, one sample per round.
+    cpu: BTreeMap<usize, Vec<f64>>,
+}
+
+/// CPU time (user + system) a process has used so far, from `/proc/PID/stat`.
+pub(super) fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the `(comm)`: state is field 3, utime 14 and stime 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_secs_f64(ticks as f64 / clock_ticks()))
+}
+
+/// `getconf CLK_TCK` (100 on Linux).
+fn clock_ticks() -> f64 {
+    crate::util::output(Command::new("getconf").arg("CLK_TCK"))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 fn needs_redis(variant: &str) -> bool {
@@ -55,7 +78,11 @@ impl Tiers {
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let script = dir.join("l2-keys.lua");
         std::fs::write(&script, SCRIPT).map_err(|e| format!("{}: {e}", script.display()))?;
-        Ok(Self { redis, script })
+        Ok(Self {
+            redis,
+            script,
+            cpu: BTreeMap::new(),
+        })
     }
 
     /// Points the bench-server of `variant` at Redis (or at a closed port).
@@ -85,6 +112,21 @@ impl Tiers {
     /// The wrk script of `variant`'s rows, if any.
     pub(super) fn script(&self, variant: &str) -> Option<&Path> {
         (variant == L2).then_some(self.script.as_path())
+    }
+
+    /// Records row `row`'s server CPU per request over a load of `requests` that started when
+    /// the server had used `before`.
+    pub(super) fn record_cpu(
+        &mut self,
+        row: usize,
+        pid: u32,
+        before: Option<Duration>,
+        requests: f64,
+    ) {
+        if let (Some(before), Some(after)) = (before, cpu_time(pid)) {
+            let per_request = after.saturating_sub(before).as_secs_f64() * 1e6 / requests.max(1.0);
+            self.cpu.entry(row).or_default().push(per_request);
+        }
     }
 
     /// After the L2 row's load: its Redis reads by result, from the server's `/metrics`. Fails
@@ -127,38 +169,60 @@ fn l2_reads(metrics: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
-/// Each tier row over the L1-only row on the same path, paired per round (empty without both).
-pub(super) fn summary(selected: &[Scenario], samples: &[Vec<f64>]) -> String {
-    let rows = || selected.iter().zip(samples);
-    let Some((base, base_samples)) =
-        rows().find(|(s, _)| s.variant == L1_ONLY && s.path == "/static")
-    else {
-        return String::new();
-    };
-    let mut t = String::new();
-    for (sc, v) in rows().filter(|(s, _)| s.path == base.path && s.variant.starts_with("cache-")) {
-        if needs_redis(sc.variant) || sc.variant == DOWN {
-            let r = paired_ratios(v, base_samples);
-            let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            if t.is_empty() {
-                let _ = writeln!(
-                    t,
-                    "\nCache tiers over the L1-only layer (`{L1_ONLY}` on `{}`), median of per-round ratios (range):\n",
-                    base.path
-                );
-                let _ = writeln!(t, "| scenario | ratio to L1-only | range over rounds |");
-                let _ = writeln!(t, "|---|---:|---:|");
+/// The min and max of `v`.
+fn range(v: &[f64]) -> (f64, f64) {
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (lo, hi)
+}
+
+impl Tiers {
+    /// Each tier row over the L1-only row on `/static`, paired per round: requests/s, and the
+    /// server's CPU per request (L1-only's ÷ the row's, so that above 1 is cheaper). Empty unless
+    /// the L1-only row ran.
+    pub(super) fn summary(&self, selected: &[Scenario], samples: &[Vec<f64>]) -> String {
+        let is_base = |s: &Scenario| s.variant == L1_ONLY && s.path == "/static";
+        let Some(base) = selected.iter().position(is_base) else {
+            return String::new();
+        };
+        let cpu = |i: usize| self.cpu.get(&i).map_or(&[][..], Vec::as_slice);
+        let mut t = format!(
+            "\nCache tiers over the L1-only layer (`{L1_ONLY}` on `/static`): medians of per-round \
+             ratios (range), and the server's CPU per request (medians).\n\n\
+             | scenario | req/s ratio to L1-only | range | CPU µs / request | L1-only CPU ÷ row's | range |\n\
+             |---|---:|---:|---:|---:|---:|\n"
+        );
+        for (i, sc) in selected.iter().enumerate() {
+            if !(is_base(sc)
+                || (sc.path == "/static" && (needs_redis(sc.variant) || sc.variant == DOWN)))
+            {
+                continue;
             }
-            let _ = writeln!(t, "| {} | {:.3}× | {lo:.3}–{hi:.3} |", sc.label, median(&r));
+            let r = paired_ratios(&samples[i], &samples[base]);
+            let (lo, hi) = range(&r);
+            let c = paired_ratios(cpu(base), cpu(i));
+            let (clo, chi) = range(&c);
+            let _ = writeln!(
+                t,
+                "| {} | {:.3}× | {lo:.3}–{hi:.3} | {:.1} | {:.3}× | {clo:.3}–{chi:.3} |",
+                sc.label,
+                median(&r),
+                median(cpu(i)),
+                median(&c),
+            );
         }
+        t
     }
-    t
 }
 
 #[cfg(test)]
 mod tests {
-    use super::l2_reads;
+    use super::{cpu_time, l2_reads};
+
+    #[test]
+    fn reads_a_process_cpu_time() {
+        assert!(cpu_time(std::process::id()).is_some());
+    }
 
     #[test]
     fn reads_the_l2_get_counters() {
