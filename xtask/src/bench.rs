@@ -403,7 +403,27 @@ fn write_benchmarks_md(table: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{median, paired_ratios};
+    use super::{SCENARIOS, median, paired_ratios, select};
+
+    #[test]
+    fn only_keeps_matching_rows_and_the_bare_rows_of_their_paths() {
+        assert_eq!(select(&[]).len(), SCENARIOS.len());
+        let rows: Vec<(&str, &str)> = select(&["tiered".into(), "hit, static".into()])
+            .iter()
+            .map(|s| (s.variant, s.path))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("bare", "/static"),
+                ("cache", "/static"),
+                ("cache-tiered", "/static"),
+                ("cache-tiered-l2", "/static"),
+                ("cache-redis-down", "/static"),
+                ("peer-http-cache-tower-server", "/static"),
+            ]
+        );
+    }
 
     #[test]
     fn paired_ratio_cancels_drift_between_rounds() {
