@@ -1,7 +1,9 @@
 //! `cargo xtask bench`: the same routes bare, behind tower-perf layers and behind the peer
 //! crates, in one run. The bench server is pinned to core 0 and `wrk` to core 1; variants are
 //! alternated over rounds and the median requests/s of each scenario is compared with `bare`
-//! on the same path.
+//! on the same path. The cache-tier rows (L1 hit, L2 hit, Redis down) are described in [`tiers`].
+
+mod tiers;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -106,6 +108,22 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
     s("bare axum, 1 ms CPU handler", "bare", "/cpu"),
     s("perf-cache-layer, 1 ms CPU handler cached", "cache", "/cpu"),
     s("perf-cache-layer hit, static 1 KiB", "cache", "/static"),
+    // The cache tiers (bench/tiers.rs): divided by the row above after the table.
+    s(
+        "perf-cache-layer tiered, L1 hit (Redis up), static 1 KiB",
+        "cache-tiered",
+        "/static",
+    ),
+    s(
+        "perf-cache-layer tiered, L2 hit (16 KiB L1, 1,000 URLs), static 1 KiB",
+        "cache-tiered-l2",
+        "/static",
+    ),
+    s(
+        "perf-cache-layer tiered, Redis down (breaker open), L1 hit, static 1 KiB",
+        "cache-redis-down",
+        "/static",
+    ),
     s(
         "perf-cache-layer hit, around the whole Router, static 1 KiB",
         "cache-outer",
@@ -128,7 +146,8 @@ struct Options {
     rounds: usize,
     duration: u32,
     connections: u32,
-    only: Option<String>,
+    /// Label substrings (`--only`, repeatable); empty: every scenario.
+    only: Vec<String>,
     write: bool,
 }
 
@@ -137,7 +156,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         rounds: 3,
         duration: 5,
         connections: 32,
-        only: None,
+        only: Vec::new(),
         write: false,
     };
     let mut it = args.iter();
@@ -159,7 +178,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     .parse()
                     .map_err(|e| format!("--connections: {e}"))?;
             }
-            "--only" => o.only = Some(value("--only")?),
+            "--only" => o.only.push(value("--only")?),
             "--write" => o.write = true,
             other => return Err(format!("unknown bench option `{other}`")),
         }
@@ -176,7 +195,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let wrk = require_tool("wrk", "`apt-get install -y wrk`")?;
     let taskset = require_tool("taskset", "`apt-get install -y util-linux`")?;
     util::run(cargo().args(["build", "--release", "--locked", "-p", "bench-server"]))?;
-    let server_bin = target_dir().join("release").join("bench-server");
+    // A copy is run: a build from another checkout sharing the target directory cannot swap
+    // the binary between variants.
+    let server_bin = target_dir().join("bench").join("bench-server");
+    std::fs::create_dir_all(target_dir().join("bench")).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(&server_bin); // still running from another run: unlink, not overwrite
+    std::fs::copy(target_dir().join("release/bench-server"), &server_bin)
+        .map_err(|e| format!("copy bench-server: {e}"))?;
     // Raise the priority of the server and wrk over background work (builds) when allowed.
     let high = std::process::Command::new("nice")
         .args(["-n", "-10", "true"])
@@ -191,21 +216,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         c
     };
 
-    let selected: Vec<Scenario> = SCENARIOS
-        .iter()
-        .copied()
-        .filter(|sc| {
-            o.only
-                .as_deref()
-                .is_none_or(|f| sc.label.contains(f) || sc.variant == "bare")
-        })
-        .collect();
+    let selected = select(&o.only);
     let mut variants: Vec<&str> = Vec::new();
     for sc in &selected {
         if !variants.contains(&sc.variant) {
             variants.push(sc.variant);
         }
     }
+    let mut tiers = tiers::Tiers::start(&variants)?;
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); selected.len()];
     for round in 0..o.rounds {
         // Alternate the order every round so drift (thermal, noisy neighbours) spreads evenly.
@@ -220,21 +238,28 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             cmd.arg(&server_bin)
                 .args(["--variant", v, "--listen", &addr.to_string()])
                 .stdout(Stdio::null());
+            tiers.env(v, &mut cmd);
             let server = Server::start(v, cmd, addr)?;
+            tiers.prepare(v, server.addr)?;
             for (i, sc) in selected
                 .iter()
                 .enumerate()
                 .filter(|(_, sc)| sc.variant == v)
             {
                 let url = format!("http://{}{}", server.addr, sc.path);
-                wrk_rps(pinned("1"), &wrk, &url, 1, o.connections)?; // warm-up
-                let rps = wrk_rps(pinned("1"), &wrk, &url, o.duration, o.connections)?;
+                let script = tiers.script(v);
+                wrk_rps(pinned("1"), &wrk, &url, 1, o.connections, script)?; // warm-up
+                let cpu = tiers::cpu_time(server.pid());
+                let rps = wrk_rps(pinned("1"), &wrk, &url, o.duration, o.connections, script)?;
+                tiers.check(v, server.addr)?;
+                tiers.record_cpu(i, server.pid(), cpu, rps * f64::from(o.duration));
                 eprintln!("round {}: {:<48} {rps:>10.0} req/s", round + 1, sc.label);
                 samples[i].push(rps);
             }
         }
     }
-    let table = render(&selected, &samples, &o);
+    let mut table = render(&selected, &samples, &o);
+    table.push_str(&tiers.summary(&selected, &samples));
     println!("\n{table}");
     let out = target_dir().join("bench");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
@@ -245,20 +270,41 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// The scenarios whose label contains one of `only` (all when empty), with the `bare` rows of
+/// their paths.
+fn select(only: &[String]) -> Vec<Scenario> {
+    let matches =
+        |sc: &Scenario| only.is_empty() || only.iter().any(|f| sc.label.contains(f.as_str()));
+    let paths: Vec<&str> = SCENARIOS
+        .iter()
+        .filter(|sc| matches(sc))
+        .map(|sc| sc.path)
+        .collect();
+    SCENARIOS
+        .iter()
+        .copied()
+        .filter(|sc| matches(sc) || (sc.variant == "bare" && paths.contains(&sc.path)))
+        .collect()
+}
+
 fn wrk_rps(
     mut cmd: Command,
     wrk: &std::path::Path,
     url: &str,
     secs: u32,
     conns: u32,
+    script: Option<&std::path::Path>,
 ) -> Result<f64, String> {
-    let text = output(cmd.arg(wrk).args([
+    cmd.arg(wrk).args([
         "-t1",
         &format!("-c{conns}"),
         &format!("-d{secs}s"),
         "--latency",
-        url,
-    ]))?;
+    ]);
+    if let Some(script) = script {
+        cmd.arg("-s").arg(script);
+    }
+    let text = output(cmd.arg(url))?;
     if let Some(line) = text
         .lines()
         .find(|l| l.contains("Non-2xx or 3xx responses"))
@@ -357,7 +403,27 @@ fn write_benchmarks_md(table: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{median, paired_ratios};
+    use super::{SCENARIOS, median, paired_ratios, select};
+
+    #[test]
+    fn only_keeps_matching_rows_and_the_bare_rows_of_their_paths() {
+        assert_eq!(select(&[]).len(), SCENARIOS.len());
+        let rows: Vec<(&str, &str)> = select(&["tiered".into(), "hit, static".into()])
+            .iter()
+            .map(|s| (s.variant, s.path))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("bare", "/static"),
+                ("cache", "/static"),
+                ("cache-tiered", "/static"),
+                ("cache-tiered-l2", "/static"),
+                ("cache-redis-down", "/static"),
+                ("peer-http-cache-tower-server", "/static"),
+            ]
+        );
+    }
 
     #[test]
     fn paired_ratio_cancels_drift_between_rounds() {

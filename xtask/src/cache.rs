@@ -1,21 +1,25 @@
-//! Real-server checks for perf-cache-layer: the HTTP caching conformance suite.
+//! Real-server checks for perf-cache-layer: the HTTP caching conformance suite, twice.
 //!
 //! Installs `http-cache-tests@0.4.5` from npm into `target/cache-tests/`, then, inside a network
 //! namespace with only loopback (`unshare --net`), starts the suite's origin server on :8000 and
 //! the `cache-proxy` example on :8010, runs the suite's client through the proxy, and classifies the
-//! results with the suite's own `determineTestResult` (so dependency-fails are not passes). Fails on
-//! a required test that does not pass and is not in `perf-cache-layer/conformance-allowlist.txt`,
-//! and when the totals drop below the acceptance bar.
+//! results with the suite's own `determineTestResult` (so dependency-fails are not passes). The
+//! suite runs once with the proxy's memory store and once with its tiered store (`--redis`) on a
+//! throwaway `redis-server`, empty when the run starts, reached through its Unix socket (the
+//! namespace has no route to the host's loopback). Each run fails on a required test that does not
+//! pass and is not in `perf-cache-layer/conformance-allowlist.txt`, and when its totals drop below
+//! the acceptance bar.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
+use crate::redis::RedisServer;
 use crate::util::{bin_path, output, project_root, require_tool, run, target_dir};
 
 const SUITE: &str = "http-cache-tests@0.4.5";
-const MIN_REQUIRED_PASS: usize = 150;
+const MIN_REQUIRED_PASS: usize = 161;
 const MIN_OPTIMAL_PASS: usize = 70;
 const MAX_ALLOWLIST: usize = 3;
 
@@ -45,7 +49,7 @@ for (const suite of tests) {
 }
 "#;
 
-/// Runs the conformance suite against the cache-proxy example.
+/// Runs the conformance suite against the cache-proxy example, with each store.
 pub(crate) fn test() -> Result<(), String> {
     let tools = [
         ("node", "apt-get install -y nodejs npm"),
@@ -53,27 +57,92 @@ pub(crate) fn test() -> Result<(), String> {
         ("unshare", "apt-get install -y util-linux"),
         ("ip", "apt-get install -y iproute2"),
         ("bash", "apt-get install -y bash"),
+        ("redis-server", "apt-get install -y redis-server"),
     ];
     for (tool, how) in tools {
         require_tool(tool, how)?;
     }
     crate::util::build_workspace()?;
-    let proxy = bin_path("cache-proxy");
     let work = target_dir().join("cache-tests");
     let suite = work.join("node_modules/http-cache-tests");
     install(&work, &suite)?;
     fs::write(work.join("summarize.mjs"), SUMMARIZE)
         .map_err(|e| format!("write summarize.mjs: {e}"))?;
-    let results = work.join("results.json");
+    let memory = conformance(&work, &suite, "memory", None);
+    let tiered = RedisServer::start("redis-conformance").and_then(|redis| {
+        let outcome = conformance(&work, &suite, "tiered", Some(&redis.unix_url()))?;
+        used(&redis)?;
+        Ok(outcome)
+    });
+    println!("\nconformance, required passes (need {MIN_REQUIRED_PASS} each):");
+    let mut errors = Vec::new();
+    for (store, run) in [("memory store", &memory), ("tiered store", &tiered)] {
+        match run {
+            Ok(r) => println!("  {store:<13} {} in {:.0} s", r.required_pass, r.secs),
+            Err(e) => {
+                println!("  {store:<13} FAILED");
+                errors.push(format!("{store}: {e}"));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("\n"))
+    }
+}
+
+/// Fails unless the tiered run wrote to Redis and read from it: the store is fail-open, so a
+/// proxy that never reached Redis would pass the suite on its L1 alone.
+fn used(redis: &RedisServer) -> Result<(), String> {
+    let keys = redis.cli(&["DBSIZE"])?.trim().parse::<u64>().unwrap_or(0);
+    let hits = redis.info("keyspace_hits")?;
+    let commands = redis.info("total_commands_processed")?;
+    println!("  Redis after the run: {keys} keys, {hits} key reads found, {commands} commands");
+    if keys == 0 || hits == 0 {
+        return Err("the tiered run left no keys in Redis or read none: cache-proxy never used it (see proxy-tiered.log)".into());
+    }
+    Ok(())
+}
+
+/// What one run of the suite measured.
+struct Outcome {
+    required_pass: usize,
+    secs: f64,
+}
+
+/// One run of the suite through `cache-proxy`, with the tiered store when `redis` is given.
+#[expect(
+    clippy::disallowed_types,
+    reason = "the wall-clock length of a run, for the CI budget"
+)]
+fn conformance(
+    work: &Path,
+    suite: &Path,
+    name: &str,
+    redis: Option<&str>,
+) -> Result<Outcome, String> {
+    let results = work.join(format!("results-{name}.json"));
     let _ = fs::remove_file(&results);
-    run_suite(&work, &suite, &proxy, &results)?;
+    let start = std::time::Instant::now();
+    run_suite(work, suite, name, redis, &results)?;
+    let secs = start.elapsed().as_secs_f64();
     let tsv = output(
         Command::new("node")
             .arg(work.join("summarize.mjs"))
-            .arg(&suite)
+            .arg(suite)
             .arg(&results),
     )?;
-    evaluate(&tsv)
+    let store = match redis {
+        Some(url) => format!("tiered store, Redis at {url}"),
+        None => "memory store".to_owned(),
+    };
+    println!("\ncache-tests ({SUITE}) through cache-proxy, {store}, {secs:.0} s:");
+    let required_pass = evaluate(&tsv)?;
+    Ok(Outcome {
+        required_pass,
+        secs,
+    })
 }
 
 fn install(work: &Path, suite: &Path) -> Result<(), String> {
@@ -93,15 +162,23 @@ fn install(work: &Path, suite: &Path) -> Result<(), String> {
     ]))
 }
 
-fn run_suite(work: &Path, suite: &Path, proxy: &Path, results: &Path) -> Result<(), String> {
+fn run_suite(
+    work: &Path,
+    suite: &Path,
+    name: &str,
+    redis: Option<&str>,
+    results: &Path,
+) -> Result<(), String> {
+    let proxy = bin_path("cache-proxy");
     // Inside the namespace: loopback up, origin on :8000, proxy on :8010, wait for both, run the client.
     let script = r#"
 set -u
 ip link set lo up
 cd "$SUITE"
 npm_config_port=8000 npm_config_protocol=http npm_config_pidfile="$WORK/server.pid" \
-  node server/server.mjs > "$WORK/server.log" 2>&1 & SRV=$!
-"$PROXY" --listen 127.0.0.1:8010 --origin http://127.0.0.1:8000 --set-cookie store > "$WORK/proxy.log" 2>&1 & PX=$!
+  node server/server.mjs > "$WORK/server-$RUN.log" 2>&1 & SRV=$!
+"$PROXY" --listen 127.0.0.1:8010 --origin http://127.0.0.1:8000 --set-cookie store \
+  ${PROXY_REDIS:+--redis "$PROXY_REDIS"} > "$WORK/proxy-$RUN.log" 2>&1 & PX=$!
 trap 'kill $SRV $PX 2>/dev/null; wait' EXIT
 for port in 8000 8010; do
   for _ in $(seq 300); do
@@ -109,18 +186,27 @@ for port in 8000 8010; do
     sleep 0.1
   done
 done
-npm run --silent cli --base=http://127.0.0.1:8010 > "$RESULTS" 2> "$WORK/client.log"
+npm run --silent cli --base=http://127.0.0.1:8010 > "$RESULTS" 2> "$WORK/client-$RUN.log"
 "#;
+    let redis_arg = redis
+        .map(|url| format!(" --redis {url}"))
+        .unwrap_or_default();
     eprintln!(
-        "$ unshare --net bash -c '<origin :8000, {} :8010, client>'",
+        "$ unshare --net bash -c '<origin :8000, {}{redis_arg} :8010, client>'",
         proxy.display()
     );
-    let status = Command::new("unshare")
-        .args(["--net", "bash", "-c", script])
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--net", "bash", "-c", script])
         .env("SUITE", suite)
         .env("WORK", work)
-        .env("PROXY", proxy)
-        .env("RESULTS", results)
+        .env("PROXY", &proxy)
+        .env("RUN", name)
+        .env("RESULTS", results);
+    match redis {
+        Some(url) => cmd.env("PROXY_REDIS", url),
+        None => cmd.env_remove("PROXY_REDIS"),
+    };
+    let status = cmd
         .status()
         .map_err(|e| format!("could not start unshare: {e}"))?;
     if !status.success() {
@@ -132,7 +218,7 @@ npm run --silent cli --base=http://127.0.0.1:8010 > "$RESULTS" 2> "$WORK/client.
     let size = fs::metadata(results).map(|m| m.len()).unwrap_or(0);
     if size < 100 {
         return Err(format!(
-            "the suite produced no results; see {}/client.log",
+            "the suite produced no results; see {}/client-{name}.log",
             work.display()
         ));
     }
@@ -168,7 +254,8 @@ fn allowlist() -> Result<BTreeMap<String, String>, String> {
     Ok(list)
 }
 
-fn evaluate(tsv: &str) -> Result<(), String> {
+/// Prints the summary of one run; returns its required passes.
+fn evaluate(tsv: &str) -> Result<usize, String> {
     let allow = allowlist()?;
     let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut outcome: BTreeMap<&str, &str> = BTreeMap::new();
@@ -213,7 +300,6 @@ fn evaluate(tsv: &str) -> Result<(), String> {
     };
     let required_pass = n("required", "pass");
     let optimal_pass = n("optimal", "pass");
-    println!("cache-tests ({SUITE}) through cache-proxy:");
     println!(
         "  required: {required_pass} pass / {} fail / {} dependency-fail / {} setup-fail / {} retry (of {})",
         n("required", "fail"),
@@ -266,5 +352,5 @@ fn evaluate(tsv: &str) -> Result<(), String> {
             "conformance below the bar: {required_pass} required (need {MIN_REQUIRED_PASS}), {optimal_pass} optimal (need {MIN_OPTIMAL_PASS})"
         ));
     }
-    Ok(())
+    Ok(required_pass)
 }

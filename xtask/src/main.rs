@@ -4,8 +4,8 @@
 //!   `-D warnings`, each library crate built with each of its features alone (cargo-hack), then the
 //!   checks against real servers and tools (promtool on the showcase's `/metrics`, each crate's own).
 //! - `cargo xtask bench [--rounds N] [--duration SECS] [--only LABEL] [--write]`: the side-by-side
-//!   throughput harness (bench-server pinned to core 0, wrk to core 1); `--write` updates
-//!   `BENCHMARKS.md`.
+//!   throughput harness (bench-server pinned to core 0, wrk to core 1; a throwaway redis-server
+//!   for the cache-tier rows); `--only` is repeatable; `--write` updates `BENCHMARKS.md`.
 //!
 //! Keep dependencies minimal: this crate builds before every task (serde_json only, to read the
 //! dashboard and Prometheus's answers).
@@ -44,7 +44,9 @@ tasks:
   gate-accuracy        perf-budget gate's p50/p99 vs the server's view and wrk (--secs N)
   bench                side-by-side throughput table (bare vs tower-perf vs peers)
                        --rounds N (default 3)  --duration SECS (default 5)
-                       --only SUBSTRING (scenario labels)  --write (update BENCHMARKS.md)
+                       --only SUBSTRING (scenario labels; repeatable; adds the bare
+                       rows of their paths)  --write (update BENCHMARKS.md)
+                       (the cache-tier rows start a redis-server)
 ";
 
 fn main() -> ExitCode {
