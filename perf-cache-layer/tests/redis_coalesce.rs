@@ -8,9 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use redis_support::{Got, Instance, Origin, free_port, get, instance, namespace, shared_or_own};
+use futures_util::StreamExt;
+use redis_support::{
+    Got, Instance, Origin, buses_up, free_port, get, instance, namespace, shared_or_own,
+};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// A slow origin: every `GET` waits at the gate after it is counted.
 fn gated(cache_control: &'static str) -> (Origin, Arc<Semaphore>) {
@@ -71,6 +75,13 @@ async fn a_cold_miss_on_two_instances_calls_the_origin_once() {
     let ns = namespace("fill");
     let (origin, gate) = gated("");
     let (a, b) = two(&url, &ns, &origin, Some(Duration::from_secs(5)));
+    buses_up(&[&a.store, &b.store]).await;
+    let mut bus = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_async_pubsub()
+        .await
+        .unwrap();
+    bus.subscribe(format!("pc:{ns}:bus")).await.unwrap();
 
     let (on_a, on_b) = a_then_b(&a, &b, &origin).await;
     assert_eq!(
@@ -78,8 +89,27 @@ async fn a_cold_miss_on_two_instances_calls_the_origin_once() {
         1,
         "B waits for A's fill"
     );
+    let released = Instant::now();
     gate.add_permits(100);
     let (on_a, on_b) = (on_a.await.unwrap(), on_b.await.unwrap());
+    println!(
+        "B served A's fill {:?} after the origin answered",
+        released.elapsed()
+    );
+    // The release told the waiting instances (an unnumbered `Filled` message naming the key).
+    let mut messages = bus.on_message();
+    let told = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            let msg = messages.next().await.expect("subscribed");
+            let payload = msg.get_payload_bytes();
+            if payload.windows(5).any(|w| w == b"/cold") {
+                return payload.to_vec();
+            }
+        }
+    })
+    .await
+    .expect("a fill-ended message on the bus");
+    assert!(!told.contains(&b'#'), "unnumbered: {told:?}");
     assert_eq!((on_a.status, on_b.status), (200, 200));
     assert_eq!((&on_a.body[..], &on_b.body[..]), (&b"v0"[..], &b"v0"[..]));
     assert!(

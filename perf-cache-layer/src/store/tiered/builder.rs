@@ -194,6 +194,7 @@ impl TieredStoreBuilder {
             shed: self.shed.then_some(self.open_for),
             coalesce: self.coalesce,
             filling: Mutex::default(),
+            waiting: Arc::default(),
             _stop: stop,
         });
         runtime.spawn(writer(inner.writer(), rx, stopped.clone()));
@@ -207,6 +208,7 @@ impl TieredStoreBuilder {
             interval: self.interval,
             pending: inner.pending.clone(),
             tombstone: self.tombstone,
+            waiting: inner.waiting.clone(),
         };
         runtime.spawn(bus.run(stopped));
         Ok(TieredStore { inner })

@@ -6,8 +6,9 @@
 //!   at once (not through the background queue, where it could wait behind other writes), then
 //!   releases the lease; when it is not stored, [`fill_done`](TieredStore::fill_done) releases it.
 //!   The release is a compare-and-delete (the lease is deleted only if it is still ours).
-//! - **the others** poll, with a backoff from 5 ms to 50 ms: first whether the lease is still held,
-//!   then the entry. An entry is served as an L2 hit. A released lease without an entry means the
+//! - **the others** poll, with a backoff from 5 ms to 50 ms, and at once when the bus says the
+//!   fill ended (the release publishes an unnumbered `Filled` message, which older instances
+//!   ignore): first whether the lease is still held, then the entry. An entry is served as an L2 hit. A released lease without an entry means the
 //!   holder stored nothing (`no-store`, too large, an error, or it was dropped): they go to the
 //!   origin at once rather than wait out `max_wait`. After `max_wait` they go to the origin too.
 //! - Redis unreachable, the breaker open, or any error: straight to the origin. Coalescing never
@@ -17,19 +18,23 @@
 //!
 //! [`coalesce_misses`]: super::TieredStoreBuilder::coalesce_misses
 
-use std::sync::{Arc, PoisonError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::RedisResult;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::bus::{self, Kind};
 use super::l2::Remote;
 use super::{TieredStore, stats};
 use crate::store::{CacheStore, CachedResponse, Fill};
 
-/// Deletes `KEYS[1]` only if it still holds `ARGV[1]`.
+/// Deletes `KEYS[1]` only if it still holds `ARGV[1]`, and then publishes `ARGV[3]` on the bus
+/// `ARGV[2]` (unnumbered: a wake-up, not an invalidation).
 const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
-    return redis.call('DEL', KEYS[1]) else return 0 end";
+    redis.call('DEL', KEYS[1]) redis.call('PUBLISH', ARGV[2], ARGV[3]) return 1 end return 0";
 /// The first and the longest pause between two polls of a waiting instance.
 const FIRST_POLL: Duration = Duration::from_millis(5);
 const MAX_POLL: Duration = Duration::from_millis(50);
@@ -62,16 +67,50 @@ impl Remote {
             .await
     }
 
-    /// Releases `key`'s fill lease if `me` still holds it.
+    /// Releases `key`'s fill lease if `me` still holds it, and tells the waiting instances.
     pub(crate) async fn release_fill(&self, key: &str, me: u64) -> RedisResult<()> {
         let mut conn = self.conn.clone();
+        let msg = bus::message(me, Kind::Filled(key.to_owned()));
         redis::cmd("EVAL")
             .arg(RELEASE)
             .arg(1)
             .arg(self.keys.fill(key))
             .arg(me)
+            .arg(self.keys.channel())
+            .arg(msg)
             .query_async(&mut conn)
             .await
+    }
+}
+
+/// The keys this instance waits for another's fill of (one waiter per key: in-process
+/// coalescing comes first), woken by the bus when a fill ends.
+#[derive(Debug, Default)]
+pub(crate) struct Waiting {
+    keys: Mutex<HashMap<String, watch::Sender<()>>>,
+}
+
+impl Waiting {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<()>>> {
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts waiting for `key`: the receiver sees a change when its fill ends.
+    fn start(&self, key: &str) -> watch::Receiver<()> {
+        let (tx, rx) = watch::channel(());
+        self.lock().insert(key.to_owned(), tx);
+        rx
+    }
+
+    fn stop(&self, key: &str) {
+        self.lock().remove(key);
+    }
+
+    /// A fill of `key` ended (a bus message): its waiter looks now.
+    pub(crate) fn wake(&self, key: &str) {
+        if let Some(tx) = self.lock().get(key) {
+            tx.send_replace(());
+        }
     }
 }
 
@@ -121,33 +160,56 @@ impl TieredStore {
 
     /// Waits up to `max_wait` for the lease holder's entry.
     async fn follow(&self, key: &str, max_wait: Duration) -> Fill {
+        let waiting = &self.inner.waiting;
+        let woken = waiting.start(key);
+        let result = self.poll_until(key, max_wait, woken).await;
+        waiting.stop(key);
+        match result {
+            Polled::Found(found) => {
+                for entry in found.iter().rev() {
+                    let _ = self.inner.l1.put(key, entry.clone()).await;
+                }
+                stats::fill("follower_hit");
+                Fill::Filled(found.into())
+            }
+            Polled::Held => {
+                stats::fill("follower_timeout");
+                Fill::Fetch
+            }
+            Polled::Released => {
+                stats::fill("follower_unfilled");
+                Fill::Fetch
+            }
+            Polled::Failed => {
+                stats::fill("error");
+                Fill::Fetch
+            }
+        }
+    }
+
+    /// Polls with a backoff, and at once when the bus says a fill of `key` ended, until the
+    /// lease is released or `max_wait` has passed (then [`Polled::Held`]).
+    async fn poll_until(
+        &self,
+        key: &str,
+        max_wait: Duration,
+        mut woken: watch::Receiver<()>,
+    ) -> Polled {
         let deadline = Instant::now() + max_wait;
         let mut pause = FIRST_POLL;
         loop {
             let now = Instant::now();
             if now >= deadline {
-                stats::fill("follower_timeout");
-                return Fill::Fetch;
+                return Polled::Held;
             }
-            tokio::time::sleep(pause.min(deadline - now)).await;
+            tokio::select! {
+                () = tokio::time::sleep(pause.min(deadline - now)) => {}
+                _ = woken.changed() => {}
+            }
             pause = (pause * 2).min(MAX_POLL);
             match self.poll(key).await {
                 Polled::Held => {}
-                Polled::Found(found) => {
-                    for entry in found.iter().rev() {
-                        let _ = self.inner.l1.put(key, entry.clone()).await;
-                    }
-                    stats::fill("follower_hit");
-                    return Fill::Filled(found.into());
-                }
-                Polled::Released => {
-                    stats::fill("follower_unfilled");
-                    return Fill::Fetch;
-                }
-                Polled::Failed => {
-                    stats::fill("error");
-                    return Fill::Fetch;
-                }
+                done => return done,
             }
         }
     }

@@ -129,6 +129,8 @@ struct Inner {
     coalesce: Option<Duration>,
     /// Keys this instance holds the fill lease of (at most one per key in flight).
     filling: Mutex<HashSet<String>>,
+    /// Keys this instance waits for another's fill of.
+    waiting: Arc<fill::Waiting>,
     _stop: watch::Sender<()>,
 }
 
