@@ -138,7 +138,19 @@ impl TieredStoreBuilder {
     ///
     /// Off by default (each instance goes to the origin on its own cold miss: no Redis round
     /// trip on the miss path, N instances make up to N origin calls). `Duration::ZERO` turns it
-    /// off. See [`TieredStore`] for an example.
+    /// off.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use perf_cache_layer::{CacheLayer, TieredStore};
+    ///
+    /// let store = TieredStore::builder("redis://127.0.0.1:6379/")
+    ///     .coalesce_misses(Duration::from_secs(2))
+    ///     .build()?;
+    /// let layer = CacheLayer::builder().store(store).build()?;
+    /// # let _ = layer; Ok(()) }
+    /// ```
     pub fn coalesce_misses(mut self, max_wait: Duration) -> Self {
         self.coalesce = (!max_wait.is_zero()).then_some(max_wait);
         self
