@@ -197,3 +197,27 @@ async fn with_redis_down_both_instances_go_to_the_origin() {
     }
     assert_eq!(origin.calls.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_slower_than_max_wait_sends_the_others_to_the_origin() {
+    let (url, _own) = shared_or_own().await;
+    let ns = namespace("slowfill");
+    let (origin, gate) = gated("");
+    let (a, b) = two(&url, &ns, &origin, Some(Duration::from_millis(200)));
+
+    let on_a = spawn_get(&a);
+    origin_calls(&origin, 1).await;
+    let on_b = spawn_get(&b);
+    // A's origin call is still held: B gives up waiting and calls the origin itself.
+    origin_calls(&origin, 2).await;
+    gate.add_permits(100);
+    for got in [on_a.await.unwrap(), on_b.await.unwrap()] {
+        assert_eq!((got.status, &got.body[..]), (200, &b"v0"[..]));
+        assert!(
+            got.cache_status.contains("fwd=uri-miss"),
+            "{}",
+            got.cache_status
+        );
+    }
+    assert_eq!(origin.calls.load(Ordering::SeqCst), 2);
+}
