@@ -8,9 +8,10 @@
 //!   The release is a compare-and-delete (the lease is deleted only if it is still ours).
 //! - **the others** poll, with a backoff from 5 ms to 50 ms, and at once when the bus says the
 //!   fill ended (the release publishes an unnumbered `Filled` message, which older instances
-//!   ignore): first whether the lease is still held, then the entry. An entry is served as an L2 hit. A released lease without an entry means the
-//!   holder stored nothing (`no-store`, too large, an error, or it was dropped): they go to the
-//!   origin at once rather than wait out `max_wait`. After `max_wait` they go to the origin too.
+//!   ignore): first whether the lease is still held, then the entry. An entry is served as an L2
+//!   hit. A released lease without an entry means the holder stored nothing (`no-store`, too
+//!   large, an error, or it was dropped): they go to the origin at once rather than wait out
+//!   `max_wait`. After `max_wait` they go to the origin too.
 //! - Redis unreachable, the breaker open, or any error: straight to the origin. Coalescing never
 //!   fails a request.
 //!
@@ -95,15 +96,12 @@ impl Waiting {
         self.keys.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts waiting for `key`: the receiver sees a change when its fill ends.
-    fn start(&self, key: &str) -> watch::Receiver<()> {
+    /// Starts waiting for `key`: the receiver sees a change when its fill ends. The wait ends
+    /// when the guard is dropped (also when the request is).
+    fn start<'a>(&'a self, key: &'a str) -> (watch::Receiver<()>, WaitGuard<'a>) {
         let (tx, rx) = watch::channel(());
         self.lock().insert(key.to_owned(), tx);
-        rx
-    }
-
-    fn stop(&self, key: &str) {
-        self.lock().remove(key);
+        (rx, WaitGuard { waiting: self, key })
     }
 
     /// A fill of `key` ended (a bus message): its waiter looks now.
@@ -111,6 +109,18 @@ impl Waiting {
         if let Some(tx) = self.lock().get(key) {
             tx.send_replace(());
         }
+    }
+}
+
+/// Removes a key from [`Waiting`] when dropped.
+struct WaitGuard<'a> {
+    waiting: &'a Waiting,
+    key: &'a str,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        self.waiting.lock().remove(self.key);
     }
 }
 
@@ -160,10 +170,9 @@ impl TieredStore {
 
     /// Waits up to `max_wait` for the lease holder's entry.
     async fn follow(&self, key: &str, max_wait: Duration) -> Fill {
-        let waiting = &self.inner.waiting;
-        let woken = waiting.start(key);
+        let (woken, waiting) = self.inner.waiting.start(key);
         let result = self.poll_until(key, max_wait, woken).await;
-        waiting.stop(key);
+        drop(waiting);
         match result {
             Polled::Found(found) => {
                 for entry in found.iter().rev() {
@@ -294,5 +303,29 @@ impl TieredStore {
 fn spawn(task: impl Future<Output = ()> + Send + 'static) {
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(task);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiter_is_woken_by_its_key_only_and_forgotten_when_dropped() {
+        let waiting = Waiting::default();
+        let (mut woken, guard) = waiting.start("/a");
+        waiting.wake("/b");
+        assert!(!woken.has_changed().unwrap(), "another key's fill");
+        waiting.wake("/a");
+        tokio::time::timeout(Duration::from_millis(1), woken.changed())
+            .await
+            .expect("woken at once")
+            .unwrap();
+        drop(guard);
+        assert!(
+            waiting.lock().is_empty(),
+            "a dropped wait leaves nothing behind"
+        );
+        waiting.wake("/a");
     }
 }
