@@ -23,8 +23,8 @@ pub use self::rfc::conditional::EtagMode;
 pub use self::rfc::policy::SetCookiePolicy;
 pub use self::service::Cache;
 pub use self::store::{
-    CacheStore, CachedResponse, CachedResponseBuilder, DecodeError, DecodeErrorKind, MemoryStore,
-    MemoryStoreBuilder, StoreError, Tier,
+    CacheStore, CachedResponse, CachedResponseBuilder, DecodeError, DecodeErrorKind, Fill,
+    MemoryStore, MemoryStoreBuilder, StoreError, Tier,
 };
 #[cfg(feature = "redis")]
 pub use self::store::{TieredStore, TieredStoreBuilder, TieredStoreError};

@@ -5,6 +5,8 @@
 mod redis_support;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use http::Method;
@@ -12,6 +14,7 @@ use metrics_util::debugging::DebuggingRecorder;
 use redis_support::{
     Origin, buses_up, call, get, instance, l2_entries, namespace, shared_or_own, tiered,
 };
+use tokio::sync::Semaphore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn l2_metrics_are_recorded_with_bounded_labels() {
@@ -38,6 +41,31 @@ async fn l2_metrics_are_recorded_with_bounded_labels() {
     redis_support::redis_cmd::<i64>(&url, &["INCRBY", &seq, "10"])
         .await
         .unwrap();
+    // A cold miss on two instances that coalesce them: C fills, D waits for C's entry.
+    let gate = Arc::new(Semaphore::new(0));
+    let slow = Origin {
+        gate: Some(gate.clone()),
+        ..Origin::default()
+    };
+    // (A namespace of their own: the tag `items` was purged just now, within the clock skew.)
+    let ns2 = namespace("metrics-fill");
+    let coalescing = || tiered(&url, &ns2).coalesce_misses(Duration::from_secs(5));
+    let c = instance(coalescing().build().unwrap(), &slow);
+    let mut d = instance(coalescing().build().unwrap(), &slow);
+    let mut c_svc = c.svc.clone();
+    let on_c = tokio::spawn(async move { get(&mut c_svc, "/cold").await });
+    while slow.calls.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let on_d = tokio::spawn(async move { get(&mut d.svc, "/cold").await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    gate.add_permits(10);
+    let (_, on_d) = (on_c.await.unwrap(), on_d.await.unwrap());
+    assert!(
+        on_d.cache_status.contains("detail=l2"),
+        "{}",
+        on_d.cache_status
+    );
     tokio::time::sleep(Duration::from_millis(1200)).await;
 
     let mut seen = BTreeSet::new();
@@ -74,6 +102,8 @@ async fn l2_metrics_are_recorded_with_bounded_labels() {
         "perf.cache.l2.breaker_state{}",
         "perf.cache.l2.write_queue{}",
         "perf.cache.l2.bus_up{}",
+        "perf.cache.l2.fills{result=leader}",
+        "perf.cache.l2.fills{result=follower_hit}",
     ] {
         assert!(seen.contains(expected), "missing {expected}");
     }

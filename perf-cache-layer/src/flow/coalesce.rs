@@ -4,6 +4,10 @@
 //! become *waiters*. When the leader has stored the response it publishes the entry; a waiter whose
 //! `Vary` selection matches serves it. If the response was not shareable (uncacheable, too large,
 //! `private`), the leader was cancelled, or the wait timed out, each waiter makes its own call.
+//!
+//! Across instances, the leader then asks the store ([`CacheStore::fill`](crate::CacheStore::fill)):
+//! a store shared by several instances may make it wait for another instance's entry, or make it
+//! the fleet's one filler; [`FillDone`] tells the store when that fill ends.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::flow::generation::Generations;
+use crate::shared::Shared;
 use crate::store::CachedResponse;
 
 /// What the leader published: `None` = nothing shareable.
@@ -89,6 +94,29 @@ impl Leader {
 impl Drop for Leader {
     fn drop(&mut self) {
         self.remove();
+    }
+}
+
+/// Ends a fill the store granted across instances ([`Fill::Lead`](crate::store::Fill::Lead)):
+/// calls [`CacheStore::fill_done`](crate::CacheStore::fill_done) when dropped, after the
+/// response was stored, or when the request was dropped half-way.
+pub(crate) struct FillDone {
+    shared: Arc<Shared>,
+    key: String,
+}
+
+impl FillDone {
+    pub(crate) fn new(shared: &Arc<Shared>, key: &str) -> Self {
+        Self {
+            shared: shared.clone(),
+            key: key.to_owned(),
+        }
+    }
+}
+
+impl Drop for FillDone {
+    fn drop(&mut self) {
+        self.shared.store.fill_done(&self.key);
     }
 }
 

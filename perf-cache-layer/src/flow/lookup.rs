@@ -10,14 +10,14 @@ use http_body::Body;
 use tower_service::Service;
 
 use crate::body::ResponseBody;
-use crate::flow::coalesce::{self, Role};
+use crate::flow::coalesce::{self, FillDone, Role};
 use crate::flow::serve::{Asked, Served, gateway_timeout, serve, shed};
 use crate::flow::{RequestCtx, fetch, revalidate};
 use crate::rfc::directives::RequestDirectives;
 use crate::rfc::reuse::{self, Decision, Reuse};
 use crate::rfc::{conditional, key};
 use crate::shared::Shared;
-use crate::store::{CachedResponse, Tier};
+use crate::store::{CachedResponse, Fill, Tier};
 
 /// How long a background refresh holds the store's refresh lease (longer than an origin fetch).
 const REFRESH_LEASE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -101,7 +101,26 @@ where
         return fetch::miss(shared, inner, parts, body, ctx, None).await;
     }
     match shared.inflight.join(&ctx.key) {
-        Role::Leader(leader) => fetch::miss(shared, inner, parts, body, ctx, Some(leader)).await,
+        Role::Leader(leader) => match shared.store.fill(&ctx.key).await {
+            Fill::Lead => {
+                let _done = FillDone::new(&shared, &ctx.key);
+                fetch::miss(shared.clone(), inner, parts, body, ctx, Some(leader)).await
+            }
+            Fill::Filled(variants) => {
+                let entry = select(&variants, &parts.headers).cloned();
+                let age = entry.as_ref().map(|e| e.freshness.age(shared.clock.now()));
+                if let (Some(entry), Some(age)) = (entry, age)
+                    && matches!(decide(&shared, &ctx.rq, &entry, age), Decision::Fresh)
+                {
+                    leader.publish(Some(entry.clone()));
+                    crate::metrics::increment(crate::metrics::SHARED_HITS);
+                    let asked = self::asked(&parts, timing);
+                    return Ok(serve(&shared, asked, &entry, age, Served::SharedHit));
+                }
+                fetch::miss(shared, inner, parts, body, ctx, Some(leader)).await
+            }
+            _ => fetch::miss(shared, inner, parts, body, ctx, Some(leader)).await,
+        },
         Role::Waiter(rx) => {
             crate::metrics::increment(crate::metrics::COALESCED);
             match coalesce::wait(rx, shared.coalesce_timeout).await {

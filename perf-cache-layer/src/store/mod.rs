@@ -74,6 +74,23 @@ pub enum Tier {
     Shared,
 }
 
+/// What [`CacheStore::fill`] decided for a cold miss (no stored variant at all).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Fill {
+    /// Go to the origin, uncoordinated: the store does not coalesce across instances (the
+    /// default), or it could not (its shared tier is down), or the wait for another instance
+    /// ended without an entry.
+    Fetch,
+    /// Go to the origin as the one instance filling `key`. The layer stores the response as
+    /// usual (or not), then calls [`fill_done`](CacheStore::fill_done), also when the request is
+    /// dropped half-way.
+    Lead,
+    /// Another instance filled `key` while this one waited: its variants, served as a hit from
+    /// the shared tier (`Cache-Status: …; hit; detail=l2`) when one matches and is fresh.
+    Filled(Variants),
+}
+
 /// A store failure (the layer treats it as a miss and keeps serving).
 #[derive(Debug)]
 pub struct StoreError(Box<dyn std::error::Error + Send + Sync>);
@@ -174,6 +191,25 @@ pub trait CacheStore: Send + Sync + 'static {
     fn refresh_lease<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, bool> {
         let _ = (key, ttl);
         Box::pin(std::future::ready(true))
+    }
+
+    /// Coordinates a cold miss on `key` with the other instances sharing this store: one of them
+    /// goes to the origin ([`Fill::Lead`]), the others wait (bounded) for its entry
+    /// ([`Fill::Filled`]), or go to the origin themselves when it does not come ([`Fill::Fetch`]).
+    /// The layer asks once per instance and key: in-process coalescing comes first. A store must
+    /// never fail a request here; when unsure it answers [`Fill::Fetch`]. The default, right for
+    /// a store of one instance, is [`Fill::Fetch`] at once.
+    fn fill<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Fill> {
+        let _ = key;
+        Box::pin(std::future::ready(Fill::Fetch))
+    }
+
+    /// The fill of `key` that [`fill`](CacheStore::fill) granted ([`Fill::Lead`]) has ended, after
+    /// the [`put`](CacheStore::put) of its response if it was stored. Called from `Drop` too, so
+    /// it must not block: a store that releases something remote spawns the call. The default
+    /// does nothing.
+    fn fill_done(&self, key: &str) {
+        let _ = key;
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod acceptance;
 mod edge;
+mod fill;
 mod regressions;
 mod semantics;
 mod validation;

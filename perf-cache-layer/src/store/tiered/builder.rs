@@ -1,8 +1,8 @@
 //! [`TieredStoreBuilder`]: the settings, and the start of the background tasks.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -58,6 +58,7 @@ pub struct TieredStoreBuilder {
     pub(super) skew: Duration,
     pub(super) tombstone: Duration,
     pub(super) shed: bool,
+    pub(super) coalesce: Option<Duration>,
 }
 
 impl TieredStoreBuilder {
@@ -121,6 +122,40 @@ impl TieredStoreBuilder {
         self
     }
 
+    /// Coalesces cold misses across instances: when L1 and Redis both miss, one instance (the
+    /// holder of a fill lease in Redis) goes to the origin; the others wait up to `max_wait` for
+    /// its entry and serve it as an L2 hit (`Cache-Status: …; hit; detail=l2`). Each instance
+    /// takes part with one request per key; its other requests wait in process as always.
+    ///
+    /// The holder's stored response is written to Redis at once (not through the write queue),
+    /// then the lease is released. The others go to the origin themselves as soon as the lease is
+    /// released with nothing stored (`no-store`, too large, an error), after `max_wait`, or when
+    /// Redis fails: coalescing never fails a request. The lease lasts `max_wait`, so a crashed
+    /// holder delays the others by that much at most. Choose `max_wait` above the origin's usual
+    /// latency and below the layer's
+    /// [`coalesce_timeout`](crate::CacheLayerBuilder::coalesce_timeout) (in-process waiters give
+    /// up after that).
+    ///
+    /// Off by default (each instance goes to the origin on its own cold miss: no Redis round
+    /// trip on the miss path, N instances make up to N origin calls). `Duration::ZERO` turns it
+    /// off.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use perf_cache_layer::{CacheLayer, TieredStore};
+    ///
+    /// let store = TieredStore::builder("redis://127.0.0.1:6379/")
+    ///     .coalesce_misses(Duration::from_secs(2))
+    ///     .build()?;
+    /// let layer = CacheLayer::builder().store(store).build()?;
+    /// # let _ = layer; Ok(()) }
+    /// ```
+    pub fn coalesce_misses(mut self, max_wait: Duration) -> Self {
+        self.coalesce = (!max_wait.is_zero()).then_some(max_wait);
+        self
+    }
+
     /// Builds the store and starts its background tasks (connection, writer, bus). Redis need not
     /// be reachable: the store serves from L1 and the origin until it is.
     ///
@@ -169,6 +204,9 @@ impl TieredStoreBuilder {
             tombstone: self.tombstone,
             pending: Arc::default(),
             shed: self.shed.then_some(self.open_for),
+            coalesce: self.coalesce,
+            filling: Mutex::default(),
+            waiting: Arc::default(),
             _stop: stop,
         });
         runtime.spawn(writer(inner.writer(), rx, stopped.clone()));
@@ -182,6 +220,7 @@ impl TieredStoreBuilder {
             interval: self.interval,
             pending: inner.pending.clone(),
             tombstone: self.tombstone,
+            waiting: inner.waiting.clone(),
         };
         runtime.spawn(bus.run(stopped));
         Ok(TieredStore { inner })

@@ -15,6 +15,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use super::fill::Waiting;
 use super::l2::{Remote, unix_ms};
 use super::recent::{Recent, recent_key};
 use super::replay::Pending;
@@ -31,6 +32,10 @@ pub(crate) enum Kind {
     /// A soft tag purge: mark stale from the message's time. (Appended last: postcard numbers
     /// variants in order, so older instances keep decoding the others, and skip this one.)
     SoftTag(String),
+    /// A fill of a cold miss ended (stored or not): instances waiting for it look now. Sent
+    /// unnumbered (a wake-up, not an invalidation), so older instances, which cannot decode it,
+    /// see no gap.
+    Filled(String),
 }
 
 impl Kind {
@@ -41,6 +46,7 @@ impl Kind {
             Self::All => "all",
             Self::Heartbeat => "heartbeat",
             Self::SoftTag(_) => "soft_tag",
+            Self::Filled(_) => "filled",
         }
     }
 }
@@ -98,6 +104,7 @@ pub(crate) struct Bus {
     pub(crate) interval: Duration,
     pub(crate) pending: Arc<Pending>,
     pub(crate) tombstone: Duration,
+    pub(crate) waiting: Arc<Waiting>,
 }
 
 impl Bus {
@@ -198,6 +205,10 @@ impl Bus {
         if msg.from == self.me || matches!(msg.kind, Kind::Heartbeat) {
             return;
         }
+        if let Kind::Filled(key) = &msg.kind {
+            self.waiting.wake(key);
+            return;
+        }
         stats::invalidation("received", msg.kind.label());
         let now = unix_ms(SystemTime::now());
         stats::lag(Duration::from_millis(now.saturating_sub(msg.at_ms)));
@@ -219,7 +230,7 @@ impl Bus {
                 self.recent.mark(recent_key('*', ""));
                 self.l1.purge_all().await
             }
-            Kind::Heartbeat => Ok(()),
+            Kind::Heartbeat | Kind::Filled(_) => Ok(()),
         };
     }
 }

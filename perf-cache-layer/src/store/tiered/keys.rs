@@ -42,6 +42,9 @@ impl Keys {
     pub(crate) fn lease(&self, key: &str) -> String {
         format!("{}lk:{}", self.prefix, digest(key.as_bytes()))
     }
+    pub(crate) fn fill(&self, key: &str) -> String {
+        format!("{}fill:{}", self.prefix, digest(key.as_bytes()))
+    }
     pub(crate) fn seq(&self) -> String {
         format!("{}seq", self.prefix)
     }

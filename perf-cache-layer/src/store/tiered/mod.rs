@@ -16,6 +16,10 @@
 //!   served only after revalidation with the origin.
 //! - Fail-open by default; with [`shed_misses`] a miss is answered `503` while the breaker is
 //!   open, to protect a fragile origin.
+//! - A stale entry (`stale-while-revalidate`) is refreshed by one instance, the holder of a
+//!   non-blocking lease; the others serve stale meanwhile.
+//! - Opt-in, with [`coalesce_misses`]: a cold miss goes to the origin from one instance, the
+//!   holder of a fill lease; the others wait (bounded) for its entry and serve it as an L2 hit.
 //!
 //! # Redis layout
 //!
@@ -29,6 +33,8 @@
 //! - `t:{digest(tag)}`: the tag state, `"version:purged_ms"`, with a random version.
 //! - `sp:{digest(tag)}`: the Unix milliseconds of the tag's last soft purge; an entry whose
 //!   request began before it is read as stale from then (revalidated before it is fresh again).
+//! - `lk:{digest(key)}`: the refresh lease, and `fill:{digest(key)}` the fill lease (value: the
+//!   holder's instance id; `PX` the lease's length).
 //! - `epoch`: `"epoch:purged_ms"`, replaced by `purge_all` (nothing is flushed on the server).
 //! - `seq`: the number of the last bus message.
 //! - the channel `bus`: invalidation messages and heartbeats, each numbered (`message "#" seq`,
@@ -45,10 +51,12 @@
 //! [`breaker`]: TieredStoreBuilder::breaker
 //! [`degraded_window`]: TieredStoreBuilder::degraded_window
 //! [`shed_misses`]: TieredStoreBuilder::shed_misses
+//! [`coalesce_misses`]: TieredStoreBuilder::coalesce_misses
 
 mod breaker;
 mod builder;
 mod bus;
+mod fill;
 mod keys;
 mod l2;
 mod recent;
@@ -56,9 +64,10 @@ mod replay;
 mod stats;
 mod writer;
 
+use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures_util::FutureExt;
@@ -72,7 +81,7 @@ use self::bus::{Kind, Liveness};
 use self::l2::Remote;
 use self::recent::{Recent, recent_key};
 use self::replay::Pending;
-use super::{CacheStore, CachedResponse, MemoryStore, StoreError, Tier, Variants};
+use super::{CacheStore, CachedResponse, Fill, MemoryStore, StoreError, Tier, Variants};
 
 /// An L1 [`MemoryStore`] in front of a Redis L2 shared by every instance. Clones share both.
 ///
@@ -116,6 +125,12 @@ struct Inner {
     pending: Arc<Pending>,
     /// `shed_misses`: the `Retry-After` of a shed miss while the breaker is open.
     shed: Option<Duration>,
+    /// `coalesce_misses`: how long an instance waits for another's fill of a cold miss.
+    coalesce: Option<Duration>,
+    /// Keys this instance holds the fill lease of (at most one per key in flight).
+    filling: Mutex<HashSet<String>>,
+    /// Keys this instance waits for another's fill of.
+    waiting: Arc<fill::Waiting>,
     _stop: watch::Sender<()>,
 }
 
@@ -137,6 +152,7 @@ impl TieredStore {
             skew: Duration::from_secs(1),
             tombstone: Duration::from_secs(60),
             shed: false,
+            coalesce: None,
         }
     }
 
@@ -298,6 +314,11 @@ impl CacheStore for TieredStore {
         // The memory store answers at once; `now_or_never` runs it without an executor.
         let _ = inner.l1.put(key, response.clone()).now_or_never();
         if response.body().len() <= inner.l1.max_object_size() {
+            if self.take_filling(key) {
+                // A fill others wait for: to Redis now, not behind the queue.
+                self.write_fill(key, response);
+                return futures_util::future::ready(Ok(())).boxed();
+            }
             // Counted before the send, so the writer never takes the depth below zero.
             let depth = inner
                 .depth
@@ -392,6 +413,14 @@ impl CacheStore for TieredStore {
             }
         }
         .boxed()
+    }
+
+    fn fill<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Fill> {
+        self.fill_miss(key).boxed()
+    }
+
+    fn fill_done(&self, key: &str) {
+        self.end_fill(key);
     }
 
     fn get_ready(&self, key: &str) -> Option<Option<Variants>> {

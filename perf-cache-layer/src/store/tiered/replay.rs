@@ -103,6 +103,6 @@ pub(crate) async fn send(
         Kind::Tag(tag) => remote.purge_tag(tag, msg).await,
         Kind::SoftTag(tag) => remote.soft_purge_tag(tag, msg).await,
         Kind::All => remote.purge_all(msg).await,
-        Kind::Heartbeat => remote.publish(msg).await,
+        Kind::Heartbeat | Kind::Filled(_) => remote.publish(msg).await,
     }
 }

@@ -34,6 +34,16 @@ pub(crate) const BUS_UP: &str = "perf.cache.l2.bus_up";
 /// `perf.cache.l2.decode_failures{reason}`: Redis values that were not usable entries.
 pub(crate) const DECODE_FAILURES: &str = "perf.cache.l2.decode_failures";
 
+/// `perf.cache.l2.fills{result}`: cold misses coordinated across instances (`coalesce_misses`):
+/// `leader`, `follower_hit`, `follower_timeout`, `follower_unfilled` (the holder stored nothing),
+/// `skipped` (breaker open), `error`.
+pub(crate) const FILLS: &str = "perf.cache.l2.fills";
+
+pub(crate) fn fill(result: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(FILLS, "result" => result).increment(1);
+}
+
 pub(crate) fn op(op: &'static str, result: &'static str, took: Option<Duration>) {
     #[cfg(feature = "metrics")]
     {
@@ -128,6 +138,11 @@ pub(crate) fn describe() {
             "Purges made while Redis was unreachable, waiting to be sent."
         );
         describe_gauge!(BUS_UP, "1 while the invalidation bus is live.");
+        describe_counter!(
+            FILLS,
+            Unit::Count,
+            "Cold misses coordinated across instances, by role and result."
+        );
         describe_counter!(
             DECODE_FAILURES,
             Unit::Count,

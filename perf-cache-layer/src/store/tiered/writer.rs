@@ -44,25 +44,32 @@ pub(super) async fn writer(
         };
         let Some((key, entry)) = job else { return };
         stats::queue(w.depth.fetch_sub(1, Ordering::Relaxed).saturating_sub(1));
-        if !w.breaker.allow() {
+        w.write(&key, &entry).await;
+    }
+}
+
+impl Writer {
+    /// Writes one entry to Redis under the write deadline, unless the breaker is open.
+    pub(super) async fn write(&self, key: &str, entry: &CachedResponse) {
+        if !self.breaker.allow() {
             stats::dropped("breaker");
-            continue;
+            return;
         }
         let start = Instant::now();
-        match tokio::time::timeout(w.timeout, w.remote.put(&key, &entry)).await {
+        match tokio::time::timeout(self.timeout, self.remote.put(key, entry)).await {
             Ok(Ok(written)) => {
-                w.breaker.success();
+                self.breaker.success();
                 if !written {
                     stats::dropped("purged");
                 }
                 stats::op("put", "ok", Some(start.elapsed()));
             }
             Ok(Err(e)) => {
-                w.breaker.report(&e);
+                self.breaker.report(&e);
                 stats::op("put", "error", Some(start.elapsed()));
             }
             Err(_) => {
-                w.breaker.failure();
+                self.breaker.failure();
                 stats::op("put", "timeout", Some(start.elapsed()));
             }
         }
