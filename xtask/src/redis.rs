@@ -98,6 +98,8 @@ pub(crate) fn test() -> Result<(), String> {
             "redis_faults",
             "--test",
             "redis_metrics",
+            "--test",
+            "redis_coalesce",
         ])
         .args(["--", "--nocapture"])
         .env("PERF_TEST_REDIS_URL", redis.url())
