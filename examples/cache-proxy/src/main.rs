@@ -67,6 +67,14 @@ struct Args {
     /// proxy given the same URL, with purges reaching all of them.
     #[arg(long)]
     redis: Option<String>,
+    /// With `--redis`: while Redis is unreachable, answer misses `503` with `Retry-After` instead
+    /// of sending them to the origin (protects an origin that cannot take the fleet's misses).
+    #[arg(long)]
+    shed_misses: bool,
+    /// With `--redis`: a cold miss waits up to this many milliseconds for another proxy of the
+    /// fleet that is already fetching it (0: off, every proxy fetches its own misses).
+    #[arg(long, default_value_t = 0)]
+    coalesce_misses_ms: u64,
 }
 
 /// Forwards requests to the origin. Transport errors are errors, so the cache can serve stale
@@ -180,6 +188,8 @@ fn layer(args: &Args) -> Result<CacheLayer, Box<dyn std::error::Error>> {
             TieredStore::builder(url)
                 .namespace("cache-proxy")
                 .l1(store)
+                .shed_misses(args.shed_misses)
+                .coalesce_misses(Duration::from_millis(args.coalesce_misses_ms))
                 .build()?,
         ),
         None => builder.store(store),
