@@ -120,7 +120,7 @@ impl TotalHistogram {
 /// [`RELATIVE_ERROR`](Self::RELATIVE_ERROR) (1/64 ≈ 1.56 %) of the true one.
 ///
 /// The layer reports its p50/p95/p99 from the sum of its window's slots, and each budget's
-/// latencies since start ([`BudgetEntry::total_latency`](crate::BudgetEntry::total_latency)),
+/// latencies since start ([`BudgetEntry::total_latency`](crate::report::BudgetEntry::total_latency)),
 /// whose difference between two reports gives the quantiles of the traffic between them
 /// ([`BudgetReport::since`](crate::BudgetReport::since)); the `perf-budget gate` command
 /// records its client-side latencies in the same type, so all views are quantized alike.

@@ -18,7 +18,7 @@ impl BudgetReport {
     /// confidence), burn rates and `rps` follow, `window_s` becomes the time between the two
     /// reports, and `pass` follows. The quantiles (`observed.p50_ms`, `p95_ms`, `p99_ms`) are
     /// those of the difference of the two latency histograms since start
-    /// ([`total_latency`](crate::BudgetEntry::total_latency)): the midpoint of the bucket
+    /// ([`total_latency`](crate::report::BudgetEntry::total_latency)): the midpoint of the bucket
     /// holding the nearest-rank request, as over the window and in the gate's client view, so
     /// within `quantile_rel_error` (1/64 ≈ 1.56 %) of the exact value from 64 µs on, exact
     /// below. States, `cancelled` and `shed` stay this report's window's. A budget missing

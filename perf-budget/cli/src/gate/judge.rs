@@ -1,5 +1,6 @@
 //! The client's and the server's view judged against the budgets, and the run's validity.
 
+use perf_budget::report::BudgetEntry;
 use perf_budget::{BudgetPolicy, BudgetReport, Objective, Severity, Status};
 
 use crate::gate::*;
@@ -136,15 +137,34 @@ pub(crate) fn local_floor(policy: &BudgetPolicy, report: &mut BudgetReport) {
     report.pass = pass;
 }
 
+/// The server's `q` quantile in ms (p50, p95 or p99: those the report carries), when it has one.
+pub(crate) fn server_quantile(b: &BudgetEntry, q: f64) -> Option<f64> {
+    let o = &b.observed;
+    [(0.5, o.p50_ms), (0.95, o.p95_ms), (0.99, o.p99_ms)]
+        .into_iter()
+        .find(|x| (x.0 - q).abs() < 1e-9)
+        .and_then(|x| x.1)
+}
+
+/// `p95 = 12.3ms: ` for a latency objective whose quantile the server view carries.
+fn server_observed(b: &BudgetEntry, metric: &str) -> String {
+    let q = metric.strip_prefix('p').and_then(|p| p.parse::<f64>().ok());
+    match q.and_then(|q| server_quantile(b, q / 100.0)) {
+        Some(v) => format!("{metric} = {v:.1}ms: "),
+        None => String::new(),
+    }
+}
+
 /// Judges the server's report.
 pub(crate) fn judge_server(report: &BudgetReport, checks: &mut Vec<Check>) {
     for b in &report.budgets {
         for o in &b.objectives {
+            let observed = server_observed(b, &o.metric);
             let (outcome, msg) = match (o.status, b.severity) {
                 (Status::Pass, _) => (
                     "pass",
                     format!(
-                        "{} of {} missed, lower bound {:.2}%",
+                        "{observed}{} of {} missed, lower bound {:.2}%",
                         o.bad,
                         o.samples,
                         o.lower_bound * 100.0
@@ -153,7 +173,7 @@ pub(crate) fn judge_server(report: &BudgetReport, checks: &mut Vec<Check>) {
                 (Status::Fail, Severity::Error) => (
                     "fail",
                     format!(
-                        "{} of {} missed ({} allowed), lower bound {:.2}% > {:.2}%",
+                        "{observed}{} of {} missed ({} allowed), lower bound {:.2}% > {:.2}%",
                         o.bad,
                         o.samples,
                         o.allowed,
@@ -163,7 +183,10 @@ pub(crate) fn judge_server(report: &BudgetReport, checks: &mut Vec<Check>) {
                 ),
                 (Status::Fail, Severity::Warn) => (
                     "warn",
-                    format!("{} of {} missed (warn severity)", o.bad, o.samples),
+                    format!(
+                        "{observed}{} of {} missed (warn severity)",
+                        o.bad, o.samples
+                    ),
                 ),
                 (Status::Insufficient, Severity::Error) => {
                     let message = format!(
@@ -201,7 +224,10 @@ pub(crate) fn judge_server(report: &BudgetReport, checks: &mut Vec<Check>) {
     }
 }
 
-/// Client vs server p99: a large gap points at queueing outside the layer.
+/// Client vs server p50, p95 and p99, where both views have them: a client quantile more than
+/// `factor` times the server's (and 5 ms above it) points at time spent outside the layer —
+/// queueing in the accept queue, proxies or the client. One note per budget, naming each
+/// quantile that gaps.
 pub(crate) fn gap(
     stats: &[ClientBudget],
     report: &BudgetReport,
@@ -209,14 +235,17 @@ pub(crate) fn gap(
     checks: &mut Vec<Check>,
 ) {
     for s in stats {
-        let (Some(c), Some(srv)) = (
-            s.q(0.99),
-            report.budget(&s.budget).and_then(|b| b.observed.p99_ms),
-        ) else {
+        let Some(b) = report.budget(&s.budget) else {
             continue;
         };
-        if c.0 > srv * factor && c.0 - srv > 5.0 {
-            checks.push(check("note", "client", Some(&s.budget), None, "warn", format!("client p99 {:.1}ms is more than {factor}x the server's {srv:.1}ms: queueing outside the layer (accept queue, proxies, client)", c.0)).key("gap"));
+        let gaps: Vec<String> = [0.5, 0.95, 0.99]
+            .into_iter()
+            .filter_map(|q| Some((q, s.q(q)?.0, server_quantile(b, q)?)))
+            .filter(|&(_, c, srv)| c > srv * factor && c - srv > 5.0)
+            .map(|(q, c, srv)| format!("p{} {c:.1}ms vs {srv:.1}ms", q * 100.0))
+            .collect();
+        if !gaps.is_empty() {
+            checks.push(check("note", "client", Some(&s.budget), None, "warn", format!("client vs server {}: more than {factor}x the server's, time spent outside the layer (accept queue, proxies, client)", gaps.join(", "))).key("gap"));
         }
     }
 }
