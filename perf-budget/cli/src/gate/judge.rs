@@ -312,3 +312,78 @@ pub(crate) fn validity(run: &RunStats, v: &Validity, checks: &mut Vec<Check>) {
         ),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(p50: Option<f64>, p95: Option<f64>, p99: Option<f64>) -> BudgetReport {
+        let policy = BudgetPolicy::from_toml(
+            "[[budget]]\nname = \"order\"\nroute = \"GET /orders/{id}\"\nobjectives = [\"p95 < 100ms\"]\n",
+        )
+        .unwrap();
+        let (_layer, handle) = perf_budget::BudgetLayer::pair(policy);
+        let mut r = handle.report();
+        r.budgets[0].objectives[0].status = Status::Pass;
+        let o = &mut r.budgets[0].observed;
+        (o.p50_ms, o.p95_ms, o.p99_ms) = (p50, p95, p99);
+        r
+    }
+
+    fn client(p50: f64, p95: f64, p99: f64) -> Vec<ClientBudget> {
+        vec![ClientBudget {
+            budget: "order".into(),
+            n: 1000,
+            errors: 0,
+            timeouts: 0,
+            error_rate: 0.0,
+            max_ms: p99,
+            quantiles: [(0.5, p50), (0.95, p95), (0.99, p99)]
+                .map(|(q, v)| (q, v, v, v))
+                .to_vec(),
+        }]
+    }
+
+    #[test]
+    fn the_gap_check_names_each_quantile_that_gaps_where_both_views_have_it() {
+        let mut checks = Vec::new();
+        // p50: 30 vs 10 ms gaps; p95: 40 vs 30 does not (1.3x); p99: 50 vs 20 gaps.
+        let server = report(Some(10.0), Some(30.0), Some(20.0));
+        gap(&client(30.0, 40.0, 50.0), &server, 2.0, &mut checks);
+        let [c] = &checks[..] else {
+            panic!("one note: {checks:#?}")
+        };
+        assert_eq!((c.key.as_str(), c.outcome.as_str()), ("gap", "warn"));
+        assert!(
+            c.message
+                .starts_with("client vs server p50 30.0ms vs 10.0ms, p99 50.0ms vs 20.0ms:"),
+            "{}",
+            c.message
+        );
+        // Small absolute gaps (under 5 ms) and a server view without quantiles say nothing.
+        checks.clear();
+        gap(
+            &client(3.0, 4.0, 5.0),
+            &report(Some(0.5), Some(0.5), Some(0.5)),
+            2.0,
+            &mut checks,
+        );
+        gap(
+            &client(30.0, 40.0, 50.0),
+            &report(None, None, None),
+            2.0,
+            &mut checks,
+        );
+        assert!(checks.is_empty(), "{checks:#?}");
+    }
+
+    #[test]
+    fn server_checks_carry_the_runs_quantile_when_the_report_has_it() {
+        let mut checks = Vec::new();
+        judge_server(&report(None, Some(42.0), None), &mut checks);
+        judge_server(&report(None, None, None), &mut checks);
+        let messages: Vec<&str> = checks.iter().map(|c| c.message.as_str()).collect();
+        assert!(messages[0].starts_with("p95 = 42.0ms: "), "{messages:?}");
+        assert!(!messages[1].contains("p95 ="), "{messages:?}");
+    }
+}
