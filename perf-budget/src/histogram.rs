@@ -1,13 +1,14 @@
 //! The one latency histogram of the crate and its CLI: log-linear buckets of microseconds,
-//! lock-free per window slot ([`AtomicHistogram`]), merged into a [`LatencyHistogram`] to
-//! *report* quantiles. Decisions never use it: they come from exact counters.
+//! lock-free per window slot ([`AtomicHistogram`]) and per budget since start
+//! ([`TotalHistogram`]), merged into a [`LatencyHistogram`] to *report* quantiles. Decisions
+//! never use it: they come from exact counters.
 //!
 //! Values below 64 µs are exact; above, each octave is split into 32 equal buckets, up to
 //! 2^26 µs (about 67 s); larger values share one overflow bucket. A quantile is reported as the
 //! midpoint of the bucket holding the nearest-rank sample, so its relative error is at most
 //! 1/64 ≈ **1.56 %** (`REL_ERROR`).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Sub-buckets per octave.
@@ -85,13 +86,48 @@ impl AtomicHistogram {
     }
 }
 
+/// One budget's latencies since start: 64-bit atomic counters (never reset, never wrap in
+/// practice), so two reports can be diffed into the latencies between them.
+#[derive(Debug)]
+pub(crate) struct TotalHistogram {
+    buckets: Box<[AtomicU64]>,
+}
+
+impl TotalHistogram {
+    pub(crate) fn new() -> Self {
+        Self {
+            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+    /// One relaxed add.
+    #[inline]
+    pub(crate) fn record(&self, us: u64) {
+        self.buckets[index(us)].fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn snapshot(&self) -> LatencyHistogram {
+        LatencyHistogram {
+            buckets: self
+                .buckets
+                .iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .collect(),
+        }
+    }
+}
+
 /// Request latencies in log-linear buckets: exact below 64 µs, then 32 buckets per octave up to
 /// about 67 s (larger values share one bucket), so a reported quantile is within
 /// [`RELATIVE_ERROR`](Self::RELATIVE_ERROR) (1/64 ≈ 1.56 %) of the true one.
 ///
-/// The layer reports its p50/p95/p99 from the sum of its window's slots; the `perf-budget gate`
-/// command records its client-side latencies in the same type, so both views are quantized
-/// alike.
+/// The layer reports its p50/p95/p99 from the sum of its window's slots, and each budget's
+/// latencies since start ([`BudgetEntry::total_latency`](crate::report::BudgetEntry::total_latency)),
+/// whose difference between two reports gives the quantiles of the traffic between them
+/// ([`BudgetReport::since`](crate::BudgetReport::since)); the `perf-budget gate` command
+/// records its client-side latencies in the same type, so all views are quantized alike.
+///
+/// With the `serde` feature it serializes compactly, as the non-empty buckets only:
+/// `[[from_us, count], ...]`, each bucket named by its lower bound in µs (a bucket runs to the
+/// next one: 1 µs wide below 64 µs, 1/32 of an octave above, the last one from 2^26 µs on).
 ///
 /// ```
 /// use std::time::Duration;
@@ -105,8 +141,38 @@ impl AtomicHistogram {
 /// assert!((p95 - 9_500.0).abs() / 9_500.0 <= LatencyHistogram::RELATIVE_ERROR);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(into = "Buckets", from = "Buckets")
+)]
 pub struct LatencyHistogram {
     buckets: Vec<u64>,
+}
+
+/// The serde form of a [`LatencyHistogram`]: `[from_us, count]` per non-empty bucket.
+#[cfg(feature = "serde")]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+struct Buckets(Vec<[u64; 2]>);
+
+#[cfg(feature = "serde")]
+impl From<LatencyHistogram> for Buckets {
+    fn from(h: LatencyHistogram) -> Self {
+        let non_empty = h.buckets.iter().enumerate().filter(|(_, c)| **c > 0);
+        Self(non_empty.map(|(i, &c)| [bounds(i).0, c]).collect())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl From<Buckets> for LatencyHistogram {
+    fn from(b: Buckets) -> Self {
+        let mut h = Self::default();
+        for [from_us, count] in b.0 {
+            h.buckets[index(from_us)] += count;
+        }
+        h
+    }
 }
 
 impl Default for LatencyHistogram {
@@ -155,6 +221,31 @@ impl LatencyHistogram {
     /// The largest latency recorded (within the same error), or `None` when empty.
     pub fn max(&self) -> Option<Duration> {
         self.quantile(1.0)
+    }
+
+    /// The latencies recorded after `earlier`, an earlier state of the same histogram: the
+    /// bucket-wise difference, or `None` when a bucket went down (not the same histogram, or
+    /// its process restarted).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use perf_budget::LatencyHistogram;
+    ///
+    /// let mut h = LatencyHistogram::new();
+    /// h.record_n(Duration::from_millis(50), 100);
+    /// let before = h.clone();
+    /// h.record_n(Duration::from_millis(10), 100);
+    /// let run = h.since(&before).unwrap();
+    /// assert_eq!(run.len(), 100);
+    /// assert!(run.quantile(0.99).unwrap() < Duration::from_millis(11));
+    /// assert_eq!(before.since(&h), None, "counts that went down");
+    /// ```
+    #[must_use]
+    pub fn since(&self, earlier: &Self) -> Option<Self> {
+        let buckets = (self.buckets.iter().zip(&earlier.buckets))
+            .map(|(now, then)| now.checked_sub(*then))
+            .collect::<Option<Vec<u64>>>()?;
+        Some(Self { buckets })
     }
 
     /// The nearest-rank `q` quantile in µs (bucket midpoint), or `None` when empty.

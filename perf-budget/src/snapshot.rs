@@ -95,6 +95,7 @@ impl<T: OnTransition, X> Shared<T, X> {
             shed: long.shed,
             total_requests: total.total,
             total_errors: total.errors,
+            total_latency: e.window.total_latency(),
             observed: Observed {
                 p50_ms: q(0.5),
                 p95_ms: q(0.95),

@@ -3,13 +3,15 @@
 //! A slot is claimed for a new epoch by one compare-and-swap; the winner folds the old counts
 //! into the cumulative totals and zeroes the slot. Increments racing with that rotation may be
 //! lost (a handful at a slot boundary, documented); nothing blocks and nothing allocates.
+//! Latencies also go to one histogram since start, never reset, which is diffed between two
+//! reports (`BudgetReport::since`).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::histogram::{AtomicHistogram, LatencyHistogram};
+use crate::histogram::{AtomicHistogram, LatencyHistogram, TotalHistogram};
 
 /// Maps instants to slot epochs (1-based; 0 means "never used").
 #[derive(Debug, Clone, Copy)]
@@ -75,6 +77,8 @@ pub(crate) struct Window {
     slow_from: Box<[u64]>,
     folded: [AtomicU64; 4],
     folded_over: Box<[AtomicU64]>,
+    /// Every latency since start.
+    total_hist: TotalHistogram,
 }
 
 fn zeros(n: usize) -> Box<[AtomicU64]> {
@@ -105,6 +109,7 @@ impl Window {
                 .collect(),
             folded: Default::default(),
             folded_over: zeros(k),
+            total_hist: TotalHistogram::new(),
         }
     }
 
@@ -135,7 +140,8 @@ impl Window {
         s.hist.clear();
     }
 
-    /// Records a finished request. Fixed cost: 2 + objectives (at most) relaxed adds + 1.
+    /// Records a finished request. Fixed cost: 2 + objectives (at most) relaxed adds + 2
+    /// histogram adds (the slot's and the one since start).
     pub(crate) fn record(&self, epoch: u64, nanos: u64, error: bool) {
         let s = self.slot(epoch);
         s.total.fetch_add(1, Relaxed);
@@ -148,6 +154,7 @@ impl Window {
             }
         }
         s.hist.record(nanos / 1000);
+        self.total_hist.record(nanos / 1000);
     }
 
     /// Counts a shed request (it is also recorded as a request by the caller).
@@ -179,6 +186,11 @@ impl Window {
             }
         }
         out
+    }
+
+    /// Every latency recorded since the start.
+    pub(crate) fn total_latency(&self) -> LatencyHistogram {
+        self.total_hist.snapshot()
     }
 
     /// Everything recorded since the start.

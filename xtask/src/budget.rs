@@ -4,8 +4,9 @@
 //!   traffic guard) passes `promtool check rules` and its own `promtool test rules` file;
 //! - the running showcase serves `GET /perf/budgets` (JSON and text) and annotates responses;
 //! - `perf-budget gate` against it exits 0 on fast routes (JUnit parses), 1 when the
-//!   `/api/slow` budget is below its latency, 2 against a baseline from a faster run, 3 when the
-//!   target rate cannot be reached, 4 on a broken budgets file.
+//!   `/api/slow` budget is below its latency (the server view of that run has its quantiles), 2
+//!   against a baseline from a faster run, 3 when the target rate cannot be reached, 4 on a
+//!   broken budgets file.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -140,10 +141,20 @@ pub(crate) fn test() -> Result<(), String> {
     junit_parses(&python, Path::new(&junit))?;
 
     // 1: `/api/slow` over its `p95 < 1s`.
+    let json = path("gate-slow.json");
     let out = gate_owned(
         args(
             "1200",
-            &["--rate", "100", "--duration", "3s", "--warmup", "0s"],
+            &[
+                "--rate",
+                "100",
+                "--duration",
+                "3s",
+                "--warmup",
+                "0s",
+                "--json",
+                &json,
+            ],
         ),
         1,
         "/api/slow at 1.2 s against p95 < 1s",
@@ -154,6 +165,7 @@ pub(crate) fn test() -> Result<(), String> {
     {
         return Err(format!("the failing objective is not listed:\n{out}"));
     }
+    slow_server_quantiles(Path::new(&json))?;
 
     // 2: a regression against a baseline taken from a faster run (same profile).
     let base = path("baseline.json");
@@ -219,6 +231,30 @@ pub(crate) fn test() -> Result<(), String> {
         stderr.trim()
     );
     Ok(())
+}
+
+/// The server view of the `/api/slow` run has its own p50 and p95, from the difference of the
+/// layer's histograms since start: every request slept 1.2 s (a Tokio sleep never ends early),
+/// whose bucket's midpoint is 1196.032 ms. The healthy run before (about 450 `/api/slow`
+/// requests at 1 ms, still in the 60 s window) would pull the window's p50 down to 1 ms.
+fn slow_server_quantiles(json: &Path) -> Result<(), String> {
+    let src = std::fs::read_to_string(json).map_err(|e| format!("{}: {e}", json.display()))?;
+    let out: serde_json::Value = serde_json::from_str(&src).map_err(|e| e.to_string())?;
+    let budgets = out["server"]["budgets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let slow = budgets.iter().find(|b| b["name"] == "slow");
+    let q = |q: &str| slow.and_then(|b| b["observed"][q].as_f64());
+    match (q("p50_ms"), q("p95_ms")) {
+        (Some(p50), Some(p95)) if p50 >= 1196.0 && p95 >= 1196.0 => {
+            println!("gate: the server view of the /api/slow run: p50 {p50} ms, p95 {p95} ms: ok");
+            Ok(())
+        }
+        _ => Err(format!(
+            "the server view of the /api/slow run has no p50 and p95 at or above 1196 ms: {slow:?}"
+        )),
+    }
 }
 
 fn rules(promtool: &Path, dir: &Path, config: &Path) -> Result<(), String> {

@@ -177,8 +177,8 @@ pub(crate) struct GateArgs {
     /// Largest schedule lag p99 for a valid run.
     #[arg(long, default_value = "10ms")]
     pub(crate) max_lag_p99: String,
-    /// Warn when the client p99 exceeds the server's by this factor (with `--server` or
-    /// `--oha`: the run's server view has no quantiles).
+    /// Warn when a client quantile (p50, p95 or p99) exceeds the server's view of the run by
+    /// this factor and by 5 ms: time spent outside the layer.
     #[arg(long, default_value_t = 2.0)]
     pub(crate) client_server_gap: f64,
 }

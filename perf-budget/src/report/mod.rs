@@ -31,6 +31,7 @@ mod service;
 mod since;
 mod text;
 
+use crate::LatencyHistogram;
 use crate::eval::{State, Status};
 use crate::policy::Severity;
 
@@ -88,6 +89,12 @@ pub struct BudgetEntry {
     /// Errors since start.
     #[cfg_attr(feature = "serde", serde(default))]
     pub total_errors: u64,
+    /// Latencies since start: what [`BudgetReport::since`] takes the quantiles of the traffic
+    /// between two reports from. In JSON `[[from_us, count], ...]`, the non-empty buckets of the
+    /// [`LatencyHistogram`] (at most 705, about 10 KB). Missing from an older server's report:
+    /// it reads as empty, and the runs judged on it have no quantiles.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub total_latency: LatencyHistogram,
     /// Observed values over the window.
     pub observed: Observed,
     /// One entry per objective.

@@ -16,10 +16,15 @@ impl BudgetReport {
     /// and each objective's `total_bad`) become `samples`, `errors` and `bad`; each objective
     /// is judged again on them (its `min_samples` floor and the Wilson bound at the report's
     /// confidence), burn rates and `rps` follow, `window_s` becomes the time between the two
-    /// reports, and `pass` follows. Quantiles are not kept per request since start, so they
-    /// are `None`; states, `cancelled` and `shed` stay this report's window's. A budget missing
+    /// reports, and `pass` follows. The quantiles (`observed.p50_ms`, `p95_ms`, `p99_ms`) are
+    /// those of the difference of the two latency histograms since start
+    /// ([`total_latency`](crate::report::BudgetEntry::total_latency)): the midpoint of the bucket
+    /// holding the nearest-rank request, as over the window and in the gate's client view, so
+    /// within `quantile_rel_error` (1/64 ≈ 1.56 %) of the exact value from 64 µs on, exact
+    /// below. States, `cancelled` and `shed` stay this report's window's. A budget missing
     /// from `earlier` counts from zero; a restarted server (totals that went down) yields zero
-    /// samples, so no verdict.
+    /// samples, so no verdict, and no quantiles; so does a report without histograms (an
+    /// older server).
     ///
     /// The `perf-budget gate` command judges a run this way, with the report fetched before
     /// the load and the one after: the warm-up and earlier traffic never count.
@@ -35,7 +40,8 @@ impl BudgetReport {
     /// let before = handle.report();
     /// // ... the measured traffic ...
     /// let run = handle.report().since(&before);
-    /// assert_eq!(run.budget("users").unwrap().samples, 0);
+    /// let users = run.budget("users").unwrap();
+    /// assert_eq!((users.samples, users.observed.p95_ms), (0, None));
     /// # Ok::<(), perf_budget::ConfigError>(())
     /// ```
     #[must_use]
@@ -70,9 +76,16 @@ fn diff_entry(b: &mut BudgetEntry, old: Option<&BudgetEntry>, confidence: f64) {
         .saturating_sub(old.map_or(0, |o| o.total_errors));
     b.samples = n;
     b.errors = errors;
-    b.observed.p50_ms = None;
-    b.observed.p95_ms = None;
-    b.observed.p99_ms = None;
+    let run = old.map_or(Some(b.total_latency.clone()), |o| {
+        b.total_latency.since(&o.total_latency)
+    });
+    let q = |q: f64| {
+        let us = run.as_ref()?.quantile(q)?.as_micros();
+        Some(round(us as f64 / 1000.0, 3))
+    };
+    b.observed.p50_ms = q(0.5);
+    b.observed.p95_ms = q(0.95);
+    b.observed.p99_ms = q(0.99);
     b.observed.error_rate = if n == 0 {
         0.0
     } else {

@@ -141,3 +141,93 @@ async fn since_judges_only_the_traffic_between_two_reports() {
         assert!(json.contains("\"allowance\":0.05,"), "rounded: {json}");
     }
 }
+
+/// A slow stretch (80 ms), then the run: 100 requests of 10 ms and 100 of 50 ms. The run's
+/// quantiles come from the difference of the histograms since start, at bucket resolution: the
+/// midpoint of the bucket holding the nearest-rank request (32 buckets per octave), while the
+/// window's still see the slow stretch.
+#[tokio::test(start_paused = true)]
+async fn since_takes_the_runs_quantiles_from_the_histograms_since_start() {
+    let (mut svc, handle) = stack(
+        p95_policy()
+            .min_samples(10)
+            .window(Duration::from_secs(600)),
+    );
+    send(&mut svc, "/users", 300, 80).await;
+    let before = handle.report();
+    send(&mut svc, "/users", 100, 10).await;
+    send(&mut svc, "/users", 100, 50).await;
+    let after = handle.report();
+    // 10 ms lies in [9.984, 10.240) ms, 50 ms in [49.152, 50.176), 80 ms in [79.872, 81.920).
+    let (b10, b50, b80) = (Some(10.112), Some(49.664), Some(80.896));
+    let window = &after.budget("users").unwrap().observed;
+    assert_eq!(
+        (window.p50_ms, window.p95_ms),
+        (b80, b80),
+        "the window holds both"
+    );
+    let run = after.since(&before);
+    let users = run.budget("users").unwrap();
+    assert_eq!(users.samples, 200);
+    let o = &users.observed;
+    assert_eq!((o.p50_ms, o.p95_ms, o.p99_ms), (b10, b50, b50));
+    assert_eq!(
+        users.total_latency.len(),
+        500,
+        "the histogram stays the one since start"
+    );
+
+    // A restarted server (counts that went down) has no quantiles for the run, as no samples.
+    let restarted = before.since(&after);
+    let users = restarted.budget("users").unwrap();
+    assert_eq!((users.samples, users.observed.p95_ms), (0, None));
+    // Nor has a budget that saw nothing between the two reports.
+    let idle = after
+        .since(&after)
+        .budget("users")
+        .unwrap()
+        .observed
+        .clone();
+    assert_eq!((idle.p50_ms, idle.p99_ms), (None, None));
+}
+
+/// The histogram travels in JSON as its non-empty buckets; a report without it (an older
+/// server) still parses, and the run it gives has its counts but no quantiles.
+#[cfg(feature = "serde")]
+#[tokio::test(start_paused = true)]
+async fn reports_without_histograms_parse_and_give_runs_without_quantiles() {
+    let (mut svc, handle) = stack(p95_policy().min_samples(10));
+    let before = handle.report();
+    send(&mut svc, "/users", 30, 10).await;
+    send(&mut svc, "/users", 10, 50).await;
+    let after = handle.report();
+    let json = serde_json::to_value(&after).unwrap();
+    assert_eq!(
+        json["budgets"][0]["total_latency"],
+        serde_json::json!([[9984, 30], [49152, 10]]),
+        "[from_us, count] per non-empty bucket"
+    );
+    let back: crate::BudgetReport = serde_json::from_value(json).unwrap();
+    assert_eq!(back, after, "the histogram round-trips");
+
+    let old = |r: &crate::BudgetReport| {
+        let mut v = serde_json::to_value(r).unwrap();
+        for b in v["budgets"].as_array_mut().unwrap() {
+            b.as_object_mut().unwrap().remove("total_latency");
+        }
+        serde_json::from_value::<crate::BudgetReport>(v).unwrap()
+    };
+    let run = old(&after).since(&old(&before));
+    let users = run.budget("users").unwrap();
+    assert_eq!(users.samples, 40);
+    assert_eq!(
+        (
+            users.observed.p50_ms,
+            users.observed.p95_ms,
+            users.observed.p99_ms
+        ),
+        (None, None, None)
+    );
+    let run = after.since(&before);
+    assert_eq!(run.budget("users").unwrap().observed.p95_ms, Some(49.664));
+}

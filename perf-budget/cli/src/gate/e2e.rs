@@ -90,6 +90,21 @@ fn gate(dir: &std::path::Path, toml: &str, target: &str, request: &str) -> (u8, 
     (code, out)
 }
 
+/// The server view's p95 of the run, in ms.
+fn server_p95(out: &Output) -> f64 {
+    let order = out.server.as_ref().and_then(|s| s.budget("order"));
+    let p95 = order.and_then(|b| b.observed.p95_ms);
+    p95.unwrap_or_else(|| panic!("the run's server view has a p95: {order:#?}"))
+}
+
+/// The server view's check of `order`'s p95 objective.
+fn server_check(out: &Output) -> &crate::gate::Check {
+    let mut checks = out.checks.iter();
+    checks
+        .find(|c| c.view == "server" && c.class == "budget" && c.budget.as_deref() == Some("order"))
+        .unwrap_or_else(|| panic!("a server check of order: {:#?}", out.checks))
+}
+
 fn tmp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("perf-budget-e2e-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
@@ -151,9 +166,22 @@ fn a_run_after_a_bad_run_judges_only_its_own_requests() {
     delay.store(150, Relaxed);
     let (code, out) = gate(&dir, ORDERS, &url, "GET /orders/1");
     assert_eq!(code, BUDGET, "{:#?}", out.checks);
+    // The run's server quantiles, from the histograms since start: a Tokio sleep never ends
+    // early, so every request took 150 ms or more, whose bucket's midpoint is 149.504 ms.
+    let p95 = server_p95(&out);
+    assert!(p95 >= 149.5, "server p95 {p95} ms of a 150 ms handler");
+    let check = server_check(&out);
+    assert!(check.message.starts_with("p95 = "), "{}", check.message);
     delay.store(0, Relaxed);
     let (code, out) = gate(&dir, ORDERS, &url, "GET /orders/1");
     assert_eq!(code, PASS, "{:#?}", out.checks);
+    // The window still holds the slow run (p95 ≥ 149.5 ms); the run's view does not. The
+    // client view passed `p95 < 100ms` on exact counts, and each request took at least as long
+    // on the client as inside the layer, so the server's p95 is in a bucket below 100 ms.
+    let window = handle.report().budget("order").unwrap().observed.p95_ms;
+    assert!(window.is_some_and(|w| w >= 149.5), "window p95 {window:?}");
+    let p95 = server_p95(&out);
+    assert!(p95 < 100.4, "the run's server p95 {p95} ms");
     let run = out.server.as_ref().unwrap().budget("order").unwrap();
     let sent = out.run.as_ref().unwrap().sent;
     let window = handle.report().budget("order").unwrap().samples;

@@ -1,5 +1,6 @@
 //! The client's and the server's view judged against the budgets, and the run's validity.
 
+use perf_budget::report::BudgetEntry;
 use perf_budget::{BudgetPolicy, BudgetReport, Objective, Severity, Status};
 
 use crate::gate::*;
@@ -136,15 +137,34 @@ pub(crate) fn local_floor(policy: &BudgetPolicy, report: &mut BudgetReport) {
     report.pass = pass;
 }
 
+/// The server's `q` quantile in ms (p50, p95 or p99: those the report carries), when it has one.
+pub(crate) fn server_quantile(b: &BudgetEntry, q: f64) -> Option<f64> {
+    let o = &b.observed;
+    [(0.5, o.p50_ms), (0.95, o.p95_ms), (0.99, o.p99_ms)]
+        .into_iter()
+        .find(|x| (x.0 - q).abs() < 1e-9)
+        .and_then(|x| x.1)
+}
+
+/// `p95 = 12.3ms: ` for a latency objective whose quantile the server view carries.
+fn server_observed(b: &BudgetEntry, metric: &str) -> String {
+    let q = metric.strip_prefix('p').and_then(|p| p.parse::<f64>().ok());
+    match q.and_then(|q| server_quantile(b, q / 100.0)) {
+        Some(v) => format!("{metric} = {v:.1}ms: "),
+        None => String::new(),
+    }
+}
+
 /// Judges the server's report.
 pub(crate) fn judge_server(report: &BudgetReport, checks: &mut Vec<Check>) {
     for b in &report.budgets {
         for o in &b.objectives {
+            let observed = server_observed(b, &o.metric);
             let (outcome, msg) = match (o.status, b.severity) {
                 (Status::Pass, _) => (
                     "pass",
                     format!(
-                        "{} of {} missed, lower bound {:.2}%",
+                        "{observed}{} of {} missed, lower bound {:.2}%",
                         o.bad,
                         o.samples,
                         o.lower_bound * 100.0
@@ -153,7 +173,7 @@ pub(crate) fn judge_server(report: &BudgetReport, checks: &mut Vec<Check>) {
                 (Status::Fail, Severity::Error) => (
                     "fail",
                     format!(
-                        "{} of {} missed ({} allowed), lower bound {:.2}% > {:.2}%",
+                        "{observed}{} of {} missed ({} allowed), lower bound {:.2}% > {:.2}%",
                         o.bad,
                         o.samples,
                         o.allowed,
@@ -163,7 +183,10 @@ pub(crate) fn judge_server(report: &BudgetReport, checks: &mut Vec<Check>) {
                 ),
                 (Status::Fail, Severity::Warn) => (
                     "warn",
-                    format!("{} of {} missed (warn severity)", o.bad, o.samples),
+                    format!(
+                        "{observed}{} of {} missed (warn severity)",
+                        o.bad, o.samples
+                    ),
                 ),
                 (Status::Insufficient, Severity::Error) => {
                     let message = format!(
@@ -201,7 +224,10 @@ pub(crate) fn judge_server(report: &BudgetReport, checks: &mut Vec<Check>) {
     }
 }
 
-/// Client vs server p99: a large gap points at queueing outside the layer.
+/// Client vs server p50, p95 and p99, where both views have them: a client quantile more than
+/// `factor` times the server's (and 5 ms above it) points at time spent outside the layer —
+/// queueing in the accept queue, proxies or the client. One note per budget, naming each
+/// quantile that gaps.
 pub(crate) fn gap(
     stats: &[ClientBudget],
     report: &BudgetReport,
@@ -209,14 +235,17 @@ pub(crate) fn gap(
     checks: &mut Vec<Check>,
 ) {
     for s in stats {
-        let (Some(c), Some(srv)) = (
-            s.q(0.99),
-            report.budget(&s.budget).and_then(|b| b.observed.p99_ms),
-        ) else {
+        let Some(b) = report.budget(&s.budget) else {
             continue;
         };
-        if c.0 > srv * factor && c.0 - srv > 5.0 {
-            checks.push(check("note", "client", Some(&s.budget), None, "warn", format!("client p99 {:.1}ms is more than {factor}x the server's {srv:.1}ms: queueing outside the layer (accept queue, proxies, client)", c.0)).key("gap"));
+        let gaps: Vec<String> = [0.5, 0.95, 0.99]
+            .into_iter()
+            .filter_map(|q| Some((q, s.q(q)?.0, server_quantile(b, q)?)))
+            .filter(|&(_, c, srv)| c > srv * factor && c - srv > 5.0)
+            .map(|(q, c, srv)| format!("p{} {c:.1}ms vs {srv:.1}ms", q * 100.0))
+            .collect();
+        if !gaps.is_empty() {
+            checks.push(check("note", "client", Some(&s.budget), None, "warn", format!("client vs server {}: more than {factor}x the server's, time spent outside the layer (accept queue, proxies, client)", gaps.join(", "))).key("gap"));
         }
     }
 }
@@ -282,4 +311,79 @@ pub(crate) fn validity(run: &RunStats, v: &Validity, checks: &mut Vec<Check>) {
             run.lag_max_ms
         ),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(p50: Option<f64>, p95: Option<f64>, p99: Option<f64>) -> BudgetReport {
+        let policy = BudgetPolicy::from_toml(
+            "[[budget]]\nname = \"order\"\nroute = \"GET /orders/{id}\"\nobjectives = [\"p95 < 100ms\"]\n",
+        )
+        .unwrap();
+        let (_layer, handle) = perf_budget::BudgetLayer::pair(policy);
+        let mut r = handle.report();
+        r.budgets[0].objectives[0].status = Status::Pass;
+        let o = &mut r.budgets[0].observed;
+        (o.p50_ms, o.p95_ms, o.p99_ms) = (p50, p95, p99);
+        r
+    }
+
+    fn client(p50: f64, p95: f64, p99: f64) -> Vec<ClientBudget> {
+        vec![ClientBudget {
+            budget: "order".into(),
+            n: 1000,
+            errors: 0,
+            timeouts: 0,
+            error_rate: 0.0,
+            max_ms: p99,
+            quantiles: [(0.5, p50), (0.95, p95), (0.99, p99)]
+                .map(|(q, v)| (q, v, v, v))
+                .to_vec(),
+        }]
+    }
+
+    #[test]
+    fn the_gap_check_names_each_quantile_that_gaps_where_both_views_have_it() {
+        let mut checks = Vec::new();
+        // p50: 30 vs 10 ms gaps; p95: 40 vs 30 does not (1.3x); p99: 50 vs 20 gaps.
+        let server = report(Some(10.0), Some(30.0), Some(20.0));
+        gap(&client(30.0, 40.0, 50.0), &server, 2.0, &mut checks);
+        let [c] = &checks[..] else {
+            panic!("one note: {checks:#?}")
+        };
+        assert_eq!((c.key.as_str(), c.outcome.as_str()), ("gap", "warn"));
+        assert!(
+            c.message
+                .starts_with("client vs server p50 30.0ms vs 10.0ms, p99 50.0ms vs 20.0ms:"),
+            "{}",
+            c.message
+        );
+        // Small absolute gaps (under 5 ms) and a server view without quantiles say nothing.
+        checks.clear();
+        gap(
+            &client(3.0, 4.0, 5.0),
+            &report(Some(0.5), Some(0.5), Some(0.5)),
+            2.0,
+            &mut checks,
+        );
+        gap(
+            &client(30.0, 40.0, 50.0),
+            &report(None, None, None),
+            2.0,
+            &mut checks,
+        );
+        assert!(checks.is_empty(), "{checks:#?}");
+    }
+
+    #[test]
+    fn server_checks_carry_the_runs_quantile_when_the_report_has_it() {
+        let mut checks = Vec::new();
+        judge_server(&report(None, Some(42.0), None), &mut checks);
+        judge_server(&report(None, None, None), &mut checks);
+        let messages: Vec<&str> = checks.iter().map(|c| c.message.as_str()).collect();
+        assert!(messages[0].starts_with("p95 = 42.0ms: "), "{messages:?}");
+        assert!(!messages[1].contains("p95 ="), "{messages:?}");
+    }
 }

@@ -127,7 +127,25 @@ impl Output {
             }
         }
         if let Some(s) = &self.server {
-            out.push_str("\nserver view:\n");
+            out.push_str("\nserver view (latency inside the layer):\n");
+            for b in s.budgets.iter().filter(|b| b.samples > 0) {
+                let q: Vec<String> = [
+                    (50, b.observed.p50_ms),
+                    (95, b.observed.p95_ms),
+                    (99, b.observed.p99_ms),
+                ]
+                .iter()
+                .map(|(q, v)| v.map_or_else(|| format!("p{q} -"), |v| format!("p{q} {v:.2}ms")))
+                .collect();
+                let _ = writeln!(
+                    out,
+                    "  {:<20} n={:<7} errors={:<5} {}",
+                    b.name,
+                    b.samples,
+                    b.errors,
+                    q.join(" ")
+                );
+            }
             out += &s.to_text();
         }
         out

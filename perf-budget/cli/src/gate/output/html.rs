@@ -265,6 +265,28 @@ mod tests {
     }
 
     #[test]
+    fn the_servers_run_quantiles_are_dots_on_the_spectrum() {
+        let policy = perf_budget::BudgetPolicy::from_toml(
+            "[[budget]]\nname = \"users\"\nroute = \"GET /users\"\nobjectives = [\"p99 < 5ms\"]\n",
+        )
+        .unwrap();
+        let (_layer, handle) = perf_budget::BudgetLayer::pair(policy);
+        let mut server = handle.report();
+        let o = &mut server.budgets[0].observed;
+        (o.p50_ms, o.p95_ms, o.p99_ms) = (Some(0.1), Some(0.3), Some(0.4));
+        let mut out = output("users", 1.0);
+        let html = out.html(None).unwrap();
+        assert_eq!(
+            html.matches("<circle").count(),
+            0,
+            "no server view, no dots"
+        );
+        out.server = Some(server);
+        let html = out.html(None).unwrap();
+        assert_eq!(html.matches("<circle").count(), 3, "p50, p95, p99: {html}");
+    }
+
+    #[test]
     fn nines_put_p99_at_two() {
         let n = nines(&[(0.0, 1.0), (0.9, 1.0), (0.99, 1.0), (1.0, 1.0)]);
         let x: Vec<f64> = n.iter().map(|p| (p.0 * 1000.0).round() / 1000.0).collect();
