@@ -46,16 +46,7 @@ fn app(page: Option<&PerfPage>) -> Router {
 #[cfg(feature = "db")]
 fn db_routes() -> Router {
     use perf_middleware::db::{DbLayer, NPlusOneProfile};
-    let statement = |sql: &str| {
-        tracing::debug!(
-            target: "sqlx::query",
-            summary = "…",
-            db.statement = sql,
-            rows_affected = 0u64,
-            rows_returned = 1u64,
-            elapsed_secs = 0.0f64,
-        );
-    };
+    let statement = |sql: &str| perf_test_support::sqlx_statement(sql, 0.0);
     Router::new()
         .route(
             "/n1",

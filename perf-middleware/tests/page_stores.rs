@@ -52,18 +52,7 @@ mod db {
     use perf_middleware::db::{DbCapture, DbLayer, NPlusOneProfile};
     use tracing_subscriber::prelude::*;
 
-    /// One statement event; `elapsed_secs` 0 keeps repeats sequential (each starts as the last
-    /// ends), whatever the wall clock does.
-    pub(crate) fn statement(sql: &str, elapsed_secs: f64) {
-        tracing::debug!(
-            target: "sqlx::query",
-            summary = "…",
-            db.statement = sql,
-            rows_affected = 0u64,
-            rows_returned = 1u64,
-            elapsed_secs,
-        );
-    }
+    pub(crate) use perf_test_support::sqlx_statement as statement;
 
     /// `/q/{n}`: one statement of its own fingerprint (`c{n}`), 1 ms; `/n1`: a SELECT run three
     /// times in a row (an N+1 under the strict profile), then a 2 ms one.

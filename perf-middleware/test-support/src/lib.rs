@@ -9,6 +9,7 @@
 //! | [`Events`] | a `tracing` layer that captures the events of one target with their fields |
 //! | [`TestRecorder`] | a local `metrics` recorder whose [`snapshot`](TestRecorder::snapshot)s keep running totals |
 //! | [`Collector`] | what a hook saw, in order, with an async wait for the n-th item (no polling) |
+//! | [`sqlx_statement`] | one `sqlx::query` event as sqlx reports a statement, for the database capture |
 //!
 //! Socket helpers are for what needs a socket (a client that goes away, a real connection).
 //! Everything else runs on paused Tokio time with `tower::ServiceExt::oneshot`.
@@ -18,9 +19,11 @@ mod collector;
 mod events;
 mod recorder;
 mod server;
+mod sqlx;
 
 pub use client::{Reply, exchange, get_text, send_raw};
 pub use collector::Collector;
 pub use events::{Event, Events, FieldValue};
 pub use recorder::{Series, SeriesValue, Snapshot, TestRecorder};
 pub use server::serve;
+pub use sqlx::sqlx_statement;
