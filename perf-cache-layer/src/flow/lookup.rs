@@ -10,7 +10,7 @@ use http_body::Body;
 use tower_service::Service;
 
 use crate::body::ResponseBody;
-use crate::flow::coalesce::{self, FillDone, Role};
+use crate::flow::coalesce::{self, FillDone, Leader, Role};
 use crate::flow::serve::{Asked, Served, gateway_timeout, serve, shed};
 use crate::flow::{RequestCtx, fetch, revalidate};
 use crate::rfc::directives::RequestDirectives;
@@ -48,8 +48,7 @@ where
     let had_variants = found.as_ref().is_some_and(|(v, _)| !v.is_empty());
     let tier = found.as_ref().map_or(Tier::Local, |(_, tier)| *tier);
     let entry = found.and_then(|(v, _)| select(&v, &parts.headers).cloned());
-    let asked = asked(&parts, timing);
-    let mut ctx = RequestCtx {
+    let ctx = RequestCtx {
         key,
         rq,
         timing,
@@ -60,37 +59,105 @@ where
         },
         started,
     };
-    if let Some(entry) = entry {
-        let age = entry.freshness.age(shared.clock.now());
-        match decide(&shared, &ctx.rq, &entry, age) {
-            Decision::Fresh if tier == Tier::Shared => {
-                crate::metrics::increment(crate::metrics::SHARED_HITS);
-                return Ok(serve(&shared, asked, &entry, age, Served::SharedHit));
-            }
-            Decision::Fresh => return Ok(serve(&shared, asked, &entry, age, Served::Hit)),
-            Decision::StaleWhileRevalidate => {
-                spawn_refresh(&shared, &inner, &parts, &entry, &ctx.key);
-                let how = Served::StaleWhileRevalidate;
-                return Ok(serve(&shared, asked, &entry, age, how));
-            }
-            Decision::MaxStale => {
-                return Ok(serve(&shared, asked, &entry, age, Served::MaxStale));
-            }
-            Decision::Validate(_) if ctx.rq.only_if_cached => {
-                return Ok(gateway_timeout(&shared, timing));
-            }
-            Decision::Validate(_)
-                if shared.store.shed_misses().is_some()
-                    && revalidate::stale_if_error_allows(&shared, &entry, age) =>
-            {
-                return Ok(serve(&shared, asked, &entry, age, Served::StaleIfError));
-            }
-            Decision::Validate(fwd) => {
-                ctx.fwd = fwd;
-                return revalidate::revalidate(shared, inner, parts, body, entry, ctx).await;
-            }
+    let req = Forward {
+        shared,
+        inner,
+        parts,
+        body,
+        ctx,
+    };
+    match entry {
+        Some(entry) => stored(req, entry, tier).await,
+        None => not_stored(req).await,
+    }
+}
+
+/// What a lookup forwards to the origin when it cannot answer from the store.
+struct Forward<S, ReqBody> {
+    /// The layer's shared state.
+    shared: Arc<Shared>,
+    /// The inner service.
+    inner: S,
+    /// The request's head.
+    parts: request::Parts,
+    /// The request's body.
+    body: ReqBody,
+    /// The request's state in the flow.
+    ctx: RequestCtx,
+}
+
+/// A stored variant matched: serve it (fresh, stale-while-revalidate, max-stale,
+/// stale-if-error while shedding), answer 504 under `only-if-cached`, or revalidate it.
+async fn stored<S, ReqBody, ResBody>(
+    req: Forward<S, ReqBody>,
+    entry: Arc<CachedResponse>,
+    tier: Tier,
+) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    ReqBody: Default + Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Send,
+{
+    let Forward {
+        shared,
+        inner,
+        parts,
+        body,
+        mut ctx,
+    } = req;
+    let timing = ctx.timing;
+    let asked = asked(&parts, timing);
+    let age = entry.freshness.age(shared.clock.now());
+    match decide(&shared, &ctx.rq, &entry, age) {
+        Decision::Fresh if tier == Tier::Shared => {
+            crate::metrics::increment(crate::metrics::SHARED_HITS);
+            Ok(serve(&shared, asked, &entry, age, Served::SharedHit))
+        }
+        Decision::Fresh => Ok(serve(&shared, asked, &entry, age, Served::Hit)),
+        Decision::StaleWhileRevalidate => {
+            spawn_refresh(&shared, &inner, &parts, &entry, &ctx.key);
+            let how = Served::StaleWhileRevalidate;
+            Ok(serve(&shared, asked, &entry, age, how))
+        }
+        Decision::MaxStale => Ok(serve(&shared, asked, &entry, age, Served::MaxStale)),
+        Decision::Validate(_) if ctx.rq.only_if_cached => Ok(gateway_timeout(&shared, timing)),
+        Decision::Validate(_)
+            if shared.store.shed_misses().is_some()
+                && revalidate::stale_if_error_allows(&shared, &entry, age) =>
+        {
+            Ok(serve(&shared, asked, &entry, age, Served::StaleIfError))
+        }
+        Decision::Validate(fwd) => {
+            ctx.fwd = fwd;
+            revalidate::revalidate(shared, inner, parts, body, entry, ctx).await
         }
     }
+}
+
+/// No stored variant matched: answer 504 under `only-if-cached`, shed while the store
+/// asks to, or forward the miss (coalesced for GETs that may be stored).
+async fn not_stored<S, ReqBody, ResBody>(
+    req: Forward<S, ReqBody>,
+) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    ReqBody: Default + Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Send,
+{
+    let Forward {
+        shared,
+        inner,
+        parts,
+        body,
+        ctx,
+    } = req;
+    let timing = ctx.timing;
     if ctx.rq.only_if_cached {
         return Ok(gateway_timeout(&shared, timing));
     }
@@ -101,32 +168,22 @@ where
         return fetch::miss(shared, inner, parts, body, ctx, None).await;
     }
     match shared.inflight.join(&ctx.key) {
-        Role::Leader(leader) => match shared.store.fill(&ctx.key).await {
-            Fill::Lead => {
-                let _done = FillDone::new(&shared, &ctx.key);
-                fetch::miss(shared.clone(), inner, parts, body, ctx, Some(leader)).await
-            }
-            Fill::Filled(variants) => {
-                let entry = select(&variants, &parts.headers).cloned();
-                let age = entry.as_ref().map(|e| e.freshness.age(shared.clock.now()));
-                if let (Some(entry), Some(age)) = (entry, age)
-                    && matches!(decide(&shared, &ctx.rq, &entry, age), Decision::Fresh)
-                {
-                    leader.publish(Some(entry.clone()));
-                    crate::metrics::increment(crate::metrics::SHARED_HITS);
-                    let asked = self::asked(&parts, timing);
-                    return Ok(serve(&shared, asked, &entry, age, Served::SharedHit));
-                }
-                fetch::miss(shared, inner, parts, body, ctx, Some(leader)).await
-            }
-            _ => fetch::miss(shared, inner, parts, body, ctx, Some(leader)).await,
-        },
+        Role::Leader(leader) => {
+            let req = Forward {
+                shared,
+                inner,
+                parts,
+                body,
+                ctx,
+            };
+            lead(req, leader).await
+        }
         Role::Waiter(rx) => {
             crate::metrics::increment(crate::metrics::COALESCED);
             match coalesce::wait(rx, shared.coalesce_timeout).await {
                 Some(entry) if key::vary_matches(&entry.vary, &parts.headers) => {
                     let age = entry.freshness.age(shared.clock.now());
-                    let asked = self::asked(&parts, timing);
+                    let asked = asked(&parts, timing);
                     Ok(serve(&shared, asked, &entry, age, Served::Collapsed))
                 }
                 _ => fetch::miss(shared, inner, parts, body, ctx, None).await,
@@ -135,6 +192,50 @@ where
     }
 }
 
+/// This instance leads the fill for the key: fetch it, unless another instance sharing
+/// the store filled it meanwhile with a fresh matching variant (served as a shared hit).
+async fn lead<S, ReqBody, ResBody>(
+    req: Forward<S, ReqBody>,
+    leader: Leader,
+) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    ReqBody: Default + Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Send,
+{
+    let Forward {
+        shared,
+        inner,
+        parts,
+        body,
+        ctx,
+    } = req;
+    match shared.store.fill(&ctx.key).await {
+        Fill::Lead => {
+            let _done = FillDone::new(&shared, &ctx.key);
+            fetch::miss(shared.clone(), inner, parts, body, ctx, Some(leader)).await
+        }
+        Fill::Filled(variants) => {
+            let entry = select(&variants, &parts.headers).cloned();
+            let age = entry.as_ref().map(|e| e.freshness.age(shared.clock.now()));
+            if let (Some(entry), Some(age)) = (entry, age)
+                && matches!(decide(&shared, &ctx.rq, &entry, age), Decision::Fresh)
+            {
+                leader.publish(Some(entry.clone()));
+                crate::metrics::increment(crate::metrics::SHARED_HITS);
+                let asked = asked(&parts, ctx.timing);
+                return Ok(serve(&shared, asked, &entry, age, Served::SharedHit));
+            }
+            fetch::miss(shared, inner, parts, body, ctx, Some(leader)).await
+        }
+        _ => fetch::miss(shared, inner, parts, body, ctx, Some(leader)).await,
+    }
+}
+
+/// What the client asked, for serving from the store.
 fn asked(parts: &request::Parts, timing: bool) -> Asked<'_> {
     Asked {
         method: &parts.method,
