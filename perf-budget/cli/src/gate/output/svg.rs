@@ -52,6 +52,13 @@ pub(super) fn legend(items: &[(&str, &str, bool)]) -> String {
     h + "</p>"
 }
 
+/// Chart width, height and the left, bottom and top margins, in pixels.
+const W: f64 = 720.0;
+const H: f64 = 260.0;
+const L: f64 = 60.0;
+const B: f64 = 30.0;
+const T: f64 = 24.0;
+
 /// An SVG line chart: x ticks as given, y linear from 0 or logarithmic over the data.
 pub(super) fn chart(
     series: &[Series<'_>],
@@ -59,72 +66,118 @@ pub(super) fn chart(
     ylabel: &str,
     log: bool,
 ) -> String {
-    const W: f64 = 720.0;
-    const H: f64 = 260.0;
-    const L: f64 = 60.0;
-    const B: f64 = 30.0;
-    const T: f64 = 24.0;
-    let all = || series.iter().flat_map(|s| s.points.iter());
-    let ys = all()
-        .map(|p| p.1)
-        .filter(|y| y.is_finite() && (!log || *y > 0.0));
-    let (lo, hi) = ys.fold((f64::MAX, f64::MIN), |(a, b), y| (a.min(y), b.max(y)));
-    if lo > hi {
+    let Some(axes) = Axes::fit(series, xticks, log) else {
         return String::from("<p>no samples</p>");
-    }
-    let xmax = xticks
-        .iter()
-        .map(|t| t.0)
-        .chain(all().map(|p| p.0))
-        .fold(1e-9, f64::max);
-    let (y0, y1) = if log {
-        (
-            lo.log10().floor(),
-            hi.log10().ceil().max(lo.log10().floor() + 1.0),
-        )
-    } else {
-        (0.0, nice_top(hi))
     };
-    let fy = |y: f64| if log { y.max(1e-9).log10() } else { y };
-    let px = |x: f64| L + x / xmax * (W - L - 10.0);
-    let py = |y: f64| T + (1.0 - (fy(y) - y0) / (y1 - y0)) * (H - B - T);
     let mut s = format!(
         "<svg width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\">\
          <text x=\"4\" y=\"12\">{}</text>",
         esc(ylabel)
     );
-    for (x, label) in xticks {
-        let _ = write!(
-            s,
-            "<line x1=\"{X:.1}\" x2=\"{X:.1}\" y1=\"{T}\" y2=\"{b}\" stroke=\"#eaeef2\"/>\
-             <text x=\"{X:.1}\" y=\"{t}\" text-anchor=\"middle\">{}</text>",
-            esc(label),
-            X = px(*x),
-            b = H - B,
-            t = H - 12.0
-        );
-    }
-    let steps = if log { (y1 - y0) as usize } else { 4 };
-    for i in 0..=steps {
-        let v = if log {
-            10f64.powf(y0 + i as f64)
-        } else {
-            y1 * i as f64 / 4.0
-        };
-        let _ = write!(
-            s,
-            "<line x1=\"{L}\" x2=\"{r}\" y1=\"{Y:.1}\" y2=\"{Y:.1}\" stroke=\"#eaeef2\"/>\
-             <text x=\"{t}\" y=\"{Y:.1}\" text-anchor=\"end\">{v}</text>",
-            r = W - 10.0,
-            t = L - 4.0,
-            Y = py(v),
-            v = fmt_num(v)
-        );
-    }
+    axes.xgrid(&mut s, xticks);
+    axes.ygrid(&mut s);
     for se in series {
+        axes.draw(&mut s, se);
+    }
+    s + "</svg>"
+}
+
+/// A chart's scales: x linear from 0 to `xmax`, y from `y0` to `y1` (decades when `log`).
+struct Axes {
+    /// Whether y is logarithmic.
+    log: bool,
+    /// The largest x drawn.
+    xmax: f64,
+    /// The bottom of the y axis (a decade exponent when `log`).
+    y0: f64,
+    /// The top of the y axis (a decade exponent when `log`).
+    y1: f64,
+}
+
+impl Axes {
+    /// Scales spanning the ticks and the finite (on a log axis, positive) points; `None`
+    /// when there are no such points.
+    fn fit(series: &[Series<'_>], xticks: &[(f64, &str)], log: bool) -> Option<Self> {
+        let all = || series.iter().flat_map(|s| s.points.iter());
+        let ys = all()
+            .map(|p| p.1)
+            .filter(|y| y.is_finite() && (!log || *y > 0.0));
+        let (lo, hi) = ys.fold((f64::MAX, f64::MIN), |(a, b), y| (a.min(y), b.max(y)));
+        if lo > hi {
+            return None;
+        }
+        let xmax = xticks
+            .iter()
+            .map(|t| t.0)
+            .chain(all().map(|p| p.0))
+            .fold(1e-9, f64::max);
+        let (y0, y1) = if log {
+            (
+                lo.log10().floor(),
+                hi.log10().ceil().max(lo.log10().floor() + 1.0),
+            )
+        } else {
+            (0.0, nice_top(hi))
+        };
+        Some(Self { log, xmax, y0, y1 })
+    }
+
+    /// The x pixel of `x`.
+    fn px(&self, x: f64) -> f64 {
+        L + x / self.xmax * (W - L - 10.0)
+    }
+
+    /// The y pixel of `y`.
+    fn py(&self, y: f64) -> f64 {
+        let fy = if self.log { y.max(1e-9).log10() } else { y };
+        T + (1.0 - (fy - self.y0) / (self.y1 - self.y0)) * (H - B - T)
+    }
+
+    /// Vertical grid lines with their labels under the plot.
+    fn xgrid(&self, s: &mut String, xticks: &[(f64, &str)]) {
+        for (x, label) in xticks {
+            let _ = write!(
+                s,
+                "<line x1=\"{X:.1}\" x2=\"{X:.1}\" y1=\"{T}\" y2=\"{b}\" stroke=\"#eaeef2\"/>\
+                 <text x=\"{X:.1}\" y=\"{t}\" text-anchor=\"middle\">{}</text>",
+                esc(label),
+                X = self.px(*x),
+                b = H - B,
+                t = H - 12.0
+            );
+        }
+    }
+
+    /// Horizontal grid lines with their values: one per decade on a log axis, else four steps.
+    fn ygrid(&self, s: &mut String) {
+        let steps = if self.log {
+            (self.y1 - self.y0) as usize
+        } else {
+            4
+        };
+        for i in 0..=steps {
+            let v = if self.log {
+                10f64.powf(self.y0 + i as f64)
+            } else {
+                self.y1 * i as f64 / 4.0
+            };
+            let _ = write!(
+                s,
+                "<line x1=\"{L}\" x2=\"{r}\" y1=\"{Y:.1}\" y2=\"{Y:.1}\" stroke=\"#eaeef2\"/>\
+                 <text x=\"{t}\" y=\"{Y:.1}\" text-anchor=\"end\">{v}</text>",
+                r = W - 10.0,
+                t = L - 4.0,
+                Y = self.py(v),
+                v = fmt_num(v)
+            );
+        }
+    }
+
+    /// One series: dots, or a (dashed) polyline titled with its name.
+    fn draw(&self, s: &mut String, se: &Series<'_>) {
         let pts: Vec<String> = (se.points.iter())
-            .filter(|p| p.1.is_finite() && (!log || p.1 > 0.0))
-            .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
+            .filter(|p| p.1.is_finite() && (!self.log || p.1 > 0.0))
+            .map(|&(x, y)| format!("{:.1},{:.1}", self.px(x), self.py(y)))
             .collect();
         if se.dots {
             for p in &pts {
@@ -150,7 +203,6 @@ pub(super) fn chart(
             );
         }
     }
-    s + "</svg>"
 }
 
 /// The smallest 4 × (a round multiple of 10^k) above `hi`: four round steps on a linear axis.
