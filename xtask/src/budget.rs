@@ -37,7 +37,20 @@ pub(crate) fn test() -> Result<(), String> {
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null());
     let _server = Server::start("showcase", cmd, addr)?;
+    showcase_endpoints(addr)?;
 
+    let src = std::fs::read_to_string(&config).map_err(|e| e.to_string())?;
+    let gate = Gate::new(addr, &dir, &src)?;
+    gate.within_budget(&python)?;
+    gate.over_budget()?;
+    gate.regression()?;
+    gate.rate_not_reached()?;
+    broken_budgets(&gate, &src)
+}
+
+/// The showcase annotates responses with `Perf-Budget` and serves `GET /perf/budgets` as JSON
+/// and as a text table.
+fn showcase_endpoints(addr: SocketAddr) -> Result<(), String> {
     let res = http(addr, "GET", "/api/users/1", &[], b"")?;
     let annotated = res
         .header("perf-budget")
@@ -61,13 +74,58 @@ pub(crate) fn test() -> Result<(), String> {
         ));
     }
     println!("showcase: Perf-Budget header, /perf/budgets JSON and text: ok");
+    Ok(())
+}
 
-    let target = format!("http://{addr}");
-    let gate = |args: &[&str], want: i32, what: &str| -> Result<String, String> {
+/// `perf-budget gate` runs against the running showcase.
+struct Gate {
+    /// The showcase's base URL.
+    target: String,
+    /// Where the runs' files go.
+    dir: PathBuf,
+    /// The CI budgets file.
+    cfg: String,
+}
+
+impl Gate {
+    /// Writes the showcase's budgets with a lower sample floor (an explicit choice for a short CI
+    /// run; the objectives are the server's, so the gate's config check passes).
+    fn new(addr: SocketAddr, dir: &Path, src: &str) -> Result<Self, String> {
+        let ci = dir.join("budgets-ci.toml");
+        let lowered = src.replacen("[defaults]\n", "[defaults]\nsample_floor = 20\n", 1);
+        if lowered == src {
+            return Err("could not find [defaults] in budgets.toml".into());
+        }
+        std::fs::write(&ci, lowered).map_err(|e| e.to_string())?;
+        Ok(Self {
+            target: format!("http://{addr}"),
+            dir: dir.to_owned(),
+            cfg: ci.display().to_string(),
+        })
+    }
+
+    /// A file of this check's directory.
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    /// Runs the gate with the CI budgets file and `extra`, sending every error-severity budget
+    /// requests (the gate refuses a run that would leave one unjudged); `/api/slow` sleeps
+    /// `slow` ms, the one each scenario varies. Returns the gate's stdout.
+    fn run(&self, slow: &str, extra: &[&str], want: i32, what: &str) -> Result<String, String> {
+        let slow = format!("GET /api/slow?ms={slow}");
         let mut c = Command::new(bin_path("perf-budget"));
         c.arg("gate")
-            .args(["--target", &target, "--max-lag-p99", "50ms"])
-            .args(args);
+            .args(["--target", &self.target, "--max-lag-p99", "50ms"])
+            .args(["--config", &self.cfg])
+            .args([
+                "--request",
+                "GET /api/users/1",
+                "--request",
+                "GET /api/products",
+            ])
+            .args(["--request", "GET /api/products/1", "--request", &slow])
+            .args(extra);
         let out = c
             .output()
             .map_err(|e| format!("could not start perf-budget: {e}"))?;
@@ -81,127 +139,64 @@ pub(crate) fn test() -> Result<(), String> {
         }
         println!("gate exits {want} ({what}): ok");
         Ok(stdout)
-    };
-    // The showcase's budgets with a lower sample floor (an explicit choice for a short CI run;
-    // the objectives are the server's, so the gate's config check passes).
-    let src = std::fs::read_to_string(&config).map_err(|e| e.to_string())?;
-    let ci = dir.join("budgets-ci.toml");
-    let lowered = src.replacen("[defaults]\n", "[defaults]\nsample_floor = 20\n", 1);
-    if lowered == src {
-        return Err("could not find [defaults] in budgets.toml".into());
     }
-    std::fs::write(&ci, lowered).map_err(|e| e.to_string())?;
-    let cfg = ci.display().to_string();
-    let path = |name: &str| dir.join(name).display().to_string();
-    // Every error-severity budget gets requests (the gate refuses a run that would leave one
-    // unjudged); `slow` is the one each scenario varies.
-    let requests = |slow: &str| {
-        vec![
-            "--request".to_owned(),
-            "GET /api/users/1".to_owned(),
-            "--request".to_owned(),
-            "GET /api/products".to_owned(),
-            "--request".to_owned(),
-            "GET /api/products/1".to_owned(),
-            "--request".to_owned(),
-            format!("GET /api/slow?ms={slow}"),
-        ]
-    };
-    let args = |slow: &str, extra: &[&str]| -> Vec<String> {
-        let mut v = vec!["--config".to_owned(), cfg.clone()];
-        v.extend(requests(slow));
-        v.extend(extra.iter().map(|s| (*s).to_owned()));
-        v
-    };
-    let gate_owned = |v: Vec<String>, want: i32, what: &str| {
-        let refs: Vec<&str> = v.iter().map(String::as_str).collect();
-        gate(&refs, want, what)
-    };
 
-    // 0: every route within budget, on both views.
-    let junit = path("gate.junit.xml");
-    let md = path("gate.md");
-    gate_owned(
-        args(
+    /// 0: every route within budget, on both views; the JUnit file parses.
+    fn within_budget(&self, python: &Path) -> Result<(), String> {
+        let junit = self.path("gate.junit.xml");
+        let md = self.path("gate.md");
+        let extra = ["--rate", "300", "--duration", "6s"];
+        self.run(
             "1",
-            &[
-                "--rate",
-                "300",
-                "--duration",
-                "6s",
-                "--junit",
-                &junit,
-                "--markdown",
-                &md,
-            ],
-        ),
-        0,
-        "healthy showcase, every budget",
-    )?;
-    junit_parses(&python, Path::new(&junit))?;
-
-    // 1: `/api/slow` over its `p95 < 1s`.
-    let json = path("gate-slow.json");
-    let out = gate_owned(
-        args(
-            "1200",
-            &[
-                "--rate",
-                "100",
-                "--duration",
-                "3s",
-                "--warmup",
-                "0s",
-                "--json",
-                &json,
-            ],
-        ),
-        1,
-        "/api/slow at 1.2 s against p95 < 1s",
-    )?;
-    if !out
-        .lines()
-        .any(|l| l.starts_with("FAIL") && l.contains("p95 < 1s"))
-    {
-        return Err(format!("the failing objective is not listed:\n{out}"));
+            &[&extra[..], &["--junit", &junit, "--markdown", &md]].concat(),
+            0,
+            "healthy showcase, every budget",
+        )?;
+        junit_parses(python, Path::new(&junit))
     }
-    slow_server_quantiles(Path::new(&json))?;
 
-    // 2: a regression against a baseline taken from a faster run (same profile).
-    let base = path("baseline.json");
-    let common = ["--rate", "400", "--duration", "3s", "--warmup", "0s"];
-    gate_owned(
-        args("5", &[&common[..], &["--save-baseline", &base]].concat()),
-        0,
-        "baseline at 5 ms",
-    )?;
-    gate_owned(
-        args("40", &[&common[..], &["--baseline", &base]].concat()),
-        2,
-        "8x slower than the baseline",
-    )?;
+    /// 1: `/api/slow` over its `p95 < 1s`; the server view of the run has its quantiles.
+    fn over_budget(&self) -> Result<(), String> {
+        let json = self.path("gate-slow.json");
+        let extra = ["--rate", "100", "--duration", "3s", "--warmup", "0s"];
+        let out = self.run(
+            "1200",
+            &[&extra[..], &["--json", &json]].concat(),
+            1,
+            "/api/slow at 1.2 s against p95 < 1s",
+        )?;
+        if !out
+            .lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("p95 < 1s"))
+        {
+            return Err(format!("the failing objective is not listed:\n{out}"));
+        }
+        slow_server_quantiles(Path::new(&json))
+    }
 
-    // 3: the target rate cannot be reached (one request in flight, 50 ms each, 100/s asked).
-    gate_owned(
-        args(
-            "50",
-            &[
-                "--rate",
-                "100",
-                "--duration",
-                "2s",
-                "--warmup",
-                "0s",
-                "--max-in-flight",
-                "1",
-            ],
-        ),
-        3,
-        "rate not reached",
-    )?;
+    /// 2: a regression against a baseline taken from a faster run (same profile).
+    fn regression(&self) -> Result<(), String> {
+        let base = self.path("baseline.json");
+        let common = ["--rate", "400", "--duration", "3s", "--warmup", "0s"];
+        let save = [&common[..], &["--save-baseline", &base]].concat();
+        self.run("5", &save, 0, "baseline at 5 ms")?;
+        let against = [&common[..], &["--baseline", &base]].concat();
+        self.run("40", &against, 2, "8x slower than the baseline")?;
+        Ok(())
+    }
 
-    // 4: a broken budgets file names the line.
-    let broken = dir.join("budgets-broken.toml");
+    /// 3: the target rate cannot be reached (one request in flight, 50 ms each, 100/s asked).
+    fn rate_not_reached(&self) -> Result<(), String> {
+        let extra = ["--rate", "100", "--duration", "2s", "--warmup", "0s"];
+        let one = [&extra[..], &["--max-in-flight", "1"]].concat();
+        self.run("50", &one, 3, "rate not reached")?;
+        Ok(())
+    }
+}
+
+/// 4: a broken budgets file names the line.
+fn broken_budgets(gate: &Gate, src: &str) -> Result<(), String> {
+    let broken = gate.dir.join("budgets-broken.toml");
     std::fs::write(&broken, src.replacen("p95 < 100ms", "p95 < 100 parsecs", 1))
         .map_err(|e| e.to_string())?;
     let out = Command::new(bin_path("perf-budget"))
@@ -210,7 +205,7 @@ pub(crate) fn test() -> Result<(), String> {
             "--config",
             &broken.display().to_string(),
             "--target",
-            &target,
+            &gate.target,
             "--request",
             "/api/users/1",
         ])
