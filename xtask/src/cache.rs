@@ -257,100 +257,137 @@ fn allowlist() -> Result<BTreeMap<String, String>, String> {
 /// Prints the summary of one run; returns its required passes.
 fn evaluate(tsv: &str) -> Result<usize, String> {
     let allow = allowlist()?;
-    let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
-    let mut outcome: BTreeMap<&str, &str> = BTreeMap::new();
-    let mut problems = Vec::new();
-    let mut notes = Vec::new();
-    for line in tsv.lines() {
-        let f: Vec<&str> = line.split('\t').collect();
-        let [kind, id, result, deps, suite, detail] = f[..] else {
-            continue;
-        };
-        outcome.insert(id, result);
-        *counts
-            .entry((kind.to_owned(), result.to_owned()))
-            .or_default() += 1;
-        if suite == "surrogate-control" && kind == "required" {
-            *counts
-                .entry(("surrogate".to_owned(), result.to_owned()))
-                .or_default() += 1;
-        }
-        if kind != "required" || result == "pass" {
-            continue;
-        }
-        let entry = format!("  {id}: {result} {detail} (depends on: {deps})");
-        match (result, allow.get(id)) {
-            (_, Some(reason)) => notes.push(format!("{entry} [allowlisted: {reason}]")),
-            ("dependency_fail", None) => notes.push(entry),
-            _ => problems.push(entry),
-        }
-    }
-    let n = |kind: &str, result: &str| {
-        counts
-            .get(&(kind.to_owned(), result.to_owned()))
-            .copied()
-            .unwrap_or(0)
-    };
-    let total = |kind: &str| {
-        counts
-            .iter()
-            .filter(|((k, _), _)| k == kind)
-            .map(|(_, c)| c)
-            .sum::<usize>()
-    };
-    let required_pass = n("required", "pass");
-    let optimal_pass = n("optimal", "pass");
-    println!(
-        "  required: {required_pass} pass / {} fail / {} dependency-fail / {} setup-fail / {} retry (of {})",
-        n("required", "fail"),
-        n("required", "dependency_fail"),
-        n("required", "setup_fail"),
-        n("required", "retry"),
-        total("required")
-    );
-    let standard = |result: &str| n("required", result) - n("surrogate", result);
-    println!(
-        "    of which the 23 standard suites: {} pass / {} fail / {} dependency-fail (of {}; 3 more are browser-only)",
-        standard("pass"),
-        standard("fail"),
-        standard("dependency_fail"),
-        total("required") - total("surrogate")
-    );
-    println!(
-        "    and the Surrogate-Control suite cli.mjs appends: {} pass (of {})",
-        n("surrogate", "pass"),
-        total("surrogate")
-    );
-    println!(
-        "  optimal:  {optimal_pass} pass / {} not optimal / {} dependency-fail (of {})",
-        n("optimal", "optional_fail"),
-        n("optimal", "dependency_fail"),
-        total("optimal")
-    );
-    println!(
-        "  check:    {} yes / {} no (of {})",
-        n("check", "yes"),
-        n("check", "no"),
-        total("check")
-    );
-    for note in &notes {
+    let tally = Tally::read(tsv, &allow);
+    tally.print();
+    for note in &tally.notes {
         println!("{note}");
     }
     for id in allow.keys() {
-        if outcome.get(id.as_str()) == Some(&"pass") {
+        if tally.outcome.get(id.as_str()) == Some(&"pass") {
             println!("  note: allowlisted `{id}` now passes; remove it from the allowlist");
         }
     }
-    if !problems.is_empty() {
+    if !tally.problems.is_empty() {
         return Err(format!(
             "required conformance tests fail (not allowlisted):\n{}",
-            problems.join("\n")
+            tally.problems.join("\n")
         ));
     }
+    let required_pass = tally.n("required", "pass");
+    let optimal_pass = tally.n("optimal", "pass");
     if required_pass < MIN_REQUIRED_PASS || optimal_pass < MIN_OPTIMAL_PASS {
         return Err(format!(
             "conformance below the bar: {required_pass} required (need {MIN_REQUIRED_PASS}), {optimal_pass} optimal (need {MIN_OPTIMAL_PASS})"
         ));
     }
     Ok(required_pass)
+}
+
+/// One run's results, counted by kind and result.
+struct Tally<'a> {
+    /// Tests per `(kind, result)`; kind `surrogate` counts the Surrogate-Control suite's
+    /// required tests again.
+    counts: BTreeMap<(String, String), usize>,
+    /// Each test's result by id.
+    outcome: BTreeMap<&'a str, &'a str>,
+    /// Required tests that fail and are not allowlisted.
+    problems: Vec<String>,
+    /// Required tests that fail but are allowlisted or only fail a dependency.
+    notes: Vec<String>,
+}
+
+impl<'a> Tally<'a> {
+    /// Counts the run's TSV lines (`kind id result deps suite detail`).
+    fn read(tsv: &'a str, allow: &BTreeMap<String, String>) -> Self {
+        let mut tally = Self {
+            counts: BTreeMap::new(),
+            outcome: BTreeMap::new(),
+            problems: Vec::new(),
+            notes: Vec::new(),
+        };
+        for line in tsv.lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            let [kind, id, result, deps, suite, detail] = f[..] else {
+                continue;
+            };
+            tally.outcome.insert(id, result);
+            *tally
+                .counts
+                .entry((kind.to_owned(), result.to_owned()))
+                .or_default() += 1;
+            if suite == "surrogate-control" && kind == "required" {
+                *tally
+                    .counts
+                    .entry(("surrogate".to_owned(), result.to_owned()))
+                    .or_default() += 1;
+            }
+            if kind != "required" || result == "pass" {
+                continue;
+            }
+            let entry = format!("  {id}: {result} {detail} (depends on: {deps})");
+            match (result, allow.get(id)) {
+                (_, Some(reason)) => tally.notes.push(format!("{entry} [allowlisted: {reason}]")),
+                ("dependency_fail", None) => tally.notes.push(entry),
+                _ => tally.problems.push(entry),
+            }
+        }
+        tally
+    }
+
+    /// Tests of `kind` with `result`.
+    fn n(&self, kind: &str, result: &str) -> usize {
+        self.counts
+            .get(&(kind.to_owned(), result.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Tests of `kind`.
+    fn total(&self, kind: &str) -> usize {
+        self.counts
+            .iter()
+            .filter(|((k, _), _)| k == kind)
+            .map(|(_, c)| c)
+            .sum::<usize>()
+    }
+
+    /// The counts per kind: required (standard suites and Surrogate-Control), optimal, check.
+    fn print(&self) {
+        let n = |kind: &str, result: &str| self.n(kind, result);
+        println!(
+            "  required: {} pass / {} fail / {} dependency-fail / {} setup-fail / {} retry (of {})",
+            n("required", "pass"),
+            n("required", "fail"),
+            n("required", "dependency_fail"),
+            n("required", "setup_fail"),
+            n("required", "retry"),
+            self.total("required")
+        );
+        let standard = |result: &str| n("required", result) - n("surrogate", result);
+        println!(
+            "    of which the 23 standard suites: {} pass / {} fail / {} dependency-fail (of {}; 3 more are browser-only)",
+            standard("pass"),
+            standard("fail"),
+            standard("dependency_fail"),
+            self.total("required") - self.total("surrogate")
+        );
+        println!(
+            "    and the Surrogate-Control suite cli.mjs appends: {} pass (of {})",
+            n("surrogate", "pass"),
+            self.total("surrogate")
+        );
+        println!(
+            "  optimal:  {} pass / {} not optimal / {} dependency-fail (of {})",
+            n("optimal", "pass"),
+            n("optimal", "optional_fail"),
+            n("optimal", "dependency_fail"),
+            self.total("optimal")
+        );
+        println!(
+            "  check:    {} yes / {} no (of {})",
+            n("check", "yes"),
+            n("check", "no"),
+            self.total("check")
+        );
+    }
 }
