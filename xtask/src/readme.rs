@@ -34,6 +34,40 @@ const BUILTIN: [&str; 5] = ["std", "core", "alloc", "crate", "self"];
 /// Checks every README, or only `only` (paths relative to the workspace root) when given.
 pub(crate) fn test(only: &[String]) -> Result<(), String> {
     let root = project_root();
+    let files = readmes(&root, only);
+    let mut found = Found::default();
+    for file in &files {
+        let Ok(text) = fs::read_to_string(file) else {
+            continue;
+        };
+        let rel = file
+            .strip_prefix(&root)
+            .unwrap_or(file)
+            .display()
+            .to_string();
+        found.file(file, &rel, &text);
+    }
+    let Found {
+        problems,
+        snippets,
+        deps,
+    } = found;
+    if !problems.is_empty() {
+        return Err(format!("README problems:\n  {}", problems.join("\n  ")));
+    }
+    if !snippets.is_empty() {
+        build(&root, &snippets, &deps)?;
+    }
+    println!(
+        "README snippets: {} programs from {} files built as printed",
+        snippets.len(),
+        files.len()
+    );
+    Ok(())
+}
+
+/// The root README, the family crates' and the examples', or only those in `only`.
+fn readmes(root: &Path, only: &[String]) -> Vec<PathBuf> {
     let mut files = vec![root.join("README.md")];
     for dir in [
         "perf-middleware",
@@ -55,76 +89,75 @@ pub(crate) fn test(only: &[String]) -> Result<(), String> {
     if !only.is_empty() {
         files.retain(|f| {
             only.iter()
-                .any(|o| f.strip_prefix(&root).is_ok_and(|r| r == Path::new(o)))
+                .any(|o| f.strip_prefix(root).is_ok_and(|r| r == Path::new(o)))
         });
     }
-    let mut problems = Vec::new();
-    let mut snippets = Vec::new();
-    let mut deps: BTreeMap<String, String> = BTreeMap::new();
-    for file in &files {
-        let Ok(text) = fs::read_to_string(file) else {
-            continue;
-        };
-        let rel = file
-            .strip_prefix(&root)
-            .unwrap_or(file)
-            .display()
-            .to_string();
-        check_links(file, &rel, &text, &mut problems);
+    files
+}
+
+/// What the READMEs hold.
+#[derive(Default)]
+struct Found {
+    /// Problems, each with its `file:line`.
+    problems: Vec<String>,
+    /// The programs to build, each with its `file:line`.
+    snippets: Vec<(String, String)>,
+    /// The `[dependencies]` lines of every file, by crate name.
+    deps: BTreeMap<String, String>,
+}
+
+impl Found {
+    /// Checks one README's links and its fenced blocks, each `rust` block against the
+    /// `[dependencies]` block before it.
+    fn file(&mut self, file: &Path, rel: &str, text: &str) {
+        check_links(file, rel, text, &mut self.problems);
         let mut declared: Option<Vec<String>> = None;
-        for block in blocks(&text) {
+        for block in blocks(text) {
             if block.info.starts_with("toml") && block.text.contains("[dependencies]") {
-                let names = dependency_lines(&block.text, &mut deps);
-                declared = Some(names);
+                declared = Some(dependency_lines(&block.text, &mut self.deps));
                 continue;
             }
-            if !block.info.starts_with("rust") {
-                continue;
+            if block.info.starts_with("rust") {
+                let at = format!("{rel}:{}", block.line);
+                self.snippet(at, block, declared.as_deref());
             }
-            let at = format!("{rel}:{}", block.line);
-            if block.info.contains("ignore") {
-                problems.push(format!(
-                    "{at}: a `rust,ignore` block; make it a program that builds"
-                ));
-                continue;
-            }
-            if block.text.lines().any(|l| l == "#" || l.starts_with("# ")) {
-                problems.push(format!(
-                    "{at}: rustdoc hidden `# ` lines do not paste; write them out"
-                ));
-            }
-            if !block.text.contains("fn main") {
-                problems.push(format!("{at}: not a complete program (no `fn main`)"));
-                continue;
-            }
-            let Some(declared) = &declared else {
-                problems.push(format!(
-                    "{at}: no ```toml [dependencies] block before it in the file"
-                ));
-                continue;
-            };
-            for used in used_crates(&block.text) {
-                if !declared.iter().any(|d| d.replace('-', "_") == used) {
-                    problems.push(format!(
-                        "{at}: uses `{used}` but its [dependencies] block does not list it"
-                    ));
-                }
-            }
-            snippets.push((at, block.text));
         }
     }
-    if !problems.is_empty() {
-        return Err(format!("README problems:\n  {}", problems.join("\n  ")));
+
+    /// Checks one `rust` block; keeps it for the build when it is a complete program with a
+    /// `[dependencies]` block before it.
+    fn snippet(&mut self, at: String, block: Block, declared: Option<&[String]>) {
+        let problems = &mut self.problems;
+        if block.info.contains("ignore") {
+            problems.push(format!(
+                "{at}: a `rust,ignore` block; make it a program that builds"
+            ));
+            return;
+        }
+        if block.text.lines().any(|l| l == "#" || l.starts_with("# ")) {
+            problems.push(format!(
+                "{at}: rustdoc hidden `# ` lines do not paste; write them out"
+            ));
+        }
+        if !block.text.contains("fn main") {
+            problems.push(format!("{at}: not a complete program (no `fn main`)"));
+            return;
+        }
+        let Some(declared) = declared else {
+            problems.push(format!(
+                "{at}: no ```toml [dependencies] block before it in the file"
+            ));
+            return;
+        };
+        for used in used_crates(&block.text) {
+            if !declared.iter().any(|d| d.replace('-', "_") == used) {
+                problems.push(format!(
+                    "{at}: uses `{used}` but its [dependencies] block does not list it"
+                ));
+            }
+        }
+        self.snippets.push((at, block.text));
     }
-    if !snippets.is_empty() {
-        build(&root, &snippets, &deps)?;
-    }
-    println!(
-        "README snippets: {} programs from {} files built as printed",
-        snippets.len(),
-        files.len()
-    );
-    Ok(())
 }
 
 /// The fenced blocks of a Markdown text.
