@@ -14,7 +14,7 @@ use super::metrics::RouteMetrics;
 use super::service::Db;
 use super::summary::NPlusOneProfile;
 use super::violation::Violation;
-use crate::{ConfigError, RouteTable, ServerTiming};
+use crate::{ConfigError, RouteTable, ServerTiming, SkipRoutes, route_template};
 
 /// Default time an N+1 warning of one (route, fingerprint) stays quiet after it was logged.
 pub const DEFAULT_N_PLUS_ONE_COOLDOWN: Duration = Duration::from_secs(60);
@@ -34,6 +34,7 @@ pub(crate) struct Shared {
     pub(crate) max_queries: Option<u32>,
     pub(crate) metrics: bool,
     pub(crate) table: Option<RouteTable>,
+    pub(crate) skip: SkipRoutes,
     pub(crate) routes: RwLock<HashMap<Box<str>, Arc<RouteEntry>, FixedState>>,
     pub(crate) warned: Mutex<HashMap<(Arc<str>, u64), Instant, FixedState>>,
     pub(crate) violations: Mutex<Vec<Violation>>,
@@ -66,6 +67,17 @@ impl Shared {
                 })
             })
             .clone()
+    }
+
+    /// Whether the request's route template (the router's, else the table's) is skipped.
+    pub(crate) fn skipped<B>(&self, req: &http::Request<B>) -> bool {
+        if self.skip.is_empty() {
+            return false;
+        }
+        let ext = req.extensions();
+        route_template(ext)
+            .or_else(|| self.table.as_ref()?.resolve(ext, req.uri().path()))
+            .is_some_and(|t| self.skip.contains(t))
     }
 
     /// Whether an N+1 warning for this (route, fingerprint) may be logged now.
@@ -173,6 +185,7 @@ pub struct DbLayerBuilder {
     max_queries: Option<u32>,
     metrics: bool,
     table: Option<RouteTable>,
+    skip: SkipRoutes,
     bad_route: Option<String>,
 }
 
@@ -187,6 +200,7 @@ impl Default for DbLayerBuilder {
             max_queries: None,
             metrics: true,
             table: None,
+            skip: SkipRoutes::default(),
             bad_route: None,
         }
     }
@@ -240,6 +254,16 @@ impl DbLayerBuilder {
         self
     }
 
+    /// Leaves requests to this route template untouched: no request span, no summary, no
+    /// `Server-Timing`, no per-route metrics (health checks). Their statements are not given to
+    /// any request, so they count as orphans and feed only the process-wide metrics. Call it once
+    /// per route; a template must start with `/`.
+    pub fn skip_route(mut self, route: &str) -> Self {
+        self.check_route(route);
+        self.skip.insert(route);
+        self
+    }
+
     fn check_route(&mut self, route: &str) {
         if !route.starts_with('/') && self.bad_route.is_none() {
             self.bad_route = Some(route.to_owned());
@@ -289,6 +313,7 @@ impl DbLayerBuilder {
                 max_queries: self.max_queries,
                 metrics: self.metrics,
                 table: self.table,
+                skip: self.skip,
                 routes: RwLock::default(),
                 warned: Mutex::default(),
                 violations: Mutex::default(),

@@ -69,6 +69,9 @@ where
         shared.checked.call_once(|| {
             super::check_capture();
         });
+        if shared.skipped(&req) {
+            return ResponseFuture::new(self.inner.call(req), None, Span::none());
+        }
         let span = tracing::trace_span!(target: SPAN_TARGET, "perf.db.request");
         let Some(record) = self.record(&span, &req) else {
             return ResponseFuture::new(self.inner.call(req), None, Span::none());
