@@ -364,21 +364,9 @@ fn median(mut v: Vec<Duration>) -> Duration {
 /// reports the spans it could not deliver.
 fn receiver_down(dir: &Path) -> Result<(), String> {
     let dead = free_port(); // nothing listens there
-    let start = |name: &str, env: &[(&str, String)]| -> Result<(Server, PathBuf), String> {
-        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let log = dir.join(format!("showcase-{name}.log"));
-        let mut cmd = Command::new(bin_path("showcase"));
-        clean_otel_env(&mut cmd)
-            .args(["--listen", &addr.to_string()])
-            .env("RUST_LOG", "info")
-            .stdout(log_file(&log)?);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        Ok((Server::start("showcase", cmd, addr)?, log))
-    };
-    let (base, _) = start("no-export", &[])?;
-    let (mut down, down_log) = start(
+    let (base, _) = start_showcase(dir, "no-export", &[])?;
+    let (mut down, down_log) = start_showcase(
+        dir,
         "collector-down",
         &[
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".into()),
@@ -391,40 +379,15 @@ fn receiver_down(dir: &Path) -> Result<(), String> {
         ],
     )?;
     let rounds = 300;
-    let (mut t_base, mut t_down) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
-    for i in 0..rounds {
-        let path = format!("/api/users/{}", i % 50);
-        // Alternate so both see the same machine load.
-        t_base.push(timed_get(base.addr, &path)?);
-        t_down.push(timed_get(down.addr, &path)?);
-    }
-    let (m_base, m_down) = (median(t_base), median(t_down));
+    let (m_base, m_down) = alternating_medians(base.addr, down.addr, rounds)?;
     // Live: the drops are on /metrics while the service runs.
-    let metrics = http(down.addr, "GET", "/metrics", &[], b"")?.text();
-    let live_dropped = metrics
-        .lines()
-        .find(|l| {
-            l.starts_with("otel_sdk_processor_span_processed_total{")
-                && l.contains(r#"error_type="queue_full""#)
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0);
+    let live_dropped = queue_full(down.addr)?;
     if live_dropped < 1.0 {
         return Err("/metrics of the showcase shows no otel_sdk_processor_span_processed_total{error_type=\"queue_full\"} while the collector is down".into());
     }
     down.signal("TERM")?;
     down.wait_exit(Duration::from_secs(20))?;
-    let log = std::fs::read_to_string(&down_log).map_err(|e| e.to_string())?;
-    let line = log
-        .lines()
-        .find(|l| l.contains("otel:") && l.contains("dropped="))
-        .ok_or_else(|| {
-            format!(
-                "the showcase did not report its export counters at shutdown; see {}",
-                down_log.display()
-            )
-        })?;
+    let line = shutdown_counters(&down_log)?;
     let field = |name: &str| -> u64 {
         line.split_whitespace()
             .find_map(|w| w.strip_prefix(name).and_then(|v| v.parse().ok()))
@@ -446,4 +409,68 @@ fn receiver_down(dir: &Path) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Starts a showcase with `env` and no other OpenTelemetry settings, logging to
+/// `showcase-{name}.log`; returns it with its log's path.
+fn start_showcase(
+    dir: &Path,
+    name: &str,
+    env: &[(&str, String)],
+) -> Result<(Server, PathBuf), String> {
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let log = dir.join(format!("showcase-{name}.log"));
+    let mut cmd = Command::new(bin_path("showcase"));
+    clean_otel_env(&mut cmd)
+        .args(["--listen", &addr.to_string()])
+        .env("RUST_LOG", "info")
+        .stdout(log_file(&log)?);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Ok((Server::start("showcase", cmd, addr)?, log))
+}
+
+/// The median latency of `rounds` GETs on each server, alternating so both see the same
+/// machine load.
+fn alternating_medians(
+    base: SocketAddr,
+    down: SocketAddr,
+    rounds: usize,
+) -> Result<(Duration, Duration), String> {
+    let (mut t_base, mut t_down) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    for i in 0..rounds {
+        let path = format!("/api/users/{}", i % 50);
+        t_base.push(timed_get(base, &path)?);
+        t_down.push(timed_get(down, &path)?);
+    }
+    Ok((median(t_base), median(t_down)))
+}
+
+/// The spans the server's `/metrics` counts as dropped on a full queue (0 when absent).
+fn queue_full(addr: SocketAddr) -> Result<f64, String> {
+    let metrics = http(addr, "GET", "/metrics", &[], b"")?.text();
+    Ok(metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("otel_sdk_processor_span_processed_total{")
+                && l.contains(r#"error_type="queue_full""#)
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0))
+}
+
+/// The export counters line (`otel: … dropped=…`) the showcase logged at shutdown.
+fn shutdown_counters(log_path: &Path) -> Result<String, String> {
+    let log = std::fs::read_to_string(log_path).map_err(|e| e.to_string())?;
+    log.lines()
+        .find(|l| l.contains("otel:") && l.contains("dropped="))
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            format!(
+                "the showcase did not report its export counters at shutdown; see {}",
+                log_path.display()
+            )
+        })
 }
