@@ -194,10 +194,6 @@ async fn connect(addr: &str) -> Result<SendRequest<Empty<Bytes>>, String> {
     Ok(sender)
 }
 
-/// How long after a send the pacer keeps polling the connections while responses are due,
-/// rather than sleep and read them only after a wake-up.
-const BUSY_POLL: Duration = Duration::from_millis(5);
-
 /// Connections opened before the first send: enough for 2 ms of arrivals, within the limit.
 fn warm_connections(plan: &Plan) -> usize {
     ((plan.rate * 0.002).ceil() as usize)
@@ -302,11 +298,7 @@ pub(crate) async fn drive(
         let mut last_sent = start;
         for i in 0..total {
             let sched = start + interval.mul_f64(i as f64);
-            let busy = |now: Instant| {
-                sem.available_permits() < plan.max_in_flight
-                    && now.saturating_duration_since(last_sent) < BUSY_POLL
-            };
-            pacer.wait_until(sched, busy).await;
+            pacer.wait_until(sched).await;
             let measured = i >= warm_n;
             let Ok(permit) = sem.clone().try_acquire_owned() else {
                 dropped += u64::from(measured);

@@ -46,9 +46,11 @@ impl Pacer {
     /// With the `timerfd`, a thread that slept waits a while for a CPU when it wakes (a
     /// sleeping vCPU, an idle state: 100 to 400 µs measured here at 200 req/s, none at 5,000).
     /// So the timer fires [`SPIN`] early and the rest is spent yielding, which polls the
-    /// connections each turn; while `busy(now)` (a response is due) the pacer yields instead of
-    /// sleeping, so responses are read as they arrive rather than after a wake-up.
-    pub(crate) async fn wait_until(&mut self, at: Instant, busy: impl Fn(Instant) -> bool) {
+    /// connections each turn. Between sends the pacer sleeps: responses are read when the
+    /// reactor wakes for them, as `wrk` reads them. (Polling for up to 5 ms after each send, as it
+    /// once did, kept a vCPU spinning; on this VM that cost a 3.5–4 ms tail in 1 % of the
+    /// responses at 200 req/s, from the host preempting the spinning vCPU. See BENCHMARKS.md.)
+    pub(crate) async fn wait_until(&mut self, at: Instant) {
         #[cfg(target_os = "linux")]
         if let Some(fd) = &self.fd {
             loop {
@@ -56,14 +58,13 @@ impl Pacer {
                 if now >= at {
                     break;
                 }
-                if at - now > SPIN && !busy(now) && wait_fd(fd, at - now - SPIN).await.is_err() {
+                if at - now > SPIN && wait_fd(fd, at - now - SPIN).await.is_err() {
                     break;
                 }
                 tokio::task::yield_now().await;
             }
             return;
         }
-        let _ = busy;
         if at <= Instant::now() {
             tokio::task::yield_now().await;
         } else {
@@ -135,12 +136,11 @@ mod tests {
     async fn waits_until_the_instant_on_paused_time() {
         let mut p = Pacer::new(false);
         let at = Instant::now() + Duration::from_millis(7);
-        p.wait_until(at, |_| false).await;
+        p.wait_until(at).await;
         assert!(Instant::now() >= at);
         // A passed instant returns without advancing time.
         let before = Instant::now();
-        p.wait_until(before - Duration::from_millis(1), |_| false)
-            .await;
+        p.wait_until(before - Duration::from_millis(1)).await;
         assert_eq!(Instant::now(), before);
     }
 
@@ -150,7 +150,7 @@ mod tests {
         let mut p = Pacer::new(true);
         assert!(p.precise());
         let at = Instant::now() + Duration::from_micros(300);
-        p.wait_until(at, |_| false).await;
+        p.wait_until(at).await;
         // Never early (how late is measured by `cargo xtask gate-accuracy`, not asserted here).
         assert!(Instant::now() >= at);
     }
