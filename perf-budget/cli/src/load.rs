@@ -194,6 +194,70 @@ async fn connect(addr: &str) -> Result<SendRequest<Empty<Bytes>>, String> {
     Ok(sender)
 }
 
+/// Adds every sample to `c` as it arrives (by its second since `measured_start`), updating the
+/// progress line every [`PROGRESS_EVERY`], until the schedule has sent its last request.
+async fn collect(
+    rx: &mut mpsc::Receiver<Sample>,
+    c: &mut Collector<'_>,
+    progress: &Progress,
+    in_flight: impl Fn() -> usize,
+    measured_start: Instant,
+) {
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    loop {
+        tokio::select! {
+            s = rx.recv() => match s {
+                Some(s) => {
+                    let done = Instant::now().saturating_duration_since(measured_start);
+                    c.add(&s, done.as_secs() as usize);
+                }
+                None => break,
+            },
+            _ = tick.tick() => progress.update(c, in_flight()),
+        }
+    }
+    c.flush();
+}
+
+/// The keep-alive connections opened before the first send ([`warm_connections`]).
+async fn warm_pool(plan: &Plan) -> Result<Pool, String> {
+    let pool: Pool = Arc::new(Mutex::new(Vec::new()));
+    for _ in 0..warm_connections(plan) {
+        let c = connect(&plan.addr).await?;
+        pool.lock().unwrap_or_else(|p| p.into_inner()).push(c);
+    }
+    Ok(pool)
+}
+
+/// One scheduled request, sent on its own task.
+struct Request {
+    pool: Pool,
+    plan: Arc<Plan>,
+    prepared: Arc<Vec<Prepared>>,
+    target: usize,
+    sched: Instant,
+    measured: bool,
+}
+
+impl Request {
+    /// Sends it, then hands its [`Sample`] to the collector and frees its in-flight permit.
+    async fn send(self, tx: mpsc::Sender<Sample>, permit: tokio::sync::OwnedSemaphorePermit) {
+        let lag = Instant::now().saturating_duration_since(self.sched);
+        let prepared = &self.prepared[self.target];
+        let (latency, error, timeout) = one(&self.pool, &self.plan, prepared, self.sched).await;
+        let sample = Sample {
+            target: self.target,
+            latency,
+            lag,
+            error,
+            timeout,
+            measured: self.measured,
+        };
+        let _ = tx.send(sample).await;
+        drop(permit);
+    }
+}
+
 /// Connections opened before the first send: enough for 2 ms of arrivals, within the limit.
 fn warm_connections(plan: &Plan) -> usize {
     ((plan.rate * 0.002).ceil() as usize)
@@ -282,11 +346,7 @@ pub(crate) async fn drive(
     let interval = Duration::from_secs_f64(1.0 / plan.rate);
     let warm_n = (plan.warmup.as_secs_f64() * plan.rate).round() as u64;
     let total = warm_n + (plan.duration.as_secs_f64() * plan.rate).round() as u64;
-    let pool: Pool = Arc::new(Mutex::new(Vec::new()));
-    for _ in 0..warm_connections(&plan) {
-        let c = connect(&plan.addr).await?;
-        pool.lock().unwrap_or_else(|p| p.into_inner()).push(c);
-    }
+    let pool = warm_pool(&plan).await?;
     let sem = Arc::new(Semaphore::new(plan.max_in_flight));
     let (tx, mut rx) = mpsc::channel::<Sample>(plan.max_in_flight);
     let plan = Arc::new(plan);
@@ -305,46 +365,23 @@ pub(crate) async fn drive(
                 continue;
             };
             last_sent = Instant::now();
-            let (pool, plan, prepared, tx) =
-                (pool.clone(), plan.clone(), prepared.clone(), tx.clone());
             let target = (i % prepared.len() as u64) as usize;
-            tokio::spawn(async move {
-                let lag = Instant::now().saturating_duration_since(sched);
-                let (latency, error, timeout) = one(&pool, &plan, &prepared[target], sched).await;
-                let sample = Sample {
-                    target,
-                    latency,
-                    lag,
-                    error,
-                    timeout,
-                    measured,
-                };
-                let _ = tx.send(sample).await;
-                drop(permit);
-            });
+            let request = Request {
+                pool: pool.clone(),
+                plan: plan.clone(),
+                prepared: prepared.clone(),
+                target,
+                sched,
+                measured,
+            };
+            tokio::spawn(request.send(tx.clone(), permit));
         }
         drop(tx);
         (dropped, last_sent)
     };
     let mut c = Collector::new(targets, views, thresholds);
-    let collect = async {
-        let mut tick = tokio::time::interval(PROGRESS_EVERY);
-        loop {
-            tokio::select! {
-                s = rx.recv() => match s {
-                    Some(s) => {
-                        let done = Instant::now().saturating_duration_since(measured_start);
-                        c.add(&s, done.as_secs() as usize);
-                    }
-                    None => break,
-                },
-                _ = tick.tick() => {
-                    progress.update(&c, plan.max_in_flight - sem.available_permits());
-                }
-            }
-        }
-        c.flush();
-    };
+    let in_flight = || plan.max_in_flight - sem.available_permits();
+    let collect = collect(&mut rx, &mut c, &progress, in_flight, measured_start);
     let ((dropped, last_sent), ()) = tokio::join!(schedule, collect);
     progress.finish();
     let measured_span = last_sent.saturating_duration_since(measured_start) + interval;
