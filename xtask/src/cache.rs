@@ -177,7 +177,7 @@ ip link set lo up
 cd "$SUITE"
 npm_config_port=8000 npm_config_protocol=http npm_config_pidfile="$WORK/server.pid" \
   node server/server.mjs > "$WORK/server-$RUN.log" 2>&1 & SRV=$!
-"$PROXY" --listen 127.0.0.1:8010 --origin http://127.0.0.1:8000 --set-cookie store \
+RUST_LOG=${RUST_LOG:-warn} "$PROXY" --listen 127.0.0.1:8010 --origin http://127.0.0.1:8000 --set-cookie store \
   ${PROXY_REDIS:+--redis "$PROXY_REDIS"} > "$WORK/proxy-$RUN.log" 2>&1 & PX=$!
 trap 'kill $SRV $PX 2>/dev/null; wait' EXIT
 for port in 8000 8010; do

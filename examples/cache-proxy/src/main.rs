@@ -25,7 +25,7 @@ use http::uri::{Authority, Scheme};
 use http::{Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use perf_cache_layer::{CacheLayer, MemoryStore, SetCookiePolicy, TieredStore};
 use tower_service::Service;
 
@@ -37,6 +37,10 @@ enum SetCookie {
 }
 
 /// A caching reverse proxy built on perf-cache-layer.
+/// How long an idle keep-alive connection to the origin is kept: under the 5 s after which Node's
+/// HTTP server closes one.
+const ORIGIN_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
 #[derive(Debug, Parser)]
 struct Args {
     /// Address to listen on.
@@ -219,7 +223,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             args.origin
         )
     })?;
-    let client = Client::builder(TokioExecutor::new()).build_http();
+    // Idle origin connections are dropped before a typical origin closes them (Node's
+    // `keepAliveTimeout` is 5 s, nginx's 75 s): reusing one just as the origin closes it fails the
+    // request with nothing to retry (a PUT answered 502).
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(ORIGIN_IDLE_TIMEOUT)
+        .pool_timer(TokioTimer::new())
+        .build_http();
     let service = Recover(tower_layer::Layer::layer(
         &layer(&args)?,
         Forward { client, authority },
