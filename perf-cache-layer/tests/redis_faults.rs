@@ -243,6 +243,24 @@ async fn a_stalled_redis_opens_the_breaker_within_the_deadline() {
     let _ = sleeper.await.unwrap();
 }
 
+/// Waits (up to 5 s) until none of the entry's stored variants holds `bad` any more: the
+/// background write of the last refetch has landed.
+async fn written_over(redis: &Redis, key: &str, bad: &str) {
+    for _ in 0..500 {
+        let fields: Vec<String> = redis.cmd(&["HKEYS", key]).await;
+        let mut clean = !fields.is_empty();
+        for f in fields.iter().filter(|f| f.starts_with("v:")) {
+            let value: Vec<u8> = redis.cmd(&["HGET", key, f]).await;
+            clean &= value != bad.as_bytes();
+        }
+        if clean {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the refetched entry was never written over the corrupt bytes of {key}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flushall_and_corrupt_bytes_are_misses_never_a_purged_entry() {
     let redis = Redis::start(&[]).await;
@@ -300,6 +318,9 @@ async fn flushall_and_corrupt_bytes_are_misses_never_a_purged_entry() {
         let got = get(&mut b.svc, "/item").await;
         assert_eq!(got.status, 200);
         assert_eq!(got.body, format!("v{}", 10 + i));
+        // The refetched entry goes to Redis through the background queue: let it land before the
+        // next round corrupts the entry again (else that valid write lands after the corruption).
+        written_over(&redis, &keys[0], bad).await;
     }
     redis.cmd::<()>(&["DEL", &keys[0]]).await;
     redis
