@@ -6,10 +6,12 @@
 //! microseconds where Tokio's wheel ticks every millisecond. Keep-alive connections are opened
 //! before the first scheduled send, and the request parts (URI, host header) are built once.
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod accuracy;
 mod collect;
 mod pace;
+#[cfg(target_os = "linux")]
+mod stamp;
 #[cfg(test)]
 mod tests;
 
@@ -170,8 +172,69 @@ struct Sample {
     measured: bool,
 }
 
-/// Idle keep-alive connections, most recently used last.
-type Pool = Arc<Mutex<Vec<SendRequest<Empty<Bytes>>>>>;
+/// The keep-alive connections of a run.
+struct Pool {
+    /// Idle connections, most recently used last.
+    idle: Mutex<Vec<Conn>>,
+    addr: String,
+    /// Whether connections ask for the kernel's receive timestamps (real time, Linux).
+    stamped: bool,
+}
+
+impl Pool {
+    fn take(&self) -> Option<Conn> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    fn put(&self, c: Conn) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(c);
+    }
+
+    /// Opens a keep-alive connection.
+    async fn connect(&self) -> Result<Conn, String> {
+        let stream = tokio::net::TcpStream::connect(&self.addr)
+            .await
+            .map_err(|e| format!("connect {}: {e}", self.addr))?;
+        let _ = stream.set_nodelay(true);
+        #[cfg(target_os = "linux")]
+        if self.stamped {
+            let (stream, rx) = stamp::Stamped::new(stream, None);
+            let sender = handshake(stream).await?;
+            return Ok(Conn { sender, rx });
+        }
+        Ok(Conn {
+            sender: handshake(stream).await?,
+            #[cfg(target_os = "linux")]
+            rx: None,
+        })
+    }
+}
+
+/// A keep-alive connection and, when the kernel stamps its reads, when its latest bytes arrived.
+struct Conn {
+    sender: SendRequest<Empty<Bytes>>,
+    #[cfg(target_os = "linux")]
+    rx: Option<stamp::RxStamp>,
+}
+
+impl Conn {
+    /// Now, moved back to when the response's last bytes reached the socket (the kernel's
+    /// receive timestamp) when the connection has one, but never before `sent`.
+    fn received(&self, sent: Instant) -> Instant {
+        let now = Instant::now();
+        #[cfg(target_os = "linux")]
+        if let Some(arrived) = self
+            .rx
+            .as_ref()
+            .and_then(stamp::RxStamp::age)
+            .and_then(|age| now.checked_sub(age))
+        {
+            return arrived.max(sent);
+        }
+        let _ = sent;
+        now
+    }
+}
 
 /// A request of the mix, its parts built once.
 struct Prepared {
@@ -180,12 +243,11 @@ struct Prepared {
     host: http::HeaderValue,
 }
 
-async fn connect(addr: &str) -> Result<SendRequest<Empty<Bytes>>, String> {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect {addr}: {e}"))?;
-    let _ = stream.set_nodelay(true);
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+async fn handshake<T>(io: T) -> Result<SendRequest<Empty<Bytes>>, String>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| e.to_string())?;
     tokio::spawn(async move {
@@ -220,18 +282,21 @@ async fn collect(
 }
 
 /// The keep-alive connections opened before the first send ([`warm_connections`]).
-async fn warm_pool(plan: &Plan) -> Result<Pool, String> {
-    let pool: Pool = Arc::new(Mutex::new(Vec::new()));
+async fn warm_pool(plan: &Plan, stamped: bool) -> Result<Arc<Pool>, String> {
+    let pool = Arc::new(Pool {
+        idle: Mutex::new(Vec::new()),
+        addr: plan.addr.clone(),
+        stamped,
+    });
     for _ in 0..warm_connections(plan) {
-        let c = connect(&plan.addr).await?;
-        pool.lock().unwrap_or_else(|p| p.into_inner()).push(c);
+        pool.put(pool.connect().await?);
     }
     Ok(pool)
 }
 
 /// One scheduled request, sent on its own task.
 struct Request {
-    pool: Pool,
+    pool: Arc<Pool>,
     plan: Arc<Plan>,
     prepared: Arc<Vec<Prepared>>,
     target: usize,
@@ -265,37 +330,43 @@ fn warm_connections(plan: &Plan) -> usize {
         .min(plan.max_in_flight)
 }
 
-async fn send(pool: &Pool, addr: &str, p: &Prepared) -> Result<u16, String> {
-    let sender = pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
-    let mut sender = match sender {
-        Some(s) if !s.is_closed() => s,
-        _ => connect(addr).await?,
+/// Sends one request; its status and when its response was received.
+async fn send(pool: &Pool, p: &Prepared) -> Result<(u16, Instant), String> {
+    let mut conn = match pool.take() {
+        Some(c) if !c.sender.is_closed() => c,
+        _ => pool.connect().await?,
     };
-    sender.ready().await.map_err(|e| e.to_string())?;
+    conn.sender.ready().await.map_err(|e| e.to_string())?;
     let mut req = http::Request::new(Empty::<Bytes>::new());
     *req.method_mut() = p.method.clone();
     *req.uri_mut() = p.uri.clone();
     req.headers_mut().insert(http::header::HOST, p.host.clone());
-    let res = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let sent = Instant::now();
+    let res = conn
+        .sender
+        .send_request(req)
+        .await
+        .map_err(|e| e.to_string())?;
     let status = res.status().as_u16();
     res.into_body().collect().await.map_err(|e| e.to_string())?;
-    pool.lock().unwrap_or_else(|p| p.into_inner()).push(sender);
-    Ok(status)
+    let received = conn.received(sent);
+    pool.put(conn);
+    Ok((status, received))
 }
 
 /// Sends one scheduled request and measures it from its scheduled time.
 async fn one(pool: &Pool, plan: &Plan, p: &Prepared, sched: Instant) -> (Duration, bool, bool) {
-    let r = tokio::time::timeout(plan.timeout, send(pool, &plan.addr, p)).await;
+    let r = tokio::time::timeout(plan.timeout, send(pool, p)).await;
     let (error, timeout) = match &r {
-        Ok(Ok(status)) => (*status >= 500, false),
+        Ok(Ok((status, _))) => (*status >= 500, false),
         Ok(Err(_)) => (true, false),
         Err(_) => (true, true),
     };
     // Latency from the scheduled send; a timeout counts as latency = timeout.
-    let latency = if timeout {
-        plan.timeout
-    } else {
-        Instant::now().saturating_duration_since(sched)
+    let latency = match r {
+        Err(_) => plan.timeout,
+        Ok(Ok((_, received))) => received.saturating_duration_since(sched),
+        Ok(Err(_)) => Instant::now().saturating_duration_since(sched),
     };
     (latency, error, timeout)
 }
@@ -346,7 +417,8 @@ pub(crate) async fn drive(
     let interval = Duration::from_secs_f64(1.0 / plan.rate);
     let warm_n = (plan.warmup.as_secs_f64() * plan.rate).round() as u64;
     let total = warm_n + (plan.duration.as_secs_f64() * plan.rate).round() as u64;
-    let pool = warm_pool(&plan).await?;
+    // The kernel's receive timestamps are wall-clock time: not on paused time.
+    let pool = warm_pool(&plan, precise).await?;
     let sem = Arc::new(Semaphore::new(plan.max_in_flight));
     let (tx, mut rx) = mpsc::channel::<Sample>(plan.max_in_flight);
     let plan = Arc::new(plan);

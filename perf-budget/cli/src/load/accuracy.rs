@@ -2,14 +2,18 @@
 //! and prints the table quoted in BENCHMARKS.md).
 //!
 //! A hyper server on its own thread serves a route of known latency (`/spin?us=N` busy-waits,
-//! `/sleep?ms=N` sleeps) and records its own view of each request (from the service call to the
-//! response). The gate's load driver runs against it at 200 and 5,000 req/s, then `wrk --latency`
-//! (closed loop, one connection) on the same route. The gate's p50 and p99 should agree with the
-//! server's view and with `wrk`'s within 100 µs. Nothing here asserts timing: it reports.
+//! `/sleep?ms=N` sleeps) and records two views of each request: in the handler (service call to
+//! response), and on the wire, from the kernel's receive timestamp of the request
+//! (`SO_TIMESTAMPNS`) to the response's write. The wire view includes the server's own wake-up and
+//! queueing, which the handler cannot see and a client cannot avoid; what the gate measures beyond
+//! it is the gate's own error plus the loopback hop. The gate's load driver runs against it at 200
+//! and 5,000 req/s, then `wrk --latency` (closed loop, one connection) on the same route. The
+//! gate's p50 and p99 should agree with the server's view and with `wrk`'s within 100 µs. Nothing
+//! here asserts timing: it reports.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -19,6 +23,7 @@ use hyper_util::rt::TokioIo;
 use perf_budget::LatencyHistogram;
 use tokio::time::Instant;
 
+use super::stamp::Stamped;
 use super::{Plan, Target, View, drive, ms};
 
 type Seen = Arc<Mutex<LatencyHistogram>>;
@@ -47,9 +52,11 @@ async fn handle(
     Ok(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
 }
 
-/// Serves on a thread of its own; the address and the server's view.
-fn server() -> (String, Seen) {
+/// Serves on a thread of its own; the address, the handler's view and the wire view.
+fn server() -> (String, Seen, Seen) {
     let seen: Seen = Arc::new(Mutex::new(LatencyHistogram::new()));
+    let wire: Seen = Arc::new(Mutex::new(LatencyHistogram::new()));
+    let w = wire.clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -64,6 +71,13 @@ fn server() -> (String, Seen) {
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
                 let _ = stream.set_nodelay(true);
+                let w = w.clone();
+                let on_write = Box::new(move |arrived: SystemTime| {
+                    if let Ok(d) = arrived.elapsed() {
+                        w.lock().unwrap().record(d);
+                    }
+                });
+                let (stream, _) = Stamped::new(stream, Some(on_write));
                 let s = s.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| handle(req, s.clone()));
@@ -74,7 +88,7 @@ fn server() -> (String, Seen) {
             }
         });
     });
-    (addr, seen)
+    (addr, seen, wire)
 }
 
 /// `wrk --latency`'s p50 and p99 in ms; one connection, paced to about `rate` when it is low
@@ -153,11 +167,11 @@ fn gate_accuracy() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    let (addr, seen) = server();
+    let (addr, seen, wire) = server();
     println!(
-        "| timer | route | rate (req/s) | achieved | gate lag p50 / p99 (µs) | gate p50 / p99 (µs) | server p50 / p99 (µs) | wrk -c1 p50 / p99 (µs) | gate − server p50 / p99 (µs) |"
+        "| timer | route | rate (req/s) | achieved | gate lag p50 / p99 (µs) | gate p50 / p99 (µs) | server wire p50 / p99 (µs) | server handler p50 / p99 (µs) | wrk -c1 p50 / p99 (µs) | gate − wire p50 / p99 (µs) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let runs = [
         ("tokio", "/spin?us=50", 200.0),
         ("timerfd", "/spin?us=50", 200.0),
@@ -167,24 +181,37 @@ fn gate_accuracy() {
     ];
     for (timer, path, rate) in runs {
         {
-            *seen.lock().unwrap() = LatencyHistogram::new();
+            // The server's views start with the gate's measured requests, after its 1 s warm-up.
+            let reset = {
+                let (seen, wire) = (seen.clone(), wire.clone());
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(1020));
+                    *seen.lock().unwrap() = LatencyHistogram::new();
+                    *wire.lock().unwrap() = LatencyHistogram::new();
+                })
+            };
             let (g50, g99, achieved, lag50, lag99) =
                 gate(&addr, path, rate, secs, timer == "timerfd");
-            let (s50, s99) = {
-                let s = seen.lock().unwrap();
-                (ms(s.quantile(0.5)), ms(s.quantile(0.99)))
+            reset.join().unwrap();
+            let quantiles = |h: &Seen| {
+                let h = h.lock().unwrap();
+                (ms(h.quantile(0.5)), ms(h.quantile(0.99)))
             };
+            let (h50, h99) = quantiles(&seen);
+            let (s50, s99) = quantiles(&wire);
             let w = wrk(&addr, path, secs, rate).map_or("wrk missing".into(), |(a, b)| {
                 format!("{} / {}", us(a), us(b))
             });
             println!(
-                "| {timer} | `{path}` | {rate:.0} | {achieved:.0} | {} / {} | {} / {} | {} / {} | {w} | {} / {} |",
+                "| {timer} | `{path}` | {rate:.0} | {achieved:.0} | {} / {} | {} / {} | {} / {} | {} / {} | {w} | {} / {} |",
                 us(lag50),
                 us(lag99),
                 us(g50),
                 us(g99),
                 us(s50),
                 us(s99),
+                us(h50),
+                us(h99),
                 us(g50 - s50),
                 us(g99 - s99),
             );
