@@ -1,32 +1,34 @@
 //! The open-model load driver: constant arrival rate, latency measured from the *scheduled*
 //! send time (so a stalled server cannot hide behind a waiting client), in the layer's histogram.
 //!
-//! The schedule runs on one current-thread runtime that also drives every connection, so a send
-//! needs no wake-up of another thread; its timer is a `timerfd` ([`pace`]), precise to a few
-//! microseconds where Tokio's wheel ticks every millisecond. Keep-alive connections are opened
-//! before the first scheduled send, and the request parts (URI, host header) are built once.
+//! One task on one current-thread runtime sends, reads and collects, so a send needs no wake-up
+//! of another thread and is never queued behind responses being read: a send that is due goes
+//! first, and a request drives its own connection, so it reaches the socket on its first poll
+//! ([`conn`]). The schedule's timer is a `timerfd` ([`pace`]), precise to a few microseconds where
+//! Tokio's wheel ticks every millisecond. A response ends at the kernel's receive timestamp of its
+//! last bytes ([`stamp`], Linux), not after the gate's own wake-up and parse. Keep-alive
+//! connections are opened before the first scheduled send, and the request parts (URI, host
+//! header) are built once.
 
 #[cfg(all(test, target_os = "linux"))]
 mod accuracy;
 mod collect;
+mod conn;
 mod pace;
 #[cfg(target_os = "linux")]
 mod stamp;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use perf_budget::LatencyHistogram;
-use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
 use collect::{Collector, PROGRESS_EVERY, Progress};
+use conn::{Pool, Prepared};
 use pace::Pacer;
 
 /// One kind of request in the mix.
@@ -172,157 +174,6 @@ struct Sample {
     measured: bool,
 }
 
-/// The keep-alive connections of a run.
-struct Pool {
-    /// Idle connections, most recently used last.
-    idle: Mutex<Vec<Conn>>,
-    addr: String,
-    /// Whether connections ask for the kernel's receive timestamps (real time, Linux).
-    stamped: bool,
-}
-
-impl Pool {
-    fn take(&self) -> Option<Conn> {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
-    }
-
-    fn put(&self, c: Conn) {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(c);
-    }
-
-    /// Opens a keep-alive connection.
-    async fn connect(&self) -> Result<Conn, String> {
-        let stream = tokio::net::TcpStream::connect(&self.addr)
-            .await
-            .map_err(|e| format!("connect {}: {e}", self.addr))?;
-        let _ = stream.set_nodelay(true);
-        #[cfg(target_os = "linux")]
-        if self.stamped {
-            let (stream, rx) = stamp::Stamped::new(stream, None);
-            let sender = handshake(stream).await?;
-            return Ok(Conn { sender, rx });
-        }
-        Ok(Conn {
-            sender: handshake(stream).await?,
-            #[cfg(target_os = "linux")]
-            rx: None,
-        })
-    }
-}
-
-/// A keep-alive connection and, when the kernel stamps its reads, when its latest bytes arrived.
-struct Conn {
-    sender: SendRequest<Empty<Bytes>>,
-    #[cfg(target_os = "linux")]
-    rx: Option<stamp::RxStamp>,
-}
-
-impl Conn {
-    /// Now, moved back to when the response's last bytes reached the socket (the kernel's
-    /// receive timestamp) when the connection has one, but never before `sent`.
-    fn received(&self, sent: Instant) -> Instant {
-        let now = Instant::now();
-        #[cfg(target_os = "linux")]
-        if let Some(arrived) = self
-            .rx
-            .as_ref()
-            .and_then(stamp::RxStamp::age)
-            .and_then(|age| now.checked_sub(age))
-        {
-            return arrived.max(sent);
-        }
-        let _ = sent;
-        now
-    }
-}
-
-/// A request of the mix, its parts built once.
-struct Prepared {
-    method: http::Method,
-    uri: http::Uri,
-    host: http::HeaderValue,
-}
-
-async fn handshake<T>(io: T) -> Result<SendRequest<Empty<Bytes>>, String>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
-}
-
-/// Adds every sample to `c` as it arrives (by its second since `measured_start`), updating the
-/// progress line every [`PROGRESS_EVERY`], until the schedule has sent its last request.
-async fn collect(
-    rx: &mut mpsc::Receiver<Sample>,
-    c: &mut Collector<'_>,
-    progress: &Progress,
-    in_flight: impl Fn() -> usize,
-    measured_start: Instant,
-) {
-    let mut tick = tokio::time::interval(PROGRESS_EVERY);
-    loop {
-        tokio::select! {
-            s = rx.recv() => match s {
-                Some(s) => {
-                    let done = Instant::now().saturating_duration_since(measured_start);
-                    c.add(&s, done.as_secs() as usize);
-                }
-                None => break,
-            },
-            _ = tick.tick() => progress.update(c, in_flight()),
-        }
-    }
-    c.flush();
-}
-
-/// The keep-alive connections opened before the first send ([`warm_connections`]).
-async fn warm_pool(plan: &Plan, stamped: bool) -> Result<Arc<Pool>, String> {
-    let pool = Arc::new(Pool {
-        idle: Mutex::new(Vec::new()),
-        addr: plan.addr.clone(),
-        stamped,
-    });
-    for _ in 0..warm_connections(plan) {
-        pool.put(pool.connect().await?);
-    }
-    Ok(pool)
-}
-
-/// One scheduled request, sent on its own task.
-struct Request {
-    pool: Arc<Pool>,
-    plan: Arc<Plan>,
-    prepared: Arc<Vec<Prepared>>,
-    target: usize,
-    sched: Instant,
-    measured: bool,
-}
-
-impl Request {
-    /// Sends it, then hands its [`Sample`] to the collector and frees its in-flight permit.
-    async fn send(self, tx: mpsc::Sender<Sample>, permit: tokio::sync::OwnedSemaphorePermit) {
-        let lag = Instant::now().saturating_duration_since(self.sched);
-        let prepared = &self.prepared[self.target];
-        let (latency, error, timeout) = one(&self.pool, &self.plan, prepared, self.sched).await;
-        let sample = Sample {
-            target: self.target,
-            latency,
-            lag,
-            error,
-            timeout,
-            measured: self.measured,
-        };
-        let _ = tx.send(sample).await;
-        drop(permit);
-    }
-}
-
 /// Connections opened before the first send: enough for 2 ms of arrivals, within the limit.
 fn warm_connections(plan: &Plan) -> usize {
     ((plan.rate * 0.002).ceil() as usize)
@@ -330,45 +181,35 @@ fn warm_connections(plan: &Plan) -> usize {
         .min(plan.max_in_flight)
 }
 
-/// Sends one request; its status and when its response was received.
-async fn send(pool: &Pool, p: &Prepared) -> Result<(u16, Instant), String> {
-    let mut conn = match pool.take() {
-        Some(c) if !c.sender.is_closed() => c,
-        _ => pool.connect().await?,
-    };
-    conn.sender.ready().await.map_err(|e| e.to_string())?;
-    let mut req = http::Request::new(Empty::<Bytes>::new());
-    *req.method_mut() = p.method.clone();
-    *req.uri_mut() = p.uri.clone();
-    req.headers_mut().insert(http::header::HOST, p.host.clone());
-    let sent = Instant::now();
-    let res = conn
-        .sender
-        .send_request(req)
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = res.status().as_u16();
-    res.into_body().collect().await.map_err(|e| e.to_string())?;
-    let received = conn.received(sent);
-    pool.put(conn);
-    Ok((status, received))
-}
-
 /// Sends one scheduled request and measures it from its scheduled time.
-async fn one(pool: &Pool, plan: &Plan, p: &Prepared, sched: Instant) -> (Duration, bool, bool) {
-    let r = tokio::time::timeout(plan.timeout, send(pool, p)).await;
-    let (error, timeout) = match &r {
-        Ok(Ok((status, _))) => (*status >= 500, false),
-        Ok(Err(_)) => (true, false),
-        Err(_) => (true, true),
-    };
+async fn request(
+    pool: &Pool,
+    plan: &Plan,
+    p: &Prepared,
+    target: usize,
+    sched: Instant,
+    measured: bool,
+) -> Sample {
+    let lag = Instant::now().saturating_duration_since(sched);
+    let r = tokio::time::timeout(plan.timeout, pool.exchange(p)).await;
     // Latency from the scheduled send; a timeout counts as latency = timeout.
-    let latency = match r {
-        Err(_) => plan.timeout,
-        Ok(Ok((_, received))) => received.saturating_duration_since(sched),
-        Ok(Err(_)) => Instant::now().saturating_duration_since(sched),
+    let (latency, error, timeout) = match r {
+        Ok(Ok((status, received))) => (
+            received.saturating_duration_since(sched),
+            status >= 500,
+            false,
+        ),
+        Ok(Err(_)) => (Instant::now().saturating_duration_since(sched), true, false),
+        Err(_) => (plan.timeout, true, true),
     };
-    (latency, error, timeout)
+    Sample {
+        target,
+        latency,
+        lag,
+        error,
+        timeout,
+        measured,
+    }
 }
 
 fn prepare(plan: &Plan, targets: &[Target]) -> Result<Vec<Prepared>, String> {
@@ -413,48 +254,47 @@ pub(crate) async fn drive(
     precise: bool,
 ) -> Result<RunStats, String> {
     let mut pacer = Pacer::new(precise);
-    let prepared = Arc::new(prepare(&plan, targets)?);
+    let prepared = prepare(&plan, targets)?;
     let interval = Duration::from_secs_f64(1.0 / plan.rate);
     let warm_n = (plan.warmup.as_secs_f64() * plan.rate).round() as u64;
     let total = warm_n + (plan.duration.as_secs_f64() * plan.rate).round() as u64;
     // The kernel's receive timestamps are wall-clock time: not on paused time.
-    let pool = warm_pool(&plan, precise).await?;
-    let sem = Arc::new(Semaphore::new(plan.max_in_flight));
-    let (tx, mut rx) = mpsc::channel::<Sample>(plan.max_in_flight);
-    let plan = Arc::new(plan);
+    let pool = Pool::open(&plan.addr, warm_connections(&plan), precise).await?;
     let start = Instant::now() + Duration::from_millis(20);
     let measured_start = start + interval.mul_f64(warm_n as f64);
     let progress = Progress::new(plan.progress, measured_start);
-    let schedule = async {
-        let mut dropped = 0;
-        let mut last_sent = start;
-        for i in 0..total {
-            let sched = start + interval.mul_f64(i as f64);
-            pacer.wait_until(sched).await;
-            let measured = i >= warm_n;
-            let Ok(permit) = sem.clone().try_acquire_owned() else {
-                dropped += u64::from(measured);
-                continue;
-            };
-            last_sent = Instant::now();
-            let target = (i % prepared.len() as u64) as usize;
-            let request = Request {
-                pool: pool.clone(),
-                plan: plan.clone(),
-                prepared: prepared.clone(),
-                target,
-                sched,
-                measured,
-            };
-            tokio::spawn(request.send(tx.clone(), permit));
-        }
-        drop(tx);
-        (dropped, last_sent)
-    };
     let mut c = Collector::new(targets, views, thresholds);
-    let in_flight = || plan.max_in_flight - sem.available_permits();
-    let collect = collect(&mut rx, &mut c, &progress, in_flight, measured_start);
-    let ((dropped, last_sent), ()) = tokio::join!(schedule, collect);
+    let mut in_flight = FuturesUnordered::new();
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    let (mut next, mut dropped, mut last_sent) = (0, 0, start);
+    loop {
+        let due = (next < total).then(|| start + interval.mul_f64(next as f64));
+        if due.is_none() && in_flight.is_empty() {
+            break;
+        }
+        // One task sends, reads and collects; a send that is due goes before any response.
+        tokio::select! {
+            biased;
+            () = pacer.wait_until(due.unwrap_or(start)), if due.is_some() => {
+                let (sched, measured) = (due.unwrap_or(start), next >= warm_n);
+                if in_flight.len() < plan.max_in_flight {
+                    last_sent = Instant::now();
+                    let target = (next % prepared.len() as u64) as usize;
+                    let p = &prepared[target];
+                    in_flight.push(request(&pool, &plan, p, target, sched, measured));
+                } else {
+                    dropped += u64::from(measured);
+                }
+                next += 1;
+            }
+            Some(s) = in_flight.next() => {
+                let done = Instant::now().saturating_duration_since(measured_start);
+                c.add(&s, done.as_secs() as usize);
+            }
+            _ = tick.tick() => progress.update(&c, in_flight.len()),
+        }
+    }
+    c.flush();
     progress.finish();
     let measured_span = last_sent.saturating_duration_since(measured_start) + interval;
     Ok(RunStats {

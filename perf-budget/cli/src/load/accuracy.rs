@@ -77,7 +77,7 @@ fn server() -> (String, Seen, Seen) {
                         w.lock().unwrap().record(d);
                     }
                 });
-                let (stream, _) = Stamped::new(stream, Some(on_write));
+                let (stream, _) = Stamped::new(stream, true, Some(on_write));
                 let s = s.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| handle(req, s.clone()));

@@ -58,11 +58,16 @@ impl RxStamp {
 }
 
 impl Stamped {
-    /// Turns the stream's receive timestamps on; `on_write` sees, at the first write after a
-    /// read, when that read's bytes arrived (a server's view from the wire). The stamp handle is
-    /// `None` when the socket refuses the option; the stream then reads as any other.
-    pub(crate) fn new(stream: TcpStream, on_write: Option<OnWrite>) -> (Self, Option<RxStamp>) {
-        let on = setsockopt(&stream, sockopt::ReceiveTimestampns, &true).is_ok();
+    /// The stream, with its receive timestamps on when `stamp`; `on_write` sees, at the first
+    /// write after a read, when that read's bytes arrived (a server's view from the wire). The
+    /// stamp handle is `None` when off or when the socket refuses the option; the stream then
+    /// reads as any other.
+    pub(crate) fn new(
+        stream: TcpStream,
+        stamp: bool,
+        on_write: Option<OnWrite>,
+    ) -> (Self, Option<RxStamp>) {
+        let on = stamp && setsockopt(&stream, sockopt::ReceiveTimestampns, &true).is_ok();
         let last = RxStamp::default();
         let s = Self {
             stream,
@@ -168,8 +173,11 @@ mod tests {
         let (server, _) = listener.accept().await.unwrap();
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let s = seen.clone();
-        let (mut server, rx) =
-            Stamped::new(server, Some(Box::new(move |at| s.lock().unwrap().push(at))));
+        let (mut server, rx) = Stamped::new(
+            server,
+            true,
+            Some(Box::new(move |at| s.lock().unwrap().push(at))),
+        );
         let rx = rx.expect("Linux stamps TCP reads");
         assert_eq!(rx.age(), None, "nothing read yet");
 
