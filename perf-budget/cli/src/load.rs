@@ -20,6 +20,7 @@ mod stamp;
 #[cfg(test)]
 mod tests;
 
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -174,6 +175,11 @@ struct Sample {
     measured: bool,
 }
 
+/// The whole seconds from `start` to now (a completion's second in the timeline).
+fn second_of(start: Instant) -> usize {
+    Instant::now().saturating_duration_since(start).as_secs() as usize
+}
+
 /// Connections opened before the first send: enough for 2 ms of arrivals, within the limit.
 fn warm_connections(plan: &Plan) -> usize {
     ((plan.rate * 0.002).ceil() as usize)
@@ -281,16 +287,19 @@ pub(crate) async fn drive(
                     last_sent = Instant::now();
                     let target = (next % prepared.len() as u64) as usize;
                     let p = &prepared[target];
-                    in_flight.push(request(&pool, &plan, p, target, sched, measured));
+                    let mut r = Box::pin(request(&pool, &plan, p, target, sched, measured));
+                    // Its first poll writes the request now, ahead of the responses already
+                    // woken in the set; the set polls it again, with its own waker.
+                    match std::future::poll_fn(|cx| Poll::Ready(r.as_mut().poll(cx))).await {
+                        Poll::Ready(s) => c.add(&s, second_of(measured_start)),
+                        Poll::Pending => in_flight.push(r),
+                    }
                 } else {
                     dropped += u64::from(measured);
                 }
                 next += 1;
             }
-            Some(s) = in_flight.next() => {
-                let done = Instant::now().saturating_duration_since(measured_start);
-                c.add(&s, done.as_secs() as usize);
-            }
+            Some(s) = in_flight.next() => c.add(&s, second_of(measured_start)),
             _ = tick.tick() => progress.update(&c, in_flight.len()),
         }
     }
