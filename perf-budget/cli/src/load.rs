@@ -196,15 +196,19 @@ async fn request(
     sched: Instant,
     measured: bool,
 ) -> Sample {
-    let lag = Instant::now().saturating_duration_since(sched);
+    let mut lag = Instant::now().saturating_duration_since(sched);
     let r = tokio::time::timeout(plan.timeout, pool.exchange(p)).await;
     // Latency from the scheduled send; a timeout counts as latency = timeout.
     let (latency, error, timeout) = match r {
-        Ok(Ok((status, received))) => (
-            received.saturating_duration_since(sched),
-            status >= 500,
-            false,
-        ),
+        Ok(Ok((status, t))) => {
+            // The lag is the schedule's error: from the scheduled time to the socket.
+            lag = t.sent.saturating_duration_since(sched);
+            (
+                t.received.saturating_duration_since(sched),
+                status >= 500,
+                false,
+            )
+        }
         Ok(Err(_)) => (Instant::now().saturating_duration_since(sched), true, false),
         Err(_) => (plan.timeout, true, true),
     };

@@ -16,7 +16,7 @@ use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 
 #[cfg(target_os = "linux")]
-use super::stamp::{RxStamp, Stamped};
+use super::stamp::{RxStamp, Stamped, WriteClock};
 
 #[cfg(target_os = "linux")]
 type Stream = Stamped;
@@ -57,6 +57,14 @@ struct Conn {
     driver: Pin<Box<Connection<TokioIo<Stream>, Empty<Bytes>>>>,
     #[cfg(target_os = "linux")]
     rx: Option<RxStamp>,
+    #[cfg(target_os = "linux")]
+    wrote: WriteClock,
+}
+
+/// One exchange's timing: when the request reached the socket and when the response arrived.
+pub(super) struct Timing {
+    pub(super) sent: Instant,
+    pub(super) received: Instant,
 }
 
 impl Pool {
@@ -99,6 +107,8 @@ impl Pool {
         let _ = stream.set_nodelay(true);
         #[cfg(target_os = "linux")]
         let (stream, rx) = Stamped::new(stream, self.stamped, None);
+        #[cfg(target_os = "linux")]
+        let wrote = stream.write_clock();
         let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| e.to_string())?;
@@ -107,12 +117,14 @@ impl Pool {
             driver: Box::pin(driver),
             #[cfg(target_os = "linux")]
             rx,
+            #[cfg(target_os = "linux")]
+            wrote,
         })
     }
 
-    /// Sends one request and reads its response: the status and when the response was
-    /// received (see [`Conn::received`]).
-    pub(super) async fn exchange(&self, p: &Prepared) -> Result<(u16, Instant), String> {
+    /// Sends one request and reads its response: the status, and when the request was written
+    /// and the response received (see [`Conn::timing`]).
+    pub(super) async fn exchange(&self, p: &Prepared) -> Result<(u16, Timing), String> {
         let mut conn = self.checkout().await?;
         let sent = Instant::now();
         let (status, open) = {
@@ -134,17 +146,27 @@ impl Pool {
                 _ = driver.as_mut() => (work.await?, false),
             }
         };
-        let received = conn.received(sent);
+        let timing = conn.timing(sent);
         if open {
             self.put(conn);
         }
-        Ok((status, received))
+        Ok((status, timing))
     }
 }
 
 impl Conn {
-    /// Now, moved back to when the response's last bytes reached the socket (the kernel's
-    /// receive timestamp) when the connection has one, but never before `sent`.
+    /// When the request reached the socket (its write, else `sent`: when it was handed to
+    /// hyper), and when its response's last bytes did (the kernel's receive timestamp, else now;
+    /// never before the write).
+    fn timing(&self, sent: Instant) -> Timing {
+        #[cfg(target_os = "linux")]
+        let sent = self.wrote.last().filter(|w| *w >= sent).unwrap_or(sent);
+        Timing {
+            sent,
+            received: self.received(sent),
+        }
+    }
+
     fn received(&self, sent: Instant) -> Instant {
         let now = Instant::now();
         #[cfg(target_os = "linux")]

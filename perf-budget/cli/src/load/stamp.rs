@@ -29,6 +29,7 @@ pub(crate) type OnWrite = Box<dyn FnMut(SystemTime) + Send>;
 pub(crate) struct Stamped {
     stream: TcpStream,
     last: RxStamp,
+    wrote: WriteClock,
     unanswered: Option<SystemTime>,
     on_write: Option<OnWrite>,
 }
@@ -36,6 +37,18 @@ pub(crate) struct Stamped {
 /// The receive timestamp of a [`Stamped`] stream's latest read, shared with its reader.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RxStamp(Arc<AtomicU64>);
+
+/// When a [`Stamped`] stream's latest write started (a client's request reaching the socket),
+/// shared with its reader; on Tokio's clock.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WriteClock(Arc<std::sync::Mutex<Option<tokio::time::Instant>>>);
+
+impl WriteClock {
+    /// The latest write's instant, if any.
+    pub(crate) fn last(&self) -> Option<tokio::time::Instant> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 impl RxStamp {
     /// How long ago the latest read's bytes arrived; `None` before any stamped read.
@@ -72,10 +85,16 @@ impl Stamped {
         let s = Self {
             stream,
             last: last.clone(),
+            wrote: WriteClock::default(),
             unanswered: None,
             on_write,
         };
         (s, on.then_some(last))
+    }
+
+    /// The clock of this stream's writes.
+    pub(crate) fn write_clock(&self) -> WriteClock {
+        self.wrote.clone()
     }
 
     /// One `recvmsg` into `dst`: the bytes read and their receive timestamp.
@@ -140,7 +159,12 @@ impl AsyncWrite for Stamped {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        // The write's start: on loopback the syscall itself delivers to the peer's socket.
+        let start = tokio::time::Instant::now();
         let written = ready!(Pin::new(&mut this.stream).poll_write(cx, data));
+        if written.is_ok() {
+            *this.wrote.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(start);
+        }
         if written.is_ok()
             && let Some(at) = this.unanswered.take()
             && let Some(f) = &mut this.on_write
@@ -194,8 +218,12 @@ mod tests {
         );
         assert!(age <= before.elapsed().unwrap());
 
+        let wrote = server.write_clock();
+        assert_eq!(wrote.last(), None, "nothing written yet");
         server.write_all(b"pong").await.unwrap();
+        let first = wrote.last().expect("the write is clocked");
         server.write_all(b"more").await.unwrap();
+        assert!(wrote.last().unwrap() >= first);
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 1, "one answer per stamped read");
         assert!(seen[0] >= before);
