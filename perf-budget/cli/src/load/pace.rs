@@ -76,7 +76,7 @@ impl Pacer {
 /// How long before a send the pacer stops sleeping and yields until the send time.
 ///
 /// Longer than this VM's slow wake-ups: with 200 µs, 1 % of the sends at 200 req/s were 90 to
-/// 230 µs late; with 500 µs, 16 to 38 µs (BENCHMARKS.md, "Gate accuracy"). The price is a CPU
+/// 230 µs late; with 500 µs, 11 to 54 µs (BENCHMARKS.md, "Gate accuracy"). The price is a CPU
 /// yielding for up to 500 µs before each send: 10 % of one core at 200 req/s, all of it from
 /// 2,000 req/s, where the pacer never sleeps.
 pub(crate) const SPIN: std::time::Duration = std::time::Duration::from_micros(500);
