@@ -120,6 +120,10 @@ pub(crate) struct RunStats {
     /// The client latency spectrum per budget (filled by the gate after the run).
     #[serde(default)]
     pub(crate) spectra: Vec<Spectrum>,
+    /// The server's latency spectrum of this run per budget: the difference of its latency
+    /// histograms after and before the load ([`server_spectra`]; empty without them).
+    #[serde(default)]
+    pub(crate) server_spectra: Vec<Spectrum>,
 }
 
 /// One second of a run.
@@ -155,15 +159,38 @@ pub(crate) fn spectra(views: &[View], names: &[&str]) -> Vec<Spectrum> {
     views
         .iter()
         .zip(names)
-        .filter(|(v, _)| v.n() > 0)
-        .map(|(v, name)| Spectrum {
-            budget: (*name).to_owned(),
-            points: SPECTRUM_QUANTILES
-                .iter()
-                .map(|&q| (q, ms(v.hist.quantile(q))))
-                .collect(),
+        .filter_map(|(v, name)| spectrum(name, &v.hist))
+        .collect()
+}
+
+/// Each budget's spectrum in the server's view of a run: the latencies in `after` that were not
+/// in `before` (a budget whose histogram went down, a restarted server, has none).
+pub(crate) fn server_spectra(
+    after: &perf_budget::BudgetReport,
+    before: &perf_budget::BudgetReport,
+) -> Vec<Spectrum> {
+    after
+        .budgets
+        .iter()
+        .filter_map(|b| {
+            let run = match before.budget(&b.name) {
+                Some(old) => b.total_latency.since(&old.total_latency)?,
+                None => b.total_latency.clone(),
+            };
+            spectrum(&b.name, &run)
         })
         .collect()
+}
+
+/// A histogram's spectrum; `None` when it is empty.
+fn spectrum(budget: &str, h: &LatencyHistogram) -> Option<Spectrum> {
+    (!h.is_empty()).then(|| Spectrum {
+        budget: budget.to_owned(),
+        points: SPECTRUM_QUANTILES
+            .iter()
+            .map(|&q| (q, ms(h.quantile(q))))
+            .collect(),
+    })
 }
 
 struct Sample {
@@ -324,5 +351,6 @@ pub(crate) async fn drive(
         open_model: true,
         timeline: std::mem::take(&mut c.timeline),
         spectra: Vec::new(),
+        server_spectra: Vec::new(),
     })
 }

@@ -172,6 +172,17 @@ fn a_run_after_a_bad_run_judges_only_its_own_requests() {
     assert!(p95 >= 149.5, "server p95 {p95} ms of a 150 ms handler");
     let check = server_check(&out);
     assert!(check.message.starts_with("p95 = "), "{}", check.message);
+    // The HTML's server curve: the same run's histogram, from its fastest request to its slowest.
+    let spectra = &out.run.as_ref().unwrap().server_spectra;
+    let order = spectra
+        .iter()
+        .find(|s| s.budget == "order")
+        .expect("a server spectrum");
+    assert!(
+        order.points.iter().all(|p| p.1 >= 149.5),
+        "{:?}",
+        order.points
+    );
     delay.store(0, Relaxed);
     let (code, out) = gate(&dir, ORDERS, &url, "GET /orders/1");
     assert_eq!(code, PASS, "{:#?}", out.checks);
@@ -182,6 +193,14 @@ fn a_run_after_a_bad_run_judges_only_its_own_requests() {
     assert!(window.is_some_and(|w| w >= 149.5), "window p95 {window:?}");
     let p95 = server_p95(&out);
     assert!(p95 < 100.4, "the run's server p95 {p95} ms");
+    let spectra = &out.run.as_ref().unwrap().server_spectra;
+    let points = &spectra.iter().find(|s| s.budget == "order").unwrap().points;
+    let slowest = points.last().unwrap().1;
+    // Every request of the slow run took 150 ms or more.
+    assert!(
+        slowest < 149.5,
+        "the run's slowest is this run's, not the slow run's: {slowest} ms"
+    );
     let run = out.server.as_ref().unwrap().budget("order").unwrap();
     let sent = out.run.as_ref().unwrap().sent;
     let window = handle.report().budget("order").unwrap().samples;

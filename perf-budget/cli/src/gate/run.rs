@@ -104,13 +104,16 @@ fn gate(a: &GateArgs) -> Result<u8, String> {
     if checks.iter().any(|c| c.outcome == "fail") {
         return finish(a, &policy, profile, ClientSide::default(), None, checks);
     }
-    let side = client_side(a, &policy, &targets, plan, &validity, &mut checks)?;
+    let mut side = client_side(a, &policy, &targets, plan, &validity, &mut checks)?;
     let server = match before {
         // The run's own traffic: the report after the load minus the one before (an `oha`
         // run happened before the gate started: its report is judged as it is).
         Some(before) if a.server.is_none() && a.oha.is_none() => {
-            server_report(a, &rt, addr_host.as_ref(), &mut checks)?
-                .map(|after| after.since(&before))
+            let after = server_report(a, &rt, addr_host.as_ref(), &mut checks)?;
+            if let (Some(run), Some(after)) = (side.run.as_mut(), after.as_ref()) {
+                run.server_spectra = load::server_spectra(after, &before);
+            }
+            after.map(|after| after.since(&before))
         }
         other => other,
     };

@@ -1,9 +1,10 @@
 //! The gate's HTML report (`--html FILE`): one self-contained page, inline SVG drawn here, no
 //! script and no external asset, so it can be uploaded as a CI artifact and opened anywhere.
 //!
-//! - per budget, the latency percentile spectrum (client view, the server's p50/p95/p99, and the
-//!   baseline's client view when `--baseline` is given), on a log-latency axis against
-//!   "nines" (p90, p99, p99.9 ...);
+//! - per budget, the latency percentile spectrum (client view, the server's view of the run from
+//!   the difference of its latency histograms, or its p50/p95/p99 as dots when the report has no
+//!   histograms, and the baseline's client view when `--baseline` is given), on a log-latency
+//!   axis against "nines" (p90, p99, p99.9 ...);
 //! - the rate achieved and the p99 per second of the run, with the baseline's overlaid;
 //! - the checks.
 
@@ -70,7 +71,7 @@ impl Output {
         let mut h = String::from("<h2>Latency percentile spectrum per budget</h2>");
         let legend = legend(&[
             ("client (from the scheduled send)", CLIENT, false),
-            ("server p50 / p95 / p99", SERVER, false),
+            ("server (its histogram of the run)", SERVER, false),
             ("baseline client", BASE, true),
         ]);
         h += &legend;
@@ -83,9 +84,12 @@ impl Output {
                 let pts = c.quantiles.iter().map(|q| (q.0, q.1)).collect::<Vec<_>>();
                 series.push(line("client", CLIENT, false, nines(&pts)));
             }
-            if let Some(e) =
+            if let Some(s) = server_spectrum(self, &c.budget) {
+                series.push(line("server", SERVER, false, nines(&s.points)));
+            } else if let Some(e) =
                 (self.server.as_ref()).and_then(|s| s.budgets.iter().find(|b| b.name == c.budget))
             {
+                // A report without histograms (an old server, a `--server` file): its quantiles.
                 let o = &e.observed;
                 let pts = [(0.5, o.p50_ms), (0.95, o.p95_ms), (0.99, o.p99_ms)]
                     .into_iter()
@@ -169,6 +173,10 @@ impl Output {
 
 fn spectrum<'a>(o: &'a Output, budget: &str) -> Option<&'a Spectrum> {
     o.run.as_ref()?.spectra.iter().find(|s| s.budget == budget)
+}
+
+fn server_spectrum<'a>(o: &'a Output, budget: &str) -> Option<&'a Spectrum> {
+    (o.run.as_ref()?.server_spectra.iter()).find(|s| s.budget == budget)
 }
 
 #[cfg(test)]
@@ -284,6 +292,41 @@ mod tests {
         out.server = Some(server);
         let html = out.html(None).unwrap();
         assert_eq!(html.matches("<circle").count(), 3, "p50, p95, p99: {html}");
+        assert_eq!(
+            html.matches("<polyline").count(),
+            3,
+            "client, rate and p99 per second"
+        );
+    }
+
+    #[test]
+    fn the_servers_run_histogram_is_a_curve_on_the_spectrum() {
+        let policy = perf_budget::BudgetPolicy::from_toml(
+            "[[budget]]\nname = \"users\"\nroute = \"GET /users\"\nobjectives = [\"p99 < 5ms\"]\n",
+        )
+        .unwrap();
+        let (_layer, handle) = perf_budget::BudgetLayer::pair(policy);
+        let before = handle.report();
+        let mut after = handle.report();
+        for ms in [1, 2, 3, 40] {
+            (after.budgets[0].total_latency).record(std::time::Duration::from_millis(ms));
+        }
+        let mut out = output("users", 1.0);
+        let run = out.run.as_mut().unwrap();
+        run.server_spectra = crate::load::server_spectra(&after, &before);
+        let points = &run.server_spectra[0].points;
+        assert_eq!(points.len(), 16, "the client's quantiles");
+        let max = points.last().unwrap().1;
+        assert!((39.0..41.0).contains(&max), "the run's slowest: {max}");
+        out.server = Some(after.since(&before));
+        let html = out.html(None).unwrap();
+        assert_eq!(html.matches("<circle").count(), 0, "a curve, not dots");
+        assert_eq!(
+            html.matches("<polyline").count(),
+            4,
+            "client, server, rate, p99: {html}"
+        );
+        assert!(html.contains("<title>server</title>"));
     }
 
     #[test]
