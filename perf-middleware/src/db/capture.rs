@@ -2,7 +2,7 @@
 //! events and hands each one to the request in progress.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -210,14 +210,16 @@ impl CaptureHandle {
 }
 
 /// Probes whether sqlx's statement events reach a subscriber (the current default dispatcher):
-/// `false` when a filter drops them, and then logs one WARN (target `perf_middleware::db`)
-/// saying how to fix the filter, and sets the `perf.db.capture.enabled` gauge to 0. Call it once
-/// after installing the subscriber; [`DbLayer`](super::DbLayer) also calls it on its first
-/// request.
+/// `false` when a filter drops them, and then logs a WARN (target `perf_middleware::db`, once per
+/// process) saying how to fix the filter, and sets the `perf.db.capture.enabled` gauge to 0 (on
+/// every call). Call it once after installing the subscriber; [`DbLayer`](super::DbLayer) also
+/// calls it on its first request, without a second WARN.
 pub fn check_capture() -> bool {
+    /// Whether this process has said it; the gauge keeps telling after that.
+    static WARNED: AtomicBool = AtomicBool::new(false);
     let hears = tracing::enabled!(target: "sqlx::query", Level::DEBUG);
     metrics::gauge!(super::metrics::CAPTURE_ENABLED).set(if hears { 1.0 } else { 0.0 });
-    if !hears {
+    if !hears && !WARNED.swap(true, Ordering::Relaxed) {
         tracing::warn!(
             target: TARGET,
             "sqlx's statement events (target `sqlx::query`, DEBUG) are filtered out, so no query is \
