@@ -1,52 +1,19 @@
 //! perf-otel composed with perf-middleware in an axum server over a real socket.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
+use bytes::Bytes;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use perf_otel::OtelLayer;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-async fn get_raw(addr: std::net::SocketAddr, path: &str, headers: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n{headers}\r\n")
-            .as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
-}
+use perf_test_support::{Events, exchange};
 
 #[tokio::test(flavor = "current_thread")]
 async fn slow_log_of_perf_middleware_carries_the_trace_id_and_the_span_arrives() {
-    let logs = Buffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::WARN)
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+    let slow = Events::for_target("perf_middleware::slow");
+    let _default = slow.set_default();
 
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder()
@@ -83,14 +50,14 @@ async fn slow_log_of_perf_middleware_carries_the_trace_id_and_the_span_arrives()
     });
 
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let res = get_raw(
-        addr,
-        "/slow/1",
-        &format!("traceparent: 00-{trace}-00f067aa0ba902b7-01\r\n"),
-    )
-    .await;
-    assert!(res.starts_with("HTTP/1.1 200"), "{res}");
-    assert!(res.contains(&format!("traceparent: 00-{trace}-")), "{res}");
+    let req = http::Request::get("/slow/1")
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .body(Bytes::new())
+        .unwrap();
+    let res = exchange(addr, req).await;
+    assert_eq!(res.status, 200);
+    let echoed = res.header("traceparent").unwrap_or_default();
+    assert!(echoed.starts_with(&format!("00-{trace}-")), "{echoed}");
 
     // The span ends after the body is written; give the server task a moment to finish.
     for _ in 0..100 {
@@ -110,10 +77,7 @@ async fn slow_log_of_perf_middleware_carries_the_trace_id_and_the_span_arrives()
         .map(|kv| kv.value.to_string());
     assert_eq!(client.as_deref(), Some("127.0.0.1"));
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.contains("perf_middleware::slow"))
-        .unwrap_or_else(|| panic!("no slow log in {text:?}"));
-    assert!(line.contains(&format!("trace_id={trace}")), "{line}");
+    let events = slow.events();
+    assert_eq!(events.len(), 1, "one slow request: {events:?}");
+    assert_eq!(events[0].str("trace_id"), Some(trace), "{events:?}");
 }
