@@ -272,13 +272,18 @@ mod tests {
         assert!(html.contains(">0.0s<") && html.contains(">1.0s<") && html.contains(">4.0s<"));
     }
 
-    #[test]
-    fn the_servers_run_quantiles_are_dots_on_the_spectrum() {
+    /// The handle of a budget layer with one budget, `users`.
+    fn users_budget() -> perf_budget::BudgetHandle {
         let policy = perf_budget::BudgetPolicy::from_toml(
             "[[budget]]\nname = \"users\"\nroute = \"GET /users\"\nobjectives = [\"p99 < 5ms\"]\n",
         )
         .unwrap();
-        let (_layer, handle) = perf_budget::BudgetLayer::pair(policy);
+        perf_budget::BudgetLayer::pair(policy).1
+    }
+
+    #[test]
+    fn the_servers_run_quantiles_are_dots_on_the_spectrum() {
+        let handle = users_budget();
         let mut server = handle.report();
         let o = &mut server.budgets[0].observed;
         (o.p50_ms, o.p95_ms, o.p99_ms) = (Some(0.1), Some(0.3), Some(0.4));
@@ -301,11 +306,7 @@ mod tests {
 
     #[test]
     fn the_servers_run_histogram_is_a_curve_on_the_spectrum() {
-        let policy = perf_budget::BudgetPolicy::from_toml(
-            "[[budget]]\nname = \"users\"\nroute = \"GET /users\"\nobjectives = [\"p99 < 5ms\"]\n",
-        )
-        .unwrap();
-        let (_layer, handle) = perf_budget::BudgetLayer::pair(policy);
+        let handle = users_budget();
         let before = handle.report();
         let mut after = handle.report();
         for ms in [1, 2, 3, 40] {
