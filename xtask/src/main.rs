@@ -41,7 +41,7 @@ tasks:
                        (needs the showcase built)
   dashboard            every Grafana panel query against Prometheus scraping the loaded showcase
                        (needs the showcase and perf-budget built)
-  gate-accuracy        perf-budget gate's p50/p99 vs the server's view and wrk (--secs N)
+  gate-accuracy        perf-budget gate's p50/p99 vs the server's view and wrk (--secs N, --pin)
   bench                side-by-side throughput table (bare vs tower-perf vs peers)
                        --rounds N (default 3)  --duration SECS (default 5)
                        --only SUBSTRING (scenario labels; repeatable; adds the bare

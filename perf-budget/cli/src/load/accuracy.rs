@@ -52,8 +52,18 @@ async fn handle(
     Ok(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
 }
 
-/// Serves on a thread of its own; the address, the handler's view and the wire view.
-fn server() -> (String, Seen, Seen) {
+/// Keeps the calling thread on `cpu` (for `--pin`: the server and the gate on cores of their own).
+fn pin(cpu: usize) {
+    use nix::sched::{CpuSet, sched_setaffinity};
+    let mut set = CpuSet::new();
+    let pinned =
+        set.set(cpu).is_ok() && sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).is_ok();
+    assert!(pinned, "cannot pin a thread to CPU {cpu}");
+}
+
+/// Serves on a thread of its own (on CPU 0 when `pinned`); the address, the handler's view and
+/// the wire view.
+fn server(pinned: bool) -> (String, Seen, Seen) {
     let seen: Seen = Arc::new(Mutex::new(LatencyHistogram::new()));
     let wire: Seen = Arc::new(Mutex::new(LatencyHistogram::new()));
     let w = wire.clone();
@@ -62,6 +72,9 @@ fn server() -> (String, Seen, Seen) {
     let addr = listener.local_addr().unwrap().to_string();
     let s = seen.clone();
     std::thread::spawn(move || {
+        if pinned {
+            pin(0);
+        }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -94,12 +107,16 @@ fn server() -> (String, Seen, Seen) {
 /// `wrk --latency`'s p50 and p99 in ms; one connection, paced to about `rate` when it is low
 /// enough for wrk's millisecond `delay()` (so the server idles between requests as it does
 /// under the gate), else as fast as it goes.
-fn wrk(addr: &str, path: &str, secs: u64, rate: f64) -> Option<(f64, f64)> {
+fn wrk(addr: &str, path: &str, secs: u64, rate: f64, pinned: bool) -> Option<(f64, f64)> {
     let script = std::env::temp_dir().join(format!("gate-accuracy-{}.lua", std::process::id()));
     let delay = (1000.0 / rate).floor();
     let lua = format!("function delay() return {delay} end\n");
     std::fs::write(&script, if delay >= 1.0 { lua } else { String::new() }).ok()?;
-    let out = std::process::Command::new("wrk")
+    let mut cmd = std::process::Command::new(if pinned { "taskset" } else { "wrk" });
+    if pinned {
+        cmd.args(["-c", "1", "wrk"]);
+    }
+    let out = cmd
         .args(["-t1", "-c1", &format!("-d{secs}s"), "--latency", "-s"])
         .arg(&script)
         .arg(format!("http://{addr}{path}"))
@@ -167,7 +184,13 @@ fn gate_accuracy() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    let (addr, seen, wire) = server();
+    // `--pin`: the server on CPU 0, the gate and wrk on CPU 1.
+    let pinned = std::env::var_os("GATE_ACCURACY_PIN").is_some();
+    let (addr, seen, wire) = server(pinned);
+    if pinned {
+        pin(1);
+        println!("pinned: the server on CPU 0, the gate and wrk on CPU 1\n");
+    }
     println!(
         "| timer | route | rate (req/s) | achieved | gate lag p50 / p99 (µs) | gate p50 / p99 (µs) | server wire p50 / p99 (µs) | server handler p50 / p99 (µs) | wrk -c1 p50 / p99 (µs) | gate − wire p50 / p99 (µs) |"
     );
@@ -199,7 +222,7 @@ fn gate_accuracy() {
             };
             let (h50, h99) = quantiles(&seen);
             let (s50, s99) = quantiles(&wire);
-            let w = wrk(&addr, path, secs, rate).map_or("wrk missing".into(), |(a, b)| {
+            let w = wrk(&addr, path, secs, rate, pinned).map_or("wrk missing".into(), |(a, b)| {
                 format!("{} / {}", us(a), us(b))
             });
             println!(
