@@ -3,16 +3,14 @@
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::header;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, request};
 use http_body::Body;
-use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::flow::coalesce::{self, FillDone, Leader, Role};
 use crate::flow::serve::{Asked, Served, gateway_timeout, serve, shed};
-use crate::flow::{RequestCtx, fetch, revalidate};
+use crate::flow::{CacheableBody, ForwardBody, InnerService, RequestCtx, fetch, revalidate};
 use crate::rfc::directives::RequestDirectives;
 use crate::rfc::reuse::{self, Decision, Reuse};
 use crate::rfc::{conditional, key};
@@ -30,12 +28,9 @@ pub(crate) async fn lookup<S, ReqBody, ResBody>(
     timing: bool,
 ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Send,
-    ReqBody: Default + Send + 'static,
-    ResBody: Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: Send,
+    S: InnerService<ReqBody, ResBody>,
+    ReqBody: ForwardBody,
+    ResBody: CacheableBody,
 {
     let started = shared.inflight.generations.current();
     let (parts, body) = req.into_parts();
@@ -94,12 +89,9 @@ async fn stored<S, ReqBody, ResBody>(
     tier: Tier,
 ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Send,
-    ReqBody: Default + Send + 'static,
-    ResBody: Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: Send,
+    S: InnerService<ReqBody, ResBody>,
+    ReqBody: ForwardBody,
+    ResBody: CacheableBody,
 {
     let Forward {
         shared,
@@ -143,12 +135,9 @@ async fn not_stored<S, ReqBody, ResBody>(
     req: Forward<S, ReqBody>,
 ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Send,
-    ReqBody: Default + Send + 'static,
-    ResBody: Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: Send,
+    S: InnerService<ReqBody, ResBody>,
+    ReqBody: ForwardBody,
+    ResBody: CacheableBody,
 {
     let Forward {
         shared,
@@ -199,12 +188,9 @@ async fn lead<S, ReqBody, ResBody>(
     leader: Leader,
 ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Send,
-    ReqBody: Default + Send + 'static,
-    ResBody: Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: Send,
+    S: InnerService<ReqBody, ResBody>,
+    ReqBody: ForwardBody,
+    ResBody: CacheableBody,
 {
     let Forward {
         shared,
@@ -355,12 +341,9 @@ fn spawn_refresh<S, ReqBody, ResBody>(
     entry: &Arc<CachedResponse>,
     key: &str,
 ) where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Send,
-    ReqBody: Default + Send + 'static,
-    ResBody: Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: Send,
+    S: InnerService<ReqBody, ResBody>,
+    ReqBody: ForwardBody,
+    ResBody: CacheableBody,
 {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;

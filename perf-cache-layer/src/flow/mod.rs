@@ -33,6 +33,34 @@ use crate::rfc::directives::RequestDirectives;
 use crate::rfc::key;
 use crate::shared::Shared;
 
+/// The inner service the flow drives: the bounds of [`Cache`](crate::Cache)'s `Service` impl,
+/// written once for the flow's steps.
+pub(crate) trait InnerService<ReqBody, ResBody>:
+    Service<Request<ReqBody>, Response = Response<ResBody>, Future: Send, Error: Send>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<T, ReqBody, ResBody> InnerService<ReqBody, ResBody> for T where
+    T: Service<Request<ReqBody>, Response = Response<ResBody>, Future: Send, Error: Send>
+        + Clone
+        + Send
+        + 'static
+{
+}
+
+/// A request body the flow forwards (an empty one for its own revalidations).
+pub(crate) trait ForwardBody: Default + Send + 'static {}
+
+impl<T: Default + Send + 'static> ForwardBody for T {}
+
+/// A response body the flow can buffer and store.
+pub(crate) trait CacheableBody: Body<Data = Bytes, Error: Send> + Send + 'static {}
+
+impl<T: Body<Data = Bytes, Error: Send> + Send + 'static> CacheableBody for T {}
+
 /// One request's state on its way through the flow.
 #[derive(Debug)]
 pub(crate) struct RequestCtx {
@@ -55,12 +83,9 @@ pub(crate) async fn handle<S, ReqBody, ResBody>(
     req: Request<ReqBody>,
 ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Send,
-    ReqBody: Default + Send + 'static,
-    ResBody: Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: Send,
+    S: InnerService<ReqBody, ResBody>,
+    ReqBody: ForwardBody,
+    ResBody: CacheableBody,
 {
     let method = req.method().clone();
     let timing = shared
