@@ -69,14 +69,12 @@ pub(super) fn e2e(
     if !stats.contains("failed=0 dropped=0") {
         return Err(format!("e2e_server ({transport}) lost spans: `{stats}`"));
     }
-    let verdict = output(
-        Command::new(python)
-            .arg(script("check.py"))
-            .arg("e2e")
-            .arg(&receiver.spans)
-            .arg(&client_file)
-            .arg(transport)
-            .arg(addr.port().to_string()),
+    let port = addr.port().to_string();
+    let verdict = check(
+        python,
+        "e2e",
+        &receiver.spans,
+        &[client_file.as_os_str(), transport.as_ref(), port.as_ref()],
     )
     .map_err(|e| {
         format!(
@@ -142,12 +140,12 @@ pub(super) fn signal_flush(
             log.display()
         ));
     }
-    let verdict = output(
-        Command::new(python)
-            .arg(script("check.py"))
-            .args(["span"])
-            .arg(&receiver.spans)
-            .args([trace.as_str(), "showcase", "GET /api/users/{id}"]),
+    let route = ["showcase", "GET /api/users/{id}"].map(std::ffi::OsStr::new);
+    let verdict = check(
+        python,
+        "span",
+        &receiver.spans,
+        &[trace.as_ref(), route[0], route[1]],
     )
     .map_err(|e| {
         format!("the span of the last request before SIG{signal} did not reach the receiver:\n{e}")
@@ -156,12 +154,12 @@ pub(super) fn signal_flush(
         "otel: request then SIG{signal} to the showcase (OTLP {protocol}): span delivered, {}",
         verdict.trim()
     );
-    let verdict = output(
-        Command::new(python)
-            .arg(script("check.py"))
-            .args(["db"])
-            .arg(&receiver.spans)
-            .args([db_trace.as_str(), &queries.to_string()]),
+    let count = queries.to_string();
+    let verdict = check(
+        python,
+        "db",
+        &receiver.spans,
+        &[db_trace.as_ref(), count.as_ref()],
     )
     .map_err(|e| format!("the showcase's N+1 request in the trace:\n{e}"))?;
     println!(
@@ -202,4 +200,20 @@ fn n_plus_one(addr: SocketAddr, trace: &str) -> Result<u32, String> {
             res.status
         )),
     }
+}
+
+/// `check.py <what> <spans> <args…>`: its verdict line, or what it found wrong.
+fn check(
+    python: &Path,
+    what: &str,
+    spans: &Path,
+    args: &[&std::ffi::OsStr],
+) -> Result<String, String> {
+    output(
+        Command::new(python)
+            .arg(script("check.py"))
+            .arg(what)
+            .arg(spans)
+            .args(args),
+    )
 }
