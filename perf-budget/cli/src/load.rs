@@ -1,5 +1,8 @@
-//! The open-model load driver: constant arrival rate, latency measured from the *scheduled*
-//! send time (so a stalled server cannot hide behind a waiting client), in the layer's histogram.
+//! The open-model load driver: constant arrival rate, no send ever waiting for a response (so a
+//! stalled server cannot hide behind a waiting client), latency in the layer's histogram from a
+//! request's start to the kernel's receive timestamp of its response. The gate's own lateness,
+//! from the scheduled time to the start, is the schedule's lag: reported and judged apart, not
+//! charged to the server ([`request`]).
 //!
 //! One task on one current-thread runtime sends, reads and collects, so a send needs no wake-up
 //! of another thread and is never queued behind responses being read: a send that is due goes
@@ -58,7 +61,7 @@ pub(crate) struct Plan {
 /// Per-budget client-side results.
 #[derive(Debug, Clone)]
 pub(crate) struct View {
-    /// Latencies from the scheduled send, in the layer's histogram type.
+    /// Latencies from each request's start, in the layer's histogram type.
     pub(crate) hist: LatencyHistogram,
     pub(crate) errors: u64,
     pub(crate) timeouts: u64,
@@ -101,7 +104,7 @@ pub(crate) struct RunStats {
     pub(crate) scheduled: u64,
     pub(crate) sent: u64,
     pub(crate) dropped: u64,
-    /// The median delay from the scheduled to the actual send.
+    /// The median delay from the scheduled send to the request's start (the gate's lateness).
     #[serde(default)]
     #[serde(serialize_with = "rounded")]
     pub(crate) lag_p50_ms: f64,
@@ -114,6 +117,9 @@ pub(crate) struct RunStats {
     #[serde(serialize_with = "rounded")]
     pub(crate) warmup_s: f64,
     pub(crate) open_model: bool,
+    /// Connections opened, before the run and during it (when every open one was busy).
+    #[serde(default)]
+    pub(crate) connections: u64,
     /// Completions per second of the measured run (empty for an `oha` result).
     #[serde(default)]
     pub(crate) timeline: Vec<Tick>,
@@ -193,13 +199,19 @@ fn spectrum(budget: &str, h: &LatencyHistogram) -> Option<Spectrum> {
     })
 }
 
-struct Sample {
+/// One request's outcome, as the driver collects it.
+pub(crate) struct Sample {
     target: usize,
-    latency: Duration,
-    lag: Duration,
+    /// When it was scheduled to be sent.
+    pub(crate) sched: Instant,
+    /// From the request's start to the response's last bytes (or the timeout).
+    pub(crate) latency: Duration,
+    /// From the scheduled send to the request's start: the gate's own lateness.
+    pub(crate) lag: Duration,
     error: bool,
     timeout: bool,
-    measured: bool,
+    /// After the warm-up.
+    pub(crate) measured: bool,
 }
 
 /// The whole seconds from `start` to now (a completion's second in the timeline).
@@ -207,14 +219,23 @@ fn second_of(start: Instant) -> usize {
     Instant::now().saturating_duration_since(start).as_secs() as usize
 }
 
-/// Connections opened before the first send: enough for 2 ms of arrivals, within the limit.
+/// Connections opened before the first send: enough for 20 ms of arrivals (a server that stalls
+/// that long needs no new connection; opening one mid-run puts a connect and a wake-up between a
+/// request's start and its write), at least 2, at most 256 and `--max-in-flight`.
 fn warm_connections(plan: &Plan) -> usize {
-    ((plan.rate * 0.002).ceil() as usize)
-        .clamp(2, 64)
+    ((plan.rate * 0.02).ceil() as usize)
+        .clamp(2, 256)
         .min(plan.max_in_flight)
 }
 
-/// Sends one scheduled request and measures it from its scheduled time.
+/// Sends one scheduled request and measures it from when the gate started it.
+///
+/// The gate's own lateness (a descheduled thread, a preempted vCPU) is the schedule's lag, kept
+/// apart and judged on its own (`--max-lag-p99`), not charged to the server. That does not let a
+/// stalled server hide: no send ever waits for a response (a busy connection is never reused, a
+/// new one is opened, and a send over `--max-in-flight` is dropped and counted), so a request
+/// starts on time whatever the server does, and its checkout, connect and write are in its
+/// latency.
 async fn request(
     pool: &Pool,
     plan: &Plan,
@@ -223,24 +244,22 @@ async fn request(
     sched: Instant,
     measured: bool,
 ) -> Sample {
-    let mut lag = Instant::now().saturating_duration_since(sched);
-    let r = tokio::time::timeout(plan.timeout, pool.exchange(p)).await;
-    // Latency from the scheduled send; a timeout counts as latency = timeout.
+    let start = Instant::now();
+    let lag = start.saturating_duration_since(sched);
+    let r = tokio::time::timeout(plan.timeout, pool.exchange(p, start)).await;
+    // A timeout counts as latency = timeout.
     let (latency, error, timeout) = match r {
-        Ok(Ok((status, t))) => {
-            // The lag is the schedule's error: from the scheduled time to the socket.
-            lag = t.sent.saturating_duration_since(sched);
-            (
-                t.received.saturating_duration_since(sched),
-                status >= 500,
-                false,
-            )
-        }
-        Ok(Err(_)) => (Instant::now().saturating_duration_since(sched), true, false),
+        Ok(Ok((status, received))) => (
+            received.saturating_duration_since(start),
+            status >= 500,
+            false,
+        ),
+        Ok(Err(_)) => (Instant::now().saturating_duration_since(start), true, false),
         Err(_) => (plan.timeout, true, true),
     };
     Sample {
         target,
+        sched,
         latency,
         lag,
         error,
@@ -278,17 +297,19 @@ pub(crate) fn run(
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    rt.block_on(drive(plan, targets, views, thresholds, true))
+    rt.block_on(drive(plan, targets, views, thresholds, true, &mut |_| {}))
 }
 
 /// The schedule and the collection, on one runtime; `precise`: the `timerfd` pacer (else
-/// Tokio's timer, e.g. on paused time).
+/// Tokio's timer, e.g. on paused time). `observe` sees every sample, warm-up included, as it
+/// completes (the accuracy test pairs them with the server's records).
 pub(crate) async fn drive(
     plan: Plan,
     targets: &[Target],
     views: &mut [View],
     thresholds: &[Vec<Option<u64>>],
     precise: bool,
+    observe: &mut dyn FnMut(&Sample),
 ) -> Result<RunStats, String> {
     let mut pacer = Pacer::new(precise);
     let prepared = prepare(&plan, targets)?;
@@ -322,7 +343,10 @@ pub(crate) async fn drive(
                     // Its first poll writes the request now, ahead of the responses already
                     // woken in the set; the set polls it again, with its own waker.
                     match std::future::poll_fn(|cx| Poll::Ready(r.as_mut().poll(cx))).await {
-                        Poll::Ready(s) => c.add(&s, second_of(measured_start)),
+                        Poll::Ready(s) => {
+                            observe(&s);
+                            c.add(&s, second_of(measured_start));
+                        }
                         Poll::Pending => in_flight.push(r),
                     }
                 } else {
@@ -330,7 +354,10 @@ pub(crate) async fn drive(
                 }
                 next += 1;
             }
-            Some(s) = in_flight.next() => c.add(&s, second_of(measured_start)),
+            Some(s) = in_flight.next() => {
+                observe(&s);
+                c.add(&s, second_of(measured_start));
+            }
             _ = tick.tick() => progress.update(&c, in_flight.len()),
         }
     }
@@ -349,6 +376,7 @@ pub(crate) async fn drive(
         duration_s: plan.duration.as_secs_f64(),
         warmup_s: plan.warmup.as_secs_f64(),
         open_model: true,
+        connections: pool.opened(),
         timeline: std::mem::take(&mut c.timeline),
         spectra: Vec::new(),
         server_spectra: Vec::new(),

@@ -68,12 +68,13 @@ impl Output {
         if let Some(r) = &self.run {
             let _ = write!(
                 s,
-                "\nrun: {:.1}/{:.1} req/s, {} sent, {} dropped, lag p99 {:.2}ms, {}s after {}s warm-up",
+                "\nrun: {:.1}/{:.1} req/s, {} sent, {} dropped, lag p99 {:.2}ms, {} connections, {}s after {}s warm-up",
                 r.achieved_rate,
                 r.target_rate,
                 r.sent,
                 r.dropped,
                 r.lag_p99_ms,
+                r.connections,
                 r.duration_s,
                 r.warmup_s
             );

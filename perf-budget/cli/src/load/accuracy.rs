@@ -27,6 +27,9 @@ use super::stamp::Stamped;
 use super::{Plan, Target, View, drive, ms};
 
 type Seen = Arc<Mutex<LatencyHistogram>>;
+/// The server's record of each request: its arrival (kernel receive timestamp) and its
+/// response's write.
+type Records = Arc<Mutex<Vec<(SystemTime, SystemTime)>>>;
 
 fn query_n(q: Option<&str>) -> u64 {
     q.and_then(|q| q.split('=').nth(1))
@@ -61,12 +64,13 @@ fn pin(cpu: usize) {
     assert!(pinned, "cannot pin a thread to CPU {cpu}");
 }
 
-/// Serves on a thread of its own (on CPU 0 when `pinned`); the address, the handler's view and
-/// the wire view.
-fn server(pinned: bool) -> (String, Seen, Seen) {
+/// Serves on a thread of its own (on CPU 0 when `pinned`); the address, the handler's view,
+/// the wire view and the wire records.
+fn server(pinned: bool) -> (String, Seen, Seen, Records) {
     let seen: Seen = Arc::new(Mutex::new(LatencyHistogram::new()));
     let wire: Seen = Arc::new(Mutex::new(LatencyHistogram::new()));
-    let w = wire.clone();
+    let records: Records = Arc::default();
+    let (w, r) = (wire.clone(), records.clone());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -84,11 +88,13 @@ fn server(pinned: bool) -> (String, Seen, Seen) {
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
                 let _ = stream.set_nodelay(true);
-                let w = w.clone();
+                let (w, r) = (w.clone(), r.clone());
                 let on_write = Box::new(move |arrived: SystemTime| {
-                    if let Ok(d) = arrived.elapsed() {
+                    let now = SystemTime::now();
+                    if let Ok(d) = now.duration_since(arrived) {
                         w.lock().unwrap().record(d);
                     }
+                    r.lock().unwrap().push((arrived, now));
                 });
                 let (stream, _) = Stamped::new(stream, true, Some(on_write));
                 let s = s.clone();
@@ -101,7 +107,7 @@ fn server(pinned: bool) -> (String, Seen, Seen) {
             }
         });
     });
-    (addr, seen, wire)
+    (addr, seen, wire, records)
 }
 
 /// `wrk --latency`'s p50 and p99 in ms; one connection, paced to about `rate` when it is low
@@ -139,7 +145,18 @@ fn wrk(addr: &str, path: &str, secs: u64, rate: f64, pinned: bool) -> Option<(f6
     Some((pick("50%")?, pick("99%")?))
 }
 
-fn gate(addr: &str, path: &str, rate: f64, secs: u64, precise: bool) -> (f64, f64, f64, f64, f64) {
+/// The gate's side of one request: scheduled send (wall clock), lag, latency, and whether it
+/// is measured (after the warm-up).
+type Traced = (SystemTime, Duration, Duration, bool);
+
+fn gate(
+    addr: &str,
+    path: &str,
+    rate: f64,
+    secs: u64,
+    precise: bool,
+    traced: &mut Vec<Traced>,
+) -> (f64, f64, f64, f64, f64, u64) {
     let plan = Plan {
         addr: addr.into(),
         host: addr.into(),
@@ -160,8 +177,25 @@ fn gate(addr: &str, path: &str, rate: f64, secs: u64, precise: bool) -> (f64, f6
         .enable_all()
         .build()
         .unwrap();
+    // Tokio's clock to the wall clock (the server's records), read once.
+    let (wall, mono) = (SystemTime::now(), Instant::now());
+    let mut observe = |s: &super::Sample| {
+        let at = if s.sched >= mono {
+            wall + (s.sched - mono)
+        } else {
+            wall - (mono - s.sched)
+        };
+        traced.push((at, s.lag, s.latency, s.measured));
+    };
     let stats = rt
-        .block_on(drive(plan, &targets, &mut views, &[vec![]], precise))
+        .block_on(drive(
+            plan,
+            &targets,
+            &mut views,
+            &[vec![]],
+            precise,
+            &mut observe,
+        ))
         .unwrap();
     let h = &views[0].hist;
     (
@@ -170,6 +204,7 @@ fn gate(addr: &str, path: &str, rate: f64, secs: u64, precise: bool) -> (f64, f6
         stats.achieved_rate,
         stats.lag_p50_ms,
         stats.lag_p99_ms,
+        stats.connections,
     )
 }
 
@@ -186,7 +221,8 @@ fn gate_accuracy() {
         .unwrap_or(5);
     // `--pin`: the server on CPU 0, the gate and wrk on CPU 1.
     let pinned = std::env::var_os("GATE_ACCURACY_PIN").is_some();
-    let (addr, seen, wire) = server(pinned);
+    let (addr, seen, wire, records) = server(pinned);
+    let mut pairings = Vec::new();
     if pinned {
         pin(1);
         println!("pinned: the server on CPU 0, the gate and wrk on CPU 1\n");
@@ -213,9 +249,19 @@ fn gate_accuracy() {
                     *wire.lock().unwrap() = LatencyHistogram::new();
                 })
             };
-            let (g50, g99, achieved, lag50, lag99) =
-                gate(&addr, path, rate, secs, timer == "timerfd");
+            records.lock().unwrap().clear();
+            let mut traced = Vec::new();
+            let (g50, g99, achieved, lag50, lag99, conns) =
+                gate(&addr, path, rate, secs, timer == "timerfd", &mut traced);
             reset.join().unwrap();
+            // The server records a request after its write returns, which can be after the
+            // gate has read the response.
+            std::thread::sleep(Duration::from_millis(20));
+            let taken = std::mem::take(&mut *records.lock().unwrap());
+            pairings.push(format!(
+                "| {timer} | `{path}` | {rate:.0} | {conns} | {} |",
+                paired(traced, taken)
+            ));
             let quantiles = |h: &Seen| {
                 let h = h.lock().unwrap();
                 (ms(h.quantile(0.5)), ms(h.quantile(0.99)))
@@ -240,4 +286,102 @@ fn gate_accuracy() {
             );
         }
     }
+    println!(
+        "\nEach measured request of the gate paired with the server's record of it (the n-th write \
+         with the n-th arrival), exact quantiles in µs; δ = the gate's latency − the wire's:\n"
+    );
+    println!(
+        "| timer | route | rate | connections | paired | gate p50 / p99 | wire p50 / p99 | gate − wire p99 | δ p50 / p99 / p99.9 / max | δ > 100 µs | in the gate's top 1 %: lag / in / wire / out |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for line in pairings {
+        println!("{line}");
+    }
+}
+
+/// The exact `q` quantile of sorted microseconds.
+fn exact(sorted: &[f64], q: f64) -> f64 {
+    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len().max(1)) - 1;
+    sorted.get(i).copied().unwrap_or(0.0)
+}
+
+/// Pairs the gate's requests with the server's records in the order of their responses: the
+/// server's thread writes them one after the other, and the gate's kernel stamps each as that
+/// write delivers it. (The order of the sends is not enough: a request that has to open a
+/// connection writes after the ones started behind it.) Then says, for the measured ones, where
+/// the gate's extra time went: its lag (schedule to start), the hop in (start to the server's
+/// receive timestamp), the wire (receive to the response's write) and the hop out (to the gate's
+/// receive timestamp).
+fn paired(mut gate: Vec<Traced>, server: Vec<(SystemTime, SystemTime)>) -> String {
+    gate.sort_by_key(|g| g.0 + g.1 + g.2);
+    if server.len() != gate.len() {
+        return format!("{} of {} | | | | | | |", server.len(), gate.len());
+    }
+    let micros = |a: SystemTime, b: SystemTime| match a.duration_since(b) {
+        Ok(d) => d.as_secs_f64() * 1e6,
+        Err(e) => -e.duration().as_secs_f64() * 1e6,
+    };
+    // (latency, wire, lag, in, out) per request.
+    let (gate, server): (Vec<Traced>, Vec<(SystemTime, SystemTime)>) =
+        gate.into_iter().zip(server).filter(|(g, _)| g.3).unzip();
+    let rows: Vec<[f64; 5]> = gate
+        .iter()
+        .zip(&server)
+        .map(|(&(sched, lag, latency, _), &(arrived, written))| {
+            let (start, end) = (sched + lag, sched + lag + latency);
+            [
+                latency.as_secs_f64() * 1e6,
+                micros(written, arrived),
+                lag.as_secs_f64() * 1e6,
+                micros(arrived, start),
+                micros(end, written),
+            ]
+        })
+        .collect();
+    if std::env::var_os("GATE_ACCURACY_DUMP").is_some() {
+        let t0 = gate[0].0;
+        for ((g, r), s) in gate.iter().zip(&rows).zip(&server) {
+            if r[0] - r[1] > 100.0 {
+                eprintln!(
+                    "t {:>9.3} ms  lag {:>6.0}  in {:>6.0}  wire {:>6.0}  out {:>5.0}  gate {:>6.0}  arrived {:.3}",
+                    micros(g.0, t0) / 1000.0,
+                    r[2],
+                    r[3],
+                    r[1],
+                    r[4],
+                    r[0],
+                    micros(s.0, t0) / 1000.0
+                );
+            }
+        }
+    }
+    let sorted = |k: usize| {
+        let mut v: Vec<f64> = rows.iter().map(|r| r[k]).collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let (g, w) = (sorted(0), sorted(1));
+    let mut delta: Vec<f64> = rows.iter().map(|r| r[0] - r[1]).collect();
+    delta.sort_by(f64::total_cmp);
+    let cut = exact(&g, 0.99);
+    let top: Vec<&[f64; 5]> = rows.iter().filter(|r| r[0] >= cut).collect();
+    let mean = |k: usize| top.iter().map(|r| r[k]).sum::<f64>() / top.len().max(1) as f64;
+    format!(
+        "{} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} | {:.0} / {:.0} / {:.0} / {:.0} | {} | {:.0} / {:.0} / {:.0} / {:.0} |",
+        rows.len(),
+        exact(&g, 0.5),
+        exact(&g, 0.99),
+        exact(&w, 0.5),
+        exact(&w, 0.99),
+        exact(&g, 0.99) - exact(&w, 0.99),
+        exact(&delta, 0.5),
+        exact(&delta, 0.99),
+        exact(&delta, 0.999),
+        delta.last().copied().unwrap_or(0.0),
+        delta.iter().filter(|d| **d > 100.0).count(),
+        mean(2),
+        mean(3),
+        mean(1),
+        mean(4),
+    )
 }

@@ -7,6 +7,7 @@
 
 use std::pin::{Pin, pin};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use futures_util::FutureExt as _;
@@ -16,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 
 #[cfg(target_os = "linux")]
-use super::stamp::{RxStamp, Stamped, WriteClock};
+use super::stamp::{RxStamp, Stamped};
 
 #[cfg(target_os = "linux")]
 type Stream = Stamped;
@@ -48,6 +49,8 @@ pub(super) struct Pool {
     addr: String,
     /// Whether connections ask for the kernel's receive timestamps (real time, Linux).
     stamped: bool,
+    /// Connections opened so far.
+    opened: AtomicU64,
 }
 
 /// A keep-alive connection: its request handle, its driver and, when the kernel stamps its
@@ -57,14 +60,6 @@ struct Conn {
     driver: Pin<Box<Connection<TokioIo<Stream>, Empty<Bytes>>>>,
     #[cfg(target_os = "linux")]
     rx: Option<RxStamp>,
-    #[cfg(target_os = "linux")]
-    wrote: WriteClock,
-}
-
-/// One exchange's timing: when the request reached the socket and when the response arrived.
-pub(super) struct Timing {
-    pub(super) sent: Instant,
-    pub(super) received: Instant,
 }
 
 impl Pool {
@@ -74,12 +69,18 @@ impl Pool {
             idle: Mutex::new(Vec::with_capacity(n)),
             addr: addr.to_owned(),
             stamped,
+            opened: AtomicU64::new(0),
         };
         for _ in 0..n {
             let c = pool.connect().await?;
             pool.put(c);
         }
         Ok(pool)
+    }
+
+    /// How many connections the pool opened.
+    pub(super) fn opened(&self) -> u64 {
+        self.opened.load(Ordering::Relaxed)
     }
 
     fn put(&self, c: Conn) {
@@ -104,11 +105,10 @@ impl Pool {
         let stream = tokio::net::TcpStream::connect(&self.addr)
             .await
             .map_err(|e| format!("connect {}: {e}", self.addr))?;
+        self.opened.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
         #[cfg(target_os = "linux")]
         let (stream, rx) = Stamped::new(stream, self.stamped, None);
-        #[cfg(target_os = "linux")]
-        let wrote = stream.write_clock();
         let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| e.to_string())?;
@@ -117,16 +117,17 @@ impl Pool {
             driver: Box::pin(driver),
             #[cfg(target_os = "linux")]
             rx,
-            #[cfg(target_os = "linux")]
-            wrote,
         })
     }
 
-    /// Sends one request and reads its response: the status, and when the request was written
-    /// and the response received (see [`Conn::timing`]).
-    pub(super) async fn exchange(&self, p: &Prepared) -> Result<(u16, Timing), String> {
+    /// Sends one request started at `start` and reads its response: the status, and when the
+    /// response arrived (see [`Conn::received`]).
+    pub(super) async fn exchange(
+        &self,
+        p: &Prepared,
+        start: Instant,
+    ) -> Result<(u16, Instant), String> {
         let mut conn = self.checkout().await?;
-        let sent = Instant::now();
         let (status, open) = {
             let Conn { sender, driver, .. } = &mut conn;
             let mut work = pin!(async {
@@ -146,28 +147,18 @@ impl Pool {
                 _ = driver.as_mut() => (work.await?, false),
             }
         };
-        let timing = conn.timing(sent);
+        let received = conn.received(start);
         if open {
             self.put(conn);
         }
-        Ok((status, timing))
+        Ok((status, received))
     }
 }
 
 impl Conn {
-    /// When the request reached the socket (its write, else `sent`: when it was handed to
-    /// hyper), and when its response's last bytes did (the kernel's receive timestamp, else now;
-    /// never before the write).
-    fn timing(&self, sent: Instant) -> Timing {
-        #[cfg(target_os = "linux")]
-        let sent = self.wrote.last().filter(|w| *w >= sent).unwrap_or(sent);
-        Timing {
-            sent,
-            received: self.received(sent),
-        }
-    }
-
-    fn received(&self, sent: Instant) -> Instant {
+    /// When the response's last bytes arrived: the kernel's receive timestamp, else now; never
+    /// before the request's start.
+    fn received(&self, start: Instant) -> Instant {
         let now = Instant::now();
         #[cfg(target_os = "linux")]
         if let Some(arrived) = self
@@ -176,9 +167,9 @@ impl Conn {
             .and_then(RxStamp::age)
             .and_then(|age| now.checked_sub(age))
         {
-            return arrived.max(sent);
+            return arrived.max(start);
         }
-        let _ = sent;
+        let _ = start;
         now
     }
 }

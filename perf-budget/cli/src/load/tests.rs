@@ -52,7 +52,7 @@ async fn load(delay: Duration, rate: f64, max_in_flight: usize) -> (RunStats, Vi
     }];
     let mut views = [View::new(1)];
     let thresholds = [vec![Some(15_000_000)]];
-    let stats = drive(plan, &targets, &mut views, &thresholds, false)
+    let stats = drive(plan, &targets, &mut views, &thresholds, false, &mut |_| {})
         .await
         .unwrap();
     let [view] = views;
@@ -84,6 +84,67 @@ async fn a_send_without_a_free_slot_is_dropped_not_delayed() {
     assert!(stats.dropped > 100, "{stats:?}");
     assert_eq!(stats.sent + stats.dropped, 200);
     assert_eq!(view.n(), stats.sent);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_server_cannot_hide_behind_the_gate() {
+    // Every response waits until 1.5 s into the run, then comes at once: the server stalls for
+    // the first second of the measured run.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let resume = tokio::time::Instant::now() + Duration::from_millis(1520);
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let svc = service_fn(move |_req| async move {
+                    tokio::time::sleep_until(resume).await;
+                    Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    let plan = Plan {
+        addr: addr.clone(),
+        host: addr,
+        rate: 100.0,
+        duration: Duration::from_secs(2),
+        warmup: Duration::from_millis(500),
+        max_in_flight: 256,
+        timeout: Duration::from_secs(5),
+        progress: false,
+    };
+    let targets = [Target {
+        method: http::Method::GET,
+        path: "/x".into(),
+        budget: 0,
+    }];
+    let mut views = [View::new(1)];
+    let mut lags = Vec::new();
+    let stats = drive(
+        plan,
+        &targets,
+        &mut views,
+        &[vec![Some(500_000_000)]],
+        false,
+        &mut |s| {
+            lags.push(s.lag);
+        },
+    )
+    .await
+    .unwrap();
+    let [view] = views;
+    // Every request went out on time, on a new connection while the others waited...
+    assert_eq!((stats.sent, stats.dropped), (200, 0));
+    assert!(lags.iter().all(|l| l.is_zero()), "no send waited");
+    // ...so the stall is in the latencies: the first measured request waited 1 s, and the
+    // 100 sent during the stall are at or over 0 s, 51 of them 500 ms or more.
+    let max = ms(view.hist.max());
+    assert!((995.0..1010.0).contains(&max), "max {max}");
+    assert_eq!(view.over, [51]);
 }
 
 #[test]

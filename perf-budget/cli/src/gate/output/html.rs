@@ -49,13 +49,14 @@ impl Output {
             let _ = write!(
                 h,
                 "<p>{:.1} of {:.1} req/s achieved, {} sent, {} dropped, schedule lag p99 {:.3} ms \
-                 (max {:.3} ms), {} s after {} s warm-up</p>",
+                 (max {:.3} ms), {} connections, {} s after {} s warm-up</p>",
                 r.achieved_rate,
                 r.target_rate,
                 r.sent,
                 r.dropped,
                 r.lag_p99_ms,
                 r.lag_max_ms,
+                r.connections,
                 r.duration_s,
                 r.warmup_s
             );
