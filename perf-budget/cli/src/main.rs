@@ -174,7 +174,10 @@ pub(crate) struct GateArgs {
     /// Largest share of dropped sends for a valid run.
     #[arg(long, default_value_t = 0.001)]
     pub(crate) max_dropped: f64,
-    /// Largest schedule lag p99 for a valid run.
+    /// Largest schedule lag p99 for a valid run: the gate's own lateness, from a request's
+    /// scheduled time to its start, which is not in its latency. On a machine the gate shares
+    /// with the server, a lag is also time the server held the CPU: keep this small there, or run
+    /// the gate on other cores.
     #[arg(long, default_value = "10ms")]
     pub(crate) max_lag_p99: String,
     /// Warn when a client quantile (p50, p95 or p99) exceeds the server's view of the run by

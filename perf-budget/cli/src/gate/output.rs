@@ -109,7 +109,7 @@ impl Output {
             out += &line(r.iter().map(String::as_str).collect());
         }
         if !self.client.is_empty() {
-            out.push_str("\nclient view (latency from the scheduled send):\n");
+            out.push_str("\nclient view (latency from each request's start):\n");
             for c in &self.client {
                 let q: Vec<String> = c
                     .quantiles

@@ -8,8 +8,10 @@
 //! queueing, which the handler cannot see and a client cannot avoid; what the gate measures beyond
 //! it is the gate's own error plus the loopback hop. The gate's load driver runs against it at 200
 //! and 5,000 req/s, then `wrk --latency` (closed loop, one connection) on the same route. The
-//! gate's p50 and p99 should agree with the server's view and with `wrk`'s within 100 µs. Nothing
-//! here asserts timing: it reports.
+//! gate's p50 and p99 should agree with the server's view and with `wrk`'s within 100 µs. A second
+//! table pairs each of the gate's requests with the server's record of it ([`paired`]) and splits
+//! the difference into the gate's lag, the hop in, the wire and the hop out. Nothing here asserts
+//! timing: it reports.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,5 @@
 //! The load driver on paused Tokio time against an in-process server whose latency is a Tokio
-//! sleep: the counts, the drops and the latency from the scheduled send are exact.
+//! sleep: the counts, the drops and the latencies are exact.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -65,7 +65,7 @@ async fn every_scheduled_request_is_sent_and_measured_after_the_warm_up() {
     assert_eq!((stats.scheduled, stats.sent, stats.dropped), (200, 200, 0));
     assert_eq!(view.n(), 200);
     assert_eq!(view.errors, 0);
-    // The server's 20 ms, from the scheduled send: no client time on paused time.
+    // The server's 20 ms: no client time on paused time.
     let p50 = ms(view.hist.quantile(0.5));
     assert!((20.0..20.5).contains(&p50), "p50 {p50}");
     // Every request is at or over the 15 ms threshold.

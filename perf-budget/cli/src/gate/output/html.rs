@@ -71,7 +71,7 @@ impl Output {
     fn spectra_html(&self, base: Option<&Output>) -> String {
         let mut h = String::from("<h2>Latency percentile spectrum per budget</h2>");
         let legend = legend(&[
-            ("client (from the scheduled send)", CLIENT, false),
+            ("client (from each request's start)", CLIENT, false),
             ("server (its histogram of the run)", SERVER, false),
             ("baseline client", BASE, true),
         ]);
