@@ -203,6 +203,10 @@ fn spectrum(budget: &str, h: &LatencyHistogram) -> Option<Spectrum> {
 pub(crate) struct Sample {
     target: usize,
     /// When it was scheduled to be sent.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "the accuracy test pairs requests by it")
+    )]
     pub(crate) sched: Instant,
     /// From the request's start to the response's last bytes (or the timeout).
     pub(crate) latency: Duration,
