@@ -12,8 +12,17 @@ use hyper_util::rt::TokioIo;
 
 use super::{Plan, RunStats, Target, View, drive, ms};
 
-/// Serves every request after `delay`, on the current runtime.
-async fn server(delay: Duration) -> String {
+/// When the server answers a request that arrives now.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// This long after it arrives.
+    After(Duration),
+    /// At this instant (or at once after it).
+    At(tokio::time::Instant),
+}
+
+/// Serves every request as `answer` says, on the current runtime.
+async fn server(answer: Answer) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move {
@@ -21,7 +30,10 @@ async fn server(delay: Duration) -> String {
             let (stream, _) = listener.accept().await.unwrap();
             tokio::spawn(async move {
                 let svc = service_fn(move |_req| async move {
-                    tokio::time::sleep(delay).await;
+                    match answer {
+                        Answer::After(delay) => tokio::time::sleep(delay).await,
+                        Answer::At(at) => tokio::time::sleep_until(at).await,
+                    }
                     Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
                 });
                 let _ = http1::Builder::new()
@@ -33,8 +45,10 @@ async fn server(delay: Duration) -> String {
     addr
 }
 
-async fn load(delay: Duration, rate: f64, max_in_flight: usize) -> (RunStats, View) {
-    let addr = server(delay).await;
+/// Two seconds at `rate` after a 500 ms warm-up, judged against one threshold of 15 ms; the run,
+/// the view and every sample's lag.
+async fn load(answer: Answer, rate: f64, max_in_flight: usize) -> (RunStats, View, Vec<Duration>) {
+    let addr = server(answer).await;
     let plan = Plan {
         addr: addr.clone(),
         host: addr,
@@ -42,7 +56,7 @@ async fn load(delay: Duration, rate: f64, max_in_flight: usize) -> (RunStats, Vi
         duration: Duration::from_secs(2),
         warmup: Duration::from_millis(500),
         max_in_flight,
-        timeout: Duration::from_secs(1),
+        timeout: Duration::from_secs(5),
         progress: false,
     };
     let targets = [Target {
@@ -52,16 +66,19 @@ async fn load(delay: Duration, rate: f64, max_in_flight: usize) -> (RunStats, Vi
     }];
     let mut views = [View::new(1)];
     let thresholds = [vec![Some(15_000_000)]];
-    let stats = drive(plan, &targets, &mut views, &thresholds, false, &mut |_| {})
-        .await
-        .unwrap();
+    let mut lags = Vec::new();
+    let stats = drive(plan, &targets, &mut views, &thresholds, false, &mut |s| {
+        lags.push(s.lag);
+    })
+    .await
+    .unwrap();
     let [view] = views;
-    (stats, view)
+    (stats, view, lags)
 }
 
 #[tokio::test(start_paused = true)]
 async fn every_scheduled_request_is_sent_and_measured_after_the_warm_up() {
-    let (stats, view) = load(Duration::from_millis(20), 100.0, 64).await;
+    let (stats, view, _) = load(Answer::After(Duration::from_millis(20)), 100.0, 64).await;
     assert_eq!((stats.scheduled, stats.sent, stats.dropped), (200, 200, 0));
     assert_eq!(view.n(), 200);
     assert_eq!(view.errors, 0);
@@ -79,7 +96,7 @@ async fn every_scheduled_request_is_sent_and_measured_after_the_warm_up() {
 #[tokio::test(start_paused = true)]
 async fn a_send_without_a_free_slot_is_dropped_not_delayed() {
     // 50 ms responses, one every 10 ms, at most 2 in flight: 2 of every 5 are sent.
-    let (stats, view) = load(Duration::from_millis(50), 100.0, 2).await;
+    let (stats, view, _) = load(Answer::After(Duration::from_millis(50)), 100.0, 2).await;
     assert_eq!(stats.scheduled, 200);
     assert!(stats.dropped > 100, "{stats:?}");
     assert_eq!(stats.sent + stats.dropped, 200);
@@ -88,63 +105,21 @@ async fn a_send_without_a_free_slot_is_dropped_not_delayed() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stalled_server_cannot_hide_behind_the_gate() {
-    // Every response waits until 1.5 s into the run, then comes at once: the server stalls for
-    // the first second of the measured run.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let resume = tokio::time::Instant::now() + Duration::from_millis(1520);
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            tokio::spawn(async move {
-                let svc = service_fn(move |_req| async move {
-                    tokio::time::sleep_until(resume).await;
-                    Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    let plan = Plan {
-        addr: addr.clone(),
-        host: addr,
-        rate: 100.0,
-        duration: Duration::from_secs(2),
-        warmup: Duration::from_millis(500),
-        max_in_flight: 256,
-        timeout: Duration::from_secs(5),
-        progress: false,
-    };
-    let targets = [Target {
-        method: http::Method::GET,
-        path: "/x".into(),
-        budget: 0,
-    }];
-    let mut views = [View::new(1)];
-    let mut lags = Vec::new();
-    let stats = drive(
-        plan,
-        &targets,
-        &mut views,
-        &[vec![Some(500_000_000)]],
-        false,
-        &mut |s| {
-            lags.push(s.lag);
-        },
-    )
-    .await
-    .unwrap();
-    let [view] = views;
-    // Every request went out on time, on a new connection while the others waited...
+    // Every response waits until 1.525 s after the pool opens (the run starts 20 ms after it, the
+    // measured run 500 ms later), then comes at once: the server stalls for the first second of
+    // the measured run.
+    let resume = tokio::time::Instant::now() + Duration::from_millis(1525);
+    let (stats, view, lags) = load(Answer::At(resume), 100.0, 256).await;
+    // Every request went out on time, on a new connection while the others waited (the 151
+    // scheduled in the stall, warm-up included, each on its own)...
     assert_eq!((stats.sent, stats.dropped), (200, 0));
     assert!(lags.iter().all(|l| l.is_zero()), "no send waited");
-    // ...so the stall is in the latencies: the first measured request waited 1 s, and the
-    // 100 sent during the stall are at or over 0 s, 51 of them 500 ms or more.
+    assert_eq!(stats.connections, 151, "no request waited for a busy connection");
+    // ...so the stall is in the latencies: the 101 measured requests scheduled during the stall
+    // waited 1,005 ms down to 5 ms, in steps of 10 ms, 100 of them 15 ms or more.
     let max = ms(view.hist.max());
     assert!((995.0..1010.0).contains(&max), "max {max}");
-    assert_eq!(view.over, [51]);
+    assert_eq!(view.over, [100]);
 }
 
 #[test]
