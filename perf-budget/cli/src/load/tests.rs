@@ -114,7 +114,10 @@ async fn a_stalled_server_cannot_hide_behind_the_gate() {
     // scheduled in the stall, warm-up included, each on its own)...
     assert_eq!((stats.sent, stats.dropped), (200, 0));
     assert!(lags.iter().all(|l| l.is_zero()), "no send waited");
-    assert_eq!(stats.connections, 151, "no request waited for a busy connection");
+    assert_eq!(
+        stats.connections, 151,
+        "no request waited for a busy connection"
+    );
     // ...so the stall is in the latencies: the 101 measured requests scheduled during the stall
     // waited 1,005 ms down to 5 ms, in steps of 10 ms, 100 of them 15 ms or more.
     let max = ms(view.hist.max());
