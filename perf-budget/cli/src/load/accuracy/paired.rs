@@ -1,6 +1,10 @@
 //! Each of the gate's requests paired with the server's record of it, and the difference split
 //! into the gate's lag, the hop in, the wire and the hop out (`GATE_ACCURACY_DUMP=1` lists every
-//! request more than 100 µs above its own wire time).
+//! request more than 100 µs off its own wire time, either way).
+//!
+//! The pairing also checks the reference. The gate's kernel cannot stamp a response before the
+//! server wrote it, so a hop out below −100 µs means the server read its clock late after the
+//! write: the wire view over-reads that request, not the gate under-reads it.
 
 use std::time::{Duration, SystemTime};
 
@@ -15,9 +19,9 @@ pub(super) fn print_table(lines: &[String]) {
          of their responses), exact quantiles in µs; δ = the gate's latency − the wire's:\n"
     );
     println!(
-        "| timer | route | rate | connections | paired | gate p50 / p99 | wire p50 / p99 | gate − wire p99 | δ p50 / p99 / p99.9 / max | δ > 100 µs | in the gate's top 1 %: lag / in / wire / out |"
+        "| timer | route | rate | connections | paired | gate p50 / p99 | wire p50 / p99 | gate − wire p99 | δ p50 / p99 / p99.9 / max | δ > 100 µs | wire late (out < −100 µs) | in the gate's top 1 %: lag / in / wire / out |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for line in lines {
         println!("{line}");
     }
@@ -39,7 +43,7 @@ fn exact(sorted: &[f64], q: f64) -> f64 {
 pub(super) fn paired(mut gate: Vec<Traced>, server: Vec<(SystemTime, SystemTime)>) -> String {
     gate.sort_by_key(|g| g.0 + g.1 + g.2);
     if server.len() != gate.len() {
-        return format!("{} of {} | | | | | |", server.len(), gate.len());
+        return format!("{} of {} | | | | | | |", server.len(), gate.len());
     }
     let micros = |a: SystemTime, b: SystemTime| match a.duration_since(b) {
         Ok(d) => d.as_secs_f64() * 1e6,
@@ -65,7 +69,7 @@ pub(super) fn paired(mut gate: Vec<Traced>, server: Vec<(SystemTime, SystemTime)
     if std::env::var_os("GATE_ACCURACY_DUMP").is_some() {
         let t0 = gate[0].0;
         for ((g, r), s) in gate.iter().zip(&rows).zip(&server) {
-            if r[0] - r[1] > 100.0 {
+            if (r[0] - r[1]).abs() > 100.0 {
                 eprintln!(
                     "t {:>9.3} ms  lag {:>6.0}  in {:>6.0}  wire {:>6.0}  out {:>5.0}  gate {:>6.0}  arrived {:.3}",
                     micros(g.0, t0) / 1000.0,
@@ -91,7 +95,7 @@ pub(super) fn paired(mut gate: Vec<Traced>, server: Vec<(SystemTime, SystemTime)
     let top: Vec<&[f64; 5]> = rows.iter().filter(|r| r[0] >= cut).collect();
     let mean = |k: usize| top.iter().map(|r| r[k]).sum::<f64>() / top.len().max(1) as f64;
     format!(
-        "{} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} | {:.0} / {:.0} / {:.0} / {:.0} | {} | {:.0} / {:.0} / {:.0} / {:.0}",
+        "{} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} | {:.0} / {:.0} / {:.0} / {:.0} | {} | {} | {:.0} / {:.0} / {:.0} / {:.0}",
         rows.len(),
         exact(&g, 0.5),
         exact(&g, 0.99),
@@ -103,6 +107,7 @@ pub(super) fn paired(mut gate: Vec<Traced>, server: Vec<(SystemTime, SystemTime)
         exact(&delta, 0.999),
         delta.last().copied().unwrap_or(0.0),
         delta.iter().filter(|d| **d > 100.0).count(),
+        rows.iter().filter(|r| r[4] < -100.0).count(),
         mean(2),
         mean(3),
         mean(1),
