@@ -223,11 +223,12 @@ fn second_of(start: Instant) -> usize {
     Instant::now().saturating_duration_since(start).as_secs() as usize
 }
 
-/// Connections opened before the first send: enough for 20 ms of arrivals (a server that stalls
+/// Connections opened before the first send: enough for 50 ms of arrivals (a server that stalls
 /// that long needs no new connection; opening one mid-run puts a connect and a wake-up between a
-/// request's start and its write), at least 2, at most 256 and `--max-in-flight`.
+/// request's start and its write, BENCHMARKS.md runs 30–40), at least 2, at most 256 and
+/// `--max-in-flight`.
 fn warm_connections(plan: &Plan) -> usize {
-    ((plan.rate * 0.02).ceil() as usize)
+    ((plan.rate * 0.05).ceil() as usize)
         .clamp(2, 256)
         .min(plan.max_in_flight)
 }
