@@ -145,3 +145,20 @@ fn run_stats_print_their_floats_to_three_decimals() {
     assert!(json.contains("\"p50_ms\":0.123"), "{json}");
     assert!(!json.contains("0000000"), "{json}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stall_shorter_than_the_warm_window_opens_no_connection_mid_run() {
+    // 400 req/s: 20 connections warmed for 50 ms of arrivals. Each answer takes 45 ms, so 18
+    // requests are in flight at once, and the warm ones are enough: a connect mid-run would put
+    // the gate's own connect between a request's start and its write.
+    let (stats, view, _) = load(Answer::After(Duration::from_millis(45)), 400.0, 256).await;
+    assert_eq!(
+        stats.sent, 800,
+        "two seconds at 400 req/s after the warm-up"
+    );
+    assert_eq!(
+        stats.connections, 20,
+        "no connection opened after the warm ones"
+    );
+    assert_eq!(ms(view.hist.quantile(0.99)), ms(view.hist.quantile(0.5)));
+}
